@@ -1,0 +1,3 @@
+from aimlchat.cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""Exit codes and the typed errors that domain code raises.
+
+Only the CLI's error boundary turns these into a message and an exit status.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    API = 1
+    USAGE = 2
+    AUTH = 3
+    NETWORK = 4
+    RATE_LIMITED = 5
+    INTERRUPTED = 130
+
+
+class AimlchatError(Exception):
+    """Base of every error meant for the user: one line, one exit code."""
+
+    exit_code: ExitCode = ExitCode.API
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(AimlchatError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(AimlchatError):
+    exit_code = ExitCode.AUTH
+
+
+class AuthError(AimlchatError):
+    exit_code = ExitCode.AUTH
+
+
+class ApiError(AimlchatError):
+    exit_code = ExitCode.API
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.request_id = request_id
+
+
+class RateLimitError(ApiError):
+    exit_code = ExitCode.RATE_LIMITED
+
+
+class NetworkError(AimlchatError):
+    exit_code = ExitCode.NETWORK
+
+
+class StoreError(AimlchatError):
+    """The history database cannot be opened or written."""
+
+    exit_code = ExitCode.API
+
+
+class Interrupted(AimlchatError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+class Redactor:
+    """Replaces every known secret in text that is about to leave the process.
+
+    The key can come back in a server's error body or an exception's repr; one place
+    scrubs all of it, so no code path has to remember.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+redact = Redactor()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so every partial reply is saved the same way."""

@@ -1,0 +1,157 @@
+"""`aimlchat ask`: read stdin and the prompt, send one turn, print the reply, exit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aimlchat.app import App
+from aimlchat.attach import image_part
+from aimlchat.conversation import compose_prompt, user_message
+from aimlchat.errors import AimlchatError, UsageError, redact
+from aimlchat.session import Chat, Settings, TurnResult
+from aimlchat.sse import ChatEvent, Delta, Finish, Usage
+
+MAX_STDIN_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class AskOutput:
+    prompt: list[str]
+    no_stdin: bool = False
+    json: bool = False
+    ndjson: bool = False
+
+
+class NullSink:
+    def feed(self, text: str) -> None:
+        pass
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        pass
+
+
+def read_stdin_bytes(app: App) -> bytes:
+    stream = getattr(app.env.stdin, "buffer", None)
+    data = stream.read(MAX_STDIN_BYTES + 1) if stream is not None else \
+        app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
+    if len(data) > MAX_STDIN_BYTES:
+        raise UsageError(
+            f"stdin is larger than the {MAX_STDIN_BYTES // (1024 * 1024)} MB limit; nothing sent",
+            hint="send a smaller part, e.g. with head -c",
+        )
+    return data
+
+
+def decode_stdin(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="convert it first, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+
+
+def build_message(app: App, out: AskOutput) -> dict[str, Any]:
+    prompt = " ".join(out.prompt).strip()
+    image_stdin = "-" in app.opts.attach
+    stdin_text: str | None = None
+    stdin_bytes: bytes | None = None
+    if not out.no_stdin and not app.env.stdin_tty:
+        stdin_bytes = read_stdin_bytes(app)
+        if not image_stdin:
+            stdin_text = decode_stdin(stdin_bytes) if stdin_bytes else None
+    elif not prompt:
+        raise UsageError("no prompt", hint='try: aimlchat ask "Hello"  or  echo text | aimlchat ask')
+    if image_stdin and not stdin_bytes:
+        raise UsageError("-a - expects an image on stdin, and stdin is empty or a terminal")
+    images = [
+        image_part(spec, detail=app.opts.image_detail, read_stdin=lambda: stdin_bytes or b"")
+        for spec in app.opts.attach
+    ]
+    return user_message(compose_prompt(prompt, stdin_text), images)
+
+
+def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
+    stream = app.env.stdout
+
+    def write(event: ChatEvent) -> None:
+        obj: dict[str, Any]
+        if isinstance(event, Delta):
+            obj = {"type": "delta", "index": event.index, "text": event.text}
+        elif isinstance(event, Usage):
+            obj = {"type": "usage", "prompt_tokens": event.prompt_tokens,
+                   "completion_tokens": event.completion_tokens,
+                   "total_tokens": event.total_tokens}
+        elif isinstance(event, Finish):
+            obj = {"type": "finish", "index": event.index, "finish_reason": event.reason}
+        else:
+            return
+        stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        stream.flush()
+
+    return write
+
+
+def _ndjson_error(app: App, exc: AimlchatError) -> None:
+    obj = {"type": "error", "message": redact(exc.message), "exit_code": int(exc.exit_code)}
+    app.env.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    app.env.stdout.flush()
+
+
+def run_ask(app: App, out: AskOutput) -> TurnResult:
+    if out.json and out.ndjson:
+        raise UsageError("use --json or --ndjson, not both")
+    message = build_message(app, out)
+    client = app.client()
+    if app.opts.model:
+        app.warn_unknown_model(app.model)
+    store = app.store()
+    cid, name = app.open_conversation(store)
+    settings = Settings(
+        model=app.model,
+        system=app.system,
+        params=app.request_params(),
+        response_format=app.response_format,
+        stream=not (app.opts.no_stream or out.json),
+    )
+    chat = Chat(client, settings, store=store, warn=app.notifier.warn, conversation_id=cid,
+                name=name, price=app.price)
+    if app.opts.model:  # an explicit -m wins over the model a resumed conversation used
+        chat.settings.model = app.model
+    if out.json or out.ndjson:
+        sink: Any = NullSink()
+    else:
+        from aimlchat.render import make_sink
+
+        sink = make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
+    observe = _ndjson_writer(app) if out.ndjson else None
+    try:
+        result = chat.send(message, sink, observe)
+    except AimlchatError as exc:
+        if out.ndjson:
+            _ndjson_error(app, exc)
+        raise
+    if out.json and chat.last_response is not None:
+        app.env.stdout.write(json.dumps(chat.last_response, ensure_ascii=False, indent=2) + "\n")
+        app.env.stdout.flush()
+    if result.finish_reason == "length":
+        app.notifier.warn("the reply was cut off at the token limit (--max-tokens)")
+    if app.opts.usage:
+        app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
+    return result
+
+
+def usage_line(usage: Usage | None, cost: float | None) -> str:
+    if usage is None:
+        return "usage: the server reported no token counts"
+    line = (f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
+            f" = {usage.total_tokens}")
+    if cost is not None:
+        line += f" · cost ${cost:.6f}"
+    else:
+        line += " · cost unknown (run `aimlchat models --pricing` once to load prices)"
+    return line

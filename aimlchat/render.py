@@ -1,0 +1,168 @@
+"""Rich output on a terminal: the streaming Markdown renderer and tables.
+
+The only importer of rich. Finished blocks are printed once into the scrollback;
+a transient live region redraws only the unfinished tail, cropped to the screen, at
+most a dozen times a second. Every piece of model text is made terminal-safe first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from aimlchat.blocks import BlockSplitter
+from aimlchat.sanitize import terminal_safe
+from aimlchat.terminal import Environment, PlainSink, RawTerminalSink, Sink
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+REFRESH_PER_SECOND = 12
+
+
+def make_console(file: TextIO, *, color: bool, terminal: bool = True) -> Console:
+    from rich.console import Console
+
+    return Console(
+        file=file,
+        force_terminal=terminal,
+        no_color=not color,
+        color_system="auto" if color else None,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+
+
+def markdown(text: str, code_theme: str) -> Any:
+    from rich.markdown import Markdown
+
+    # hyperlinks=False: a link shows its URL, so link text cannot disguise where it goes.
+    return Markdown(terminal_safe(text), code_theme=code_theme, hyperlinks=False)
+
+
+class _Tail:
+    """The live region: the last screenful of the unfinished block."""
+
+    def __init__(self, sink: MarkdownSink) -> None:
+        self._sink = sink
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        height = max(1, console.size.height - 2)
+        with self._sink.lock:
+            lines = self._sink.splitter.tail_lines(height, height * max(20, options.max_width))
+        if not lines:
+            return
+        rendered = console.render_lines(
+            markdown("\n".join(lines), self._sink.code_theme), options, pad=False
+        )
+        for line in rendered[-height:]:
+            yield from line
+            yield Segment.line()
+
+
+class MarkdownSink:
+    def __init__(
+        self, file: TextIO, *, color: bool, code_theme: str, live: bool = True
+    ) -> None:
+        import rich.markdown  # noqa: F401  (load now, not on the first token)
+        from rich.live import Live
+
+        self.console = make_console(file, color=color)
+        self.code_theme = code_theme
+        self.splitter = BlockSplitter()
+        self.lock = threading.Lock()
+        self._printed = 0
+        self._live: Live | None = None
+        self._use_live = live
+        self._last_refresh = 0.0
+        self._live_cls = Live
+
+    def _print_blocks(self, blocks: Iterable[str]) -> None:
+        for block in blocks:
+            if self._printed:
+                self.console.print()
+            self.console.print(markdown(block, self.code_theme))
+            self._printed += 1
+
+    def feed(self, text: str) -> None:
+        with self.lock:
+            blocks = self.splitter.feed(text)
+        self._print_blocks(blocks)
+        if not self._use_live:
+            return
+        if self._live is None:
+            self._live = self._live_cls(
+                _Tail(self),
+                console=self.console,
+                auto_refresh=True,
+                refresh_per_second=REFRESH_PER_SECOND,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+                vertical_overflow="visible",
+            )
+            self._live.start(refresh=True)
+            self._last_refresh = time.monotonic()
+            return
+        now = time.monotonic()
+        # The live thread refreshes on its own; refresh here too when it has been a
+        # while, so a token after a pause shows at once rather than on the next tick.
+        if now - self._last_refresh > 1 / REFRESH_PER_SECOND:
+            self._live.refresh()
+            self._last_refresh = now
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        with self.lock:
+            blocks = self.splitter.close()
+        try:
+            self._print_blocks(blocks)
+        finally:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
+        if interrupted:
+            self.console.print("[interrupted]", style="dim italic")
+
+
+def print_table(
+    file: TextIO,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    color: bool,
+    terminal: bool,
+    justify_right: Sequence[int] = (),
+) -> None:
+    from rich.box import SIMPLE_HEAD
+    from rich.table import Table
+
+    console = make_console(file, color=color, terminal=terminal)
+    table = Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if i in justify_right else "left",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(*(terminal_safe(cell) for cell in row))
+    console.print(table)
+
+
+def print_markdown(file: TextIO, text: str, *, color: bool, code_theme: str) -> None:
+    """A whole finished text (history, `/history`): the same renderer, fed at once."""
+    sink = MarkdownSink(file, color=color, code_theme=code_theme, live=False)
+    sink.feed(text)
+    sink.finish()
+
+
+def make_sink(env: Environment, *, raw: bool, code_theme: str) -> Sink:
+    """Terminal vs pipe is decided here, once: pipes get the model's bytes untouched."""
+    if not env.stdout_tty:
+        return PlainSink(env.stdout)
+    if raw:
+        return RawTerminalSink(env.stdout)
+    return MarkdownSink(env.stdout, color=env.stdout_color, code_theme=code_theme,
+                        live=not env.dumb_terminal)

@@ -1,0 +1,318 @@
+"""A real HTTP server on 127.0.0.1 that plays the AI/ML API, for tests and for trying
+the CLI by hand (`python tests/loopback.py --port 8765`).
+
+Each request to /v1/chat/completions takes the next scripted `Reply` from a queue
+(or the default reply) and plays it over the socket: SSE chunks with delays, stalls,
+dropped connections, error bodies, a body delimited by closing the socket.
+Every request is recorded (method, path, headers, JSON body).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from typing import Any
+
+
+def chunk(text: str | None = None, *, finish: str | None = None, usage: dict[str, int] | None
+          = None, index: int = 0, empty_choices: bool = False) -> str:
+    """One OpenAI-style stream chunk as an SSE event."""
+    obj: dict[str, Any] = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
+                           "created": 1, "model": "meta-llama/llama-4-scout"}
+    if empty_choices:
+        obj["choices"] = []
+    else:
+        delta = {"content": text} if text is not None else {}
+        obj["choices"] = [{"index": index, "delta": delta, "finish_reason": finish}]
+    if usage is not None:
+        obj["usage"] = usage
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+def sse_reply(pieces: list[str], *, usage: bool = True) -> list[str]:
+    events = [chunk(p) for p in pieces]
+    events.append(chunk(finish="stop"))
+    if usage:
+        events.append(chunk(empty_choices=True, usage={
+            "prompt_tokens": 10, "completion_tokens": len(pieces),
+            "total_tokens": 10 + len(pieces)}))
+    events.append("data: [DONE]\n\n")
+    return events
+
+
+def completion(text: str, n: int = 1) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 1,
+        "model": "meta-llama/llama-4-scout",
+        "choices": [{"index": i, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text if i == 0
+                                 else f"{text} ({i + 1})"}} for i in range(n)],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+@dataclass
+class Reply:
+    """What the server does for one chat request."""
+
+    status: int = 200
+    events: list[str] | None = None  # SSE events (streamed)
+    body: bytes | str | dict[str, Any] | None = None  # a plain body (JSON if dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    mode: str = "chunked"  # chunked | close (no length: ends when the socket closes)
+    delay: float = 0.0  # between events
+    first_delay: float = 0.0  # before the first event (after the headers)
+    header_delay: float = 0.0  # before the status line
+    drop_after: int | None = None  # close the socket after this many events, no end
+    stall_after: int | None = None  # stop sending (keep the socket) after this many events
+    stall_for: float = 30.0
+
+
+def default_reply(request: dict[str, Any]) -> Reply:
+    body = request.get("json") or {}
+    if body.get("stream"):
+        return Reply(events=sse_reply(["Hello", " from", " the", " loopback", " server."]))
+    return Reply(body=completion("Hello from the loopback server.", int(body.get("n") or 1)))
+
+
+MODELS = {
+    "object": "list",
+    "data": [
+        {"id": "meta-llama/llama-4-scout", "type": "openai/chat-completions",
+         "aliases": ["llama-4-scout"], "tags": ["playground:chat"],
+         "info": {"name": "Llama 4 Scout", "developer": "Meta", "contextLength": 1000000,
+                  "outputMax": 8192},
+         "modalities": {"input": ["text", "image"], "output": ["text"]},
+         "capabilities": ["streaming", "vision"],
+         "pricing": {"kind": "fixed", "currency": "USD", "units": [
+             {"name": "input_tokens", "measure": "input", "price": 0.189, "per": 1000000},
+             {"name": "output_tokens", "measure": "output", "price": 0.63, "per": 1000000}]}},
+        {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "type": "openai/chat-completions",
+         "aliases": ["llama-3.3-70b"], "tags": [],
+         "info": {"name": "Llama 3.3 70B Instruct Turbo", "developer": "Meta",
+                  "contextLength": 128000, "outputMax": 4096},
+         "modalities": {"input": ["text"], "output": ["text"]},
+         "pricing": {"kind": "fixed", "currency": "USD", "units": [
+             {"name": "input_tokens", "measure": "input", "price": 0.000924, "per": 1000},
+             {"name": "output_tokens", "measure": "output", "price": 0.000924, "per": 1000}]}},
+        {"id": "openai/gpt-4o", "type": "openai/chat-completions", "aliases": ["gpt-4o"],
+         "tags": [], "info": {"name": "GPT-4o", "developer": "Open AI",
+                              "contextLength": 128000, "outputMax": 16384},
+         "modalities": {"input": ["text", "image"], "output": ["text"]},
+         "pricing": {"kind": "fixed", "currency": "USD", "units": [
+             {"name": "input_tokens", "measure": "input", "price": 2.5, "per": 1000000},
+             {"name": "output_tokens", "measure": "output", "price": 10, "per": 1000000}]}},
+        {"id": "flux/schnell", "type": "bfl/image-generation", "aliases": [], "tags": [],
+         "info": {"name": "FLUX.1 schnell", "developer": "Black Forest Labs"},
+         "pricing": {"kind": "variable"}},
+    ],
+}
+MODELS_ETAG = '"models-v1"'
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: LoopbackServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _record(self, body: bytes) -> dict[str, Any]:
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        request = {"method": self.command, "path": self.path, "headers": dict(self.headers),
+                   "body": body, "json": parsed, "time": time.monotonic()}
+        with self.server.lock:
+            self.server.requests.append(request)
+        return request
+
+    def do_GET(self) -> None:
+        request = self._record(b"")
+        if not self.path.split("?")[0].endswith("/models"):
+            self._plain(404, {"message": "Not found", "statusCode": 404})
+            return
+        if self.server.models_reply is not None:
+            self._play(self.server.models_reply, request)
+            return
+        if self.headers.get("If-None-Match") == MODELS_ETAG:
+            self.send_response(304)
+            self.send_header("ETag", MODELS_ETAG)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._plain(200, MODELS, {"ETag": MODELS_ETAG})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = self._record(self.rfile.read(length))
+        if not self.path.endswith("/chat/completions"):
+            self._plain(404, {"message": "Cannot POST " + self.path, "statusCode": 404})
+            return
+        with self.server.lock:
+            reply = self.server.queue.pop(0) if self.server.queue else None
+        self._play(reply or self.server.script(request), request)
+
+    def _plain(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._play(Reply(status=status, body=body, headers=headers or {}), {})
+
+    def _play(self, reply: Reply, request: dict[str, Any]) -> None:
+        if reply.header_delay:
+            time.sleep(reply.header_delay)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.events is None:
+            body = reply.body if reply.body is not None else b""
+            if isinstance(body, dict):
+                body = json.dumps(body)
+            data = body.encode() if isinstance(body, str) else body
+            ctype = reply.content_type or ("application/json" if isinstance(reply.body, dict)
+                                           else "text/plain")
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_header("Content-Type", reply.content_type or "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        if reply.mode == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            self._stream(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _send(self, data: bytes, chunked: bool) -> None:
+        if chunked:
+            data = b"%x\r\n%s\r\n" % (len(data), data)
+        self.wfile.write(data)
+        self.wfile.flush()
+        with self.server.lock:
+            self.server.sent.append((time.monotonic(), data))
+
+    def _stream(self, reply: Reply) -> None:
+        chunked = reply.mode == "chunked"
+        if reply.first_delay:
+            time.sleep(reply.first_delay)
+        for i, event in enumerate(reply.events or []):
+            if reply.drop_after is not None and i >= reply.drop_after:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if reply.stall_after is not None and i >= reply.stall_after:
+                time.sleep(reply.stall_for)
+                self.close_connection = True
+                return
+            if i and reply.delay:
+                time.sleep(reply.delay)
+            self._send(event.encode("utf-8"), chunked)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.queue: list[Reply] = []
+        self.sent: list[tuple[float, bytes]] = []
+        self.models_reply: Reply | None = None
+        self.script: Callable[[dict[str, Any]], Reply] = default_reply
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def start(self) -> LoopbackServer:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def push(self, *replies: Reply) -> None:
+        with self.lock:
+            self.queue.extend(replies)
+
+    def chat_bodies(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r["json"] for r in self.requests if r["path"].endswith("/chat/completions")]
+
+
+def markdown_reply(lines: int) -> str:
+    """A long, realistic Markdown reply: headings, lists, a table, code fences."""
+    out = []
+    i = 0
+    while len(out) < lines:
+        i += 1
+        out += [f"## Section {i}", "", f"Paragraph {i} explains **something** with `code`.", "",
+                f"- item {i}.1", f"- item {i}.2", "", "| a | b |", "|---|---|",
+                f"| {i} | {i * 2} |", "", "```python", f"def f{i}(x):", "    return x * 2",
+                "```", ""]
+    return "\n".join(out[:lines]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--scenario", default="hello",
+                        choices=["hello", "slow", "long", "escapes", "echo"])
+    parser.add_argument("--delay", type=float, default=0.05)
+    args = parser.parse_args()
+    server = LoopbackServer(args.port)
+
+    def scripted(request: dict[str, Any]) -> Reply:
+        body = request.get("json") or {}
+        if not body.get("stream"):
+            return default_reply(request)
+        if args.scenario == "slow":
+            words = ("This reply arrives slowly, one word at a time, so that you can "
+                     "press Ctrl-C in the middle of it and see what is kept. ") * 4
+            return Reply(events=sse_reply(words.split(" ")), delay=args.delay)
+        if args.scenario == "long":
+            text = markdown_reply(300)
+            return Reply(events=sse_reply([text[i:i + 12] for i in range(0, len(text), 12)]),
+                         delay=args.delay / 10)
+        if args.scenario == "escapes":
+            text = ("Title\x1b]0;PWNED\x07 clear\x1b[2J osc52\x1b]52;c;aGk=\x07 "
+                    "c1\x9b31m red [bold red]markup[/] bell\x07 done\n")
+            return Reply(events=sse_reply([text]))
+        if args.scenario == "echo":
+            last = body["messages"][-1]["content"]
+            text = f"You said: {last if isinstance(last, str) else json.dumps(last)}"
+            return Reply(events=sse_reply(text.split(" ")), delay=args.delay)
+        return default_reply(request)
+
+    server.script = scripted
+    print(f"loopback AI/ML API on {server.base_url} (scenario {args.scenario}); Ctrl-C stops",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
