@@ -81,10 +81,10 @@ def boundary(func: F) -> F:
             _quiet_stdout()
             raise typer.Exit(141) from None
         except Terminated:
-            notifier.error("terminated; the partial reply was saved")
+            notifier.info("terminated; the partial reply was saved")
             raise typer.Exit(143) from None
         except (KeyboardInterrupt, Interrupted):
-            notifier.error("interrupted")
+            notifier.info("interrupted; the partial reply was saved")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except AimlchatError as exc:
             if debug:

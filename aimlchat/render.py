@@ -7,6 +7,7 @@ most a dozen times a second. Every piece of model text is made terminal-safe fir
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -43,6 +44,71 @@ def markdown(text: str, code_theme: str) -> Any:
     return Markdown(terminal_safe(text), code_theme=code_theme, hyperlinks=False)
 
 
+class _HoldInterrupts:
+    """Ctrl-C during a screen update waits until the update is done.
+
+    A KeyboardInterrupt raised half-way through drawing the live region leaves rich
+    unsure of what is on screen, and the tail is then printed twice.
+    """
+
+    def __init__(self) -> None:
+        self._pending = False
+        self._previous: Any = None
+        self._active = False
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self._pending = True
+
+    def __enter__(self) -> None:
+        self._active = threading.current_thread() is threading.main_thread()
+        if self._active:
+            self._pending = False
+            self._previous = signal.signal(signal.SIGINT, self._hold)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._active:
+            signal.signal(signal.SIGINT, self._previous)
+            if self._pending and exc[0] is None:
+                raise KeyboardInterrupt
+
+
+class _NoEcho:
+    """Keys typed while a reply streams (Ctrl-C's own "^C" included) are not echoed.
+
+    The terminal would print them inside the live region, which rich then cannot
+    erase exactly: lines end up on screen twice. Typed text stays queued for the
+    next prompt.
+    """
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+        self._saved: list[Any] | None = None
+
+    def start(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            import termios
+
+            self._saved = termios.tcgetattr(self._fd)
+            quiet = list(self._saved)
+            quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+            termios.tcsetattr(self._fd, termios.TCSANOW, quiet)
+        except (ImportError, OSError, ValueError):
+            self._saved = None
+
+    def stop(self) -> None:
+        if self._saved is None or self._fd is None:
+            return
+        try:
+            import termios
+
+            termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
+        except (OSError, ValueError):
+            pass
+        self._saved = None
+
+
 class _Tail:
     """The live region: the last screenful of the unfinished block."""
 
@@ -67,7 +133,8 @@ class _Tail:
 
 class MarkdownSink:
     def __init__(
-        self, file: TextIO, *, color: bool, code_theme: str, live: bool = True
+        self, file: TextIO, *, color: bool, code_theme: str, live: bool = True,
+        input_fd: int | None = None,
     ) -> None:
         import rich.markdown  # noqa: F401  (load now, not on the first token)
         from rich.live import Live
@@ -81,6 +148,8 @@ class MarkdownSink:
         self._use_live = live
         self._last_refresh = 0.0
         self._live_cls = Live
+        self._hold = _HoldInterrupts()
+        self._no_echo = _NoEcho(input_fd)
 
     def _print_blocks(self, blocks: Iterable[str]) -> None:
         for block in blocks:
@@ -90,6 +159,10 @@ class MarkdownSink:
             self._printed += 1
 
     def feed(self, text: str) -> None:
+        with self._hold:
+            self._feed(text)
+
+    def _feed(self, text: str) -> None:
         with self.lock:
             blocks = self.splitter.feed(text)
         self._print_blocks(blocks)
@@ -106,6 +179,7 @@ class MarkdownSink:
                 redirect_stderr=False,
                 vertical_overflow="visible",
             )
+            self._no_echo.start()
             self._live.start(refresh=True)
             self._last_refresh = time.monotonic()
             return
@@ -117,6 +191,10 @@ class MarkdownSink:
             self._last_refresh = now
 
     def finish(self, *, interrupted: bool = False) -> None:
+        with self._hold:
+            self._finish(interrupted)
+
+    def _finish(self, interrupted: bool) -> None:
         with self.lock:
             blocks = self.splitter.close()
         try:
@@ -125,6 +203,7 @@ class MarkdownSink:
             if self._live is not None:
                 self._live.stop()
                 self._live = None
+            self._no_echo.stop()
         if interrupted:
             self.console.print("[interrupted]", style="dim italic")
 
@@ -165,4 +244,4 @@ def make_sink(env: Environment, *, raw: bool, code_theme: str) -> Sink:
     if raw:
         return RawTerminalSink(env.stdout)
     return MarkdownSink(env.stdout, color=env.stdout_color, code_theme=code_theme,
-                        live=not env.dumb_terminal)
+                        live=not env.dumb_terminal, input_fd=env.stdin_fd())

@@ -65,6 +65,15 @@ class Environment:
     def stderr_color(self) -> bool:
         return color_wanted(self.environ, self.stderr_tty, self.no_color)
 
+    def stdin_fd(self) -> int | None:
+        """The terminal's input descriptor, when stdin is a terminal."""
+        if not self.stdin_tty:
+            return None
+        try:
+            return self.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+
     @property
     def dumb_terminal(self) -> bool:
         return self.environ.get("TERM") in ("dumb", "unknown")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import threading
 import time
@@ -290,7 +291,7 @@ def main() -> None:
         if args.scenario == "slow":
             words = ("This reply arrives slowly, one word at a time, so that you can "
                      "press Ctrl-C in the middle of it and see what is kept. ") * 4
-            return Reply(events=sse_reply(words.split(" ")), delay=args.delay)
+            return Reply(events=sse_reply(re.findall(r"\S+\s*", words)), delay=args.delay)
         if args.scenario == "long":
             text = markdown_reply(300)
             return Reply(events=sse_reply([text[i:i + 12] for i in range(0, len(text), 12)]),
@@ -302,7 +303,7 @@ def main() -> None:
         if args.scenario == "echo":
             last = body["messages"][-1]["content"]
             text = f"You said: {last if isinstance(last, str) else json.dumps(last)}"
-            return Reply(events=sse_reply(text.split(" ")), delay=args.delay)
+            return Reply(events=sse_reply(re.findall(r"\S+\s*", text)), delay=args.delay)
         return default_reply(request)
 
     server.script = scripted

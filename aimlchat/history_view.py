@@ -1,0 +1,106 @@
+"""`aimlchat history …`: list, show, search, export and remove saved conversations."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aimlchat.app import App
+from aimlchat.conversation import text_of
+from aimlchat.errors import UsageError
+from aimlchat.store import Store, StoredMessage
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def _mark(status: str) -> str:
+    return "" if status == "ok" else f" [{status}]"
+
+
+class HistoryView:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.env = app.env
+        self.store = Store(app.paths.db_file)
+
+    def _resolve(self, ref: str | None) -> int:
+        cid = self.store.latest() if ref is None else self.store.find(ref)
+        if cid is None:
+            raise UsageError("no saved conversations yet" if ref is None
+                             else f"no conversation {ref!r}", hint="see: aimlchat history list")
+        return cid
+
+    def _out(self, text: str) -> None:
+        self.env.stdout.write(text)
+        self.env.stdout.flush()
+
+    def _safe(self, text: str) -> str:
+        if self.env.stdout_tty:
+            from aimlchat.sanitize import terminal_safe
+
+            return terminal_safe(text)
+        return text
+
+    def list(self, *, limit: int, search: str | None = None) -> None:
+        rows = self.store.list(limit=limit, search=search)
+        if not rows:
+            self.app.notifier.info("no matching conversations" if search
+                                   else "no saved conversations yet")
+            return
+        for c in rows:
+            name = f" ({c.name})" if c.name else ""
+            self._out(self._safe(f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
+                                 f"{c.title or '(empty)'}{name}\n"))
+
+    def show(self, ref: str | None, *, all_statuses: bool = False) -> None:
+        cid = self._resolve(ref)
+        info = self.store.info(cid)
+        assert info is not None
+        header = f"# Conversation {cid}" + (f" ({info.name})" if info.name else "")
+        self._out(self._safe(f"{header}\nmodel: {info.model}\n"))
+        if info.system:
+            self._out(self._safe(f"system: {info.system}\n"))
+        for m in self.store.messages(cid, all_statuses=all_statuses):
+            self._out(self._safe(f"\n## {m.role}{_mark(m.status)}\n\n{text_of(m.content)}\n"))
+
+    def export(self, ref: str, fmt: str) -> None:
+        if fmt not in ("md", "json"):
+            raise UsageError(f"--format must be md or json (got {fmt!r})")
+        cid = self._resolve(ref)
+        info = self.store.info(cid)
+        assert info is not None
+        messages = self.store.messages(cid, all_statuses=True)
+        if fmt == "json":
+            doc: dict[str, Any] = {
+                "id": cid, "name": info.name, "title": info.title, "model": info.model,
+                "system": info.system, "created_at": info.created_at,
+                "messages": [_message_json(m) for m in messages],
+            }
+            self._out(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+            return
+        lines = [f"# {info.title or 'Conversation'}", "", f"- model: `{info.model}`",
+                 f"- started: {_when(info.created_at)}"]
+        if info.system:
+            lines += ["", "## system", "", info.system]
+        for m in messages:
+            lines += ["", f"## {m.role}{_mark(m.status)}", "", text_of(m.content)]
+        self._out("\n".join(lines) + "\n")
+
+    def remove(self, ref: str) -> None:
+        cid = self._resolve(ref)
+        self.store.delete(cid)
+        self.app.notifier.info(f"deleted conversation {cid}")
+
+
+def _message_json(m: StoredMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content, "status": m.status,
+                           "created_at": m.created_at}
+    if m.model:
+        out["model"] = m.model
+    if m.prompt_tokens is not None:
+        out["usage"] = {"prompt_tokens": m.prompt_tokens,
+                        "completion_tokens": m.completion_tokens}
+    return out

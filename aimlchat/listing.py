@@ -1,0 +1,73 @@
+"""`aimlchat models`: the catalogue as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aimlchat.app import App
+from aimlchat.catalog import Model, load_catalogue
+
+
+def _tokens(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n // 1000}K" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+
+
+def _price(per_token: float | None) -> str:
+    return "" if per_token is None else f"${per_token * 1_000_000:,.2f}"
+
+
+def _as_json(model: Model) -> dict[str, Any]:
+    return {
+        "id": model.id, "name": model.name, "type": model.type, "aliases": list(model.aliases),
+        "context": model.context, "output_max": model.output_max, "vision": model.vision,
+        "input_per_1m": None if model.input_price is None else model.input_price * 1e6,
+        "output_per_1m": None if model.output_price is None else model.output_price * 1e6,
+    }
+
+
+def show_models(
+    app: App, *, search: str | None, pricing: bool, vision: bool, all_types: bool, as_json: bool
+) -> None:
+    client = app.client(need_key=False)
+    listing = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn)
+    models = [
+        m for m in listing.models
+        if (all_types or m.is_chat)
+        and (not vision or m.vision)
+        and (not search or m.matches(search))
+    ]
+    models.sort(key=lambda m: m.id.lower())
+    env = app.env
+    if as_json:
+        env.stdout.write(json.dumps([_as_json(m) for m in models], indent=2) + "\n")
+        return
+    if not models:
+        app.notifier.info("no model matches" + (f" {search!r}" if search else ""))
+        return
+    headers = ["ID", "NAME", "CONTEXT", "OUTPUT"]
+    right = [2, 3]
+    if pricing:
+        headers += ["IN $/1M", "OUT $/1M"]
+        right += [4, 5]
+    if all_types:
+        headers.append("TYPE")
+    rows = []
+    for m in models:
+        row = [m.id, m.name, _tokens(m.context), _tokens(m.output_max)]
+        if pricing:
+            row += [_price(m.input_price), _price(m.output_price)]
+        if all_types:
+            row.append(m.type)
+        rows.append(row)
+    if not env.stdout_tty:
+        # A pipe gets tab-separated columns: easy to cut, sort and grep.
+        env.stdout.write("\t".join(headers) + "\n")
+        env.stdout.writelines("\t".join(r) + "\n" for r in rows)
+        return
+    from aimlchat.render import print_table
+
+    print_table(env.stdout, headers, rows, color=env.stdout_color, terminal=True,
+                justify_right=right)

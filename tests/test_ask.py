@@ -1,0 +1,214 @@
+"""The real CLI in a subprocess against the loopback server: pipes, stdin, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import TEST_KEY, run_cli
+from tests.loopback import Reply, chunk, completion, sse_reply
+
+
+def test_piped_stdout_gets_exactly_the_reply_and_stderr_nothing(cli_env, server):
+    r = run_cli(["ask", "count the lines"], cli_env, input="a\nb\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Hello from the loopback server.\n"
+    assert r.stderr == b""
+    body = server.chat_bodies()[0]
+    assert body["messages"] == [{"role": "user", "content": "a\nb\n\ncount the lines"}]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    headers = server.requests[0]["headers"]
+    assert headers["Authorization"] == f"Bearer {TEST_KEY}"
+
+
+def test_stdin_placeholder_puts_stdin_inside_the_prompt(cli_env, server):
+    run_cli(["ask", "summarise <{stdin}> now"], cli_env, input="TEXT")
+    assert server.chat_bodies()[0]["messages"][0]["content"] == "summarise <TEXT> now"
+
+
+def test_no_stdin_ignores_an_open_pipe(cli_env, server):
+    r = run_cli(["ask", "--no-stdin", "hi"], cli_env, input="ignored")
+    assert r.returncode == 0
+    assert server.chat_bodies()[0]["messages"][0]["content"] == "hi"
+
+
+def test_empty_message_is_a_usage_error(cli_env, server):
+    r = run_cli(["ask"], cli_env, input="  \n")
+    assert r.returncode == 2 and b"empty message" in r.stderr
+    assert server.chat_bodies() == []
+
+
+def test_invalid_utf8_stdin_is_a_clear_error(cli_env, server):
+    r = run_cli(["ask", "x"], cli_env, input=b"caf\xe9\n")
+    assert r.returncode == 2
+    assert b"not valid UTF-8" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_out_of_range_parameter_fails_before_any_request(cli_env, server):
+    r = run_cli(["ask", "--temperature", "3", "hi"], cli_env)
+    assert r.returncode == 2
+    assert b"--temperature must be between 0 and 2 (got 3)" in r.stderr
+    assert server.requests == []
+
+
+def test_missing_key_exits_3_and_says_how_to_fix(cli_env, server):
+    env = {**cli_env, "AIML_API_KEY": ""}
+    r = run_cli(["ask", "hi"], env)
+    assert r.returncode == 3
+    assert b"AIML_API_KEY" in r.stderr and b"aimlchat key set" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_401_exits_3_with_the_servers_message(cli_env, server):
+    server.push(Reply(status=401, body={"message": "Invalid API key", "statusCode": 401,
+                                        "requestId": "req-42", "path": "/v1/chat/completions"}))
+    r = run_cli(["ask", "hi"], cli_env)
+    assert r.returncode == 3
+    assert b"Invalid API key" in r.stderr and b"req-42" in r.stderr
+    assert r.stdout == b""
+
+
+def test_503_twice_then_success_retries_with_a_line_each(cli_env, server):
+    server.push(Reply(status=503, body={"error": {"message": "busy"}},
+                      headers={"Retry-After": "0"}),
+                Reply(status=503, body="Service Unavailable", headers={"Retry-After": "0"}))
+    r = run_cli(["ask", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Hello from the loopback server.\n"
+    assert r.stderr.count(b"retrying") == 2
+
+
+def test_non_streamed_reply(cli_env, server):
+    r = run_cli(["ask", "--no-stream", "hi"], cli_env)
+    assert r.stdout == b"Hello from the loopback server.\n"
+    assert "stream_options" not in server.chat_bodies()[0]
+
+
+def test_pipe_output_is_byte_exact_with_escape_sequences(cli_env, server):
+    evil = "t\x1b]0;PWNED\x07 \x1b[2J \x1b]52;c;aGk=\x07 \x9b31m [bold]x[/] é\n"
+    server.push(Reply(events=sse_reply([evil])))
+    r = run_cli(["ask", "hi"], cli_env)
+    assert r.stdout == evil.encode()
+
+
+def test_usage_goes_to_stderr_with_cost_when_prices_are_cached(cli_env, server):
+    run_cli(["models"], cli_env)
+    r = run_cli(["ask", "--usage", "hi"], cli_env)
+    assert r.stdout == b"Hello from the loopback server.\n"
+    assert b"10 prompt + 5 completion = 15" in r.stderr
+    # 10 * 0.189/1e6 + 5 * 0.63/1e6
+    assert b"$0.000005" in r.stderr
+
+
+def test_ndjson_is_one_event_per_line(cli_env, server):
+    r = run_cli(["ask", "--ndjson", "hi"], cli_env)
+    events = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert [e["type"] for e in events] == ["delta"] * 5 + ["finish", "usage"]
+
+
+def test_json_prints_the_full_response(cli_env, server):
+    r = run_cli(["ask", "--json", "hi"], cli_env)
+    obj = json.loads(r.stdout)
+    assert obj["choices"][0]["message"]["content"] == "Hello from the loopback server."
+    assert server.chat_bodies()[0]["stream"] is False
+
+
+def test_format_json_and_schema_set_response_format(cli_env, server, tmp_path):
+    run_cli(["ask", "--format", "json", "hi"], cli_env)
+    schema = tmp_path / "person.json"
+    schema.write_text('{"title": "person", "type": "object"}')
+    run_cli(["ask", "--schema", str(schema), "hi"], cli_env)
+    a, b = server.chat_bodies()
+    assert a["response_format"] == {"type": "json_object"}
+    assert b["response_format"]["type"] == "json_schema"
+    assert b["response_format"]["json_schema"]["strict"] is True
+
+
+def test_head_closing_the_pipe_ends_quietly(cli_env, server):
+    text = "word " * 20000
+    server.push(Reply(events=sse_reply([text[i:i + 50] for i in range(0, len(text), 50)])))
+    proc = subprocess.Popen(
+        f"{sys.executable} -m aimlchat ask hi | head -c 1", shell=True, env=cli_env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    out, err = proc.communicate(timeout=30)
+    assert out == b"w"
+    assert b"Traceback" not in err and b"BrokenPipe" not in err and err == b""
+
+
+def _first_line_while_open(cli_env, server, mode):
+    server.push(Reply(events=[chunk("first"), chunk(" second"), *sse_reply([])],
+                      mode=mode, delay=1.5))
+    proc = subprocess.Popen([sys.executable, "-m", "aimlchat", "ask", "hi"], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    ready, _, _ = select.select([fd], [], [], 10)
+    got = os.read(fd, 100) if ready else b""
+    read_at = time.monotonic()
+    proc.communicate(timeout=15)
+    return got, read_at, [t for t, data in server.sent]
+
+
+@pytest.mark.parametrize("mode", ["chunked", "close"])
+def test_first_delta_reaches_stdout_while_the_server_holds_the_stream(cli_env, server, mode):
+    got, read_at, sent = _first_line_while_open(cli_env, server, mode)
+    assert got == b"first"
+    # The second event left the server 1.5 s after the first; we had the first before it.
+    assert len(sent) >= 2 and read_at < sent[1]
+    print(f"first delta latency ({mode}): {(read_at - sent[0]) * 1000:.2f} ms")
+
+
+def test_request_bodies_follow_the_documented_schema(cli_env, server):
+    run_cli(["ask", "hi", "-s", "be brief", "--temperature", "0.2", "--top-p", "0.9",
+             "--max-tokens", "50", "--max-completion-tokens", "40", "--stop", "END",
+             "--stop", "STOP", "--seed", "7", "--frequency-penalty", "-1",
+             "--presence-penalty", "1.5", "--top-k", "40", "--min-p", "0.05",
+             "--repetition-penalty", "1.1", "--logprobs", "--top-logprobs", "3",
+             "-o", "logit_bias={\"1\": 2}", "-o", "user=me"], cli_env)
+    run_cli(["ask", "-n", "2", "hi"], cli_env)
+    for body in server.chat_bodies():
+        check_body(body)
+    first = server.chat_bodies()[0]
+    assert first["messages"][0] == {"role": "system", "content": "be brief"}
+    assert first["stop"] == ["END", "STOP"] and first["top_k"] == 40
+
+
+def check_body(body):
+    """The fields and ranges of the published OpenAPI document for llama-4-scout."""
+    assert isinstance(body["model"], str) and body["messages"]
+    for m in body["messages"]:
+        assert m["role"] in {"system", "developer", "user", "assistant", "tool"}
+        if isinstance(m["content"], list):
+            for part in m["content"]:
+                assert part["type"] in {"text", "image_url"}
+                if part["type"] == "image_url":
+                    assert part["image_url"]["url"]
+                    assert part["image_url"].get("detail", "auto") in {"low", "high", "auto"}
+        else:
+            assert isinstance(m["content"], str)
+    ranges = {"temperature": (0, 2), "top_p": (0.01, 1), "frequency_penalty": (-2, 2),
+              "presence_penalty": (-2, 2), "top_logprobs": (0, 20), "min_p": (0.001, 0.999)}
+    for key, (lo, hi) in ranges.items():
+        if key in body:
+            assert lo <= body[key] <= hi
+    for key in ("max_tokens", "max_completion_tokens", "n", "seed"):
+        if key in body:
+            assert body[key] >= 1
+    if "stop" in body:
+        assert isinstance(body["stop"], (str, list)) and len(body["stop"]) <= 4
+    if "logprobs" in body:
+        assert isinstance(body["logprobs"], bool)
+    assert isinstance(body["stream"], bool)
+
+
+def test_n_choices_are_all_printed(cli_env, server):
+    server.script = lambda req: Reply(body=completion("A", 2))
+    r = run_cli(["ask", "-n", "2", "hi"], cli_env)
+    assert r.stdout == b"A\n\n---\n\nA (2)\n"
