@@ -64,4 +64,5 @@ def spawn(args: list[str], env: dict[str, str], **kw: Any) -> Any:
     import pexpect
 
     return pexpect.spawn(sys.executable, ["-m", "aimlchat", *args], env=env,
-                         dimensions=(30, 100), timeout=15, **kw)
+                         dimensions=(30, 100), timeout=15, encoding="utf-8",
+                         codec_errors="replace", **kw)
