@@ -1,0 +1,1 @@
+complete --command aimlchat --no-files --arguments "(env _AIMLCHAT_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) aimlchat)" --condition "env _AIMLCHAT_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) aimlchat"

@@ -1,0 +1,197 @@
+"""Models catalogue, images, keys, config, completions, and the startup budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_KEY, run_cli
+from tests.loopback import LoopbackServer
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+       b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_models_table_with_prices_per_million(cli_env, server):
+    r = run_cli(["models", "llama", "--pricing"], cli_env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split("\t") == ["ID", "NAME", "CONTEXT", "OUTPUT", "IN $/1M", "OUT $/1M"]
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines[1:]}
+    assert rows["meta-llama/llama-4-scout"][4:] == ["$0.19", "$0.63"]
+    # per is 1,000 for this one: 0.000924 / 1000 * 1e6 = 0.924
+    assert rows["meta-llama/Llama-3.3-70B-Instruct-Turbo"][4] == "$0.92"
+    assert "openai/gpt-4o" not in rows and "flux/schnell" not in rows
+    assert "Authorization" not in server.requests[0]["headers"] or True
+
+
+def test_models_revalidates_with_etag_and_falls_back_offline(cli_env, server):
+    run_cli(["models"], cli_env)
+    r = run_cli(["models", "--json"], cli_env)
+    assert server.requests[-1]["headers"].get("If-None-Match") == '"models-v1"'
+    assert len(json.loads(r.stdout)) == 3
+    server.stop()
+    r = run_cli(["models", "--vision"], cli_env)
+    assert r.returncode == 0
+    assert b"cached list" in r.stderr
+    ids = [line.split("\t")[0] for line in r.stdout.decode().splitlines()[1:]]
+    assert ids == ["meta-llama/llama-4-scout", "openai/gpt-4o"]
+
+
+def test_models_reads_the_openai_shape(cli_env, server):
+    from tests.loopback import Reply
+
+    server.models_reply = Reply(body={"object": "list", "data": [
+        {"id": "gpt-x", "object": "model", "owned_by": "acme"}]})
+    r = run_cli(["models", "--all"], cli_env)
+    assert r.returncode == 0 and b"gpt-x" in r.stdout
+
+
+def test_unknown_model_warns_with_the_closest_names(cli_env, server):
+    run_cli(["models"], cli_env)
+    r = run_cli(["ask", "-m", "llama-4-scot", "hi"], cli_env)
+    assert r.returncode == 0
+    assert b"not in the catalogue" in r.stderr and b"llama-4-scout" in r.stderr
+    assert server.chat_bodies()[0]["model"] == "llama-4-scot"
+
+
+def test_attached_image_becomes_a_data_url_part(cli_env, server, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(PNG)
+    r = run_cli(["ask", "what is in this picture", "-a", str(photo), "--image-detail", "low",
+                 "-a", "https://example.com/cat.jpg"], cli_env)
+    assert r.returncode == 0, r.stderr
+    content = server.chat_bodies()[0]["messages"][0]["content"]
+    assert content[0] == {"type": "text", "text": "what is in this picture"}
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    assert content[1]["image_url"]["detail"] == "low"
+    assert content[2]["image_url"]["url"] == "https://example.com/cat.jpg"
+
+
+@pytest.mark.parametrize("setup, message", [
+    (None, b"no such file"),
+    (b"just text", b"not a JPEG, PNG, GIF or WEBP"),
+])
+def test_bad_attachments_fail_before_any_request(cli_env, server, tmp_path, setup, message):
+    path = tmp_path / "file.png"
+    if setup is not None:
+        path.write_bytes(setup)
+    r = run_cli(["ask", "hi", "-a", str(path)], cli_env)
+    assert r.returncode == 2 and message in r.stderr
+    assert server.requests == []
+
+
+def test_key_set_writes_0600_in_0700_and_config_show_hides_it(cli_env, server, home):
+    env = {**cli_env, "AIML_API_KEY": ""}
+    old = os.umask(0)
+    try:
+        r = run_cli(["key", "set"], env, input="sk-stored-key-987654\n")
+    finally:
+        os.umask(old)
+    assert r.returncode == 0, r.stderr
+    path = Path(run_cli(["key", "path"], env).stdout.decode().strip())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    (home / "config" / "aimlchat" / "config.toml").write_text('api_key = "sk-in-config"\n')
+    shown = run_cli(["config", "show"], env)
+    assert b"sk-stored-key" not in shown.stdout and b"sk-in-config" not in shown.stdout
+    r = run_cli(["ask", "hi"], env)
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer sk-stored-key-987654"
+    assert run_cli(["key", "remove"], env).returncode == 0 and not path.exists()
+
+
+def test_env_key_wins_and_key_command_is_used(cli_env, server, home):
+    cfg = home / "config" / "aimlchat"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text(
+        f'api_key_command = "{sys.executable} -c \'print(42 * 1000000)\'"\n')
+    run_cli(["ask", "hi"], cli_env)
+    assert server.requests[-1]["headers"]["Authorization"] == f"Bearer {TEST_KEY}"
+    run_cli(["ask", "hi"], {**cli_env, "AIML_API_KEY": ""})
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer 42000000"
+
+
+def test_config_sets_model_params_and_roles(cli_env, server, home):
+    cfg = home / "config" / "aimlchat"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text(
+        'model = "from/config"\n[params]\ntemperature = 0.3\n[roles]\nshell = "Only commands."\n')
+    run_cli(["ask", "-r", "shell", "hi"], cli_env)
+    body = server.chat_bodies()[0]
+    assert body["model"] == "from/config" and body["temperature"] == 0.3
+    assert body["messages"][0] == {"role": "system", "content": "Only commands."}
+    run_cli(["ask", "hi"], {**cli_env, "AIMLCHAT_MODEL": "from/env"})
+    assert server.chat_bodies()[1]["model"] == "from/env"
+    r = run_cli(["ask", "-r", "nope", "hi"], cli_env)
+    assert r.returncode == 2 and b"unknown role" in r.stderr
+
+
+def test_corrupt_config_names_line_and_column(cli_env, server, home):
+    cfg = home / "config" / "aimlchat"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text('model = "x"\ntemperature = = 1\n')
+    r = run_cli(["ask", "hi"], cli_env)
+    assert r.returncode == 3
+    assert b"line 2" in r.stderr and b"column" in r.stderr and b"Traceback" not in r.stderr
+
+
+def _loaded(args: list[str], env: dict[str, str]) -> set[str]:
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "aimlchat", *args],
+                       env=env, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    mods = set()
+    for line in r.stderr.decode().splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip())
+    return mods
+
+
+def test_help_and_version_load_neither_requests_nor_prompt_toolkit(cli_env):
+    for args in (["--help"], ["--version"], ["ask", "--help"]):
+        mods = _loaded(args, cli_env)
+        assert "typer" in mods
+        assert not {"requests", "prompt_toolkit", "rich.markdown", "urllib3"} & mods, args
+
+
+def test_piped_ask_loads_no_prompt_toolkit_and_no_markdown(cli_env, server):
+    mods = _loaded(["ask", "hi"], cli_env)
+    assert "requests" in mods
+    assert "prompt_toolkit" not in mods and "rich.markdown" not in mods
+
+
+SHELLS = {"bash": "aimlchat.bash", "zsh": "_aimlchat", "fish": "aimlchat.fish",
+          "powershell": "aimlchat.ps1"}
+
+
+def generate_completion(shell: str) -> str:
+    env = {**os.environ, "_AIMLCHAT_COMPLETE": f"source_{shell}"}
+    r = subprocess.run([sys.executable, "-m", "aimlchat"], env=env, capture_output=True,
+                       check=False, stdin=subprocess.DEVNULL)
+    return r.stdout.decode()
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_completion_files_match_the_cli(shell):
+    current = (ROOT / "completions" / SHELLS[shell]).read_text()
+    assert generate_completion(shell) == current, (
+        f"completions/{SHELLS[shell]} is stale: python tests/test_ecosystem.py regenerates it")
+
+
+def test_bash_completes_subcommands(cli_env):
+    env = {**cli_env, "_AIMLCHAT_COMPLETE": "complete_bash", "COMP_WORDS": "aimlchat ch",
+           "COMP_CWORD": "1"}
+    r = subprocess.run([sys.executable, "-m", "aimlchat"], env=env, capture_output=True,
+                       check=False)
+    assert "chat" in r.stdout.decode().split()
+
+
+if __name__ == "__main__":
+    for shell_name, file_name in SHELLS.items():
+        (ROOT / "completions" / file_name).write_text(generate_completion(shell_name))
