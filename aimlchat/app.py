@@ -94,8 +94,12 @@ class App:
         if o.continue_ and o.session:
             raise UsageError("use --continue or --session, not both")
         self.base_url = config.check_base_url(
-            config.pick(o.base_url, self.env.environ.get(config.ENV_BASE_URL),
-                        self.cfg.base_url, config.DEFAULT_BASE_URL),
+            config.pick(
+                o.base_url,
+                self.env.environ.get(config.ENV_BASE_URL),
+                self.cfg.base_url,
+                config.DEFAULT_BASE_URL,
+            ),
             allow_insecure=o.allow_insecure,
         )
         self.response_format = self._response_format()
@@ -103,8 +107,14 @@ class App:
 
     @property
     def model(self) -> str:
-        return str(config.pick(self.opts.model, self.env.environ.get(config.ENV_MODEL),
-                               self.cfg.model, config.DEFAULT_MODEL))
+        return str(
+            config.pick(
+                self.opts.model,
+                self.env.environ.get(config.ENV_MODEL),
+                self.cfg.model,
+                config.DEFAULT_MODEL,
+            )
+        )
 
     @property
     def timeout(self) -> float:
@@ -116,8 +126,9 @@ class App:
 
     @property
     def code_theme(self) -> str:
-        return str(config.pick(self.opts.code_theme, self.cfg.code_theme,
-                               config.DEFAULT_CODE_THEME))
+        return str(
+            config.pick(self.opts.code_theme, self.cfg.code_theme, config.DEFAULT_CODE_THEME)
+        )
 
     def _system(self) -> str | None:
         if self.opts.role is not None:
@@ -129,7 +140,7 @@ class App:
             known = ", ".join(sorted(self.cfg.roles)) or "none defined"
             raise UsageError(
                 f"unknown role {role!r} (roles: {known})",
-                hint=f"add [roles] {role} = \"…\" to {self.paths.config_file}",
+                hint=f'add [roles] {role} = "…" to {self.paths.config_file}',
             )
         return self.cfg.roles[role]
 
@@ -175,8 +186,14 @@ class App:
             except ConfigError:
                 key = None
         log = self.notifier.raw if self.opts.debug else None
-        return Client(base_url=self.base_url, api_key=key, timeout=self.timeout,
-                      retries=self.retries, notice=self.notifier.info, log=log)
+        return Client(
+            base_url=self.base_url,
+            api_key=key,
+            timeout=self.timeout,
+            retries=self.retries,
+            notice=self.notifier.info,
+            log=log,
+        )
 
     def store(self) -> Any:
         """The history store, or None (with a warning) when it cannot be opened."""

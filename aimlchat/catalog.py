@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -74,8 +75,10 @@ def parse_models(payload: Any) -> list[Model]:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             continue
-        info = item.get("info") if isinstance(item.get("info"), dict) else {}
-        modalities = item.get("modalities") if isinstance(item.get("modalities"), dict) else {}
+        info: dict[str, Any] = item["info"] if isinstance(item.get("info"), dict) else {}
+        modalities: dict[str, Any] = (
+            item["modalities"] if isinstance(item.get("modalities"), dict) else {}
+        )
         inp, out = _token_prices(item.get("pricing"))
         models.append(
             Model(
@@ -153,10 +156,8 @@ def load_catalogue(
 
 
 def _try_write(path: Path, cached: Cached) -> None:
-    try:
+    with contextlib.suppress(OSError):  # no cache dir: the list still shows
         write_cache(path, cached)
-    except OSError:
-        pass  # no cache dir: the list still shows
 
 
 def _age(seconds: float) -> str:

@@ -35,12 +35,15 @@ cli = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-history_cli = typer.Typer(help="Browse saved conversations.", no_args_is_help=True,
-                          rich_markup_mode=None)
-key_cli = typer.Typer(help="Manage the stored API key.", no_args_is_help=True,
-                      rich_markup_mode=None)
-config_cli = typer.Typer(help="Show or edit config.toml.", no_args_is_help=True,
-                         rich_markup_mode=None)
+history_cli = typer.Typer(
+    help="Browse saved conversations.", no_args_is_help=True, rich_markup_mode=None
+)
+key_cli = typer.Typer(
+    help="Manage the stored API key.", no_args_is_help=True, rich_markup_mode=None
+)
+config_cli = typer.Typer(
+    help="Show or edit config.toml.", no_args_is_help=True, rich_markup_mode=None
+)
 cli.add_typer(history_cli, name="history")
 cli.add_typer(key_cli, name="key")
 cli.add_typer(config_cli, name="config")
@@ -94,8 +97,10 @@ def boundary(func: F) -> F:
         except Exception as exc:  # the last line of defence: no traceback without --debug
             if debug:
                 notifier.raw(traceback.format_exc())
-            notifier.error(f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}",
-                           None if debug else "run with --debug for details")
+            notifier.error(
+                f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}",
+                None if debug else "run with --debug for details",
+            )
             raise typer.Exit(int(ExitCode.API)) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -105,20 +110,43 @@ def boundary(func: F) -> F:
 
 # -- options shared by ask and chat ---------------------------------------------------
 
-SAMPLING = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
-            "frequency_penalty", "presence_penalty", "top_k", "min_p", "repetition_penalty",
-            "n", "top_logprobs")
+SAMPLING = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "n",
+    "top_logprobs",
+)
 
 _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
-    ("model", str | None, typer.Option("--model", "-m", help="Model id or alias "
-     "[env AIMLCHAT_MODEL; default meta-llama/llama-4-scout].", show_default=False)),
+    (
+        "model",
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model id or alias [env AIMLCHAT_MODEL; default meta-llama/llama-4-scout].",
+            show_default=False,
+        ),
+    ),
     ("system", str | None, typer.Option("--system", "-s", help="System prompt.")),
     ("role", str | None, typer.Option("--role", "-r", help="Named system prompt from config.")),
     ("temperature", float | None, typer.Option(help="Sampling temperature, 0–2.")),
     ("top_p", float | None, typer.Option(help="Nucleus sampling, 0.01–1.")),
     ("max_tokens", int | None, typer.Option(help="Reply length limit, ≥ 1.")),
     ("max_completion_tokens", int | None, typer.Option(help="Completion limit, ≥ 1.")),
-    ("stop", list[str] | None, typer.Option(metavar="TEXT", help="Stop sequence (repeat, up to 4).")),
+    (
+        "stop",
+        list[str] | None,
+        typer.Option(metavar="TEXT", help="Stop sequence (repeat, up to 4)."),
+    ),
     ("seed", int | None, typer.Option(help="Seed for repeatable sampling, ≥ 1.")),
     ("frequency_penalty", float | None, typer.Option(help="−2 to 2.")),
     ("presence_penalty", float | None, typer.Option(help="−2 to 2.")),
@@ -128,13 +156,29 @@ _REQUEST_OPTIONS: list[tuple[str, Any, Any]] = [
     ("n", int | None, typer.Option("-n", "--n", help="Number of replies, ≥ 1.")),
     ("logprobs", bool, typer.Option(help="Ask for log probabilities.")),
     ("top_logprobs", int | None, typer.Option(help="0–20.")),
-    ("option", list[str] | None, typer.Option("--option", "-o", metavar="KEY=VALUE",
-     help="Any other body field; VALUE is JSON if it parses, else a string.")),
+    (
+        "option",
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="Any other body field; VALUE is JSON if it parses, else a string.",
+        ),
+    ),
     ("no_stream", bool, typer.Option(help="Wait for the whole reply.")),
     ("format", str | None, typer.Option(help="json: ask for a JSON object reply.")),
     ("schema", Path | None, typer.Option(help="JSON Schema file the reply must follow.")),
-    ("attach", list[str] | None, typer.Option("--attach", "-a", metavar="PATH|URL|-",
-     help="Attach an image (jpg, png, gif, webp); repeatable.")),
+    (
+        "attach",
+        list[str] | None,
+        typer.Option(
+            "--attach",
+            "-a",
+            metavar="PATH|URL|-",
+            help="Attach an image (jpg, png, gif, webp); repeatable.",
+        ),
+    ),
     ("image_detail", str | None, typer.Option(help="low, high or auto.")),
     ("continue_", bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")),
     ("session", str | None, typer.Option(help="Name (or resume) a conversation.")),
@@ -163,15 +207,17 @@ def request_options(func: F) -> F:
             # An explicit name makes a bool a plain flag (--raw), not --raw/--no-raw.
             option.param_decls = ("--" + name.replace("_", "-"),)
     extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                          default=False if kind is bool else None,
-                          annotation=Annotated[kind, option])
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False if kind is bool else None,
+            annotation=Annotated[kind, option],
+        )
         for name, kind, option in _REQUEST_OPTIONS
     ]
     own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     func.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
-    func.__annotations__ = {**func.__annotations__,
-                            **{p.name: p.annotation for p in extra}}
+    func.__annotations__ = {**func.__annotations__, **{p.name: p.annotation for p in extra}}
     return func
 
 
@@ -179,16 +225,32 @@ def _options(kw: dict[str, Any]) -> Any:
     from aimlchat.app import RequestOptions
 
     return RequestOptions(
-        model=kw["model"], system=kw["system"], role=kw["role"],
-        sampling={**{name: kw[name] for name in SAMPLING},
-                  "logprobs": True if kw["logprobs"] else None},
-        stop=list(kw["stop"] or []), extra=list(kw["option"] or []),
-        no_stream=kw["no_stream"], base_url=kw["base_url"], timeout=kw["timeout"],
-        retries=kw["retries"], raw=kw["raw"], debug=kw["debug"], no_color=kw["no_color"],
-        allow_insecure=kw["allow_insecure"], format=kw["format"], schema=kw["schema"],
-        code_theme=kw["code_theme"], continue_=kw["continue_"], session=kw["session"],
-        no_history=kw["no_history"], attach=list(kw["attach"] or []),
-        image_detail=kw["image_detail"], usage=kw["usage"],
+        model=kw["model"],
+        system=kw["system"],
+        role=kw["role"],
+        sampling={
+            **{name: kw[name] for name in SAMPLING},
+            "logprobs": True if kw["logprobs"] else None,
+        },
+        stop=list(kw["stop"] or []),
+        extra=list(kw["option"] or []),
+        no_stream=kw["no_stream"],
+        base_url=kw["base_url"],
+        timeout=kw["timeout"],
+        retries=kw["retries"],
+        raw=kw["raw"],
+        debug=kw["debug"],
+        no_color=kw["no_color"],
+        allow_insecure=kw["allow_insecure"],
+        format=kw["format"],
+        schema=kw["schema"],
+        code_theme=kw["code_theme"],
+        continue_=kw["continue_"],
+        session=kw["session"],
+        no_history=kw["no_history"],
+        attach=list(kw["attach"] or []),
+        image_detail=kw["image_detail"],
+        usage=kw["usage"],
     )
 
 
@@ -209,8 +271,10 @@ def _version(value: bool) -> None:
 
 @cli.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_version,
-                                          is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
 ) -> None:
     pass
 
@@ -219,8 +283,12 @@ def _root(
 @boundary
 @request_options
 def ask(
-    prompt: Annotated[list[str] | None, typer.Argument(help="The prompt (joined by spaces).",
-                                                       metavar="PROMPT...", show_default=False)] = None,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The prompt (joined by spaces).", metavar="PROMPT...", show_default=False
+        ),
+    ] = None,
     *,
     no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Ignore stdin.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the full JSON response.")] = False,
@@ -238,8 +306,9 @@ def ask(
     """
     from aimlchat.oneshot import AskOutput, run_ask
 
-    run_ask(_app(kw), AskOutput(prompt=list(prompt or []), no_stdin=no_stdin, json=json_,
-                                ndjson=ndjson))
+    run_ask(
+        _app(kw), AskOutput(prompt=list(prompt or []), no_stdin=no_stdin, json=json_, ndjson=ndjson)
+    )
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -287,8 +356,14 @@ def models(
     from aimlchat.listing import show_models
 
     opts = RequestOptions(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
-    show_models(App(opts, Environment.from_process()), search=search, pricing=pricing,
-                vision=vision, all_types=all_, as_json=json_)
+    show_models(
+        App(opts, Environment.from_process()),
+        search=search,
+        pricing=pricing,
+        vision=vision,
+        all_types=all_,
+        as_json=json_,
+    )
 
 
 # -- history --------------------------------------------------------------------------

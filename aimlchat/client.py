@@ -22,9 +22,26 @@ import requests
 import urllib3.exceptions
 
 from aimlchat import __version__
-from aimlchat.errors import ApiError, AuthError, NetworkError, RateLimitError, redact
-from aimlchat.sse import Delta, Done, Finish, SSEDecoder, SSEError, StreamError, Usage, interpret
-from aimlchat.sse import ChatEvent, error_text
+from aimlchat.errors import (
+    AimlchatError,
+    ApiError,
+    AuthError,
+    NetworkError,
+    RateLimitError,
+    redact,
+)
+from aimlchat.sse import (
+    ChatEvent,
+    Delta,
+    Done,
+    Finish,
+    SSEDecoder,
+    SSEError,
+    StreamError,
+    Usage,
+    error_text,
+    interpret,
+)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_WAIT = 60.0
@@ -58,7 +75,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def _backoff(attempt: int) -> float:
     # Exponential with jitter so that many clients do not retry in lock step.
-    return BACKOFF_BASE * (2**attempt) * (0.75 + random.random() * 0.5)
+    return BACKOFF_BASE * (2.0**attempt) * (0.75 + random.random() * 0.5)
 
 
 def _network_error(exc: BaseException, url: str, timeout: float) -> NetworkError:
@@ -66,9 +83,17 @@ def _network_error(exc: BaseException, url: str, timeout: float) -> NetworkError
     host = url.split("/")[2] if "//" in url else url
     if isinstance(exc, (requests.Timeout, socket.timeout, urllib3.exceptions.TimeoutError)):
         return NetworkError(f"no response from {host} within {timeout:g}s")
-    if any(s in text for s in ("Name or service not known", "nodename nor servname",
-                               "Temporary failure in name resolution", "NameResolutionError",
-                               "No address associated", "getaddrinfo failed")):
+    if any(
+        s in text
+        for s in (
+            "Name or service not known",
+            "nodename nor servname",
+            "Temporary failure in name resolution",
+            "NameResolutionError",
+            "No address associated",
+            "getaddrinfo failed",
+        )
+    ):
         return NetworkError(f"cannot resolve host {host.rsplit(':', 1)[0]}")
     if "Connection refused" in text or "ConnectionRefusedError" in text:
         return NetworkError(f"connection refused by {host}", hint="is the server running?")
@@ -77,7 +102,7 @@ def _network_error(exc: BaseException, url: str, timeout: float) -> NetworkError
     return NetworkError(f"cannot reach {host}: {type(exc).__name__}")
 
 
-def http_error(status: int, reason: str, body: bytes, content_type: str) -> ApiError:
+def http_error(status: int, reason: str, body: bytes, content_type: str) -> AimlchatError:
     """Turn an error response of any shape (AIML, OpenAI, {detail}, HTML) into one error."""
     message = ""
     request_id = None
@@ -98,13 +123,21 @@ def http_error(status: int, reason: str, body: bytes, content_type: str) -> ApiE
         head += f" (request id {request_id})"
     head = redact(head)
     if status in (401, 403):
-        return AuthError(head, hint="check AIML_API_KEY or run `aimlchat key set`")  # type: ignore[return-value]
+        return AuthError(head, hint="check AIML_API_KEY or run `aimlchat key set`")
     if status == 429:
-        return RateLimitError(head, status=status, request_id=request_id,
-                              hint="rate limited; wait a little or raise --retries")
+        return RateLimitError(
+            head,
+            status=status,
+            request_id=request_id,
+            hint="rate limited; wait a little or raise --retries",
+        )
     if status == 404:
-        return ApiError(head, status=status, request_id=request_id,
-                        hint="check --base-url and the model name (`aimlchat models`)")
+        return ApiError(
+            head,
+            status=status,
+            request_id=request_id,
+            hint="check --base-url and the model name (`aimlchat models`)",
+        )
     return ApiError(head, status=status, request_id=request_id)
 
 
@@ -179,8 +212,13 @@ class Client:
     def get_models(self, etag: str | None) -> ModelsResponse:
         headers = {"If-None-Match": etag} if etag else {}
         resp = self._send(
-            "GET", "/models", None, stream=False, headers=headers,
-            params={"include": "pricing,modalities,capabilities"}, auth=self._key is not None,
+            "GET",
+            "/models",
+            None,
+            stream=False,
+            headers=headers,
+            params={"include": "pricing,modalities,capabilities"},
+            auth=self._key is not None,
         )
         with closing(resp):
             if resp.status_code == 304:
@@ -205,7 +243,7 @@ class Client:
                 for event in self._checked(sse_event):
                     ended = ended or isinstance(event, (Done, Finish))
                     yield event
-        except (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError):
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
             raise NetworkError(
                 f"the server sent nothing for {self.timeout:g}s; the reply is incomplete"
             ) from None
@@ -264,8 +302,14 @@ class Client:
             self._debug_request(method, url, hdrs, body)
             try:
                 resp = self._session.request(
-                    method, url, json=body, headers=hdrs, params=params, stream=stream,
-                    timeout=(min(self.timeout, 30.0), self.timeout), allow_redirects=False,
+                    method,
+                    url,
+                    json=body,
+                    headers=hdrs,
+                    params=params,
+                    stream=stream,
+                    timeout=(min(self.timeout, 30.0), self.timeout),
+                    allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 self._debug(f"request failed: {exc!r}")
@@ -281,27 +325,29 @@ class Client:
                     resp.close()
                     raise ApiError(
                         f"HTTP {resp.status_code}: the server redirects to "
-                        f"{resp.headers.get('Location', '?')}", hint="update --base-url",
+                        f"{resp.headers.get('Location', '?')}",
+                        hint="update --base-url",
                     )
                 return resp
-            error = self._error_from(resp)
+            failure = self._error_from(resp)
             wait = _retry_after(resp.headers.get("Retry-After"))
             if resp.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                raise error
+                raise failure
             if wait is not None and wait > MAX_RETRY_WAIT:
-                raise type(error)(f"{error.message}; the server asks to wait {wait:.0f}s",
-                                  status=resp.status_code)
+                failure.message += f"; the server asks to wait {wait:.0f}s"
+                raise failure
             self._wait(attempt, wait, f"HTTP {resp.status_code}")
             attempt += 1
 
-    def _error_from(self, resp: requests.Response) -> ApiError:
+    def _error_from(self, resp: requests.Response) -> AimlchatError:
         with closing(resp):
             try:
                 body = resp.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
             except (urllib3.exceptions.HTTPError, OSError):
                 body = b""
-        return http_error(resp.status_code, resp.reason or "", body,
-                          resp.headers.get("Content-Type", ""))
+        return http_error(
+            resp.status_code, resp.reason or "", body, resp.headers.get("Content-Type", "")
+        )
 
     def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
         delay = retry_after if retry_after is not None else _backoff(attempt)

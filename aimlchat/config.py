@@ -93,9 +93,10 @@ def _toml_loads(text: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised only on 3.10
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}") from None
 
@@ -140,7 +141,7 @@ def load_file(path: Path) -> FileConfig:
                 cfg.params[key] = params.check(key, value, source=f"params.{name}")
             else:
                 cfg.params[name] = value
-        roles = _expect(data, "roles", (dict,), "a table of name = \"system prompt\"")
+        roles = _expect(data, "roles", (dict,), 'a table of name = "system prompt"')
         for name, prompt in (roles or {}).items():
             if not isinstance(prompt, str):
                 raise ConfigError(f"roles.{name} must be a string")
@@ -154,7 +155,7 @@ def redacted(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of the config for display, with secrets masked."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in SECRET_KEYS or "key" in key.lower() and "command" not in key.lower():
+        if key in SECRET_KEYS or ("key" in key.lower() and "command" not in key.lower()):
             out[key] = "***" if value else value
         elif isinstance(value, dict):
             out[key] = redacted(value)

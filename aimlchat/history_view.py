@@ -29,8 +29,10 @@ class HistoryView:
     def _resolve(self, ref: str | None) -> int:
         cid = self.store.latest() if ref is None else self.store.find(ref)
         if cid is None:
-            raise UsageError("no saved conversations yet" if ref is None
-                             else f"no conversation {ref!r}", hint="see: aimlchat history list")
+            raise UsageError(
+                "no saved conversations yet" if ref is None else f"no conversation {ref!r}",
+                hint="see: aimlchat history list",
+            )
         return cid
 
     def _out(self, text: str) -> None:
@@ -45,15 +47,20 @@ class HistoryView:
         return text
 
     def list(self, *, limit: int, search: str | None = None) -> None:
-        rows = self.store.list(limit=limit, search=search)
+        rows = self.store.conversations(limit=limit, search=search)
         if not rows:
-            self.app.notifier.info("no matching conversations" if search
-                                   else "no saved conversations yet")
+            self.app.notifier.info(
+                "no matching conversations" if search else "no saved conversations yet"
+            )
             return
         for c in rows:
             name = f" ({c.name})" if c.name else ""
-            self._out(self._safe(f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
-                                 f"{c.title or '(empty)'}{name}\n"))
+            self._out(
+                self._safe(
+                    f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
+                    f"{c.title or '(empty)'}{name}\n"
+                )
+            )
 
     def show(self, ref: str | None, *, all_statuses: bool = False) -> None:
         cid = self._resolve(ref)
@@ -75,14 +82,22 @@ class HistoryView:
         messages = self.store.messages(cid, all_statuses=True)
         if fmt == "json":
             doc: dict[str, Any] = {
-                "id": cid, "name": info.name, "title": info.title, "model": info.model,
-                "system": info.system, "created_at": info.created_at,
+                "id": cid,
+                "name": info.name,
+                "title": info.title,
+                "model": info.model,
+                "system": info.system,
+                "created_at": info.created_at,
                 "messages": [_message_json(m) for m in messages],
             }
             self._out(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
             return
-        lines = [f"# {info.title or 'Conversation'}", "", f"- model: `{info.model}`",
-                 f"- started: {_when(info.created_at)}"]
+        lines = [
+            f"# {info.title or 'Conversation'}",
+            "",
+            f"- model: `{info.model}`",
+            f"- started: {_when(info.created_at)}",
+        ]
         if info.system:
             lines += ["", "## system", "", info.system]
         for m in messages:
@@ -96,11 +111,14 @@ class HistoryView:
 
 
 def _message_json(m: StoredMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": m.role, "content": m.content, "status": m.status,
-                           "created_at": m.created_at}
+    out: dict[str, Any] = {
+        "role": m.role,
+        "content": m.content,
+        "status": m.status,
+        "created_at": m.created_at,
+    }
     if m.model:
         out["model"] = m.model
     if m.prompt_tokens is not None:
-        out["usage"] = {"prompt_tokens": m.prompt_tokens,
-                        "completion_tokens": m.completion_tokens}
+        out["usage"] = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
     return out

@@ -45,7 +45,11 @@ def run_key_command(command: str) -> str:
         raise ConfigError("api_key_command is empty")
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=KEY_COMMAND_TIMEOUT, check=False,
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=KEY_COMMAND_TIMEOUT,
+            check=False,
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:

@@ -21,8 +21,13 @@ def _price(per_token: float | None) -> str:
 
 def _as_json(model: Model) -> dict[str, Any]:
     return {
-        "id": model.id, "name": model.name, "type": model.type, "aliases": list(model.aliases),
-        "context": model.context, "output_max": model.output_max, "vision": model.vision,
+        "id": model.id,
+        "name": model.name,
+        "type": model.type,
+        "aliases": list(model.aliases),
+        "context": model.context,
+        "output_max": model.output_max,
+        "vision": model.vision,
         "input_per_1m": None if model.input_price is None else model.input_price * 1e6,
         "output_per_1m": None if model.output_price is None else model.output_price * 1e6,
     }
@@ -34,7 +39,8 @@ def show_models(
     client = app.client(need_key=False)
     listing = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn)
     models = [
-        m for m in listing.models
+        m
+        for m in listing.models
         if (all_types or m.is_chat)
         and (not vision or m.vision)
         and (not search or m.matches(search))
@@ -69,5 +75,6 @@ def show_models(
         return
     from aimlchat.render import print_table
 
-    print_table(env.stdout, headers, rows, color=env.stdout_color, terminal=True,
-                justify_right=right)
+    print_table(
+        env.stdout, headers, rows, color=env.stdout_color, terminal=True, justify_right=right
+    )

@@ -35,8 +35,11 @@ class NullSink:
 
 def read_stdin_bytes(app: App) -> bytes:
     stream = getattr(app.env.stdin, "buffer", None)
-    data = stream.read(MAX_STDIN_BYTES + 1) if stream is not None else \
-        app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
+    data = (
+        stream.read(MAX_STDIN_BYTES + 1)
+        if stream is not None
+        else app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
+    )
     if len(data) > MAX_STDIN_BYTES:
         raise UsageError(
             f"stdin is larger than the {MAX_STDIN_BYTES // (1024 * 1024)} MB limit; nothing sent",
@@ -65,7 +68,7 @@ def build_message(app: App, out: AskOutput) -> dict[str, Any]:
         if not image_stdin:
             stdin_text = decode_stdin(stdin_bytes) if stdin_bytes else None
     elif not prompt:
-        raise UsageError("no prompt", hint='try: aimlchat ask "Hello"  or  echo text | aimlchat ask')
+        raise UsageError("no prompt", hint='try: aimlchat ask "Hello" or: echo hi | aimlchat ask')
     if image_stdin and not stdin_bytes:
         raise UsageError("-a - expects an image on stdin, and stdin is empty or a terminal")
     images = [
@@ -83,9 +86,12 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
         if isinstance(event, Delta):
             obj = {"type": "delta", "index": event.index, "text": event.text}
         elif isinstance(event, Usage):
-            obj = {"type": "usage", "prompt_tokens": event.prompt_tokens,
-                   "completion_tokens": event.completion_tokens,
-                   "total_tokens": event.total_tokens}
+            obj = {
+                "type": "usage",
+                "prompt_tokens": event.prompt_tokens,
+                "completion_tokens": event.completion_tokens,
+                "total_tokens": event.total_tokens,
+            }
         elif isinstance(event, Finish):
             obj = {"type": "finish", "index": event.index, "finish_reason": event.reason}
         else:
@@ -118,8 +124,15 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         response_format=app.response_format,
         stream=not (app.opts.no_stream or out.json),
     )
-    chat = Chat(client, settings, store=store, warn=app.notifier.warn, conversation_id=cid,
-                name=name, price=app.price)
+    chat = Chat(
+        client,
+        settings,
+        store=store,
+        warn=app.notifier.warn,
+        conversation_id=cid,
+        name=name,
+        price=app.price,
+    )
     if app.opts.model:  # an explicit -m wins over the model a resumed conversation used
         chat.settings.model = app.model
     if out.json or out.ndjson:
@@ -148,8 +161,10 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
 def usage_line(usage: Usage | None, cost: float | None) -> str:
     if usage is None:
         return "usage: the server reported no token counts"
-    line = (f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
-            f" = {usage.total_tokens}")
+    line = (
+        f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
+        f" = {usage.total_tokens}"
+    )
     if cost is not None:
         line += f" · cost ${cost:.6f}"
     else:

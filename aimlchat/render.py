@@ -133,7 +133,12 @@ class _Tail:
 
 class MarkdownSink:
     def __init__(
-        self, file: TextIO, *, color: bool, code_theme: str, live: bool = True,
+        self,
+        file: TextIO,
+        *,
+        color: bool,
+        code_theme: str,
+        live: bool = True,
         input_fd: int | None = None,
     ) -> None:
         import rich.markdown  # noqa: F401  (load now, not on the first token)
@@ -223,8 +228,7 @@ def print_table(
     console = make_console(file, color=color, terminal=terminal)
     table = Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i in justify_right else "left",
-                         overflow="fold")
+        table.add_column(header, justify="right" if i in justify_right else "left", overflow="fold")
     for row in rows:
         table.add_row(*(terminal_safe(cell) for cell in row))
     console.print(table)
@@ -243,5 +247,10 @@ def make_sink(env: Environment, *, raw: bool, code_theme: str) -> Sink:
         return PlainSink(env.stdout)
     if raw:
         return RawTerminalSink(env.stdout)
-    return MarkdownSink(env.stdout, color=env.stdout_color, code_theme=code_theme,
-                        live=not env.dumb_terminal, input_fd=env.stdin_fd())
+    return MarkdownSink(
+        env.stdout,
+        color=env.stdout_color,
+        code_theme=code_theme,
+        live=not env.dumb_terminal,
+        input_fd=env.stdin_fd(),
+    )

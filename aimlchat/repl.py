@@ -108,8 +108,8 @@ class Repl:
             if word.lower() not in NAMES or method is None:
                 close = [n for n in NAMES if n.startswith(word.lower()[:3])]
                 self.app.notifier.warn(
-                    f"unknown command {word}; not sent" +
-                    (f" (did you mean {', '.join(close)}?)" if close else " (see /help)")
+                    f"unknown command {word}; not sent"
+                    + (f" (did you mean {', '.join(close)}?)" if close else " (see /help)")
                 )
                 return
             try:
@@ -125,8 +125,11 @@ class Repl:
     def cmd_help(self, _: str) -> None:
         width = max(len(f"{c.name} {c.args}") for c in COMMANDS)
         lines = [f"  {f'{c.name} {c.args}':<{width}}  {c.help}" for c in COMMANDS]
-        lines += ["", "  Enter sends · Esc Enter (Alt-Enter) adds a line · Ctrl-C stops a reply",
-                  "  Ctrl-D exits · Up/Ctrl-R search earlier input · start with // to send a /"]
+        lines += [
+            "",
+            "  Enter sends · Esc Enter (Alt-Enter) adds a line · Ctrl-C stops a reply",
+            "  Ctrl-D exits · Up/Ctrl-R search earlier input · start with // to send a /",
+        ]
         self.write("\n".join(lines) + "\n")
 
     def cmd_exit(self, _: str) -> None:
@@ -135,8 +138,13 @@ class Repl:
     cmd_quit = cmd_exit
 
     def cmd_clear(self, _: str) -> None:
-        self.chat = Chat(self.chat.client, self.chat.settings, store=self.chat.store,
-                         warn=self.app.notifier.warn, price=self.app.price)
+        self.chat = Chat(
+            self.chat.client,
+            self.chat.settings,
+            store=self.chat.store,
+            warn=self.app.notifier.warn,
+            price=self.app.price,
+        )
         self.pending_images = []
         self.app.notifier.info("new conversation")
 
@@ -191,9 +199,11 @@ class Repl:
         if not self.chat.messages:
             self.write("(no messages yet)\n")
             return
-        for message, status in zip(self.chat.messages, self.chat.statuses):
+        for message, status in zip(self.chat.messages, self.chat.statuses, strict=False):
             mark = "" if status == "ok" else f" [{status}]"
-            self.write(f"\n── {message['role']}{mark}\n{terminal_safe(text_of(message['content']))}\n")
+            self.write(
+                f"\n── {message['role']}{mark}\n{terminal_safe(text_of(message['content']))}\n"
+            )
 
     def cmd_save(self, name: str) -> None:
         if not name:
@@ -211,10 +221,19 @@ class Repl:
         cid = store.find(ref) if ref else store.latest()
         if cid is None:
             raise UsageError(f"no conversation {ref!r}", hint="see: aimlchat history list")
-        settings = Settings(model=self.chat.settings.model, params=self.chat.settings.params,
-                            stream=self.chat.settings.stream)
-        self.chat = Chat(self.chat.client, settings, store=store, warn=self.app.notifier.warn,
-                         conversation_id=cid, price=self.app.price)
+        settings = Settings(
+            model=self.chat.settings.model,
+            params=self.chat.settings.params,
+            stream=self.chat.settings.stream,
+        )
+        self.chat = Chat(
+            self.chat.client,
+            settings,
+            store=store,
+            warn=self.app.notifier.warn,
+            conversation_id=cid,
+            price=self.app.price,
+        )
         self.app.notifier.info(f"loaded conversation {cid} ({len(self.chat.messages)} messages)")
 
     def cmd_copy(self, _: str) -> None:
@@ -234,8 +253,9 @@ class Repl:
         self.app.notifier.info(f"image attached to the next message ({len(self.pending_images)})")
 
     def cmd_edit(self, _: str) -> None:
-        text = edit_in_editor(self.app.env.environ.get("VISUAL")
-                              or self.app.env.environ.get("EDITOR") or "vi")
+        text = edit_in_editor(
+            self.app.env.environ.get("VISUAL") or self.app.env.environ.get("EDITOR") or "vi"
+        )
         if text.strip():
             self.send(text)
         else:
@@ -243,8 +263,10 @@ class Repl:
 
     def cmd_usage(self, _: str) -> None:
         t = self.chat.totals
-        line = (f"{t.turns} replies · {t.prompt_tokens} prompt + {t.completion_tokens} "
-                f"completion = {t.prompt_tokens + t.completion_tokens} tokens")
+        line = (
+            f"{t.turns} replies · {t.prompt_tokens} prompt + {t.completion_tokens} "
+            f"completion = {t.prompt_tokens + t.completion_tokens} tokens"
+        )
         line += f" · ${t.cost:.6f}" if t.cost is not None else " · cost unknown"
         self.write(line + "\n")
 
@@ -277,8 +299,9 @@ def _completer() -> Any:
                 return
             for command in COMMANDS:
                 if command.name.startswith(text):
-                    yield Completion(command.name, start_position=-len(text),
-                                     display_meta=command.help)
+                    yield Completion(
+                        command.name, start_position=-len(text), display_meta=command.help
+                    )
 
     return SlashCompleter()
 
@@ -352,10 +375,22 @@ def run_chat(app: App) -> None:
     cid, name = app.open_conversation(store)
     if app.opts.model:
         app.warn_unknown_model(app.model)
-    settings = Settings(model=app.model, system=app.system, params=app.request_params(),
-                        response_format=app.response_format, stream=not app.opts.no_stream)
-    chat = Chat(app.client(), settings, store=store, warn=app.notifier.warn,
-                conversation_id=cid, name=name, price=app.price)
+    settings = Settings(
+        model=app.model,
+        system=app.system,
+        params=app.request_params(),
+        response_format=app.response_format,
+        stream=not app.opts.no_stream,
+    )
+    chat = Chat(
+        app.client(),
+        settings,
+        store=store,
+        warn=app.notifier.warn,
+        conversation_id=cid,
+        name=name,
+        price=app.price,
+    )
     if app.opts.model:
         chat.settings.model = app.model
 
@@ -365,8 +400,10 @@ def run_chat(app: App) -> None:
 
     repl = Repl(app, chat, write)
     resumed = f" · resumed {len(chat.messages)} messages" if chat.messages else ""
-    write(f"aimlchat {__version__} · {chat.settings.model}{resumed}\n"
-          "/help for commands · Esc Enter for a new line · Ctrl-D to exit\n")
+    write(
+        f"aimlchat {__version__} · {chat.settings.model}{resumed}\n"
+        "/help for commands · Esc Enter for a new line · Ctrl-D to exit\n"
+    )
     loop(repl, make_prompt_session(app))
     how = f"--session {repl.chat.name}" if repl.chat.name else "--continue"
     if repl.chat.conversation_id is not None:

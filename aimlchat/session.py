@@ -7,6 +7,7 @@ connection or a closed pipe is still saved, marked for what happened to it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,20 +116,27 @@ class Chat:
     def _ensure_conversation(self) -> int | None:
         if self.conversation_id is None:
             self.conversation_id = self._persist(
-                lambda s: s.create(model=self.settings.model, system=self.settings.system,
-                                   name=self.name)
+                lambda s: s.create(
+                    model=self.settings.model, system=self.settings.system, name=self.name
+                )
             )
         return self.conversation_id
 
-    def _append(self, message: Message, *, status: str = "ok",
-                usage: tuple[int, int] | None = None) -> None:
+    def _append(
+        self, message: Message, *, status: str = "ok", usage: tuple[int, int] | None = None
+    ) -> None:
         cid = self._ensure_conversation()
         mid = None
         if cid is not None:
             mid = self._persist(
-                lambda s: s.add(cid, message["role"], message["content"], status=status,
-                                model=self.settings.model if message["role"] == "assistant"
-                                else None, usage=usage)
+                lambda s: s.add(
+                    cid,
+                    message["role"],
+                    message["content"],
+                    status=status,
+                    model=self.settings.model if message["role"] == "assistant" else None,
+                    usage=usage,
+                )
             )
         self.messages.append(message)
         self.message_ids.append(mid)
@@ -147,8 +155,9 @@ class Chat:
     def settings_changed(self) -> None:
         cid = self.conversation_id
         if cid is not None:
-            self._persist(lambda s: s.update(cid, model=self.settings.model,
-                                             system=self.settings.system))
+            self._persist(
+                lambda s: s.update(cid, model=self.settings.model, system=self.settings.system)
+            )
 
     # -- turns -------------------------------------------------------------------------
 
@@ -179,8 +188,14 @@ class Chat:
     def body(self) -> dict[str, Any]:
         s = self.settings
         stream = s.stream and int(s.params.get("n") or 1) == 1
-        return build_body(model=s.model, messages=self.messages, params=s.params, stream=stream,
-                          system=s.system, response_format=s.response_format)
+        return build_body(
+            model=s.model,
+            messages=self.messages,
+            params=s.params,
+            stream=stream,
+            system=s.system,
+            response_format=s.response_format,
+        )
 
     def _events(self, body: dict[str, Any]) -> Any:
         if body["stream"]:
@@ -199,10 +214,9 @@ class Chat:
                 self._take(event, choices, result)
                 if observe is not None:
                     observe(event)
-                if isinstance(event, Delta):
-                    if event.index == 0 and body["stream"]:
-                        sink.feed(event.text)
-                        shown = True
+                if isinstance(event, Delta) and event.index == 0 and body["stream"]:
+                    sink.feed(event.text)
+                    shown = True
             if not body["stream"]:
                 text = CHOICE_SEPARATOR.join("".join(choices[i]) for i in sorted(choices))
                 sink.feed(text)
@@ -211,10 +225,8 @@ class Chat:
             text = "".join(choices.get(0, []))
             status = "incomplete" if isinstance(exc, AimlchatError) else "interrupted"
             if shown:
-                try:
+                with contextlib.suppress(OSError):  # the pipe is gone; text is saved below
                     sink.finish(interrupted=True)
-                except OSError:
-                    pass  # the pipe is gone; the text is still saved below
             if text:
                 self._append({"role": "assistant", "content": text}, status=status)
             else:
@@ -222,11 +234,13 @@ class Chat:
             raise
         sink.finish()
         result.text = "".join(choices.get(0, []))
-        usage = (result.usage.prompt_tokens, result.usage.completion_tokens) \
-            if result.usage else None
+        usage = (
+            (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else None
+        )
         self._append({"role": "assistant", "content": result.text}, usage=usage)
-        cost = self._price(self.settings.model, result.usage) \
-            if self._price and result.usage else None
+        cost = (
+            self._price(self.settings.model, result.usage) if self._price and result.usage else None
+        )
         self.totals.add(result.usage, cost)
         return result
 

@@ -11,7 +11,7 @@ import codecs
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -147,7 +147,7 @@ class Done:
     pass
 
 
-ChatEvent = Union[Delta, Usage, Finish, StreamError, Done]
+ChatEvent = Delta | Usage | Finish | StreamError | Done
 
 
 def error_text(obj: Any) -> str:
@@ -156,7 +156,7 @@ def error_text(obj: Any) -> str:
         return obj
     if isinstance(obj, dict):
         for key in ("message", "detail", "error"):
-            if key in obj and obj[key]:
+            if obj.get(key):
                 return error_text(obj[key])
         return json.dumps(obj)[:300]
     if isinstance(obj, list) and obj:

@@ -188,7 +188,7 @@ class Store:
         rows = self._list("WHERE c.id = ?", (conversation_id,), 1)
         return rows[0] if rows else None
 
-    def list(self, limit: int = 20, search: str | None = None) -> list[ConversationInfo]:
+    def conversations(self, limit: int = 20, search: str | None = None) -> list[ConversationInfo]:
         if search:
             like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             return self._list(
@@ -247,8 +247,16 @@ class Store:
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, role, content, status, model,"
                 " prompt_tokens, completion_tokens, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (conversation_id, role, _encode(content), status, model,
-                 usage[0] if usage else None, usage[1] if usage else None, now),
+                (
+                    conversation_id,
+                    role,
+                    _encode(content),
+                    status,
+                    model,
+                    usage[0] if usage else None,
+                    usage[1] if usage else None,
+                    now,
+                ),
             )
             title = _title(content) if role == "user" else None
             db.execute(

@@ -32,30 +32,40 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli_env(home: Path, server: LoopbackServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIML", "XDG_", "NO_COLOR", "FORCE_COLOR"))}
-    env.update({
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "AIML_API_KEY": TEST_KEY,
-        "AIMLCHAT_BASE_URL": server.base_url,
-        "PYTHONUNBUFFERED": "1",
-        "COLUMNS": "100",
-        "LINES": "30",
-        "TERM": "xterm-256color",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIML", "XDG_", "NO_COLOR", "FORCE_COLOR"))
+    }
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+            "AIML_API_KEY": TEST_KEY,
+            "AIMLCHAT_BASE_URL": server.base_url,
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "100",
+            "LINES": "30",
+            "TERM": "xterm-256color",
+        }
+    )
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], input: bytes | str | None = None,
-            timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    args: list[str], env: dict[str, str], input: bytes | str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[bytes]:
     data = input.encode() if isinstance(input, str) else input
     return subprocess.run(
-        [sys.executable, "-m", "aimlchat", *args], env=env, input=data,
+        [sys.executable, "-m", "aimlchat", *args],
+        env=env,
+        input=data,
         stdin=None if data is not None else subprocess.DEVNULL,
-        capture_output=True, timeout=timeout, check=False,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -63,6 +73,13 @@ def spawn(args: list[str], env: dict[str, str], **kw: Any) -> Any:
     """The real CLI in a pseudo-terminal."""
     import pexpect
 
-    return pexpect.spawn(sys.executable, ["-m", "aimlchat", *args], env=env,
-                         dimensions=(30, 100), timeout=15, encoding="utf-8",
-                         codec_errors="replace", **kw)
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "aimlchat", *args],
+        env=env,
+        dimensions=(30, 100),
+        timeout=15,
+        encoding="utf-8",
+        codec_errors="replace",
+        **kw,
+    )

@@ -10,22 +10,33 @@ Every request is recorded (method, path, headers, JSON body).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Callable
 from typing import Any
 
 
-def chunk(text: str | None = None, *, finish: str | None = None, usage: dict[str, int] | None
-          = None, index: int = 0, empty_choices: bool = False) -> str:
+def chunk(
+    text: str | None = None,
+    *,
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+    index: int = 0,
+    empty_choices: bool = False,
+) -> str:
     """One OpenAI-style stream chunk as an SSE event."""
-    obj: dict[str, Any] = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
-                           "created": 1, "model": "meta-llama/llama-4-scout"}
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "meta-llama/llama-4-scout",
+    }
     if empty_choices:
         obj["choices"] = []
     else:
@@ -40,20 +51,37 @@ def sse_reply(pieces: list[str], *, usage: bool = True) -> list[str]:
     events = [chunk(p) for p in pieces]
     events.append(chunk(finish="stop"))
     if usage:
-        events.append(chunk(empty_choices=True, usage={
-            "prompt_tokens": 10, "completion_tokens": len(pieces),
-            "total_tokens": 10 + len(pieces)}))
+        events.append(
+            chunk(
+                empty_choices=True,
+                usage={
+                    "prompt_tokens": 10,
+                    "completion_tokens": len(pieces),
+                    "total_tokens": 10 + len(pieces),
+                },
+            )
+        )
     events.append("data: [DONE]\n\n")
     return events
 
 
 def completion(text: str, n: int = 1) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 1,
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1,
         "model": "meta-llama/llama-4-scout",
-        "choices": [{"index": i, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": text if i == 0
-                                 else f"{text} ({i + 1})"}} for i in range(n)],
+        "choices": [
+            {
+                "index": i,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": text if i == 0 else f"{text} ({i + 1})",
+                },
+            }
+            for i in range(n)
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }
 
@@ -86,33 +114,78 @@ def default_reply(request: dict[str, Any]) -> Reply:
 MODELS = {
     "object": "list",
     "data": [
-        {"id": "meta-llama/llama-4-scout", "type": "openai/chat-completions",
-         "aliases": ["llama-4-scout"], "tags": ["playground:chat"],
-         "info": {"name": "Llama 4 Scout", "developer": "Meta", "contextLength": 1000000,
-                  "outputMax": 8192},
-         "modalities": {"input": ["text", "image"], "output": ["text"]},
-         "capabilities": ["streaming", "vision"],
-         "pricing": {"kind": "fixed", "currency": "USD", "units": [
-             {"name": "input_tokens", "measure": "input", "price": 0.189, "per": 1000000},
-             {"name": "output_tokens", "measure": "output", "price": 0.63, "per": 1000000}]}},
-        {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "type": "openai/chat-completions",
-         "aliases": ["llama-3.3-70b"], "tags": [],
-         "info": {"name": "Llama 3.3 70B Instruct Turbo", "developer": "Meta",
-                  "contextLength": 128000, "outputMax": 4096},
-         "modalities": {"input": ["text"], "output": ["text"]},
-         "pricing": {"kind": "fixed", "currency": "USD", "units": [
-             {"name": "input_tokens", "measure": "input", "price": 0.000924, "per": 1000},
-             {"name": "output_tokens", "measure": "output", "price": 0.000924, "per": 1000}]}},
-        {"id": "openai/gpt-4o", "type": "openai/chat-completions", "aliases": ["gpt-4o"],
-         "tags": [], "info": {"name": "GPT-4o", "developer": "Open AI",
-                              "contextLength": 128000, "outputMax": 16384},
-         "modalities": {"input": ["text", "image"], "output": ["text"]},
-         "pricing": {"kind": "fixed", "currency": "USD", "units": [
-             {"name": "input_tokens", "measure": "input", "price": 2.5, "per": 1000000},
-             {"name": "output_tokens", "measure": "output", "price": 10, "per": 1000000}]}},
-        {"id": "flux/schnell", "type": "bfl/image-generation", "aliases": [], "tags": [],
-         "info": {"name": "FLUX.1 schnell", "developer": "Black Forest Labs"},
-         "pricing": {"kind": "variable"}},
+        {
+            "id": "meta-llama/llama-4-scout",
+            "type": "openai/chat-completions",
+            "aliases": ["llama-4-scout"],
+            "tags": ["playground:chat"],
+            "info": {
+                "name": "Llama 4 Scout",
+                "developer": "Meta",
+                "contextLength": 1000000,
+                "outputMax": 8192,
+            },
+            "modalities": {"input": ["text", "image"], "output": ["text"]},
+            "capabilities": ["streaming", "vision"],
+            "pricing": {
+                "kind": "fixed",
+                "currency": "USD",
+                "units": [
+                    {"name": "input_tokens", "measure": "input", "price": 0.189, "per": 1000000},
+                    {"name": "output_tokens", "measure": "output", "price": 0.63, "per": 1000000},
+                ],
+            },
+        },
+        {
+            "id": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            "type": "openai/chat-completions",
+            "aliases": ["llama-3.3-70b"],
+            "tags": [],
+            "info": {
+                "name": "Llama 3.3 70B Instruct Turbo",
+                "developer": "Meta",
+                "contextLength": 128000,
+                "outputMax": 4096,
+            },
+            "modalities": {"input": ["text"], "output": ["text"]},
+            "pricing": {
+                "kind": "fixed",
+                "currency": "USD",
+                "units": [
+                    {"name": "input_tokens", "measure": "input", "price": 0.000924, "per": 1000},
+                    {"name": "output_tokens", "measure": "output", "price": 0.000924, "per": 1000},
+                ],
+            },
+        },
+        {
+            "id": "openai/gpt-4o",
+            "type": "openai/chat-completions",
+            "aliases": ["gpt-4o"],
+            "tags": [],
+            "info": {
+                "name": "GPT-4o",
+                "developer": "Open AI",
+                "contextLength": 128000,
+                "outputMax": 16384,
+            },
+            "modalities": {"input": ["text", "image"], "output": ["text"]},
+            "pricing": {
+                "kind": "fixed",
+                "currency": "USD",
+                "units": [
+                    {"name": "input_tokens", "measure": "input", "price": 2.5, "per": 1000000},
+                    {"name": "output_tokens", "measure": "output", "price": 10, "per": 1000000},
+                ],
+            },
+        },
+        {
+            "id": "flux/schnell",
+            "type": "bfl/image-generation",
+            "aliases": [],
+            "tags": [],
+            "info": {"name": "FLUX.1 schnell", "developer": "Black Forest Labs"},
+            "pricing": {"kind": "variable"},
+        },
     ],
 }
 MODELS_ETAG = '"models-v1"'
@@ -130,8 +203,14 @@ class Handler(BaseHTTPRequestHandler):
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
-        request = {"method": self.command, "path": self.path, "headers": dict(self.headers),
-                   "body": body, "json": parsed, "time": time.monotonic()}
+        request = {
+            "method": self.command,
+            "path": self.path,
+            "headers": dict(self.headers),
+            "body": body,
+            "json": parsed,
+            "time": time.monotonic(),
+        }
         with self.server.lock:
             self.server.requests.append(request)
         return request
@@ -176,8 +255,9 @@ class Handler(BaseHTTPRequestHandler):
             if isinstance(body, dict):
                 body = json.dumps(body)
             data = body.encode() if isinstance(body, str) else body
-            ctype = reply.content_type or ("application/json" if isinstance(reply.body, dict)
-                                           else "text/plain")
+            ctype = reply.content_type or (
+                "application/json" if isinstance(reply.body, dict) else "text/plain"
+            )
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -268,18 +348,33 @@ def markdown_reply(lines: int) -> str:
     i = 0
     while len(out) < lines:
         i += 1
-        out += [f"## Section {i}", "", f"Paragraph {i} explains **something** with `code`.", "",
-                f"- item {i}.1", f"- item {i}.2", "", "| a | b |", "|---|---|",
-                f"| {i} | {i * 2} |", "", "```python", f"def f{i}(x):", "    return x * 2",
-                "```", ""]
+        out += [
+            f"## Section {i}",
+            "",
+            f"Paragraph {i} explains **something** with `code`.",
+            "",
+            f"- item {i}.1",
+            f"- item {i}.2",
+            "",
+            "| a | b |",
+            "|---|---|",
+            f"| {i} | {i * 2} |",
+            "",
+            "```python",
+            f"def f{i}(x):",
+            "    return x * 2",
+            "```",
+            "",
+        ]
     return "\n".join(out[:lines]) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--scenario", default="hello",
-                        choices=["hello", "slow", "long", "escapes", "echo"])
+    parser.add_argument(
+        "--scenario", default="hello", choices=["hello", "slow", "long", "escapes", "echo"]
+    )
     parser.add_argument("--delay", type=float, default=0.05)
     args = parser.parse_args()
     server = LoopbackServer(args.port)
@@ -289,16 +384,22 @@ def main() -> None:
         if not body.get("stream"):
             return default_reply(request)
         if args.scenario == "slow":
-            words = ("This reply arrives slowly, one word at a time, so that you can "
-                     "press Ctrl-C in the middle of it and see what is kept. ") * 4
+            words = (
+                "This reply arrives slowly, one word at a time, so that you can "
+                "press Ctrl-C in the middle of it and see what is kept. "
+            ) * 4
             return Reply(events=sse_reply(re.findall(r"\S+\s*", words)), delay=args.delay)
         if args.scenario == "long":
             text = markdown_reply(300)
-            return Reply(events=sse_reply([text[i:i + 12] for i in range(0, len(text), 12)]),
-                         delay=args.delay / 10)
+            return Reply(
+                events=sse_reply([text[i : i + 12] for i in range(0, len(text), 12)]),
+                delay=args.delay / 10,
+            )
         if args.scenario == "escapes":
-            text = ("Title\x1b]0;PWNED\x07 clear\x1b[2J osc52\x1b]52;c;aGk=\x07 "
-                    "c1\x9b31m red [bold red]markup[/] bell\x07 done\n")
+            text = (
+                "Title\x1b]0;PWNED\x07 clear\x1b[2J osc52\x1b]52;c;aGk=\x07 "
+                "c1\x9b31m red [bold red]markup[/] bell\x07 done\n"
+            )
             return Reply(events=sse_reply([text]))
         if args.scenario == "echo":
             last = body["messages"][-1]["content"]
@@ -307,12 +408,12 @@ def main() -> None:
         return default_reply(request)
 
     server.script = scripted
-    print(f"loopback AI/ML API on {server.base_url} (scenario {args.scenario}); Ctrl-C stops",
-          flush=True)
-    try:
+    print(
+        f"loopback AI/ML API on {server.base_url} (scenario {args.scenario}); Ctrl-C stops",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

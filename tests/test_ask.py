@@ -66,8 +66,17 @@ def test_missing_key_exits_3_and_says_how_to_fix(cli_env, server):
 
 
 def test_401_exits_3_with_the_servers_message(cli_env, server):
-    server.push(Reply(status=401, body={"message": "Invalid API key", "statusCode": 401,
-                                        "requestId": "req-42", "path": "/v1/chat/completions"}))
+    server.push(
+        Reply(
+            status=401,
+            body={
+                "message": "Invalid API key",
+                "statusCode": 401,
+                "requestId": "req-42",
+                "path": "/v1/chat/completions",
+            },
+        )
+    )
     r = run_cli(["ask", "hi"], cli_env)
     assert r.returncode == 3
     assert b"Invalid API key" in r.stderr and b"req-42" in r.stderr
@@ -75,9 +84,10 @@ def test_401_exits_3_with_the_servers_message(cli_env, server):
 
 
 def test_503_twice_then_success_retries_with_a_line_each(cli_env, server):
-    server.push(Reply(status=503, body={"error": {"message": "busy"}},
-                      headers={"Retry-After": "0"}),
-                Reply(status=503, body="Service Unavailable", headers={"Retry-After": "0"}))
+    server.push(
+        Reply(status=503, body={"error": {"message": "busy"}}, headers={"Retry-After": "0"}),
+        Reply(status=503, body="Service Unavailable", headers={"Retry-After": "0"}),
+    )
     r = run_cli(["ask", "hi"], cli_env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"Hello from the loopback server.\n"
@@ -132,21 +142,31 @@ def test_format_json_and_schema_set_response_format(cli_env, server, tmp_path):
 
 def test_head_closing_the_pipe_ends_quietly(cli_env, server):
     text = "word " * 20000
-    server.push(Reply(events=sse_reply([text[i:i + 50] for i in range(0, len(text), 50)])))
+    server.push(Reply(events=sse_reply([text[i : i + 50] for i in range(0, len(text), 50)])))
     proc = subprocess.Popen(
-        f"{sys.executable} -m aimlchat ask hi | head -c 1", shell=True, env=cli_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        f"{sys.executable} -m aimlchat ask hi | head -c 1",
+        shell=True,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     out, err = proc.communicate(timeout=30)
     assert out == b"w"
     assert b"Traceback" not in err and b"BrokenPipe" not in err and err == b""
 
 
 def _first_line_while_open(cli_env, server, mode):
-    server.push(Reply(events=[chunk("first"), chunk(" second"), *sse_reply([])],
-                      mode=mode, delay=1.5))
-    proc = subprocess.Popen([sys.executable, "-m", "aimlchat", "ask", "hi"], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+    server.push(
+        Reply(events=[chunk("first"), chunk(" second"), *sse_reply([])], mode=mode, delay=1.5)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimlchat", "ask", "hi"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     ready, _, _ = select.select([fd], [], [], 10)
@@ -166,12 +186,46 @@ def test_first_delta_reaches_stdout_while_the_server_holds_the_stream(cli_env, s
 
 
 def test_request_bodies_follow_the_documented_schema(cli_env, server):
-    run_cli(["ask", "hi", "-s", "be brief", "--temperature", "0.2", "--top-p", "0.9",
-             "--max-tokens", "50", "--max-completion-tokens", "40", "--stop", "END",
-             "--stop", "STOP", "--seed", "7", "--frequency-penalty", "-1",
-             "--presence-penalty", "1.5", "--top-k", "40", "--min-p", "0.05",
-             "--repetition-penalty", "1.1", "--logprobs", "--top-logprobs", "3",
-             "-o", "logit_bias={\"1\": 2}", "-o", "user=me"], cli_env)
+    run_cli(
+        [
+            "ask",
+            "hi",
+            "-s",
+            "be brief",
+            "--temperature",
+            "0.2",
+            "--top-p",
+            "0.9",
+            "--max-tokens",
+            "50",
+            "--max-completion-tokens",
+            "40",
+            "--stop",
+            "END",
+            "--stop",
+            "STOP",
+            "--seed",
+            "7",
+            "--frequency-penalty",
+            "-1",
+            "--presence-penalty",
+            "1.5",
+            "--top-k",
+            "40",
+            "--min-p",
+            "0.05",
+            "--repetition-penalty",
+            "1.1",
+            "--logprobs",
+            "--top-logprobs",
+            "3",
+            "-o",
+            'logit_bias={"1": 2}',
+            "-o",
+            "user=me",
+        ],
+        cli_env,
+    )
     run_cli(["ask", "-n", "2", "hi"], cli_env)
     for body in server.chat_bodies():
         check_body(body)
@@ -193,8 +247,14 @@ def check_body(body):
                     assert part["image_url"].get("detail", "auto") in {"low", "high", "auto"}
         else:
             assert isinstance(m["content"], str)
-    ranges = {"temperature": (0, 2), "top_p": (0.01, 1), "frequency_penalty": (-2, 2),
-              "presence_penalty": (-2, 2), "top_logprobs": (0, 20), "min_p": (0.001, 0.999)}
+    ranges = {
+        "temperature": (0, 2),
+        "top_p": (0.01, 1),
+        "frequency_penalty": (-2, 2),
+        "presence_penalty": (-2, 2),
+        "top_logprobs": (0, 20),
+        "min_p": (0.001, 0.999),
+    }
     for key, (lo, hi) in ranges.items():
         if key in body:
             assert lo <= body[key] <= hi

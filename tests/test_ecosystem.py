@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_KEY, run_cli
-from tests.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-       b"\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def test_models_table_with_prices_per_million(cli_env, server):
@@ -49,8 +50,9 @@ def test_models_revalidates_with_etag_and_falls_back_offline(cli_env, server):
 def test_models_reads_the_openai_shape(cli_env, server):
     from tests.loopback import Reply
 
-    server.models_reply = Reply(body={"object": "list", "data": [
-        {"id": "gpt-x", "object": "model", "owned_by": "acme"}]})
+    server.models_reply = Reply(
+        body={"object": "list", "data": [{"id": "gpt-x", "object": "model", "owned_by": "acme"}]}
+    )
     r = run_cli(["models", "--all"], cli_env)
     assert r.returncode == 0 and b"gpt-x" in r.stdout
 
@@ -66,8 +68,19 @@ def test_unknown_model_warns_with_the_closest_names(cli_env, server):
 def test_attached_image_becomes_a_data_url_part(cli_env, server, tmp_path):
     photo = tmp_path / "photo.png"
     photo.write_bytes(PNG)
-    r = run_cli(["ask", "what is in this picture", "-a", str(photo), "--image-detail", "low",
-                 "-a", "https://example.com/cat.jpg"], cli_env)
+    r = run_cli(
+        [
+            "ask",
+            "what is in this picture",
+            "-a",
+            str(photo),
+            "--image-detail",
+            "low",
+            "-a",
+            "https://example.com/cat.jpg",
+        ],
+        cli_env,
+    )
     assert r.returncode == 0, r.stderr
     content = server.chat_bodies()[0]["messages"][0]["content"]
     assert content[0] == {"type": "text", "text": "what is in this picture"}
@@ -76,10 +89,13 @@ def test_attached_image_becomes_a_data_url_part(cli_env, server, tmp_path):
     assert content[2]["image_url"]["url"] == "https://example.com/cat.jpg"
 
 
-@pytest.mark.parametrize("setup, message", [
-    (None, b"no such file"),
-    (b"just text", b"not a JPEG, PNG, GIF or WEBP"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (None, b"no such file"),
+        (b"just text", b"not a JPEG, PNG, GIF or WEBP"),
+    ],
+)
 def test_bad_attachments_fail_before_any_request(cli_env, server, tmp_path, setup, message):
     path = tmp_path / "file.png"
     if setup is not None:
@@ -112,7 +128,8 @@ def test_env_key_wins_and_key_command_is_used(cli_env, server, home):
     cfg = home / "config" / "aimlchat"
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / "config.toml").write_text(
-        f'api_key_command = "{sys.executable} -c \'print(42 * 1000000)\'"\n')
+        f"api_key_command = \"{sys.executable} -c 'print(42 * 1000000)'\"\n"
+    )
     run_cli(["ask", "hi"], cli_env)
     assert server.requests[-1]["headers"]["Authorization"] == f"Bearer {TEST_KEY}"
     run_cli(["ask", "hi"], {**cli_env, "AIML_API_KEY": ""})
@@ -123,7 +140,8 @@ def test_config_sets_model_params_and_roles(cli_env, server, home):
     cfg = home / "config" / "aimlchat"
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / "config.toml").write_text(
-        'model = "from/config"\n[params]\ntemperature = 0.3\n[roles]\nshell = "Only commands."\n')
+        'model = "from/config"\n[params]\ntemperature = 0.3\n[roles]\nshell = "Only commands."\n'
+    )
     run_cli(["ask", "-r", "shell", "hi"], cli_env)
     body = server.chat_bodies()[0]
     assert body["model"] == "from/config" and body["temperature"] == 0.3
@@ -144,8 +162,13 @@ def test_corrupt_config_names_line_and_column(cli_env, server, home):
 
 
 def _loaded(args: list[str], env: dict[str, str]) -> set[str]:
-    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "aimlchat", *args],
-                       env=env, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "aimlchat", *args],
+        env=env,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     mods = set()
     for line in r.stderr.decode().splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -166,14 +189,23 @@ def test_piped_ask_loads_no_prompt_toolkit_and_no_markdown(cli_env, server):
     assert "prompt_toolkit" not in mods and "rich.markdown" not in mods
 
 
-SHELLS = {"bash": "aimlchat.bash", "zsh": "_aimlchat", "fish": "aimlchat.fish",
-          "powershell": "aimlchat.ps1"}
+SHELLS = {
+    "bash": "aimlchat.bash",
+    "zsh": "_aimlchat",
+    "fish": "aimlchat.fish",
+    "powershell": "aimlchat.ps1",
+}
 
 
 def generate_completion(shell: str) -> str:
     env = {**os.environ, "_AIMLCHAT_COMPLETE": f"source_{shell}"}
-    r = subprocess.run([sys.executable, "-m", "aimlchat"], env=env, capture_output=True,
-                       check=False, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, "-m", "aimlchat"],
+        env=env,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     return r.stdout.decode()
 
 
@@ -181,14 +213,20 @@ def generate_completion(shell: str) -> str:
 def test_completion_files_match_the_cli(shell):
     current = (ROOT / "completions" / SHELLS[shell]).read_text()
     assert generate_completion(shell) == current, (
-        f"completions/{SHELLS[shell]} is stale: python tests/test_ecosystem.py regenerates it")
+        f"completions/{SHELLS[shell]} is stale: python tests/test_ecosystem.py regenerates it"
+    )
 
 
 def test_bash_completes_subcommands(cli_env):
-    env = {**cli_env, "_AIMLCHAT_COMPLETE": "complete_bash", "COMP_WORDS": "aimlchat ch",
-           "COMP_CWORD": "1"}
-    r = subprocess.run([sys.executable, "-m", "aimlchat"], env=env, capture_output=True,
-                       check=False)
+    env = {
+        **cli_env,
+        "_AIMLCHAT_COMPLETE": "complete_bash",
+        "COMP_WORDS": "aimlchat ch",
+        "COMP_CWORD": "1",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "aimlchat"], env=env, capture_output=True, check=False
+    )
     assert "chat" in r.stdout.decode().split()
 
 

@@ -115,7 +115,10 @@ def test_continue_after_restart_and_up_arrow_recalls_old_input(cli_env, server):
     child.expect_exact(PROMPT)
     body = server.chat_bodies()[-1]
     assert [m["content"] for m in body["messages"]] == [
-        "remember this line", "Hello from the loopback server.", "remember this line"]
+        "remember this line",
+        "Hello from the loopback server.",
+        "remember this line",
+    ]
     child.sendeof()
     child.expect(pexpect.EOF)
 
@@ -145,8 +148,10 @@ def test_two_repls_writing_at_once_lose_nothing(cli_env, server):
         child.sendeof()
         child.expect(pexpect.EOF)
     db = sqlite3.connect(Path(cli_env["XDG_DATA_HOME"]) / "aimlchat" / "history.db")
-    rows = db.execute("SELECT c.name, COUNT(*) FROM messages m JOIN conversations c"
-                      " ON c.id = m.conversation_id GROUP BY c.name").fetchall()
+    rows = db.execute(
+        "SELECT c.name, COUNT(*) FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id GROUP BY c.name"
+    ).fetchall()
     assert dict(rows) == {"a": 10, "b": 10}
 
 
@@ -157,6 +162,8 @@ def test_chat_with_piped_stdin_exits_2_with_a_hint(cli_env, server):
 
 def test_slash_commands_with_pipe_input(cli_env, server, monkeypatch):
     """The REPL loop itself, driven through prompt_toolkit's pipe input."""
+    import io
+
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
@@ -164,8 +171,6 @@ def test_slash_commands_with_pipe_input(cli_env, server, monkeypatch):
     from aimlchat.repl import Repl, loop, make_prompt_session
     from aimlchat.session import Chat, Settings
     from aimlchat.terminal import Environment
-
-    import io
 
     out, err = io.StringIO(), io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ=cli_env)

@@ -7,14 +7,17 @@ from aimlchat.errors import UsageError
 from aimlchat.sanitize import terminal_safe
 
 
-@pytest.mark.parametrize("raw, shown", [
-    ("\x1b]0;title\x07", "^[]0;title^G"),
-    ("\x1b[2J", "^[[2J"),
-    ("\x9b31m", "<U+009B>31m"),
-    ("\x1bP1$qm\x1b\\", "^[P1$qm^[\\"),
-    ("a\tb\nc", "a\tb\nc"),
-    ("\u202eevil", "<U+202E>evil"),
-])
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("\x1b]0;title\x07", "^[]0;title^G"),
+        ("\x1b[2J", "^[[2J"),
+        ("\x9b31m", "<U+009B>31m"),
+        ("\x1bP1$qm\x1b\\", "^[P1$qm^[\\"),
+        ("a\tb\nc", "a\tb\nc"),
+        ("\u202eevil", "<U+202E>evil"),
+    ],
+)
 def test_terminal_safe_shows_controls_visibly(raw, shown):
     assert terminal_safe(raw) == shown
 
@@ -24,12 +27,12 @@ def test_range_errors_name_the_range():
         params.check("temperature", 3)
     with pytest.raises(UsageError, match="at least 1"):
         params.check("max_tokens", 0)
-    with pytest.raises(UsageError, match="between 0.001 and 0.999"):
+    with pytest.raises(UsageError, match=r"between 0\.001 and 0\.999"):
         params.check("min_p", 1)
 
 
 def test_option_values_are_json_when_they_parse():
-    assert params.parse_option("logit_bias={\"50256\": -100}") == ("logit_bias", {"50256": -100})
+    assert params.parse_option('logit_bias={"50256": -100}') == ("logit_bias", {"50256": -100})
     assert params.parse_option("user=alice") == ("user", "alice")
     assert params.parse_option("temperature=0.5") == ("temperature", 0.5)
 
