@@ -38,9 +38,17 @@ def tokens(n: int) -> list[str]:
 
 def env_for(server: LoopbackServer, home: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(AIML_API_KEY="sk-bench", AIMLCHAT_BASE_URL=server.base_url, HOME=home,
-               XDG_DATA_HOME=f"{home}/d", XDG_CONFIG_HOME=f"{home}/c", XDG_CACHE_HOME=f"{home}/k",
-               TERM="xterm-256color", COLUMNS="100", LINES="40")
+    env.update(
+        AIML_API_KEY="sk-bench",
+        AIMLCHAT_BASE_URL=server.base_url,
+        HOME=home,
+        XDG_DATA_HOME=f"{home}/d",
+        XDG_CONFIG_HOME=f"{home}/c",
+        XDG_CACHE_HOME=f"{home}/k",
+        TERM="xterm-256color",
+        COLUMNS="100",
+        LINES="40",
+    )
     return env
 
 
@@ -58,23 +66,29 @@ def run(argv: list[str], env: dict[str, str], *, tty: bool) -> dict[str, float]:
                     break
             except OSError:
                 break
-        _, status, usage = os.wait4(pid, 0)
+        _, _status, usage = os.wait4(pid, 0)
         os.close(fd)
     else:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.stdout is not None
         while proc.stdout.read(65536):
             pass
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, _status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
 
 
 def first_token_latency(server: LoopbackServer, env: dict[str, str], *, tty: bool) -> float:
     """ms from the server sending the first delta (after a 0.5 s pause) to it being readable."""
-    server.push(Reply(events=[chunk("FIRSTTOKEN"), *sse_reply(["x"] * 5)], first_delay=0.5,
-                      delay=0.2))
+    server.push(
+        Reply(events=[chunk("FIRSTTOKEN"), *sse_reply(["x"] * 5)], first_delay=0.5, delay=0.2)
+    )
     server.sent.clear()
     argv = [PY, "-m", "aimlchat", "ask", "hi"]
     if tty:
@@ -82,8 +96,13 @@ def first_token_latency(server: LoopbackServer, env: dict[str, str], *, tty: boo
         if pid == 0:
             os.execve(argv[0], argv, env)
     else:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.stdout is not None
         fd, pid = proc.stdout.fileno(), proc.pid
     seen = b""
@@ -140,8 +159,14 @@ def main() -> None:
                 m = run(argv, env, tty=tty)
                 where = "pty" if tty else "pipe"
                 cpu[(where, n)] = m["cpu"]
-                rows.append((f"{n:>6} tokens, {where}", f"{m['wall']:.2f} s wall",
-                             f"{m['cpu']:.2f} s CPU", f"{m['rss_mb']:.0f} MB RSS"))
+                rows.append(
+                    (
+                        f"{n:>6} tokens, {where}",
+                        f"{m['wall']:.2f} s wall",
+                        f"{m['cpu']:.2f} s CPU",
+                        f"{m['rss_mb']:.0f} MB RSS",
+                    )
+                )
         for row in rows:
             print("  ".join(row))
         if 20000 in sizes:
@@ -153,15 +178,19 @@ def main() -> None:
             print(f"first visible token ({'pty' if tty else 'pipe'}): median {lat[2]:.2f} ms")
         typer_t = best_wall([PY, "-c", "import typer"], env)
         help_t = best_wall([PY, "-m", "aimlchat", "--help"], env)
-        print(f"--help {help_t * 1000:.0f} ms vs import typer {typer_t * 1000:.0f} ms "
-              f"= {help_t / typer_t:.2f}x")
+        print(
+            f"--help {help_t * 1000:.0f} ms vs import typer {typer_t * 1000:.0f} ms "
+            f"= {help_t / typer_t:.2f}x"
+        )
         ask_t = best_wall(argv, env)
         script = os.path.join(home, "plain.py")
         with open(script, "w") as fh:
             fh.write(REQUESTS_SCRIPT)
         req_t = best_wall([PY, script], env)
-        print(f"piped ask {ask_t * 1000:.0f} ms vs requests script {req_t * 1000:.0f} ms "
-              f"= {ask_t / req_t:.2f}x")
+        print(
+            f"piped ask {ask_t * 1000:.0f} ms vs requests script {req_t * 1000:.0f} ms "
+            f"= {ask_t / req_t:.2f}x"
+        )
     server.stop()
 
 
