@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aimlchat.blocks import BlockSplitter
@@ -119,8 +119,7 @@ class _Tail:
         from rich.segment import Segment
 
         height = max(1, console.size.height - 2)
-        with self._sink.lock:
-            lines = self._sink.splitter.tail_lines(height, height * max(20, options.max_width))
+        lines = self._sink.tail_lines(height, height * max(20, options.max_width))
         if not lines:
             return
         rendered = console.render_lines(
@@ -132,6 +131,13 @@ class _Tail:
 
 
 class MarkdownSink:
+    """Streams Markdown to a terminal in time linear in the reply's length.
+
+    Finished blocks wait in `_pending` (still drawn by the live tail) and are printed
+    together at most a dozen times a second, so a fast stream costs a few large
+    Markdown renders instead of one per paragraph.
+    """
+
     def __init__(
         self,
         file: TextIO,
@@ -148,20 +154,55 @@ class MarkdownSink:
         self.code_theme = code_theme
         self.splitter = BlockSplitter()
         self.lock = threading.Lock()
-        self._printed = 0
+        self._pending: list[str] = []
+        self._printed = False
         self._live: Live | None = None
         self._use_live = live
         self._last_refresh = 0.0
+        self._last_flush = 0.0
         self._live_cls = Live
         self._hold = _HoldInterrupts()
         self._no_echo = _NoEcho(input_fd)
 
-    def _print_blocks(self, blocks: Iterable[str]) -> None:
-        for block in blocks:
+    def tail_lines(self, max_lines: int, max_chars: int) -> list[str]:
+        """What the live region shows: finished-but-unprinted blocks, then the tail."""
+        with self.lock:
+            tail = self.splitter.tail_lines(max_lines, max_chars)
+            lines: list[str] = []
+            for block in reversed(self._pending):
+                if len(lines) + len(tail) >= max_lines:
+                    break
+                lines[:0] = [*block.split("\n")[-max_lines:], ""]
+        return (lines + tail)[-max_lines:] if tail else lines[-max_lines:]
+
+    def _flush(self) -> None:
+        """Print the pending blocks once, as one document, into the scrollback."""
+        # Hold the live region's lock so its thread cannot draw between the blocks
+        # leaving the tail and their landing in the scrollback (no flicker, no doubles).
+        guard = getattr(self._live, "_lock", None) or threading.RLock()
+        with guard:
+            with self.lock:
+                blocks, self._pending = self._pending, []
+            if not blocks:
+                return
+            rendered = self.console.render_lines(
+                markdown("\n\n".join(blocks), self.code_theme), pad=False, new_lines=False
+            )
+            while rendered and _blank(rendered[-1]):
+                rendered.pop()
+            while rendered and _blank(rendered[0]):
+                rendered.pop(0)
+            from rich.segment import Segment, Segments
+
+            segments: list[Segment] = []
             if self._printed:
-                self.console.print()
-            self.console.print(markdown(block, self.code_theme))
-            self._printed += 1
+                segments.append(Segment.line())
+            for line in rendered:
+                segments.extend(line)
+                segments.append(Segment.line())
+            self.console.print(Segments(segments), end="")
+            self._printed = True
+        self._last_flush = time.monotonic()
 
     def feed(self, text: str) -> None:
         with self._hold:
@@ -169,8 +210,12 @@ class MarkdownSink:
 
     def _feed(self, text: str) -> None:
         with self.lock:
-            blocks = self.splitter.feed(text)
-        self._print_blocks(blocks)
+            self._pending.extend(self.splitter.feed(text))
+        now = time.monotonic()
+        if self._pending and (
+            not self._use_live or now - self._last_flush > 1 / REFRESH_PER_SECOND
+        ):
+            self._flush()
         if not self._use_live:
             return
         if self._live is None:
@@ -188,7 +233,6 @@ class MarkdownSink:
             self._live.start(refresh=True)
             self._last_refresh = time.monotonic()
             return
-        now = time.monotonic()
         # The live thread refreshes on its own; refresh here too when it has been a
         # while, so a token after a pause shows at once rather than on the next tick.
         if now - self._last_refresh > 1 / REFRESH_PER_SECOND:
@@ -201,9 +245,9 @@ class MarkdownSink:
 
     def _finish(self, interrupted: bool) -> None:
         with self.lock:
-            blocks = self.splitter.close()
+            self._pending.extend(self.splitter.close())
         try:
-            self._print_blocks(blocks)
+            self._flush()
         finally:
             if self._live is not None:
                 self._live.stop()
@@ -211,6 +255,11 @@ class MarkdownSink:
             self._no_echo.stop()
         if interrupted:
             self.console.print("[interrupted]", style="dim italic")
+
+
+def _blank(line: list[Any]) -> bool:
+    """An empty line with no background colour (a code block's padding is not blank)."""
+    return all(not seg.text.strip() and not (seg.style and seg.style.bgcolor) for seg in line)
 
 
 def print_table(
