@@ -14,13 +14,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+if TYPE_CHECKING:
+    from aimlchat.terminal import Environment
+
 from aimlchat import __version__
 from aimlchat.errors import AimlchatError, ExitCode, Interrupted, Terminated, UsageError, redact
-from aimlchat.terminal import Environment, Notifier
 
 EXIT_CODES = """\b
 Exit codes:
@@ -68,6 +70,8 @@ def boundary(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from aimlchat.terminal import Environment, Notifier
+
         debug = bool(kwargs.get("debug")) or os.environ.get("AIMLCHAT_DEBUG") == "1"
         notifier = Notifier(Environment.from_process())
         previous = signal.getsignal(signal.SIGTERM)
@@ -256,8 +260,21 @@ def _options(kw: dict[str, Any]) -> Any:
 
 def _app(kw: dict[str, Any], env: Environment | None = None) -> Any:
     from aimlchat.app import App
+    from aimlchat.terminal import Environment
 
     return App(_options(kw), env or Environment.from_process())
+
+
+def _env() -> Environment:
+    from aimlchat.terminal import Environment
+
+    return Environment.from_process()
+
+
+def _notifier(env: Environment) -> Any:
+    from aimlchat.terminal import Notifier
+
+    return Notifier(env)
 
 
 # -- commands -------------------------------------------------------------------------
@@ -323,7 +340,7 @@ def chat(**kw: Any) -> None:
       aimlchat chat --continue
       aimlchat chat --session work -m meta-llama/llama-4-scout
     """
-    env = Environment.from_process()
+    env = _env()
     if not env.stdin_tty or not env.stdout_tty:
         raise UsageError("chat needs a terminal", hint='for pipes use: aimlchat ask "…"')
     from aimlchat.repl import run_chat
@@ -357,7 +374,7 @@ def models(
 
     opts = RequestOptions(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
     show_models(
-        App(opts, Environment.from_process()),
+        App(opts, _env()),
         search=search,
         pricing=pricing,
         vision=vision,
@@ -373,7 +390,7 @@ def _history() -> Any:
     from aimlchat.app import App, RequestOptions
     from aimlchat.history_view import HistoryView
 
-    return HistoryView(App(RequestOptions(), Environment.from_process()))
+    return HistoryView(App(RequestOptions(), _env()))
 
 
 @history_cli.command("list")
@@ -434,7 +451,7 @@ def key_set() -> None:
     """Store the API key (hidden prompt, or from stdin).  Example: aimlchat key set"""
     from aimlchat.keys import save_key
 
-    env = Environment.from_process()
+    env = _env()
     if env.stdin_tty:
         import getpass
 
@@ -443,7 +460,7 @@ def key_set() -> None:
         key = env.stdin.readline()
     path = _paths().key_file
     save_key(path, key)
-    Notifier(env).info(f"key saved to {path} (mode 0600)")
+    _notifier(env).info(f"key saved to {path} (mode 0600)")
 
 
 @key_cli.command("path")
@@ -460,7 +477,7 @@ def key_remove() -> None:
     from aimlchat.keys import remove_key
 
     path = _paths().key_file
-    notifier = Notifier(Environment.from_process())
+    notifier = _notifier(_env())
     notifier.info(f"removed {path}" if remove_key(path) else f"no key file at {path}")
 
 
@@ -480,7 +497,7 @@ def config_show() -> None:
     """Print the config with secrets masked.  Example: aimlchat config show"""
     from aimlchat.config_view import show_config
 
-    show_config(_paths(), Environment.from_process())
+    show_config(_paths(), _env())
 
 
 @config_cli.command("edit")
@@ -489,7 +506,7 @@ def config_edit() -> None:
     """Open config.toml in $EDITOR, then check it.  Example: aimlchat config edit"""
     from aimlchat.config_view import edit_config
 
-    edit_config(_paths(), Environment.from_process())
+    edit_config(_paths(), _env())
 
 
 def main() -> None:
