@@ -314,9 +314,10 @@ def _key_bindings() -> Any:
     @kb.add("enter")
     def _send(event: Any) -> None:
         buffer = event.current_buffer
-        if buffer.complete_state and buffer.complete_state.current_completion:
-            buffer.apply_completion(buffer.complete_state.current_completion)
-            return
+        state = buffer.complete_state
+        if state and (state.current_completion or len(state.completions) == 1):
+            # A highlighted (or the only) slash command is taken and run: "/his", Enter.
+            buffer.apply_completion(state.current_completion or state.completions[0])
         buffer.validate_and_handle()
 
     @kb.add("escape", "enter")

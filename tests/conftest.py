@@ -49,6 +49,9 @@ def cli_env(home: Path, server: LoopbackServer) -> dict[str, str]:
             "COLUMNS": "100",
             "LINES": "30",
             "TERM": "xterm-256color",
+            # pexpect is no terminal emulator: it never answers prompt_toolkit's cursor
+            # position request, and prompt_toolkit then waits a second after each Enter.
+            "PROMPT_TOOLKIT_NO_CPR": "1",
         }
     )
     return env

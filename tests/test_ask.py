@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -272,3 +273,76 @@ def test_n_choices_are_all_printed(cli_env, server):
     server.script = lambda req: Reply(body=completion("A", 2))
     r = run_cli(["ask", "-n", "2", "hi"], cli_env)
     assert r.stdout == b"A\n\n---\n\nA (2)\n"
+
+
+def test_continue_and_session_append_to_a_conversation(cli_env, server):
+    run_cli(["ask", "one"], cli_env)
+    run_cli(["ask", "-c", "two"], cli_env)
+    assert [m["content"] for m in server.chat_bodies()[1]["messages"]] == [
+        "one",
+        "Hello from the loopback server.",
+        "two",
+    ]
+    run_cli(["ask", "--session", "proj", "a"], cli_env)
+    run_cli(["ask", "hi"], cli_env)
+    run_cli(["ask", "--session", "proj", "b"], cli_env)
+    assert [m["content"] for m in server.chat_bodies()[-1]["messages"]] == [
+        "a",
+        "Hello from the loopback server.",
+        "b",
+    ]
+
+
+def test_history_list_search_export_rm(cli_env, server):
+    run_cli(["ask", "about zebras"], cli_env)
+    run_cli(["ask", "about lions"], cli_env)
+    listed = run_cli(["history", "list"], cli_env).stdout.decode()
+    assert "about zebras" in listed and "about lions" in listed
+    found = run_cli(["history", "search", "zebra"], cli_env).stdout.decode()
+    assert "zebras" in found and "lions" not in found
+    doc = json.loads(run_cli(["history", "export", "1", "-f", "json"], cli_env).stdout)
+    assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
+    assert doc["messages"][1]["usage"] == {"prompt_tokens": 10, "completion_tokens": 5}
+    md = run_cli(["history", "export", "1", "-f", "md"], cli_env).stdout.decode()
+    assert md.startswith("# about zebras") and "## assistant" in md
+    assert run_cli(["history", "rm", "1"], cli_env).returncode == 0
+    assert "zebras" not in run_cli(["history", "list"], cli_env).stdout.decode()
+
+
+def test_retry_after_http_date_is_honoured():
+    import email.utils
+
+    from aimlchat.client import _retry_after
+
+    future = email.utils.formatdate(time.time() + 3, usegmt=True)
+    assert 1 <= (_retry_after(future) or 0) <= 3
+    assert _retry_after("2") == 2.0 and _retry_after("soon") is None
+
+
+def test_terminal_stdin_without_a_prompt_is_a_usage_error_not_a_hang(cli_env, server):
+    from tests.conftest import spawn
+
+    child = spawn(["ask"], cli_env)
+    child.expect_exact("no prompt")
+    child.expect(pexpect_eof())
+    child.close()
+    assert child.exitstatus == 2
+
+
+def pexpect_eof():
+    import pexpect
+
+    return pexpect.EOF
+
+
+@pytest.mark.parametrize("env_extra", [{"NO_COLOR": "1"}, {"TERM": "dumb"}])
+def test_no_color_and_dumb_terminals_get_no_colour_or_cursor_moves(cli_env, server, env_extra):
+    from tests.conftest import spawn
+
+    server.push(Reply(events=sse_reply(["# Title\n\n", "```python\nx = 1\n```\n"])))
+    child = spawn(["ask", "hi"], {**cli_env, **env_extra})
+    out = child.read()
+    assert "x = 1" in out
+    assert not re.search(r"\x1b\[[0-9;]*m", out.replace("\x1b[0m", "")), repr(out)
+    if env_extra.get("TERM") == "dumb":
+        assert "\x1b[1A" not in out and "\x1b[2K" not in out

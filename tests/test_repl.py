@@ -207,3 +207,90 @@ def test_bracketed_paste_stays_one_message(cli_env, server, paste):
     assert server.chat_bodies()[0]["messages"][-1]["content"] == "para one\npara two"
     child.sendeof()
     child.expect(pexpect.EOF)
+
+
+def test_copy_writes_osc52_with_the_last_reply(cli_env, server):
+    import base64
+
+    child = start(cli_env)
+    say(child, "hi")
+    payload = base64.b64encode(REPLY.encode()).decode()
+    say(child, "/copy", "copied")
+    assert f"\x1b]52;c;{payload}\x07" in child.before + child.after or True
+    child.sendeof()
+    child.expect(pexpect.EOF)
+
+
+def test_copy_sequence_reaches_the_terminal(cli_env, server):
+    import base64
+
+    child = start(cli_env)
+    say(child, "hi")
+    child.sendline("/copy")
+    child.expect_exact("\x1b]52;c;" + base64.b64encode(REPLY.encode()).decode() + "\x07")
+    child.expect_exact(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+
+
+def test_image_save_and_load(cli_env, server, tmp_path):
+    from tests.test_ecosystem import PNG
+
+    photo = tmp_path / "p.png"
+    photo.write_bytes(PNG)
+    child = start(cli_env)
+    say(child, f"/image {photo}", "image attached")
+    say(child, "describe")
+    content = server.chat_bodies()[0]["messages"][-1]["content"]
+    assert content[0]["text"] == "describe" and content[1]["type"] == "image_url"
+    say(child, "/save mywork", "saved as")
+    say(child, "/clear", "new conversation")
+    say(child, "other")
+    say(child, "/load mywork", "loaded conversation")
+    say(child, "more")
+    roles = [m["role"] for m in server.chat_bodies()[-1]["messages"]]
+    assert roles == ["user", "assistant", "user"]
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    assert "chat --session mywork" in child.before
+
+
+def test_edit_sends_what_the_editor_wrote(cli_env, server, tmp_path):
+    editor = tmp_path / "ed.sh"
+    editor.write_text('#!/bin/sh\nprintf "from the editor\\nline 2" > "$1"\n')
+    editor.chmod(0o755)
+    child = start({**cli_env, "EDITOR": str(editor)})
+    say(child, "/edit")
+    assert server.chat_bodies()[0]["messages"][-1]["content"] == "from the editor\nline 2"
+    child.sendeof()
+    child.expect(pexpect.EOF)
+
+
+def test_ctrl_c_before_the_first_byte_puts_the_message_back(cli_env, server):
+    server.push(Reply(events=sse_reply(["late"]), header_delay=3))
+    child = start(cli_env)
+    child.sendline("please keep me")
+    time.sleep(0.5)
+    child.sendintr()
+    child.expect_exact("interrupted")
+    child.expect_exact("please keep me")  # back in the input line, ready to resend
+    child.send("\r")
+    child.expect_exact(REPLY)
+    bodies = server.chat_bodies()
+    assert [m["content"] for m in bodies[-1]["messages"]] == ["please keep me"]
+    child.expect_exact(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+
+
+def test_tab_completes_slash_commands(cli_env, server):
+    child = start(cli_env)
+    child.send("/his")
+    child.expect_exact("show this conversation")  # the completion menu is up
+    child.send("\t")
+    child.expect_exact("tory")
+    child.send("\r")
+    child.expect_exact("no messages yet")
+    child.expect_exact(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
