@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimlchat import config, params
 from aimlchat.config import FileConfig, Paths
 from aimlchat.errors import ConfigError, UsageError
 from aimlchat.terminal import Environment, Notifier
+
+if TYPE_CHECKING:
+    from aimlchat.session import Chat
 
 
 @dataclass
@@ -231,6 +234,35 @@ class App:
         near = closest(models, model)
         tail = f"; did you mean {', '.join(near)}?" if near else ""
         self.notifier.warn(f"model {model!r} is not in the catalogue{tail}")
+
+    def open_chat(self, *, stream: bool) -> Chat:
+        """The conversation a command talks in: new, --continue or --session NAME."""
+        from aimlchat.session import Chat, Settings
+
+        client = self.client()  # no key: fail before touching the history database
+        if self.opts.model:
+            self.warn_unknown_model(self.model)
+        store = self.store()
+        cid, name = self.open_conversation(store)
+        settings = Settings(
+            model=self.model,
+            system=self.system,
+            params=self.request_params(),
+            response_format=self.response_format,
+            stream=stream,
+        )
+        chat = Chat(
+            client,
+            settings,
+            store=store,
+            warn=self.notifier.warn,
+            conversation_id=cid,
+            name=name,
+            price=self.price,
+        )
+        if self.opts.model:  # an explicit -m wins over the model a resumed conversation used
+            chat.settings.model = self.model
+        return chat
 
     def open_conversation(self, store: Any) -> tuple[int | None, str | None]:
         """The conversation to append to: --continue, --session NAME, or a new one."""

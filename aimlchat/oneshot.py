@@ -11,7 +11,7 @@ from aimlchat.app import App
 from aimlchat.attach import image_part
 from aimlchat.conversation import compose_prompt, user_message
 from aimlchat.errors import AimlchatError, UsageError, redact
-from aimlchat.session import Chat, Settings, TurnResult
+from aimlchat.session import TurnResult
 from aimlchat.sse import ChatEvent, Delta, Finish, Usage
 
 MAX_STDIN_BYTES = 8 * 1024 * 1024
@@ -112,29 +112,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     if out.json and out.ndjson:
         raise UsageError("use --json or --ndjson, not both")
     message = build_message(app, out)
-    client = app.client()
-    if app.opts.model:
-        app.warn_unknown_model(app.model)
-    store = app.store()
-    cid, name = app.open_conversation(store)
-    settings = Settings(
-        model=app.model,
-        system=app.system,
-        params=app.request_params(),
-        response_format=app.response_format,
-        stream=not (app.opts.no_stream or out.json),
-    )
-    chat = Chat(
-        client,
-        settings,
-        store=store,
-        warn=app.notifier.warn,
-        conversation_id=cid,
-        name=name,
-        price=app.price,
-    )
-    if app.opts.model:  # an explicit -m wins over the model a resumed conversation used
-        chat.settings.model = app.model
+    chat = app.open_chat(stream=not (app.opts.no_stream or out.json))
     if out.json or out.ndjson:
         sink: Any = NullSink()
     else:

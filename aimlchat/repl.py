@@ -372,28 +372,7 @@ def loop(repl: Repl, session: PromptSession[str]) -> None:
 
 
 def run_chat(app: App) -> None:
-    store = app.store()
-    cid, name = app.open_conversation(store)
-    if app.opts.model:
-        app.warn_unknown_model(app.model)
-    settings = Settings(
-        model=app.model,
-        system=app.system,
-        params=app.request_params(),
-        response_format=app.response_format,
-        stream=not app.opts.no_stream,
-    )
-    chat = Chat(
-        app.client(),
-        settings,
-        store=store,
-        warn=app.notifier.warn,
-        conversation_id=cid,
-        name=name,
-        price=app.price,
-    )
-    if app.opts.model:
-        chat.settings.model = app.model
+    chat = app.open_chat(stream=not app.opts.no_stream)
 
     def write(text: str) -> None:
         app.env.stdout.write(text)

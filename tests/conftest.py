@@ -72,6 +72,17 @@ def run_cli(
     )
 
 
+def popen_ask(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`aimlchat ask hi` running in the background, its output on pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "aimlchat", "ask", "hi"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def spawn(args: list[str], env: dict[str, str], **kw: Any) -> Any:
     """The real CLI in a pseudo-terminal."""
     import pexpect

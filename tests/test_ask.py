@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import TEST_KEY, run_cli
+from tests.conftest import TEST_KEY, popen_ask, run_cli
 from tests.loopback import Reply, chunk, completion, sse_reply
 
 
@@ -161,13 +161,7 @@ def _first_line_while_open(cli_env, server, mode):
     server.push(
         Reply(events=[chunk("first"), chunk(" second"), *sse_reply([])], mode=mode, delay=1.5)
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aimlchat", "ask", "hi"],
-        env=cli_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = popen_ask(cli_env)
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     ready, _, _ = select.select([fd], [], [], 10)

@@ -8,14 +8,12 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY, run_cli, spawn
+from tests.conftest import TEST_KEY, popen_ask, run_cli, spawn
 from tests.loopback import Reply, chunk, sse_reply
 
 
@@ -151,13 +149,7 @@ def test_ten_megabyte_reply_streams_through(cli_env, server):
 
 def _running_ask(cli_env, server, **kw):
     server.push(Reply(events=sse_reply([f"t{i} " for i in range(400)]), delay=0.02, **kw))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aimlchat", "ask", "hi"],
-        env=cli_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = popen_ask(cli_env)
     assert proc.stdout is not None
     first = proc.stdout.read(3)
     return proc, first
@@ -174,13 +166,7 @@ def test_sigint_during_a_reply_exits_130_with_partial_kept(cli_env, server):
 
 def test_sigint_before_the_first_byte_exits_130(cli_env, server):
     server.push(Reply(events=sse_reply(["x"]), header_delay=5))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aimlchat", "ask", "hi"],
-        env=cli_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = popen_ask(cli_env)
     deadline = time.time() + 10
     while not server.requests and time.time() < deadline:
         time.sleep(0.02)
