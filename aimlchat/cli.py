@@ -29,9 +29,16 @@ Exit codes:
   0 ok · 1 API error · 2 usage · 3 auth/config · 4 network
   5 rate-limited · 130 interrupted (Ctrl-C) · 141 stdout closed · 143 terminated"""
 
+EXAMPLES = """\b
+Examples:
+  aimlchat ask "Hello"
+  git diff | aimlchat ask "write a commit message" > msg.txt
+  aimlchat chat --continue
+  aimlchat models llama --pricing"""
+
 cli = typer.Typer(
     name="aimlchat",
-    help=f"A terminal client for the AI/ML API.\n\n{EXIT_CODES}",
+    help=f"A terminal client for the AI/ML API.\n\n{EXAMPLES}\n\n{EXIT_CODES}",
     rich_markup_mode=None,  # rich help imports rich.markdown: 2.5x slower --help
     pretty_exceptions_enable=False,
     no_args_is_help=True,

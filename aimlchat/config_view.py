@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 
 from aimlchat import config
 from aimlchat.config import Paths
 from aimlchat.errors import ConfigError, UsageError
-from aimlchat.fsutil import private_dir, private_file
+from aimlchat.fsutil import atomic_write, private_dir
 from aimlchat.terminal import Environment, Notifier
 
 TEMPLATE = """\
@@ -49,8 +48,7 @@ def edit_config(paths: Paths, env: Environment) -> None:
     path = paths.config_file
     private_dir(path.parent)
     if not path.exists():
-        private_file(path)
-        path.write_text(TEMPLATE, encoding="utf-8")
+        atomic_write(path, TEMPLATE.encode("utf-8"))
     editor = env.environ.get("VISUAL") or env.environ.get("EDITOR") or "vi"
     try:
         subprocess.run([*shlex.split(editor), str(path)], check=False)
@@ -61,5 +59,4 @@ def edit_config(paths: Paths, env: Environment) -> None:
     except ConfigError as exc:
         Notifier(env).warn(f"{exc.message}; fix it with: aimlchat config edit")
         return
-    if os.environ.get("AIMLCHAT_QUIET") != "1":
-        Notifier(env).info(f"{path} is valid")
+    Notifier(env).info(f"{path} is valid")

@@ -161,6 +161,50 @@ def test_corrupt_config_names_line_and_column(cli_env, server, home):
     assert b"line 2" in r.stderr and b"column" in r.stderr and b"Traceback" not in r.stderr
 
 
+def test_image_from_stdin_and_oversized_files(cli_env, server, tmp_path):
+    r = run_cli(["ask", "what is this", "-a", "-"], cli_env, input=PNG)
+    assert r.returncode == 0, r.stderr
+    part = server.chat_bodies()[0]["messages"][0]["content"][1]
+    assert part["image_url"]["url"].startswith("data:image/png;base64,")
+    big = tmp_path / "huge.png"
+    with big.open("wb") as fh:
+        fh.truncate(21 * 1024 * 1024)  # sparse: the size check must come before reading
+    r = run_cli(["ask", "hi", "-a", str(big)], cli_env)
+    assert r.returncode == 2 and b"limited to 20 MB" in r.stderr
+
+
+def test_config_edit_writes_a_private_template_and_checks_it(cli_env, home):
+    r = run_cli(["config", "edit"], {**cli_env, "EDITOR": "true"})
+    assert r.returncode == 0 and b"is valid" in r.stderr
+    path = Path(run_cli(["config", "path"], cli_env).stdout.decode().strip())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "[roles]" in path.read_text()
+
+
+def test_role_in_the_repl_sets_the_system_prompt(cli_env, server, home):
+    import io
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from aimlchat.app import App, RequestOptions
+    from aimlchat.repl import Repl, loop, make_prompt_session
+    from aimlchat.terminal import Environment
+
+    cfg = home / "config" / "aimlchat"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text('[roles]\npirate = "Talk like a pirate."\n')
+    out = io.StringIO()
+    env = Environment(stdin=io.StringIO(), stdout=out, stderr=io.StringIO(), environ=cli_env)
+    app = App(RequestOptions(no_history=True), env)
+    repl = Repl(app, app.open_chat(stream=True), out.write)
+    with create_pipe_input() as pipe:
+        pipe.send_text("/role pirate\rahoy\r/exit\r")
+        loop(repl, make_prompt_session(app, input=pipe, output=DummyOutput()))
+    first = server.chat_bodies()[0]["messages"][0]
+    assert first == {"role": "system", "content": "Talk like a pirate."}
+
+
 def _loaded(args: list[str], env: dict[str, str]) -> set[str]:
     r = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "aimlchat", *args],
