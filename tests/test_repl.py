@@ -209,18 +209,6 @@ def test_bracketed_paste_stays_one_message(cli_env, server, paste):
     child.expect(pexpect.EOF)
 
 
-def test_copy_writes_osc52_with_the_last_reply(cli_env, server):
-    import base64
-
-    child = start(cli_env)
-    say(child, "hi")
-    payload = base64.b64encode(REPLY.encode()).decode()
-    say(child, "/copy", "copied")
-    assert f"\x1b]52;c;{payload}\x07" in child.before + child.after or True
-    child.sendeof()
-    child.expect(pexpect.EOF)
-
-
 def test_copy_sequence_reaches_the_terminal(cli_env, server):
     import base64
 
