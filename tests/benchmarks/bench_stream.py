@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.loopback import LoopbackServer, Reply, chunk, markdown_reply, sse_reply
@@ -52,35 +53,40 @@ def env_for(server: LoopbackServer, home: str) -> dict[str, str]:
     return env
 
 
-def run(argv: list[str], env: dict[str, str], *, tty: bool) -> dict[str, float]:
-    """Run to completion; wall, CPU (user+sys) and peak RSS of the child."""
-    start = time.perf_counter()
+def start(argv: list[str], env: dict[str, str], *, tty: bool) -> tuple[int, int, Any]:
+    """Start the CLI with stdout on a pty or a pipe: (pid, fd to read, object to keep)."""
     if tty:
         pid, fd = pty.fork()
         if pid == 0:
             os.execve(argv[0], argv, env)
-        while True:
-            try:
-                ready, _, _ = select.select([fd], [], [], 60)
-                if not ready or not os.read(fd, 65536):
-                    break
-            except OSError:
-                break
-        _, _status, usage = os.wait4(pid, 0)
-        os.close(fd)
-    else:
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        assert proc.stdout is not None
-        while proc.stdout.read(65536):
-            pass
-        _, _status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
+        return pid, fd, None
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    return proc.pid, proc.stdout.fileno(), proc
+
+
+def drain(fd: int, on_data: Callable[[bytes], None] = lambda data: None) -> None:
+    """Read until EOF (a pty says EIO when the child is gone)."""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        try:
+            data = os.read(fd, 65536) if ready else b""
+        except OSError:
+            data = b""
+        if not data:
+            return
+        on_data(data)
+
+
+def run(argv: list[str], env: dict[str, str], *, tty: bool) -> dict[str, float]:
+    """Run to completion; wall, CPU (user+sys) and peak RSS of the child."""
+    began = time.perf_counter()
+    pid, fd, _keep = start(argv, env, tty=tty)
+    drain(fd)
+    _, _status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - began
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
 
 
@@ -90,39 +96,19 @@ def first_token_latency(server: LoopbackServer, env: dict[str, str], *, tty: boo
         Reply(events=[chunk("FIRSTTOKEN"), *sse_reply(["x"] * 5)], first_delay=0.5, delay=0.2)
     )
     server.sent.clear()
-    argv = [PY, "-m", "aimlchat", "ask", "hi"]
-    if tty:
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execve(argv[0], argv, env)
-    else:
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        assert proc.stdout is not None
-        fd, pid = proc.stdout.fileno(), proc.pid
-    seen = b""
-    got_at = 0.0
-    while True:
-        ready, _, _ = select.select([fd], [], [], 10)
-        if not ready:
-            break
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        seen += data
+    pid, fd, _keep = start([PY, "-m", "aimlchat", "ask", "hi"], env, tty=tty)
+    seen = bytearray()
+    got_at: list[float] = []
+
+    def on_data(data: bytes) -> None:
+        seen.extend(data)
         if b"FIRSTTOKEN" in seen and not got_at:
-            got_at = time.monotonic()
+            got_at.append(time.monotonic())
+
+    drain(fd, on_data)
     os.waitpid(pid, 0)
     sent_at = next(t for t, data in server.sent if b"FIRSTTOKEN" in data)
-    return (got_at - sent_at) * 1000
+    return (got_at[0] - sent_at) * 1000
 
 
 def best_wall(argv: list[str], env: dict[str, str], n: int = 7) -> float:
