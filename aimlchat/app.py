@@ -6,6 +6,7 @@ Built once by the CLI per invocation; nothing here happens at import time.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,17 +219,24 @@ class App:
 
         return cache_file(self.paths.cache_dir, self.base_url)
 
-    def price(self, model: str, usage: Any) -> float | None:
-        from aimlchat.catalog import cached_models, cost, find_model
+    @functools.cached_property
+    def _catalogue(self) -> list[Any]:
+        """The cached catalogue, read once: the REPL prices every reply from it."""
+        from aimlchat.catalog import cached_models
 
-        models = cached_models(self.models_cache()) or []
-        return cost(find_model(models, model), usage.prompt_tokens, usage.completion_tokens)
+        return cached_models(self.models_cache()) or []
+
+    def price(self, model: str, usage: Any) -> float | None:
+        from aimlchat.catalog import cost, find_model
+
+        found = find_model(self._catalogue, model)
+        return cost(found, usage.prompt_tokens, usage.completion_tokens)
 
     def warn_unknown_model(self, model: str) -> None:
         """`-m NAME` that the cached catalogue does not know: say what is close."""
-        from aimlchat.catalog import cached_models, closest, find_model
+        from aimlchat.catalog import closest, find_model
 
-        models = cached_models(self.models_cache())
+        models = self._catalogue
         if not models or find_model(models, model) is not None:
             return
         near = closest(models, model)

@@ -267,9 +267,8 @@ def _options(kw: dict[str, Any]) -> Any:
 
 def _app(kw: dict[str, Any], env: Environment | None = None) -> Any:
     from aimlchat.app import App
-    from aimlchat.terminal import Environment
 
-    return App(_options(kw), env or Environment.from_process())
+    return App(_options(kw), env or _env())
 
 
 def _env() -> Environment:

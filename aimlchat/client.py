@@ -37,6 +37,7 @@ from aimlchat.sse import (
     Finish,
     SSEDecoder,
     SSEError,
+    SSEEvent,
     StreamError,
     Usage,
     error_text,
@@ -227,19 +228,17 @@ class Client:
 
     # -- internals ----------------------------------------------------------------
 
-    def _read_stream(self, resp: requests.Response) -> Iterator[ChatEvent]:
+    @staticmethod
+    def _sse_events(resp: requests.Response) -> Iterator[SSEEvent]:
         decoder = SSEDecoder()
+        while chunk := resp.raw.read1(READ_SIZE):
+            yield from decoder.feed(chunk)
+        yield from decoder.finish()
+
+    def _read_stream(self, resp: requests.Response) -> Iterator[ChatEvent]:
         ended = False
         try:
-            while True:
-                chunk = resp.raw.read1(READ_SIZE)
-                if not chunk:
-                    break
-                for sse_event in decoder.feed(chunk):
-                    for event in self._checked(sse_event):
-                        ended = ended or isinstance(event, (Done, Finish))
-                        yield event
-            for sse_event in decoder.finish():
+            for sse_event in self._sse_events(resp):
                 for event in self._checked(sse_event):
                     ended = ended or isinstance(event, (Done, Finish))
                     yield event
@@ -253,7 +252,7 @@ class Client:
         if not ended:
             raise NetworkError("the server closed the stream early; the reply is incomplete")
 
-    def _checked(self, sse_event: Any) -> list[ChatEvent]:
+    def _checked(self, sse_event: SSEEvent) -> list[ChatEvent]:
         try:
             events = interpret(sse_event)
         except SSEError as exc:
