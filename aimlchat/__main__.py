@@ -1,3 +1,5 @@
+import sys
+
 from aimlchat.cli import main
 
-main()
+sys.exit(main())

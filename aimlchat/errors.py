@@ -16,6 +16,8 @@ class ExitCode(IntEnum):
     NETWORK = 4
     RATE_LIMITED = 5
     INTERRUPTED = 130
+    STDOUT_CLOSED = 141
+    TERMINATED = 143
 
 
 class AimlchatError(Exception):
@@ -99,5 +101,13 @@ class Redactor:
 redact = Redactor()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, delivered like Ctrl-C so every partial reply is saved the same way."""
+class Terminated(BaseException):
+    """SIGTERM. Not a KeyboardInterrupt: the REPL turns Ctrl-C into "back to the prompt",
+    but a TERM must end the process (143). Partial replies are saved the same way, since
+    the session keeps text on any BaseException."""
+
+
+class StdoutClosed(AimlchatError):
+    """The reader of stdout went away (`| head`): a quiet exit, like a SIGPIPE death."""
+
+    exit_code = ExitCode.STDOUT_CLOSED

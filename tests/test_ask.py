@@ -306,7 +306,7 @@ def test_history_list_search_export_rm(cli_env, server):
 def test_retry_after_http_date_is_honoured():
     import email.utils
 
-    from aimlchat.client import _retry_after
+    from aimlchat.api.client import _retry_after
 
     future = email.utils.formatdate(time.time() + 3, usegmt=True)
     assert 1 <= (_retry_after(future) or 0) <= 3

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from aimlchat.blocks import BlockSplitter, split_blocks
+from aimlchat.terminal.blocks import BlockSplitter, split_blocks
 
 
 def test_paragraphs_split_on_blank_lines():

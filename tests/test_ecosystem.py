@@ -190,9 +190,9 @@ def test_role_in_the_repl_sets_the_system_prompt(cli_env, server, home):
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from aimlchat.app import App, RequestOptions
-    from aimlchat.repl import Repl, loop, make_prompt_session
-    from aimlchat.terminal import Environment
+    from aimlchat.commands.repl import Repl, loop, make_prompt_session
+    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.terminal.environment import Environment
 
     cfg = home / "config" / "aimlchat"
     cfg.mkdir(parents=True, exist_ok=True)

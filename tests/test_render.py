@@ -9,7 +9,7 @@ import pyte
 from rich.console import Console
 from rich.markdown import Markdown
 
-from aimlchat.render import MarkdownSink
+from aimlchat.terminal.render import MarkdownSink
 from tests.conftest import spawn
 from tests.loopback import Reply, markdown_reply, sse_reply
 

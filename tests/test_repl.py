@@ -167,10 +167,10 @@ def test_slash_commands_with_pipe_input(cli_env, server, monkeypatch):
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from aimlchat.app import App, RequestOptions
-    from aimlchat.repl import Repl, loop, make_prompt_session
-    from aimlchat.session import Chat, Settings
-    from aimlchat.terminal import Environment
+    from aimlchat.chat.session import Chat, Settings
+    from aimlchat.commands.repl import Repl, loop, make_prompt_session
+    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.terminal.environment import Environment
 
     out, err = io.StringIO(), io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ=cli_env)

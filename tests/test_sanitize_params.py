@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from aimlchat import params
 from aimlchat.errors import UsageError
-from aimlchat.sanitize import terminal_safe
+from aimlchat.settings import params
+from aimlchat.terminal.sanitize import terminal_safe
 
 
 @pytest.mark.parametrize(

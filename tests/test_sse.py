@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimlchat.sse import Delta, Done, Finish, SSEDecoder, SSEError, SSEEvent, Usage, interpret
+from aimlchat.api.sse import Delta, Done, Finish, SSEDecoder, SSEError, SSEEvent, Usage, interpret
 from tests.loopback import chunk, sse_reply
 
 

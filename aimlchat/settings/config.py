@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from aimlchat import params
 from aimlchat.errors import ConfigError, UsageError
+from aimlchat.settings import params
 
 APP = "aimlchat"
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"

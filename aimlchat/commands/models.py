@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aimlchat.app import App
-from aimlchat.catalog import Model, load_catalogue
+from aimlchat.api.catalog import Model, load_catalogue
+from aimlchat.commands.runtime import App
 
 
 def _tokens(n: int | None) -> str:
@@ -73,7 +73,7 @@ def show_models(
         env.stdout.write("\t".join(headers) + "\n")
         env.stdout.writelines("\t".join(r) + "\n" for r in rows)
         return
-    from aimlchat.render import print_table
+    from aimlchat.terminal.render import print_table
 
     print_table(
         env.stdout, headers, rows, color=env.stdout_color, terminal=True, justify_right=right

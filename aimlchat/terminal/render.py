@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aimlchat.blocks import BlockSplitter
-from aimlchat.sanitize import terminal_safe
-from aimlchat.terminal import Environment, PlainSink, RawTerminalSink, Sink
+from aimlchat.terminal.blocks import BlockSplitter
+from aimlchat.terminal.environment import Environment, PlainSink, RawTerminalSink, Sink
+from aimlchat.terminal.sanitize import terminal_safe
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult

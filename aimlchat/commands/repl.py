@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aimlchat import __version__, params
-from aimlchat.app import App
-from aimlchat.attach import image_part
-from aimlchat.conversation import text_of, user_message
+from aimlchat import __version__
+from aimlchat.chat.attach import image_part
+from aimlchat.chat.conversation import text_of, user_message
+from aimlchat.chat.session import Chat, Settings
+from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
-from aimlchat.sanitize import terminal_safe
-from aimlchat.session import Chat, Settings
+from aimlchat.settings import params
+from aimlchat.terminal.sanitize import terminal_safe
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -73,7 +74,7 @@ class Repl:
     # -- sending -------------------------------------------------------------------------
 
     def _sink(self) -> Any:
-        from aimlchat.render import make_sink
+        from aimlchat.terminal.render import make_sink
 
         return make_sink(self.app.env, raw=self.app.opts.raw, code_theme=self.app.code_theme)
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aimlchat import config, params
-from aimlchat.config import FileConfig, Paths
 from aimlchat.errors import ConfigError, UsageError
-from aimlchat.terminal import Environment, Notifier
+from aimlchat.settings import config, params
+from aimlchat.settings.config import FileConfig, Paths
+from aimlchat.terminal.environment import Environment, Notifier
 
 if TYPE_CHECKING:
-    from aimlchat.session import Chat
+    from aimlchat.chat.session import Chat
 
 
 @dataclass
@@ -169,7 +169,7 @@ class App:
     # -- factories --------------------------------------------------------------------
 
     def api_key(self) -> str:
-        from aimlchat.keys import resolve_key
+        from aimlchat.settings.keys import resolve_key
 
         key = resolve_key(self.env.environ, self.paths, self.cfg)
         if not key:
@@ -180,7 +180,7 @@ class App:
         return key
 
     def client(self, *, need_key: bool = True) -> Any:
-        from aimlchat.client import Client
+        from aimlchat.api.client import Client
 
         if need_key:
             key: str | None = self.api_key()
@@ -204,7 +204,7 @@ class App:
         if self.opts.no_history:
             return None
         from aimlchat.errors import StoreError
-        from aimlchat.store import Store
+        from aimlchat.storage.store import Store
 
         try:
             return Store(self.paths.db_file)
@@ -215,26 +215,26 @@ class App:
             return None
 
     def models_cache(self) -> Path:
-        from aimlchat.catalog import cache_file
+        from aimlchat.api.catalog import cache_file
 
         return cache_file(self.paths.cache_dir, self.base_url)
 
     @functools.cached_property
     def _catalogue(self) -> list[Any]:
         """The cached catalogue, read once: the REPL prices every reply from it."""
-        from aimlchat.catalog import cached_models
+        from aimlchat.api.catalog import cached_models
 
         return cached_models(self.models_cache()) or []
 
     def price(self, model: str, usage: Any) -> float | None:
-        from aimlchat.catalog import cost, find_model
+        from aimlchat.api.catalog import cost, find_model
 
         found = find_model(self._catalogue, model)
         return cost(found, usage.prompt_tokens, usage.completion_tokens)
 
     def warn_unknown_model(self, model: str) -> None:
         """`-m NAME` that the cached catalogue does not know: say what is close."""
-        from aimlchat.catalog import closest, find_model
+        from aimlchat.api.catalog import closest, find_model
 
         models = self._catalogue
         if not models or find_model(models, model) is not None:
@@ -245,7 +245,7 @@ class App:
 
     def open_chat(self, *, stream: bool) -> Chat:
         """The conversation a command talks in: new, --continue or --session NAME."""
-        from aimlchat.session import Chat, Settings
+        from aimlchat.chat.session import Chat, Settings
 
         client = self.client()  # no key: fail before touching the history database
         if self.opts.model:

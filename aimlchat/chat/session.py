@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimlchat.client import Client, completion_events
-from aimlchat.conversation import Message, build_body
+from aimlchat.api.client import Client, completion_events
+from aimlchat.api.sse import ChatEvent, Delta, Finish, Usage
+from aimlchat.chat.conversation import Message, build_body
 from aimlchat.errors import AimlchatError, StoreError
-from aimlchat.sse import ChatEvent, Delta, Finish, Usage
-from aimlchat.store import Store
-from aimlchat.terminal import Sink
+from aimlchat.storage.store import Store
+from aimlchat.terminal.environment import Sink
 
 CHOICE_SEPARATOR = "\n\n---\n\n"
 

@@ -22,15 +22,7 @@ import requests
 import urllib3.exceptions
 
 from aimlchat import __version__
-from aimlchat.errors import (
-    AimlchatError,
-    ApiError,
-    AuthError,
-    NetworkError,
-    RateLimitError,
-    redact,
-)
-from aimlchat.sse import (
+from aimlchat.api.sse import (
     ChatEvent,
     Delta,
     Done,
@@ -42,6 +34,14 @@ from aimlchat.sse import (
     Usage,
     error_text,
     interpret,
+)
+from aimlchat.errors import (
+    AimlchatError,
+    ApiError,
+    AuthError,
+    NetworkError,
+    RateLimitError,
+    redact,
 )
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

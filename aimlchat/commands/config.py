@@ -6,11 +6,11 @@ import json
 import shlex
 import subprocess
 
-from aimlchat import config
-from aimlchat.config import Paths
 from aimlchat.errors import ConfigError, UsageError
 from aimlchat.fsutil import atomic_write, private_dir
-from aimlchat.terminal import Environment, Notifier
+from aimlchat.settings import config
+from aimlchat.settings.config import Paths
+from aimlchat.terminal.environment import Environment, Notifier
 
 TEMPLATE = """\
 # aimlchat configuration (TOML). Flags and environment variables win over this file.

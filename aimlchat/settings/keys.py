@@ -7,9 +7,9 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from aimlchat.config import ENV_KEY, FileConfig, Paths
 from aimlchat.errors import ConfigError, redact
 from aimlchat.fsutil import atomic_write
+from aimlchat.settings.config import ENV_KEY, FileConfig, Paths
 
 KEY_COMMAND_TIMEOUT = 30.0
 

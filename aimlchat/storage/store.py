@@ -286,6 +286,6 @@ class Store:
 
 
 def _title(content: Any) -> str:
-    from aimlchat.conversation import text_of
+    from aimlchat.chat.conversation import text_of
 
     return " ".join(text_of(content).split())[:80]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, TextIO
 
 from aimlchat.errors import redact
-from aimlchat.sanitize import terminal_safe
+from aimlchat.terminal.sanitize import terminal_safe
 
 
 def _isatty(stream: object) -> bool:

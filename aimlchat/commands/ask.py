@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aimlchat.app import App
-from aimlchat.attach import image_part
-from aimlchat.conversation import compose_prompt, user_message
+from aimlchat.api.sse import ChatEvent, Delta, Finish, Usage
+from aimlchat.chat.attach import image_part
+from aimlchat.chat.conversation import compose_prompt, user_message
+from aimlchat.chat.session import TurnResult
+from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError, redact
-from aimlchat.session import TurnResult
-from aimlchat.sse import ChatEvent, Delta, Finish, Usage
 
 MAX_STDIN_BYTES = 8 * 1024 * 1024
 
@@ -116,7 +116,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     if out.json or out.ndjson:
         sink: Any = NullSink()
     else:
-        from aimlchat.render import make_sink
+        from aimlchat.terminal.render import make_sink
 
         sink = make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
     observe = _ndjson_writer(app) if out.ndjson else None

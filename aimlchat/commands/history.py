@@ -6,10 +6,10 @@ import json
 import time
 from typing import Any
 
-from aimlchat.app import App
-from aimlchat.conversation import text_of
+from aimlchat.chat.conversation import text_of
+from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
-from aimlchat.store import Store, StoredMessage
+from aimlchat.storage.store import Store, StoredMessage
 
 
 def _when(ts: float) -> str:
@@ -41,7 +41,7 @@ class HistoryView:
 
     def _safe(self, text: str) -> str:
         if self.env.stdout_tty:
-            from aimlchat.sanitize import terminal_safe
+            from aimlchat.terminal.sanitize import terminal_safe
 
             return terminal_safe(text)
         return text

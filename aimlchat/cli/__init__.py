@@ -1,0 +1,127 @@
+"""The entry point and the one error boundary (httpie's `main(args, env) -> ExitStatus`).
+
+`main` parses and runs a command and *returns* its exit status; the console script
+does `sys.exit(main())`. Commands raise typed errors; only this module turns them into
+one line on stderr and an `ExitCode`. Tests call `main` in-process with a fake
+`Environment`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from aimlchat.errors import AimlchatError, ExitCode, Terminated, redact
+
+if TYPE_CHECKING:
+    from aimlchat.terminal.environment import Environment
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises `Terminated` in the main thread, so partial replies are saved."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (an in-process test): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit status."""
+    import typer.main
+
+    from aimlchat.cli.app import cli
+    from aimlchat.terminal.environment import Environment, Notifier
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = env or Environment.from_process()
+    if "--no-color" in args:  # error lines too, even when parsing fails
+        env.no_color = True
+    debug = "--debug" in args or env.environ.get("AIMLCHAT_DEBUG") == "1"
+    command = typer.main.get_command(cli)
+    status: int
+    with _sigterm_raises():
+        try:
+            result = command.main(args, prog_name="aimlchat", standalone_mode=False, obj=env)
+            status = result if isinstance(result, int) else ExitCode.OK
+            if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
+                Notifier(env).info("interrupted; the partial reply was saved")
+        except Terminated:
+            Notifier(env).info("terminated; the partial reply was saved")
+            status = ExitCode.TERMINATED
+        except AimlchatError as exc:
+            if exc.exit_code == ExitCode.STDOUT_CLOSED:
+                _quiet_stdout(env)
+            else:
+                if debug:
+                    Notifier(env).raw(traceback.format_exc())
+                Notifier(env).error(exc.message, exc.hint)
+            status = exc.exit_code
+        except typer.Abort:  # EOF at a hidden prompt
+            Notifier(env).info("aborted")
+            status = ExitCode.INTERRUPTED
+        except _click_usage_errors() as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as Click does
+                Notifier(env).raw(_usage_text(exc))
+            else:
+                Notifier(env).error(_usage_text(exc), _usage_hint(exc))
+            status = ExitCode.USAGE
+        except BrokenPipeError:
+            _quiet_stdout(env)
+            status = ExitCode.STDOUT_CLOSED
+        except Exception as exc:  # the last line of defence: no traceback without --debug
+            if debug:
+                Notifier(env).raw(traceback.format_exc())
+            Notifier(env).error(
+                f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}",
+                None if debug else "run with --debug for details",
+            )
+            status = ExitCode.API
+    return int(status)
+
+
+def _click_usage_errors() -> type[Exception]:
+    # typer vendors Click and re-exports only some of its exceptions.
+    from typer._click.exceptions import ClickException
+
+    return ClickException
+
+
+def _usage_text(exc: Exception) -> str:
+    return str(getattr(exc, "format_message", lambda: str(exc))())
+
+
+def _usage_hint(exc: Exception) -> str | None:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return "see aimlchat --help"
+    return f"see {ctx.command_path} --help"
+
+
+def _quiet_stdout(env: Environment) -> None:
+    # The reader went away: point stdout at /dev/null so the final flush cannot raise.
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, env.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run() -> None:
+    """The console script."""
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The Typer app: parse and wire. No error handling here: `aimlchat.cli.main` is the one
+boundary. The only typer importer besides `aimlchat.cli.options`.
+
+Heavy modules (requests, rich, prompt_toolkit) are imported inside the commands that
+need them, so `--help` and `--version` stay as fast as typer itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aimlchat import __version__
+from aimlchat.cli.options import request_options, request_options_from
+from aimlchat.errors import UsageError
+
+if TYPE_CHECKING:
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.config import Paths
+    from aimlchat.terminal.environment import Environment
+
+EXIT_CODES = """\b
+Exit codes:
+  0 ok · 1 API error · 2 usage · 3 auth/config · 4 network
+  5 rate-limited · 130 interrupted (Ctrl-C) · 141 stdout closed · 143 terminated"""
+
+EXAMPLES = """\b
+Examples:
+  aimlchat ask "Hello"
+  git diff | aimlchat ask "write a commit message" > msg.txt
+  aimlchat chat --continue
+  aimlchat models llama --pricing"""
+
+cli = typer.Typer(
+    name="aimlchat",
+    help=f"A terminal client for the AI/ML API.\n\n{EXAMPLES}\n\n{EXIT_CODES}",
+    rich_markup_mode=None,  # rich help imports rich.markdown: 2.5x slower --help
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+history_cli = typer.Typer(
+    help="Browse saved conversations.", no_args_is_help=True, rich_markup_mode=None
+)
+key_cli = typer.Typer(
+    help="Manage the stored API key.", no_args_is_help=True, rich_markup_mode=None
+)
+config_cli = typer.Typer(
+    help="Show or edit config.toml.", no_args_is_help=True, rich_markup_mode=None
+)
+cli.add_typer(history_cli, name="history")
+cli.add_typer(key_cli, name="key")
+cli.add_typer(config_cli, name="config")
+
+
+def _env(ctx: typer.Context) -> Environment:
+    """The Environment `main` injected (streams, TTY flags, the process environment)."""
+    env: Environment = ctx.find_root().obj
+    return env
+
+
+def _app(ctx: typer.Context, kw: dict[str, Any]) -> App:
+    from aimlchat.commands.runtime import App
+
+    return App(request_options_from(kw), _env(ctx))
+
+
+def _notifier(env: Environment) -> Any:
+    from aimlchat.terminal.environment import Notifier
+
+    return Notifier(env)
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def _version(ctx: typer.Context, value: bool) -> None:
+    if value:
+        _env(ctx).stdout.write(f"aimlchat {__version__}\n")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    pass
+
+
+@cli.command(epilog=EXIT_CODES)
+@request_options
+def ask(
+    ctx: typer.Context,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The prompt (joined by spaces).", metavar="PROMPT...", show_default=False
+        ),
+    ] = None,
+    *,
+    no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Ignore stdin.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the full JSON response.")] = False,
+    ndjson: Annotated[bool, typer.Option("--ndjson", help="One JSON event per line.")] = False,
+    **kw: Any,
+) -> None:
+    """Ask once and print the reply.
+
+    \b
+    Examples:
+      aimlchat ask "Hello"
+      git diff | aimlchat ask "write a commit message" > msg.txt
+      aimlchat ask "what is in this picture" -a photo.png
+      aimlchat ask "summarise {stdin} in one line" < notes.txt
+    """
+    from aimlchat.commands.ask import AskOutput, run_ask
+
+    run_ask(
+        _app(ctx, kw),
+        AskOutput(prompt=list(prompt or []), no_stdin=no_stdin, json=json_, ndjson=ndjson),
+    )
+
+
+@cli.command(epilog=EXIT_CODES)
+@request_options
+def chat(ctx: typer.Context, **kw: Any) -> None:
+    """Chat in an interactive REPL; /help lists the slash commands.
+
+    \b
+    Examples:
+      aimlchat chat
+      aimlchat chat --continue
+      aimlchat chat --session work -m meta-llama/llama-4-scout
+    """
+    env = _env(ctx)
+    if not env.stdin_tty or not env.stdout_tty:
+        raise UsageError("chat needs a terminal", hint='for pipes use: aimlchat ask "…"')
+    from aimlchat.commands.repl import run_chat
+
+    run_chat(_app(ctx, kw))
+
+
+@cli.command()
+def models(
+    ctx: typer.Context,
+    search: Annotated[str | None, typer.Argument(help="Filter by id, alias or name.")] = None,
+    pricing: Annotated[bool, typer.Option("--pricing", help="Price per 1M tokens.")] = False,
+    vision: Annotated[bool, typer.Option("--vision", help="Only image-input models.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every type, not only chat.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Log requests.")] = False,
+) -> None:
+    """List the live model catalogue (cached; revalidated with its ETag).
+
+    \b
+    Examples:
+      aimlchat models llama --pricing
+      aimlchat models --vision
+      aimlchat models --json | jq -r '.[].id'
+    """
+    from aimlchat.commands.models import show_models
+    from aimlchat.commands.runtime import App, RequestOptions
+
+    opts = RequestOptions(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
+    show_models(
+        App(opts, _env(ctx)),
+        search=search,
+        pricing=pricing,
+        vision=vision,
+        all_types=all_,
+        as_json=json_,
+    )
+
+
+# -- history --------------------------------------------------------------------------
+
+
+def _history(ctx: typer.Context) -> Any:
+    from aimlchat.commands.history import HistoryView
+    from aimlchat.commands.runtime import App, RequestOptions
+
+    return HistoryView(App(RequestOptions(), _env(ctx)))
+
+
+@history_cli.command("list")
+def history_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-l", help="How many.")] = 20,
+) -> None:
+    """List recent conversations.  Example: aimlchat history list -l 5"""
+    _history(ctx).list(limit=limit)
+
+
+@history_cli.command("show")
+def history_show(
+    ctx: typer.Context,
+    ref: Annotated[str | None, typer.Argument(help="Id or name; latest if omitted.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include undone and replaced.")] = False,
+) -> None:
+    """Show one conversation.  Example: aimlchat history show 3"""
+    _history(ctx).show(ref, all_statuses=all_)
+
+
+@history_cli.command("search")
+def history_search(
+    ctx: typer.Context, text: Annotated[str, typer.Argument(help="Text to look for.")]
+) -> None:
+    """Find conversations containing TEXT.  Example: aimlchat history search docker"""
+    _history(ctx).list(limit=50, search=text)
+
+
+@history_cli.command("export")
+def history_export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Id or name.")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+) -> None:
+    """Print a conversation as Markdown or JSON.  Example: aimlchat history export 3 -f json"""
+    _history(ctx).export(ref, format_)
+
+
+@history_cli.command("rm")
+def history_rm(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Id or name.")]) -> None:
+    """Delete a conversation.  Example: aimlchat history rm 3"""
+    _history(ctx).remove(ref)
+
+
+# -- key ------------------------------------------------------------------------------
+
+
+def _paths(ctx: typer.Context) -> Paths:
+    from aimlchat.settings.config import Paths
+
+    return Paths.from_env(_env(ctx).environ)
+
+
+@key_cli.command("set")
+def key_set(ctx: typer.Context) -> None:
+    """Store the API key (hidden prompt, or from stdin).  Example: aimlchat key set"""
+    from aimlchat.settings.keys import save_key
+
+    env = _env(ctx)
+    if env.stdin_tty:
+        import getpass
+
+        key = getpass.getpass("AI/ML API key (input hidden): ")
+    else:
+        key = env.stdin.readline()
+    path = _paths(ctx).key_file
+    save_key(path, key)
+    _notifier(env).info(f"key saved to {path} (mode 0600)")
+
+
+@key_cli.command("path")
+def key_path(ctx: typer.Context) -> None:
+    """Print where the key file lives.  Example: aimlchat key path"""
+    _env(ctx).stdout.write(f"{_paths(ctx).key_file}\n")
+
+
+@key_cli.command("remove")
+def key_remove(ctx: typer.Context) -> None:
+    """Delete the stored key.  Example: aimlchat key remove"""
+    from aimlchat.settings.keys import remove_key
+
+    path = _paths(ctx).key_file
+    notifier = _notifier(_env(ctx))
+    notifier.info(f"removed {path}" if remove_key(path) else f"no key file at {path}")
+
+
+# -- config ---------------------------------------------------------------------------
+
+
+@config_cli.command("path")
+def config_path(ctx: typer.Context) -> None:
+    """Print where config.toml lives.  Example: aimlchat config path"""
+    _env(ctx).stdout.write(f"{_paths(ctx).config_file}\n")
+
+
+@config_cli.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the config with secrets masked.  Example: aimlchat config show"""
+    from aimlchat.commands.config import show_config
+
+    show_config(_paths(ctx), _env(ctx))
+
+
+@config_cli.command("edit")
+def config_edit(ctx: typer.Context) -> None:
+    """Open config.toml in $EDITOR, then check it.  Example: aimlchat config edit"""
+    from aimlchat.commands.config import edit_config
+
+    edit_config(_paths(ctx), _env(ctx))
