@@ -53,10 +53,12 @@ class ApiError(AimlchatError):
         status: int | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.request_id = request_id
+        self.retry_after = retry_after  # seconds the server asked to wait (Retry-After)
 
 
 class RateLimitError(ApiError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -97,3 +98,59 @@ def spawn(args: list[str], env: dict[str, str], **kw: Any) -> Any:
         codec_errors="replace",
         **kw,
     )
+
+
+class Invocation:
+    """What `main` returned and wrote, for a CLI run in-process."""
+
+    def __init__(self, status: int, stdout: bytes, stderr: str) -> None:
+        self.returncode = status
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class _FakeStdout(io.TextIOWrapper):
+    def __init__(self, tty: bool) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", write_through=True)
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def value(self) -> bytes:
+        self.flush()
+        raw = self.buffer
+        assert isinstance(raw, io.BytesIO)
+        return raw.getvalue()
+
+
+def invoke(
+    args: list[str],
+    env: dict[str, str],
+    input: bytes | str | None = None,
+    *,
+    stdout_tty: bool = False,
+    stdin_tty: bool = False,
+) -> Invocation:
+    """`aimlchat ARGS` in this process through `main(argv, env)`, with fake streams.
+
+    For what needs no real terminal, pipe or signal: ~50x faster than a subprocess.
+    """
+    from aimlchat.cli import main
+    from aimlchat.terminal.environment import Environment
+
+    data = input.encode() if isinstance(input, str) else (input or b"")
+    stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    stdout = _FakeStdout(stdout_tty)
+    stderr = io.StringIO()
+    environment = Environment(
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        environ=env,
+        stdin_tty=stdin_tty,
+        stdout_tty=stdout_tty,
+        stderr_tty=False,
+    )
+    status = main(args, environment)
+    return Invocation(status, stdout.value(), stderr.getvalue())

@@ -330,6 +330,8 @@ class Client:
                 return resp
             failure = self._error_from(resp)
             wait = _retry_after(resp.headers.get("Retry-After"))
+            if isinstance(failure, ApiError):
+                failure.retry_after = wait
             if resp.status_code not in RETRY_STATUSES or attempt >= self.retries:
                 raise failure
             if wait is not None and wait > MAX_RETRY_WAIT:

@@ -17,7 +17,7 @@ from aimlchat.api.sse import ChatEvent, Delta, Finish, Usage
 from aimlchat.chat.conversation import Message, build_body
 from aimlchat.errors import AimlchatError, StoreError
 from aimlchat.storage.store import Store
-from aimlchat.terminal.environment import Sink
+from aimlchat.terminal.output import Sink
 
 CHOICE_SEPARATOR = "\n\n---\n\n"
 

@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     import typer.main
 
     from aimlchat.cli.app import cli
-    from aimlchat.terminal.environment import Environment, Notifier
+    from aimlchat.terminal.environment import Environment
+    from aimlchat.terminal.notify import Notifier
 
     args = list(sys.argv[1:] if argv is None else argv)
     env = env or Environment.from_process()
@@ -82,6 +83,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         except BrokenPipeError:
             _quiet_stdout(env)
             status = ExitCode.STDOUT_CLOSED
+        except SystemExit as exc:  # shell completion, or Click's own exit paths
+            status = exc.code if isinstance(exc.code, int) else ExitCode.USAGE
         except Exception as exc:  # the last line of defence: no traceback without --debug
             if debug:
                 Notifier(env).raw(traceback.format_exc())

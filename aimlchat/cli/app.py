@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aimlchat.commands.runtime import App
     from aimlchat.settings.config import Paths
     from aimlchat.terminal.environment import Environment
+    from aimlchat.terminal.output import Output
 
 EXIT_CODES = """\b
 Exit codes:
@@ -60,6 +61,12 @@ def _env(ctx: typer.Context) -> Environment:
     return env
 
 
+def _out(ctx: typer.Context) -> Output:
+    from aimlchat.terminal.output import Output
+
+    return Output(_env(ctx))
+
+
 def _app(ctx: typer.Context, kw: dict[str, Any]) -> App:
     from aimlchat.commands.runtime import App
 
@@ -67,7 +74,7 @@ def _app(ctx: typer.Context, kw: dict[str, Any]) -> App:
 
 
 def _notifier(env: Environment) -> Any:
-    from aimlchat.terminal.environment import Notifier
+    from aimlchat.terminal.notify import Notifier
 
     return Notifier(env)
 
@@ -77,7 +84,7 @@ def _notifier(env: Environment) -> Any:
 
 def _version(ctx: typer.Context, value: bool) -> None:
     if value:
-        _env(ctx).stdout.write(f"aimlchat {__version__}\n")
+        _out(ctx).data(f"aimlchat {__version__}\n")
         raise typer.Exit()
 
 
@@ -260,7 +267,7 @@ def key_set(ctx: typer.Context) -> None:
 @key_cli.command("path")
 def key_path(ctx: typer.Context) -> None:
     """Print where the key file lives.  Example: aimlchat key path"""
-    _env(ctx).stdout.write(f"{_paths(ctx).key_file}\n")
+    _out(ctx).data(f"{_paths(ctx).key_file}\n")
 
 
 @key_cli.command("remove")
@@ -279,7 +286,7 @@ def key_remove(ctx: typer.Context) -> None:
 @config_cli.command("path")
 def config_path(ctx: typer.Context) -> None:
     """Print where config.toml lives.  Example: aimlchat config path"""
-    _env(ctx).stdout.write(f"{_paths(ctx).config_file}\n")
+    _out(ctx).data(f"{_paths(ctx).config_file}\n")
 
 
 @config_cli.command("show")

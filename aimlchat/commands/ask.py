@@ -79,8 +79,6 @@ def build_message(app: App, out: AskOutput) -> dict[str, Any]:
 
 
 def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
-    stream = app.env.stdout
-
     def write(event: ChatEvent) -> None:
         obj: dict[str, Any]
         if isinstance(event, Delta):
@@ -96,16 +94,14 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
             obj = {"type": "finish", "index": event.index, "finish_reason": event.reason}
         else:
             return
-        stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        stream.flush()
+        app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
 
     return write
 
 
 def _ndjson_error(app: App, exc: AimlchatError) -> None:
     obj = {"type": "error", "message": redact(exc.message), "exit_code": int(exc.exit_code)}
-    app.env.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    app.env.stdout.flush()
+    app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
 def run_ask(app: App, out: AskOutput) -> TurnResult:
@@ -127,8 +123,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
             _ndjson_error(app, exc)
         raise
     if out.json and chat.last_response is not None:
-        app.env.stdout.write(json.dumps(chat.last_response, ensure_ascii=False, indent=2) + "\n")
-        app.env.stdout.flush()
+        app.out.data(json.dumps(chat.last_response, ensure_ascii=False, indent=2) + "\n")
     if result.finish_reason == "length":
         app.notifier.warn("the reply was cut off at the token limit (--max-tokens)")
     if app.opts.usage:

@@ -10,7 +10,9 @@ from aimlchat.errors import ConfigError, UsageError
 from aimlchat.fsutil import atomic_write, private_dir
 from aimlchat.settings import config
 from aimlchat.settings.config import Paths
-from aimlchat.terminal.environment import Environment, Notifier
+from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.notify import Notifier
+from aimlchat.terminal.output import Output
 
 TEMPLATE = """\
 # aimlchat configuration (TOML). Flags and environment variables win over this file.
@@ -41,7 +43,7 @@ def show_config(paths: Paths, env: Environment) -> None:
         "data_dir": str(paths.data_dir),
         "cache_dir": str(paths.cache_dir),
     }
-    env.stdout.write(json.dumps(out, indent=2) + "\n")
+    Output(env).data(json.dumps(out, indent=2) + "\n")
 
 
 def edit_config(paths: Paths, env: Environment) -> None:

@@ -36,15 +36,7 @@ class HistoryView:
         return cid
 
     def _out(self, text: str) -> None:
-        self.env.stdout.write(text)
-        self.env.stdout.flush()
-
-    def _safe(self, text: str) -> str:
-        if self.env.stdout_tty:
-            from aimlchat.terminal.sanitize import terminal_safe
-
-            return terminal_safe(text)
-        return text
+        self.app.out.data(text)
 
     def list(self, *, limit: int, search: str | None = None) -> None:
         rows = self.store.conversations(limit=limit, search=search)
@@ -56,10 +48,8 @@ class HistoryView:
         for c in rows:
             name = f" ({c.name})" if c.name else ""
             self._out(
-                self._safe(
-                    f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
-                    f"{c.title or '(empty)'}{name}\n"
-                )
+                f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
+                f"{c.title or '(empty)'}{name}\n"
             )
 
     def show(self, ref: str | None, *, all_statuses: bool = False) -> None:
@@ -67,11 +57,11 @@ class HistoryView:
         info = self.store.info(cid)
         assert info is not None
         header = f"# Conversation {cid}" + (f" ({info.name})" if info.name else "")
-        self._out(self._safe(f"{header}\nmodel: {info.model}\n"))
+        self._out(f"{header}\nmodel: {info.model}\n")
         if info.system:
-            self._out(self._safe(f"system: {info.system}\n"))
+            self._out(f"system: {info.system}\n")
         for m in self.store.messages(cid, all_statuses=all_statuses):
-            self._out(self._safe(f"\n## {m.role}{_mark(m.status)}\n\n{text_of(m.content)}\n"))
+            self._out(f"\n## {m.role}{_mark(m.status)}\n\n{text_of(m.content)}\n")
 
     def export(self, ref: str, fmt: str) -> None:
         if fmt not in ("md", "json"):

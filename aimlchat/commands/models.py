@@ -48,7 +48,7 @@ def show_models(
     models.sort(key=lambda m: m.id.lower())
     env = app.env
     if as_json:
-        env.stdout.write(json.dumps([_as_json(m) for m in models], indent=2) + "\n")
+        app.out.data(json.dumps([_as_json(m) for m in models], indent=2) + "\n")
         return
     if not models:
         app.notifier.info("no model matches" + (f" {search!r}" if search else ""))
@@ -68,10 +68,9 @@ def show_models(
         if all_types:
             row.append(m.type)
         rows.append(row)
-    if not env.stdout_tty:
+    if not app.out.is_terminal:
         # A pipe gets tab-separated columns: easy to cut, sort and grep.
-        env.stdout.write("\t".join(headers) + "\n")
-        env.stdout.writelines("\t".join(r) + "\n" for r in rows)
+        app.out.data("".join("\t".join(r) + "\n" for r in [headers, *rows]))
         return
     from aimlchat.terminal.render import print_table
 

@@ -22,7 +22,6 @@ from aimlchat.chat.session import Chat, Settings
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.settings import params
-from aimlchat.terminal.sanitize import terminal_safe
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -160,7 +159,7 @@ class Repl:
 
     def cmd_system(self, text: str) -> None:
         if not text:
-            self.write(f"system: {terminal_safe(self.chat.settings.system or '(none)')}\n")
+            self.write(f"system: {self.chat.settings.system or '(none)'}\n")
             return
         self.chat.settings.system = text
         self.chat.settings_changed()
@@ -202,9 +201,7 @@ class Repl:
             return
         for message, status in zip(self.chat.messages, self.chat.statuses, strict=False):
             mark = "" if status == "ok" else f" [{status}]"
-            self.write(
-                f"\n── {message['role']}{mark}\n{terminal_safe(text_of(message['content']))}\n"
-            )
+            self.write(f"\n── {message['role']}{mark}\n{text_of(message['content'])}\n")
 
     def cmd_save(self, name: str) -> None:
         if not name:
@@ -241,10 +238,10 @@ class Repl:
         reply = self.chat.last_reply()
         if reply is None:
             raise AimlchatError("no reply to copy yet")
-        if not self.app.env.stdout_tty:
+        if not self.app.out.is_terminal:
             raise AimlchatError("/copy needs a terminal")
         payload = base64.b64encode(reply.encode("utf-8")).decode("ascii")
-        self.write(f"\x1b]52;c;{payload}\x07")
+        self.app.out.control(f"\x1b]52;c;{payload}\x07")
         self.app.notifier.info(f"copied {len(reply)} characters (OSC 52)")
 
     def cmd_image(self, spec: str) -> None:
@@ -375,10 +372,7 @@ def loop(repl: Repl, session: PromptSession[str]) -> None:
 def run_chat(app: App) -> None:
     chat = app.open_chat(stream=not app.opts.no_stream)
 
-    def write(text: str) -> None:
-        app.env.stdout.write(text)
-        app.env.stdout.flush()
-
+    write = app.out.data
     repl = Repl(app, chat, write)
     resumed = f" · resumed {len(chat.messages)} messages" if chat.messages else ""
     write(

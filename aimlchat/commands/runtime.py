@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from aimlchat.errors import ConfigError, UsageError
 from aimlchat.settings import config, params
 from aimlchat.settings.config import FileConfig, Paths
-from aimlchat.terminal.environment import Environment, Notifier
+from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.notify import Notifier
+from aimlchat.terminal.output import Output
 
 if TYPE_CHECKING:
     from aimlchat.chat.session import Chat
@@ -72,6 +74,7 @@ class App:
         self.env = env
         env.no_color = env.no_color or opts.no_color
         self.notifier = Notifier(env)
+        self.out = Output(env)
         self.paths = Paths.from_env(env.environ)
         self.cfg: FileConfig = config.load_file(self.paths.config_file)
         self._check_usage()

@@ -1,8 +1,4 @@
-"""The process's streams, decided once at the edge: which are terminals, colour or not.
-
-Also the small writers that need no rich: plain text for pipes, sanitized text for
-`--raw` on a terminal, and one-line notices and errors on stderr.
-"""
+"""The process's streams, decided once at the edge: which are terminals, colour or not."""
 
 from __future__ import annotations
 
@@ -10,10 +6,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, TextIO
-
-from aimlchat.errors import redact
-from aimlchat.terminal.sanitize import terminal_safe
+from typing import TextIO
 
 
 def _isatty(stream: object) -> bool:
@@ -77,85 +70,3 @@ class Environment:
     @property
     def dumb_terminal(self) -> bool:
         return self.environ.get("TERM") in ("dumb", "unknown")
-
-
-class Sink(Protocol):
-    """Consumes the reply's text as it streams."""
-
-    def feed(self, text: str) -> None: ...
-
-    def finish(self, *, interrupted: bool = False) -> None: ...
-
-
-def _binary(stream: TextIO) -> BinaryIO | None:
-    return getattr(stream, "buffer", None)
-
-
-class PlainSink:
-    """A pipe or file: exactly the model's text, flushed per delta, one trailing newline."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._text = stream
-        self._bin = _binary(stream)
-        self._last = ""
-
-    def feed(self, text: str) -> None:
-        if not text:
-            return
-        if self._bin is not None:
-            # Bytes, not the text layer: the locale's encoding must not mangle data.
-            self._bin.write(text.encode("utf-8", "replace"))
-            self._bin.flush()
-        else:
-            self._text.write(text)
-            self._text.flush()
-        self._last = text[-1]
-
-    def finish(self, *, interrupted: bool = False) -> None:
-        if self._last and self._last != "\n":
-            self.feed("\n")
-
-
-class RawTerminalSink(PlainSink):
-    """`--raw` on a terminal: plain text, but control characters made visible."""
-
-    def feed(self, text: str) -> None:
-        super().feed(terminal_safe(text))
-
-
-class Notifier:
-    """One-line messages on stderr: never on stdout, always sanitized and redacted."""
-
-    def __init__(self, env: Environment) -> None:
-        self._env = env
-        self._color = env.stderr_color
-
-    def _paint(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
-
-    def _write(self, line: str) -> None:
-        try:
-            self._env.stderr.write(line + "\n")
-            self._env.stderr.flush()
-        except (OSError, ValueError):
-            pass  # stderr gone: nothing sensible left to tell
-
-    @staticmethod
-    def clean(text: str) -> str:
-        return terminal_safe(redact(text)).replace("\n", " ")
-
-    def info(self, text: str) -> None:
-        self._write(self._paint("2", f"aimlchat: {self.clean(text)}"))
-
-    def warn(self, text: str) -> None:
-        self._write(self._paint("33", "aimlchat: warning: ") + self.clean(text))
-
-    def error(self, text: str, hint: str | None = None) -> None:
-        line = self._paint("31;1", "aimlchat: error: ") + self.clean(text)
-        if hint:
-            line += self._paint("2", f" — {self.clean(hint)}")
-        self._write(line)
-
-    def raw(self, text: str) -> None:
-        """Multi-line text that is ours (a traceback with --debug), redacted."""
-        self._write(redact(text).rstrip("\n"))

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aimlchat.terminal.blocks import BlockSplitter
-from aimlchat.terminal.environment import Environment, PlainSink, RawTerminalSink, Sink
+from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.output import Output, PlainSink, Sink
 from aimlchat.terminal.sanitize import terminal_safe
 
 if TYPE_CHECKING:
@@ -292,10 +293,8 @@ def print_markdown(file: TextIO, text: str, *, color: bool, code_theme: str) -> 
 
 def make_sink(env: Environment, *, raw: bool, code_theme: str) -> Sink:
     """Terminal vs pipe is decided here, once: pipes get the model's bytes untouched."""
-    if not env.stdout_tty:
-        return PlainSink(env.stdout)
-    if raw:
-        return RawTerminalSink(env.stdout)
+    if not env.stdout_tty or raw:
+        return PlainSink(Output(env))
     return MarkdownSink(
         env.stdout,
         color=env.stdout_color,

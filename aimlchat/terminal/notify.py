@@ -1,0 +1,45 @@
+"""One-line notices, warnings and errors on stderr: never on stdout."""
+
+from __future__ import annotations
+
+from aimlchat.errors import redact
+from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.sanitize import terminal_safe
+
+
+class Notifier:
+    """One-line messages on stderr: never on stdout, always sanitized and redacted."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._color = env.stderr_color
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
+
+    def _write(self, line: str) -> None:
+        try:
+            self._env.stderr.write(line + "\n")
+            self._env.stderr.flush()
+        except (OSError, ValueError):
+            pass  # stderr gone: nothing sensible left to tell
+
+    @staticmethod
+    def clean(text: str) -> str:
+        return terminal_safe(redact(text)).replace("\n", " ")
+
+    def info(self, text: str) -> None:
+        self._write(self._paint("2", f"aimlchat: {self.clean(text)}"))
+
+    def warn(self, text: str) -> None:
+        self._write(self._paint("33", "aimlchat: warning: ") + self.clean(text))
+
+    def error(self, text: str, hint: str | None = None) -> None:
+        line = self._paint("31;1", "aimlchat: error: ") + self.clean(text)
+        if hint:
+            line += self._paint("2", f" — {self.clean(hint)}")
+        self._write(line)
+
+    def raw(self, text: str) -> None:
+        """Multi-line text that is ours (a traceback with --debug), redacted."""
+        self._write(redact(text).rstrip("\n"))

@@ -1,0 +1,83 @@
+"""stdout, decided once: the model's bytes exactly to a pipe, sanitised text to a terminal.
+
+Every command writes what it prints through `Output`, so no command has to remember to
+test `isatty` or to sanitise: a pipe or file gets data byte for byte, a terminal never
+gets an escape sequence it did not come from us. A reader that goes away (`| head`)
+becomes `StdoutClosed` (exit 141) here, the one place that writes.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol, TextIO
+
+from aimlchat.errors import StdoutClosed
+from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.sanitize import terminal_safe
+
+
+class Output:
+    def __init__(self, env: Environment) -> None:
+        self.stream: TextIO = env.stdout
+        self.is_terminal = env.stdout_tty
+        self.color = env.stdout_color
+        self._bin: BinaryIO | None = getattr(env.stdout, "buffer", None)
+
+    def data(self, text: str) -> None:
+        """Untrusted text (model output, history, server strings): exact, or made safe."""
+        if self.is_terminal:
+            self._write_text(terminal_safe(text))
+        else:
+            self._write_bytes(text)
+
+    def control(self, sequence: str) -> None:
+        """An escape sequence of our own (OSC 52 for /copy): only ever to a terminal."""
+        if self.is_terminal:
+            self._write_text(sequence)
+
+    def _write_bytes(self, text: str) -> None:
+        if self._bin is None:
+            self._write_text(text)
+            return
+        try:
+            # Bytes, not the text layer: the locale's encoding must not mangle data.
+            self.stream.flush()
+            self._bin.write(text.encode("utf-8", "surrogateescape"))
+            self._bin.flush()
+        except BrokenPipeError:
+            raise StdoutClosed("stdout was closed") from None
+
+    def _write_text(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed("stdout was closed") from None
+
+
+class Sink(Protocol):
+    """Consumes the reply's text as it streams."""
+
+    def feed(self, text: str) -> None: ...
+
+    def finish(self, *, interrupted: bool = False) -> None: ...
+
+
+class PlainSink:
+    """A pipe or file: exactly the model's text, flushed per delta, one trailing newline.
+
+    `--raw` on a terminal uses it too: `Output.data` makes the text safe there.
+    """
+
+    def __init__(self, out: Output) -> None:
+        self._out = out
+        self._last = ""
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        self._out.data(text)
+        self._last = text[-1]
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        if self._last and self._last != "\n":
+            self.feed("\n")
