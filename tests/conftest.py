@@ -131,6 +131,7 @@ def invoke(
     *,
     stdout_tty: bool = False,
     stdin_tty: bool = False,
+    stderr_tty: bool = False,
 ) -> Invocation:
     """`aimlchat ARGS` in this process through `main(argv, env)`, with fake streams.
 
@@ -150,7 +151,7 @@ def invoke(
         environ=env,
         stdin_tty=stdin_tty,
         stdout_tty=stdout_tty,
-        stderr_tty=False,
+        stderr_tty=stderr_tty,
     )
     status = main(args, environment)
     return Invocation(status, stdout.value(), stderr.getvalue())

@@ -254,7 +254,10 @@ class Repl:
         text = edit_in_editor(
             self.app.env.environ.get("VISUAL") or self.app.env.environ.get("EDITOR") or "vi"
         )
+        # Editors end the file with a newline the user never typed.
+        text = text[:-1] if text.endswith("\n") else text
         if text.strip():
+            self.write(f"› {text}\n")  # what is sent, as if typed at the prompt
             self.send(text)
         else:
             self.app.notifier.info("empty message; nothing sent")
@@ -348,6 +351,7 @@ def make_prompt_session(app: App, **io: Any) -> PromptSession[str]:
         completer=_completer(),
         complete_while_typing=True,
         key_bindings=_key_bindings(),
+        enable_suspend=True,  # Ctrl-Z stops the REPL like any job; `fg` resumes it
         multiline=True,
         prompt_continuation=lambda width, line_number, soft_wrap: "." * (width - 1) + " ",
         **io,
