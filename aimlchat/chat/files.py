@@ -1,0 +1,224 @@
+"""`-f/--file`: files, folders, globs, URLs and stdin turned into context for the message.
+
+Text goes into the user message as fenced blocks headed by their path (the fence is
+longer than any backtick run inside, so a file holding Markdown cannot break out);
+images go the `-a` way, as image parts. Every limit is checked before anything is sent.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimlchat.chat.attach import image_part, sniff_mime
+from aimlchat.chat.gitignore import Ignore
+from aimlchat.errors import UsageError
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_TOTAL_BYTES = 8 * 1024 * 1024  # the same budget as stdin
+SNIFF_BYTES = 8192
+LANGS = {
+    ".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
+    ".sh": "sh", ".bash": "bash", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java",
+    ".rb": "ruby", ".md": "markdown", ".json": "json", ".toml": "toml", ".yaml": "yaml",
+    ".yml": "yaml", ".html": "html", ".css": "css", ".sql": "sql", ".txt": "",
+}  # fmt: skip
+
+Fetch = Callable[[str], tuple[bytes, str]]  # url -> (body, content type)
+
+
+@dataclass
+class FileContext:
+    """What `-f` adds to a message: text blocks, image parts, and what was skipped."""
+
+    blocks: list[str] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # binary files met inside a folder walk
+    total: int = 0
+
+    def text(self) -> str:
+        return "\n\n".join(self.blocks)
+
+
+def fenced(label: str, text: str, lang: str = "") -> str:
+    """`label`, then `text` in a fence no backtick run inside can close."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{label}\n{fence}{lang}\n{body}{fence}"
+
+
+def is_url(spec: str) -> bool:
+    return spec.lower().startswith(("http://", "https://"))
+
+
+def collect(
+    specs: list[str],
+    *,
+    cwd: Path,
+    read_stdin: Callable[[], bytes] | None = None,
+    fetch: Fetch | None = None,
+    image_detail: str | None = None,
+) -> FileContext:
+    ctx = FileContext()
+    for spec in specs:
+        if spec == "-":
+            if read_stdin is None:
+                raise UsageError("-f - needs something on stdin")
+            _add_data(ctx, "stdin", read_stdin(), image_detail, explicit=True)
+        elif is_url(spec):
+            if fetch is None:
+                raise UsageError(f"cannot fetch {spec} here")
+            _add_url(ctx, spec, fetch)
+        else:
+            for path, explicit in _expand(spec, cwd):
+                _add_path(ctx, path, _label(path, cwd), image_detail, explicit=explicit)
+    return ctx
+
+
+def _label(path: Path, cwd: Path) -> str:
+    try:
+        return str(path.relative_to(cwd))
+    except ValueError:
+        return str(path)
+
+
+def _expand(spec: str, cwd: Path) -> Iterator[tuple[Path, bool]]:
+    """(path, named explicitly) for a file, a folder walk or a glob."""
+    path = Path(spec).expanduser()
+    path = path if path.is_absolute() else cwd / path
+    if path.is_dir():
+        found = False
+        for child in walk(path):
+            found = True
+            yield child, False
+        if not found:
+            raise UsageError(f"{spec}: no text files in this folder")
+        return
+    if path.exists() or not glob.has_magic(spec):
+        yield path, True
+        return
+    matches = sorted(glob.glob(str(path), recursive=True))
+    files = [Path(m) for m in matches if Path(m).is_file() and not _hidden(Path(m), cwd)]
+    if not files:
+        raise UsageError(f"{spec}: no file matches")
+    for match in files:
+        yield match, False
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = (path.name,)
+    return any(part.startswith(".") for part in parts)
+
+
+def walk(root: Path) -> Iterator[Path]:
+    """Files under `root`, sorted, skipping hidden ones, `.git` and what .gitignore excludes."""
+    ignore = Ignore.load(root)
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        ignore = ignore.child(here)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not ignore.excluded(here / d, True)
+        )
+        for name in sorted(files):
+            path = here / name
+            if name.startswith(".") or ignore.excluded(path, False) or path.is_symlink():
+                continue
+            yield path
+
+
+def _add_path(
+    ctx: FileContext, path: Path, label: str, detail: str | None, *, explicit: bool
+) -> None:
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise UsageError(f"{label} is not a file")
+        if size > MAX_FILE_BYTES:
+            raise UsageError(
+                f"{label} is {size / 1e6:.1f} MB; files are limited to "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MB"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {label}") from None
+    except PermissionError:
+        raise UsageError(f"cannot read {label}: permission denied") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {label}: {exc.strerror or exc}") from None
+    _add_data(ctx, label, data, detail, explicit=explicit, lang=LANGS.get(path.suffix.lower()))
+
+
+def _add_data(
+    ctx: FileContext,
+    label: str,
+    data: bytes,
+    detail: str | None,
+    *,
+    explicit: bool,
+    lang: str | None = None,
+) -> None:
+    if sniff_mime(data) is not None:
+        if explicit:  # an image named on purpose goes the -a way
+            ctx.images.append(image_part("-", detail=detail, read_stdin=lambda: data))
+        else:
+            ctx.skipped.append(label)
+        return
+    text = _text(data)
+    if text is None:
+        if explicit:
+            raise UsageError(f"{label} is a binary file; only text files can be sent")
+        ctx.skipped.append(label)
+        return
+    ctx.total += len(data)
+    if ctx.total > MAX_TOTAL_BYTES:
+        raise UsageError(
+            f"the files add up to more than {MAX_TOTAL_BYTES // 1024 // 1024} MB; nothing sent",
+            hint="name fewer files, or a narrower glob",
+        )
+    ctx.blocks.append(fenced(label, text, lang or ""))
+
+
+def _text(data: bytes) -> str | None:
+    if b"\x00" in data[:SNIFF_BYTES]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _add_url(ctx: FileContext, url: str, fetch: Fetch) -> None:
+    body, ctype = fetch(url)
+    kind = ctype.split(";")[0].strip().lower()
+    if kind.startswith("image/"):
+        ctx.images.append(image_part(url))
+        return
+    textual = kind.startswith("text/") or kind in (
+        "application/json",
+        "application/xml",
+        "application/xhtml+xml",
+        "application/javascript",
+        "",
+    )
+    if not textual:
+        raise UsageError(f"{url} is {kind}; only text pages can be sent")
+    text = _text(body)
+    if text is None:
+        raise UsageError(f"{url} is not UTF-8 text")
+    if "html" in kind:
+        from aimlchat.chat.html_text import html_to_text
+
+        text = html_to_text(text)
+    ctx.total += len(text.encode())
+    ctx.blocks.append(fenced(url, text))
