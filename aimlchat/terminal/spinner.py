@@ -1,0 +1,110 @@
+"""While the first token is awaited on a terminal: a spinner with the seconds on stderr.
+
+Drawn in place by a small thread ~10 times a second and erased before the reply's first
+character is written, so it never mixes with the answer. On a pipe it does nothing.
+Retries and other notices shown meanwhile replace its label (`retrying in 2 s (1/2)`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import TextIO
+
+from aimlchat.terminal.output import Sink
+from aimlchat.terminal.sanitize import terminal_safe
+
+FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+INTERVAL = 0.1
+ERASE = "\r\x1b[K"
+
+
+class Spinner:
+    def __init__(self, stream: TextIO, *, enabled: bool, label: str = "waiting") -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._label = label
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._drawn = False
+
+    def __enter__(self) -> Spinner:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if not self._enabled or self._thread is not None:
+            return
+        self._started = time.monotonic()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="spinner", daemon=True)
+        self._thread.start()
+
+    def note(self, text: str) -> None:
+        """Show `text` beside the spinner instead of the label (e.g. a retry)."""
+        with self._lock:
+            self._label = terminal_safe(text).replace("\n", " ")
+
+    def stop(self) -> None:
+        """Erase the spinner; returns once it can no longer draw."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+        with self._lock:
+            if self._drawn:
+                self._write(ERASE)
+                self._drawn = False
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None
+
+    def _run(self) -> None:
+        frame = 0
+        # A first frame only after a moment: a fast server shows no flicker at all.
+        if self._stop.wait(INTERVAL * 2):
+            return
+        while not self._stop.is_set():
+            with self._lock:
+                elapsed = time.monotonic() - self._started
+                self._write(f"{ERASE}{FRAMES[frame % len(FRAMES)]} {self._label} {elapsed:.1f} s")
+                self._drawn = True
+            frame += 1
+            self._stop.wait(INTERVAL)
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._stop.set()
+
+
+class SpinnerSink:
+    """A sink that stops the spinner just before the reply's first character."""
+
+    def __init__(self, inner: Sink, spinner: Spinner) -> None:
+        self._inner = inner
+        self._spinner = spinner
+
+    def feed(self, text: str) -> None:
+        if text and self._spinner.active:
+            self._spinner.stop()
+        self._inner.feed(text)
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        self._spinner.stop()
+        self._inner.finish(interrupted=interrupted)
