@@ -1,0 +1,133 @@
+"""Consent: a tool runs only when the user said so, now or for the session, or in config.
+
+Every call is shown first (`→ weather {"city": "Paris"}`), made safe for a terminal since
+the name and arguments are the model's text. Asking is injected (`ask(question) -> str`):
+the REPL asks through prompt_toolkit; `FdAsk` reads a line from a terminal's fd. With no
+way to ask and no `--yes`, the call is declined, and stderr says how to allow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+
+from aimlchat.terminal.sanitize import terminal_safe
+from aimlchat.tools.assemble import ToolCall
+from aimlchat.tools.run import ToolResult, declined_result
+from aimlchat.tools.spec import ToolSpec
+
+Ask = Callable[[str], str]
+Say = Callable[[str], None]
+SHOWN = 300  # characters of arguments shown; the rest is elided
+_YES = ("y", "yes")
+_ALWAYS = ("a", "always")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(terminal_safe(text).split())
+
+
+def describe(call: ToolCall) -> str:
+    """`→ weather {"city": "Paris"}`, on one line, safe for a terminal."""
+    try:
+        args = json.dumps(call.arguments(), ensure_ascii=False)
+    except ValueError:
+        args = call.arguments_text
+    args = _one_line(args)
+    if len(args) > SHOWN:
+        args = args[:SHOWN] + "…"
+    return f"→ {_one_line(call.name) or '(no name)'} {args}".rstrip()
+
+
+def question(name: str) -> str:
+    return f"run {_one_line(name)}? [y/N/a(lways this session)] "
+
+
+def how_to_allow(name: str) -> str:
+    return f"pass --yes or set confirm = false in [tools.{_one_line(name)}]"
+
+
+class Consent:
+    """Decides, call by call, whether a tool may run; remembers `a` for the session."""
+
+    def __init__(
+        self,
+        *,
+        ask: Ask | None,
+        warn: Say,
+        show: Say | None = None,
+        assume_yes: bool = False,
+    ) -> None:
+        self._ask = ask
+        self._warn = warn
+        self._show = show
+        self.assume_yes = assume_yes
+        self.always: set[str] = set()
+
+    def show(self, call: ToolCall) -> None:
+        if self._show is not None:
+            self._show(describe(call))
+
+    def review(self, call: ToolCall, spec: ToolSpec) -> ToolResult | None:
+        """None when the call may run; otherwise the declined result to send instead.
+        A KeyboardInterrupt from `ask` propagates: Ctrl-C at the question stops the turn."""
+        if self.assume_yes or not spec.confirm or spec.name in self.always:
+            return None
+        if self._ask is None:
+            self._warn(
+                f"tool {_one_line(spec.name)} not run: no terminal to ask for consent; "
+                + how_to_allow(spec.name)
+            )
+            return declined_result(call, "there was no terminal to ask the user for consent")
+        try:
+            answer = self._ask(question(spec.name)).strip().lower()
+        except EOFError:
+            answer = ""
+        if answer in _YES:
+            return None
+        if answer in _ALWAYS:
+            self.always.add(spec.name)
+            return None
+        return declined_result(call, "the user declined to run it")
+
+
+class FdAsk:
+    """Asks on a terminal: writes the question, reads one line from `fd_in`.
+
+    Reads a byte at a time so it never takes more than the answer's line from a shared fd.
+    """
+
+    def __init__(self, fd_in: int, fd_out: int, *, owned: bool = False) -> None:
+        self._in = fd_in
+        self._out = fd_out
+        self._owned = owned
+
+    @classmethod
+    def open_tty(cls) -> FdAsk | None:
+        """Ask on the controlling terminal (`/dev/tty`), e.g. when stdin is a pipe;
+        None when there is none (cron, CI, `setsid`)."""
+        try:
+            fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
+        except OSError:
+            return None
+        return cls(fd, fd, owned=True)
+
+    def __call__(self, question: str) -> str:
+        os.write(self._out, question.encode())
+        line = bytearray()
+        while not line.endswith(b"\n"):
+            byte = os.read(self._in, 1)
+            if not byte:
+                if not line:
+                    raise EOFError
+                break
+            line += byte
+        return line.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._owned:
+            with contextlib.suppress(OSError):
+                os.close(self._in)
+            self._owned = False

@@ -1,0 +1,54 @@
+"""The messages a tool step adds to a conversation, in the shape the API accepts back,
+and the NDJSON events that report it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aimlchat.tools.assemble import ToolCall
+from aimlchat.tools.run import ToolResult
+
+Message = dict[str, Any]
+
+
+def assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
+    """The model's reply that asked for the calls. `content` is left out when the reply
+    had no text: the API's schema allows that beside `tool_calls` but not a null."""
+    message: Message = {"role": "assistant"}
+    if text:
+        message["content"] = text
+    message["tool_calls"] = [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.valid_arguments_text()},
+        }
+        for call in calls
+    ]
+    return message
+
+
+def tool_message(result: ToolResult) -> Message:
+    return {"role": "tool", "tool_call_id": result.call.id, "content": result.content}
+
+
+def tool_messages(results: Sequence[ToolResult]) -> list[Message]:
+    return [tool_message(result) for result in results]
+
+
+def call_event(call: ToolCall) -> dict[str, Any]:
+    """`--ndjson`'s `tool_call` event."""
+    return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments_text}
+
+
+def result_event(result: ToolResult) -> dict[str, Any]:
+    """`--ndjson`'s `tool_result` event."""
+    return {
+        "type": "tool_result",
+        "id": result.call.id,
+        "name": result.call.name,
+        "status": result.status.value,
+        "seconds": result.seconds,
+        "content": result.content,
+    }

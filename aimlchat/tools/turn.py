@@ -1,0 +1,68 @@
+"""The tool calls of one reply, handled in order: shown, checked, consented to, run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from aimlchat.tools.assemble import ToolCall
+from aimlchat.tools.consent import Consent
+from aimlchat.tools.run import (
+    ToolInterrupted,
+    ToolResult,
+    check_call,
+    interrupted_result,
+    run_checked,
+)
+from aimlchat.tools.spec import ToolSpec
+
+
+def _one(
+    call: ToolCall,
+    available: Mapping[str, ToolSpec],
+    consent: Consent,
+    cwd: Path,
+    environ: Mapping[str, str] | None,
+) -> ToolResult:
+    consent.show(call)
+    checked = check_call(call, available)
+    if isinstance(checked, ToolResult):
+        return checked  # nothing runs, so there is nothing to consent to
+    spec, args = checked
+    declined = consent.review(call, spec)
+    if declined is not None:
+        return declined
+    return run_checked(call, spec, args, cwd=cwd, environ=environ)
+
+
+def _stop(results: list[ToolResult], rest: Sequence[ToolCall]) -> NoReturn:
+    results.extend(interrupted_result(call, started=False) for call in rest)
+    raise ToolInterrupted(results) from None
+
+
+def run_calls(
+    calls: Sequence[ToolCall],
+    available: Mapping[str, ToolSpec],
+    consent: Consent,
+    *,
+    cwd: Path,
+    environ: Mapping[str, str] | None = None,
+    on_result: Callable[[ToolResult], None] | None = None,
+) -> list[ToolResult]:
+    """One result per call, in order. On Ctrl-C (at a question or while a tool runs)
+    raises ToolInterrupted holding a result for every call, the rest marked not run."""
+    results: list[ToolResult] = []
+    for position, call in enumerate(calls):
+        try:
+            result = _one(call, available, consent, cwd, environ)
+        except ToolInterrupted as exc:
+            results.extend(exc.results)
+            _stop(results, calls[position + 1 :])
+        except KeyboardInterrupt:
+            results.append(interrupted_result(call, started=False))
+            _stop(results, calls[position + 1 :])
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

@@ -1,0 +1,629 @@
+"""Tool calls: declared tools, assembling streamed calls, consent, and running them for real."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aimlchat.errors import ConfigError, Terminated, UsageError
+from aimlchat.tools.assemble import ToolCall, ToolCallAssembler, from_message
+from aimlchat.tools.consent import Consent, FdAsk, describe
+from aimlchat.tools.messages import assistant_message, result_event, tool_message
+from aimlchat.tools.run import Status, ToolInterrupted, ToolResult, run_call
+from aimlchat.tools.spec import BUILTINS, openai_tools, parse_tools, select
+from aimlchat.tools.turn import run_calls
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def script(tmp_path: Path, name: str, body: str) -> list[str]:
+    path = tmp_path / f"{name}.py"
+    path.write_text("import json, os, subprocess, sys, time\n" + body)
+    return [sys.executable, str(path)]
+
+
+def tools(**tables: dict[str, Any]) -> dict[str, Any]:
+    return parse_tools(tables)
+
+
+def call(name: str, args: Any = None, id: str = "call_a") -> ToolCall:
+    text = args if isinstance(args, str) else json.dumps(args or {})
+    return ToolCall(id, name, text)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie nobody has reaped yet (PID 1 in a container may not) is dead too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def wait_gone(pid: int, within: float = 3.0) -> bool:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if gone(pid):
+            return True
+        time.sleep(0.02)
+    return gone(pid)
+
+
+def read_pid(path: Path, within: float = 5.0) -> int:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.01)
+    raise AssertionError(f"{path} never written")
+
+
+SPAWNS_GRANDCHILD = """
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open(sys.argv[1], "w").write(str(child.pid))
+time.sleep(60)
+"""
+
+
+class Said:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def scripted_ask(*answers: str) -> Callable[[str], str]:
+    queue = list(answers)
+    asked: list[str] = []
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        if not queue:
+            raise AssertionError(f"asked again: {question}")
+        return queue.pop(0)
+
+    ask.asked = asked  # type: ignore[attr-defined]
+    return ask
+
+
+# -- declared tools -------------------------------------------------------------------
+
+
+def test_declared_tool_gets_defaults_and_builtins_come_without_config():
+    found = tools(weather={"description": "Weather", "command": ["weather-cli", "--json"]})
+    weather = found["weather"]
+    assert weather.command == ("weather-cli", "--json")
+    assert weather.parameters == {"type": "object", "properties": {}}
+    assert (weather.timeout, weather.confirm) == (30.0, True)
+    assert {"read_file", "list_dir"} <= set(found)
+
+
+def test_command_given_as_a_string_is_refused_naming_tool_and_key():
+    with pytest.raises(ConfigError) as err:
+        tools(weather={"command": "weather-cli --json"})
+    assert "[tools.weather] command" in err.value.message
+    assert "not a string" in err.value.message
+    assert '["weather-cli", "--json"]' in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ({}, "[tools.t] has no command"),
+        ({"command": []}, "[tools.t] command must be a non-empty list"),
+        ({"command": ["x", 1]}, "[tools.t] command must hold strings only"),
+        ({"command": ["x"], "timeout": 0}, "[tools.t] timeout must be a positive number"),
+        ({"command": ["x"], "timeout": True}, "[tools.t] timeout"),
+        ({"command": ["x"], "confirm": "no"}, "[tools.t] confirm must be true or false"),
+        ({"command": ["x"], "description": 3}, "[tools.t] description must be a string"),
+        ({"command": ["x"], "parameters": {"type": "string"}}, 'must have type = "object"'),
+        ({"command": ["x"], "parameters": {"required": ["city"]}}, "names 'city'"),
+        ({"command": ["x"], "comand": ["x"]}, "[tools.t] has an unknown key 'comand'"),
+    ],
+)
+def test_broken_tool_tables_name_the_tool_and_key(table: dict[str, Any], says: str):
+    with pytest.raises(ConfigError) as err:
+        tools(t=table)
+    assert says in err.value.message
+
+
+def test_tool_name_the_api_would_refuse_is_a_config_error():
+    with pytest.raises(ConfigError, match="letters, digits"):
+        tools(**{"my tool": {"command": ["x"]}})
+
+
+def test_builtin_table_may_only_turn_its_prompt_off():
+    assert tools(read_file={"confirm": False})["read_file"].confirm is False
+    with pytest.raises(ConfigError, match=r"\[tools.read_file\] has an unknown key 'command'"):
+        tools(read_file={"command": ["cat"]})
+
+
+def test_tools_array_has_name_description_and_schema():
+    params = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    found = tools(weather={"description": "Weather", "command": ["w"], "parameters": params})
+    assert openai_tools(select(["weather"], found)) == [
+        {
+            "type": "function",
+            "function": {"name": "weather", "description": "Weather", "parameters": params},
+        }
+    ]
+
+
+def test_all_offers_every_declared_tool_and_the_builtins_once():
+    found = tools(weather={"command": ["w"]}, stocks={"command": ["s"]})
+    names = [spec.name for spec in select(["weather", "all"], found)]
+    assert names[0] == "weather"
+    assert sorted(names) == sorted(["weather", "stocks", *BUILTINS])
+
+
+def test_unknown_tool_name_is_a_usage_error_with_close_matches():
+    with pytest.raises(UsageError) as err:
+        select(["wether"], tools(weather={"command": ["w"]}))
+    assert err.value.message == "no tool named 'wether'"
+    assert "weather" in (err.value.hint or "")
+
+
+# -- assembling calls -----------------------------------------------------------------
+
+
+def stream_of(args: str, *, name: str = "weather", id: str = "call_9", index: int = 0):
+    first = {"index": index, "id": id, "type": "function", "function": {"name": name}}
+    yield [{**first, "function": {"name": name, "arguments": ""}}]
+    for char in args:
+        yield [{"index": index, "function": {"arguments": char}}]
+
+
+def test_arguments_one_character_per_chunk_are_joined():
+    assembler = ToolCallAssembler()
+    for items in stream_of('{"city": "Paris"}'):
+        assembler.feed(items)
+    (got,) = assembler.calls()
+    assert got == ToolCall("call_9", "weather", '{"city": "Paris"}')
+    assert got.arguments() == {"city": "Paris"}
+
+
+def test_two_calls_in_one_turn_interleaved_stay_apart():
+    assembler = ToolCallAssembler()
+    first = list(stream_of('{"city": "Paris"}', id="a", index=0))
+    second = list(stream_of('{"city": "Rome"}', id="b", index=1))
+    for pair in itertools.zip_longest(first, second):
+        for items in pair:
+            assembler.feed(items)
+    assert [(c.id, c.arguments()) for c in assembler.calls()] == [
+        ("a", {"city": "Paris"}),
+        ("b", {"city": "Rome"}),
+    ]
+
+
+def test_repeated_id_and_name_and_a_name_in_pieces():
+    assembler = ToolCallAssembler()
+    assembler.feed([{"index": 0, "id": "x", "function": {"name": "weather", "arguments": "{"}}])
+    assembler.feed([{"index": 0, "id": "x", "function": {"name": "weather", "arguments": "}"}}])
+    assembler.feed([{"index": 1, "function": {"name": "list_"}}])
+    assembler.feed([{"index": 1, "function": {"name": "dir", "arguments": "{}"}}])
+    assert assembler.calls() == [
+        ToolCall("x", "weather", "{}"),
+        ToolCall("call_1", "list_dir", "{}"),
+    ]
+
+
+def test_chunks_without_index_follow_their_id():
+    assembler = ToolCallAssembler()
+    assembler.feed([{"id": "a", "function": {"name": "weather", "arguments": '{"city"'}}])
+    assembler.feed([{"function": {"arguments": ': "Oslo"}'}}])
+    assembler.feed([{"id": "b", "function": {"name": "list_dir", "arguments": "{}"}}])
+    got = assembler.calls()
+    assert [(c.id, c.name, c.arguments_text) for c in got] == [
+        ("a", "weather", '{"city": "Oslo"}'),
+        ("b", "list_dir", "{}"),
+    ]
+
+
+def test_non_streamed_tool_calls_and_missing_ids_get_stable_ones():
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}},
+            {"type": "function", "function": {"name": "list_dir", "arguments": {"path": "."}}},
+        ],
+    }
+    got = from_message(message)
+    assert [(c.id, c.name) for c in got] == [("call_0", "weather"), ("call_1", "list_dir")]
+    assert got[1].arguments() == {"path": "."}
+    assert from_message({"role": "assistant", "content": "hi"}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [('{"city": "Par', "not valid JSON"), ("[1, 2]", "must be a JSON object, not list")],
+)
+def test_invalid_arguments_become_an_error_result_not_a_crash(tmp_path: Path, text: str, says: str):
+    marker = tmp_path / "ran"
+    found = tools(t={"command": script(tmp_path, "t", f"open({str(marker)!r}, 'w')")})
+    result = run_call(call("t", text), found, cwd=tmp_path)
+    assert result.status is Status.ERROR
+    assert says in result.content
+    assert text in result.content  # the model sees what it sent
+    assert not marker.exists()
+
+
+def test_unknown_tool_name_from_the_model_is_an_error_result(tmp_path: Path):
+    result = run_call(call("rm_rf", {}), tools(), cwd=tmp_path)
+    assert result.status is Status.ERROR
+    assert "there is no tool named 'rm_rf'" in result.content
+    assert "list_dir, read_file" in result.content
+
+
+# -- running commands -----------------------------------------------------------------
+
+
+def test_arguments_arrive_on_stdin_and_never_in_argv(tmp_path: Path):
+    argv = script(
+        tmp_path, "echo", "print(json.dumps({'argv': sys.argv[1:], 'stdin': sys.stdin.read()}))"
+    )
+    found = tools(echo={"command": [*argv, "--fixed"]})
+    evil = {"city": "Paris; rm -rf ~ $(reboot)", "flag": "--fixed"}
+    result = run_call(call("echo", evil), found, cwd=tmp_path)
+    assert result.status is Status.OK
+    seen = json.loads(result.content)
+    assert seen["argv"] == ["--fixed"]
+    assert json.loads(seen["stdin"]) == evil
+
+
+def test_tool_runs_in_the_current_directory_without_the_api_key(tmp_path: Path):
+    argv = script(tmp_path, "env", "print(os.getcwd()); print(os.environ.get('AIML_API_KEY'))")
+    environ = {**os.environ, "AIML_API_KEY": "sk-secret"}
+    result = run_call(call("env"), tools(env={"command": argv}), cwd=tmp_path, environ=environ)
+    assert result.content.split("\n")[:2] == [str(tmp_path), "None"]
+
+
+def test_failing_tool_reports_its_status_and_the_tail_of_stderr(tmp_path: Path):
+    body = "sys.stderr.write('noise\\n' * 2000 + 'city not found: Atlantis\\n'); sys.exit(3)"
+    found = tools(weather={"command": script(tmp_path, "fail", body)})
+    result = run_call(call("weather", {"city": "Atlantis"}), found, cwd=tmp_path)
+    assert result.status is Status.FAILED
+    assert result.content.startswith("error: weather exited with status 3\nstderr (last 2 KB):\n")
+    assert result.content.endswith("city not found: Atlantis")
+    assert len(result.content) < 2 * 1024 + 100
+
+
+def test_tool_killed_by_a_signal_says_so(tmp_path: Path):
+    found = tools(t={"command": script(tmp_path, "segv", "os.kill(os.getpid(), 9)")})
+    result = run_call(call("t"), found, cwd=tmp_path)
+    assert (result.status, result.content) == (Status.FAILED, "error: t was killed by SIGKILL")
+
+
+def test_timeout_stops_the_whole_process_group(tmp_path: Path):
+    pidfile = tmp_path / "grandchild.pid"
+    argv = [*script(tmp_path, "slow", SPAWNS_GRANDCHILD), str(pidfile)]
+    found = tools(slow={"command": argv, "timeout": 1})
+    started = time.monotonic()
+    result = run_call(call("slow"), found, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.status is Status.TIMED_OUT
+    assert result.content.startswith("error: slow timed out after 1 s and was stopped")
+    assert 1.0 <= elapsed < 3.0
+    assert wait_gone(read_pid(pidfile))
+
+
+def test_one_megabyte_of_output_is_cut_at_64_kb_with_a_note(tmp_path: Path):
+    body = "sys.stdout.write('x' * (1024 * 1024)); sys.stderr.write('e' * (1024 * 1024))"
+    found = tools(big={"command": script(tmp_path, "big", body)})
+    tracemalloc.start()
+    try:
+        result = run_call(call("big"), found, cwd=tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status is Status.OK
+    assert result.content == "x" * 65536 + "\n[output cut at 64 KB of 1.0 MB]"
+    assert peak < 1024 * 1024  # 2 MB went through; far less was ever held
+
+
+def test_large_arguments_to_a_tool_that_never_reads_stdin_do_not_hang(tmp_path: Path):
+    found = tools(deaf={"command": script(tmp_path, "deaf", "print('done')"), "timeout": 5})
+    result = run_call(call("deaf", {"blob": "y" * 1024 * 1024}), found, cwd=tmp_path)
+    assert (result.status, result.content) == (Status.OK, "done\n")
+
+
+def test_a_child_left_holding_the_output_does_not_hold_up_the_result(tmp_path: Path):
+    pidfile = tmp_path / "left.pid"
+    body = (
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "open(sys.argv[1], 'w').write(str(child.pid)); print('started')\n"
+    )
+    found = tools(bg={"command": [*script(tmp_path, "bg", body), str(pidfile)], "timeout": 10})
+    started = time.monotonic()
+    result = run_call(call("bg"), found, cwd=tmp_path)
+    pid = read_pid(pidfile)
+    try:
+        assert (result.status, result.content) == (Status.OK, "started\n")
+        assert time.monotonic() - started < 2
+        assert not gone(pid)  # what a tool starts on purpose (a viewer, say) keeps running
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_missing_program_is_an_error_result(tmp_path: Path):
+    found = tools(ghost={"command": [str(tmp_path / "no-such-program")]})
+    result = run_call(call("ghost"), found, cwd=tmp_path)
+    assert result.status is Status.ERROR
+    assert "cannot start ghost" in result.content and "command not found" in result.content
+
+
+def test_ctrl_c_while_a_tool_runs_kills_its_group_and_records_interrupted(tmp_path: Path):
+    pidfile = tmp_path / "grandchild.pid"
+    argv = [*script(tmp_path, "slow", SPAWNS_GRANDCHILD), str(pidfile)]
+    found = tools(slow={"command": argv})
+
+    def interrupt_when_running() -> None:
+        read_pid(pidfile)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt_when_running)
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(ToolInterrupted) as exc:
+        run_calls(
+            [call("slow", id="a"), call("slow", id="b")],
+            found,
+            Consent(ask=None, warn=Said(), assume_yes=True),
+            cwd=tmp_path,
+        )
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert isinstance(exc.value, KeyboardInterrupt)  # the REPL's Ctrl-C path handles it
+    assert [(r.call.id, r.status) for r in exc.value.results] == [
+        ("a", Status.INTERRUPTED),
+        ("b", Status.INTERRUPTED),
+    ]
+    assert "slow was stopped before it finished" in exc.value.results[0].content
+    assert "slow was not run" in exc.value.results[1].content
+    assert wait_gone(read_pid(pidfile))
+
+
+def test_sigterm_while_a_tool_runs_stops_its_group_before_propagating(tmp_path: Path):
+    pidfile = tmp_path / "grandchild.pid"
+    argv = [*script(tmp_path, "slow", SPAWNS_GRANDCHILD), str(pidfile)]
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated  # what the CLI's handler raises
+
+    def term_when_running() -> None:
+        read_pid(pidfile)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        thread = threading.Thread(target=term_when_running)
+        thread.start()
+        with pytest.raises(Terminated):
+            run_call(call("slow"), tools(slow={"command": argv}), cwd=tmp_path)
+        thread.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert wait_gone(read_pid(pidfile))
+
+
+# -- consent --------------------------------------------------------------------------
+
+
+def marker_tool(tmp_path: Path, **extra: Any) -> tuple[dict[str, Any], Path]:
+    marker = tmp_path / "ran"
+    body = f"open({str(marker)!r}, 'a').write('x'); print('sunny')"
+    return tools(weather={"command": script(tmp_path, "w", body), **extra}), marker
+
+
+def test_with_no_terminal_and_no_yes_the_call_is_declined_and_stderr_says_how(tmp_path: Path):
+    found, marker = marker_tool(tmp_path)
+    warned, shown = Said(), Said()
+    consent = Consent(ask=None, warn=warned, show=shown)
+    (result,) = run_calls([call("weather", {"city": "Paris"})], found, consent, cwd=tmp_path)
+    assert result.status is Status.DECLINED
+    assert "weather was not run" in result.content
+    assert not marker.exists()
+    assert shown.lines == ['→ weather {"city": "Paris"}']
+    assert len(warned.lines) == 1
+    assert "weather" in warned.lines[0]
+    assert "pass --yes or set confirm = false in [tools.weather]" in warned.lines[0]
+
+
+def test_always_is_remembered_for_the_session(tmp_path: Path):
+    found, marker = marker_tool(tmp_path)
+    ask = scripted_ask("a\n")
+    consent = Consent(ask=ask, warn=Said())
+    calls = [call("weather", id="1"), call("weather", id="2")]
+    results = run_calls(calls, found, consent, cwd=tmp_path)
+    assert [r.status for r in results] == [Status.OK, Status.OK]
+    assert ask.asked == ["run weather? [y/N/a(lways this session)] "]  # type: ignore[attr-defined]
+    assert marker.read_text() == "xx"
+    run_calls([call("weather", id="3")], found, consent, cwd=tmp_path)  # still not asked
+    assert marker.read_text() == "xxx"
+
+
+@pytest.mark.parametrize(
+    ("answer", "runs"), [("y", True), ("YES\n", True), ("", False), ("n", False)]
+)
+def test_yes_runs_once_and_anything_else_declines(tmp_path: Path, answer: str, runs: bool):
+    found, marker = marker_tool(tmp_path)
+    consent = Consent(ask=scripted_ask(answer), warn=Said())
+    (result,) = run_calls([call("weather")], found, consent, cwd=tmp_path)
+    assert marker.exists() is runs
+    assert result.status is (Status.OK if runs else Status.DECLINED)
+    assert consent.always == set()
+
+
+def test_confirm_false_and_yes_skip_the_question(tmp_path: Path):
+    found, marker = marker_tool(tmp_path, confirm=False)
+    run_calls([call("weather")], found, Consent(ask=scripted_ask(), warn=Said()), cwd=tmp_path)
+    found, _ = marker_tool(tmp_path)
+    consent = Consent(ask=scripted_ask(), warn=Said(), assume_yes=True)
+    run_calls([call("weather")], found, consent, cwd=tmp_path)
+    assert marker.read_text() == "xx"
+
+
+def test_calls_the_model_got_wrong_are_not_asked_about(tmp_path: Path):
+    found, _ = marker_tool(tmp_path)
+    consent = Consent(ask=scripted_ask(), warn=Said())
+    results = run_calls([call("weather", "{oops"), call("nope")], found, consent, cwd=tmp_path)
+    assert [r.status for r in results] == [Status.ERROR, Status.ERROR]
+
+
+def test_ctrl_c_at_the_question_records_every_call_as_not_run(tmp_path: Path):
+    found, marker = marker_tool(tmp_path)
+
+    def ask(question: str) -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(ToolInterrupted) as exc:
+        run_calls(
+            [call("weather", id="1"), call("weather", id="2")],
+            found,
+            Consent(ask=ask, warn=Said()),
+            cwd=tmp_path,
+        )
+    assert [r.status for r in exc.value.results] == [Status.INTERRUPTED] * 2
+    assert not marker.exists()
+
+
+def test_shown_call_is_safe_for_a_terminal_and_one_line():
+    shown = describe(ToolCall("x", "we\x1bather", '{"city": "\\u001b]52;c;AAAA\\u0007\\nParis"}'))
+    assert "\x1b" not in shown and "\x07" not in shown and "\n" not in shown
+    assert shown.startswith("→ we^[ather {")
+    assert len(describe(ToolCall("x", "t", json.dumps({"a": "b" * 5000})))) < 320
+
+
+def test_fd_ask_reads_one_line_per_question_from_a_terminal():
+    primary, secondary = os.openpty()
+    try:
+        ask = FdAsk(secondary, secondary)
+        os.write(primary, b"a\ny\n")
+        assert ask("run weather? ") == "a\n"
+        assert ask("run weather? ") == "y\n"
+        assert b"run weather? " in os.read(primary, 4096)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
+def test_fd_ask_at_end_of_input_declines(tmp_path: Path):
+    found, marker = marker_tool(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    out = os.open(os.devnull, os.O_WRONLY)
+    try:
+        consent = Consent(ask=FdAsk(read_end, out), warn=Said())
+        (result,) = run_calls([call("weather")], found, consent, cwd=tmp_path)
+    finally:
+        os.close(read_end)
+        os.close(out)
+    assert result.status is Status.DECLINED
+    assert not marker.exists()
+
+
+# -- built-ins ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    root = tmp_path / "work"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.py").write_text("print('hi')\n")
+    (root / "notes.md").write_text("# notes\n")
+    (tmp_path / "secret.txt").write_text("outside\n")
+    return root
+
+
+def builtin(name: str, args: dict[str, Any], root: Path) -> ToolResult:
+    return run_call(call(name, args), BUILTINS, cwd=root)
+
+
+def test_read_file_reads_text_under_the_current_directory(work: Path):
+    result = builtin("read_file", {"path": "src/a.py"}, work)
+    assert (result.status, result.content) == (Status.OK, "print('hi')\n")
+    assert builtin("read_file", {"path": str(work / "notes.md")}, work).content == "# notes\n"
+
+
+@pytest.mark.parametrize(
+    "path", ["../secret.txt", "src/../../secret.txt", "SECRET_ABS", "/etc/passwd"]
+)
+def test_read_file_refuses_paths_outside_the_current_directory(work: Path, path: str):
+    path = str(work.parent / "secret.txt") if path == "SECRET_ABS" else path
+    result = builtin("read_file", {"path": path}, work)
+    assert result.status is Status.ERROR
+    assert "outside the current directory" in result.content
+    assert "outside\n" not in result.content
+
+
+def test_read_file_refuses_a_symlink_pointing_outside(work: Path):
+    (work / "link.txt").symlink_to(work.parent / "secret.txt")
+    (work / "up").symlink_to(work.parent)
+    for path in ("link.txt", "up/secret.txt"):
+        result = builtin("read_file", {"path": path}, work)
+        assert result.status is Status.ERROR
+        assert "outside the current directory" in result.content
+    (work / "inside").symlink_to(work / "notes.md")
+    assert builtin("read_file", {"path": "inside"}, work).content == "# notes\n"
+
+
+def test_read_file_refuses_binary_and_cuts_large_files(work: Path):
+    (work / "bin").write_bytes(b"\x7fELF\x00\x01")
+    assert "binary file" in builtin("read_file", {"path": "bin"}, work).content
+    (work / "big.txt").write_text("é" * (300 * 1024))  # 600 KB, cut mid-character
+    result = builtin("read_file", {"path": "big.txt"}, work)
+    assert result.status is Status.OK
+    assert result.content.endswith("\n[file cut at 256 KB of 600 KB]")
+    assert "'path' must be a non-empty string" in builtin("read_file", {}, work).content
+
+
+def test_read_file_says_what_is_missing_or_a_directory(work: Path):
+    assert "no such file" in builtin("read_file", {"path": "nope.txt"}, work).content
+    assert "list_dir" in builtin("read_file", {"path": "src"}, work).content
+
+
+def test_list_dir_lists_entries_and_refuses_outside(work: Path):
+    (work / "link").symlink_to(work.parent)
+    result = builtin("list_dir", {}, work)
+    assert (result.status, result.content) == (Status.OK, "link@\nnotes.md\nsrc/")
+    assert builtin("list_dir", {"path": "src"}, work).content == "a.py"
+    assert "outside the current directory" in builtin("list_dir", {"path": "link"}, work).content
+    assert "outside the current directory" in builtin("list_dir", {"path": ".."}, work).content
+
+
+# -- history messages -----------------------------------------------------------------
+
+
+def test_history_messages_have_the_shape_the_api_accepts():
+    good, bad = ToolCall("c1", "weather", '{"city":"Paris"}'), ToolCall("c2", "weather", "{oops")
+    assert assistant_message("", [good, bad]) == {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+            },
+            # not JSON: some servers would refuse every later request carrying it
+            {"id": "c2", "type": "function", "function": {"name": "weather", "arguments": "{}"}},
+        ],
+    }
+    assert assistant_message("Let me look.", [good])["content"] == "Let me look."
+    result = ToolResult(good, Status.OK, "sunny", 0.5)
+    assert tool_message(result) == {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+    assert result_event(result)["type"] == "tool_result"
