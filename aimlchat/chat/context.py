@@ -1,0 +1,346 @@
+"""The context window: what of a conversation fits the model, and what a request leaves out.
+
+How the session uses it (pure: no I/O here; the session prints and sends):
+- Once per conversation and model: `ContextWindow(resolve_window(model, flag=--context-length,
+  config=the model's config value, catalogue=contextLength, output_max=outputMax), max_tokens=...,
+  tools=the offered tools' schemas)`. The flag beats the config value, which beats the catalogue;
+  a model the catalogue does not list has no window until a server's error states one.
+- Before sending: `plan = ctx.fit(system, history, new)` (`new`: this turn's user message plus any
+  tool-call rounds of it so far); send `plan.messages` with `system`; `plan.notice`, when set,
+  goes to stderr. A `UsageError` (exit 2) means the new message alone cannot fit: send nothing.
+- On an API error where `is_context_error(status, text)`: `plan = ctx.trim_harder(plan, text)`,
+  its notice on stderr, retry once. A limit stated in the error is kept for later turns.
+- After each reply with usage: `ctx.estimator.observe(plan.raw_prompt, usage.prompt_tokens)`.
+  A new model gets a new ContextWindow (its tokenizer differs). `/context`: `describe(plan, est)`.
+History is never changed: a plan sends a suffix of it, whole turns only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aimlchat.chat.tokens import (
+    Estimator,
+    Message,
+    clamp,
+    fixed_tokens,
+    message_tokens,
+    tokens_text,
+)
+from aimlchat.errors import UsageError
+
+RESERVE_SHARE = 0.25  # of the window for the reply when max_tokens is not given
+
+
+@dataclass(frozen=True)
+class Window:
+    model: str
+    length: int | None  # None: not known until a server's error says
+    source: str = ""  # "--context-length", "config", "catalogue" or "server error"
+    output_max: int | None = None
+
+
+def resolve_window(
+    model: str,
+    *,
+    flag: int | None = None,
+    config: int | None = None,
+    catalogue: int | None = None,
+    output_max: int | None = None,
+) -> Window:
+    given = [(flag, "--context-length"), (config, "config"), (catalogue, "catalogue")]
+    for length, source in given:
+        if length is not None and length > 0:
+            return Window(model, length, source, output_max)
+    return Window(model, None, "", output_max)
+
+
+def turn_starts(history: Sequence[Message]) -> list[int]:
+    """Where a kept history may begin, newest first: at a user message, and never between an
+    assistant's tool calls and their results (so no `tool` message loses its call)."""
+    starts: list[int] = []
+    waiting: set[str] = set()  # tool_call_ids answered later whose call is further back
+    for i in range(len(history) - 1, -1, -1):
+        message = history[i]
+        role = message.get("role")
+        if role == "tool":
+            waiting.add(str(message.get("tool_call_id")))
+        elif role == "assistant":
+            calls = message.get("tool_calls") or []
+            waiting -= {str(c.get("id")) for c in calls if isinstance(c, dict)}
+        elif role == "user" and not waiting:
+            starts.append(i)
+    return starts
+
+
+SMALLER_HINT = "send a smaller part, e.g. with head -c, or pick a larger model: aimlchat models"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One request's share of the conversation: `history[start:]` plus the new messages."""
+
+    window: Window
+    system: str | None
+    history: Sequence[Message]
+    new: list[Message]
+    start: int
+    fixed_tokens: int
+    history_tokens: int
+    left_out_tokens: int
+    new_tokens: int
+    reserve: int
+    raw_prompt: float  # for Estimator.observe once the server reports prompt_tokens
+
+    @property
+    def kept(self) -> list[Message]:
+        return list(self.history[self.start :])
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.kept + self.new
+
+    @property
+    def left_out(self) -> int:
+        return self.start
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.fixed_tokens + self.history_tokens + self.new_tokens
+
+    @property
+    def notice(self) -> str | None:
+        if not self.start:
+            return None
+        left_out = _count(self.start, "earlier message")
+        return f"context: left out {left_out} (~{tokens_text(self.left_out_tokens)} tokens)"
+
+
+@dataclass
+class ContextWindow:
+    window: Window
+    estimator: Estimator = field(default_factory=Estimator)
+    max_tokens: int | None = None  # max_tokens or max_completion_tokens, when the user set it
+    tools: Sequence[Any] | None = None
+
+    def reserve(self) -> int:
+        return self.max_tokens or self._default_reserve()
+
+    def _default_reserve(self) -> int:
+        if self.window.length is None:
+            return 0
+        share = int(self.window.length * RESERVE_SHARE)
+        return min(share, self.window.output_max) if self.window.output_max else share
+
+    def fit(
+        self,
+        system: str | None,
+        history: Sequence[Message],
+        new: Message | Sequence[Message],
+        *,
+        history_cap: int | None = None,
+    ) -> Plan:
+        """Keep the newest whole turns that fit; raise UsageError if even none leave room."""
+        news = [new] if isinstance(new, dict) else list(new)
+        est, length, reserve = self.estimator, self.window.length, self.reserve()
+        fixed_raw = fixed_tokens(system, self.tools)
+        new_raw = sum(message_tokens(m) for m in news)
+        raws = [message_tokens(m) for m in history]
+        room = math.inf
+        if length is not None:
+            room = length - reserve - est.tokens(fixed_raw) - est.tokens(new_raw)
+            if room < 0:
+                raise self._too_big(est.tokens(fixed_raw), est.tokens(new_raw), reserve)
+        cap = math.inf if history_cap is None else history_cap
+        start = self._first_kept(history, raws, min(room, cap))
+        return Plan(
+            window=self.window,
+            system=system,
+            history=history,
+            new=news,
+            start=start,
+            fixed_tokens=est.tokens(fixed_raw),
+            history_tokens=est.tokens(sum(raws[start:])),
+            left_out_tokens=est.tokens(sum(raws[:start])),
+            new_tokens=est.tokens(new_raw),
+            reserve=reserve,
+            raw_prompt=fixed_raw + sum(raws[start:]) + new_raw,
+        )
+
+    def _first_kept(self, history: Sequence[Message], raws: list[float], budget: float) -> int:
+        if self.estimator.tokens(sum(raws)) <= budget:
+            return 0
+        kept, total = len(history), 0.0
+        for start in turn_starts(history):
+            total += sum(raws[start:kept])
+            if self.estimator.tokens(total) > budget:
+                break
+            kept = start
+        return kept
+
+    def _too_big(self, fixed: int, new: int, reserve: int) -> UsageError:
+        window = self.window
+        takes = f"{window.model} takes {tokens_text(window.length or 0)}"
+        if self.max_tokens and fixed + new + self._default_reserve() <= (window.length or 0):
+            return UsageError(
+                f"max_tokens {self.max_tokens} leaves too little room: the message is "
+                f"~{tokens_text(new)} tokens; {takes}",
+                hint="lower --max-tokens, or leave it out",
+            )
+        system = f" (plus ~{tokens_text(fixed)} for the system prompt)" if fixed > 200 else ""
+        return UsageError(
+            f"the message is ~{tokens_text(new)} tokens{system}; {takes} "
+            f"(including {tokens_text(reserve)} reserved for the reply)",
+            hint=SMALLER_HINT,
+        )
+
+    def trim_harder(self, plan: Plan, error_text: str) -> Plan:
+        """The plan for the one retry after the server said the context was too long.
+
+        A limit stated in the error becomes the window (kept for later turns) and a prompt
+        count in it calibrates the estimate; without both, the history sent is halved. The
+        retry always sends less history than the failed request, or raises UsageError."""
+        limit, counted = limit_from_error(error_text), prompt_tokens_from_error(error_text)
+        if limit:
+            self.window = replace(self.window, length=limit, source="server error")
+        if plan.start == len(plan.history):  # nothing left to leave out
+            raise self._refused(limit, counted)
+        saved = self.estimator
+        if counted:
+            saved.observe(plan.raw_prompt, counted)
+            # This one retry must fit: trust the server's count fully, not the smoothed ratio.
+            ratio = max(saved.ratio, clamp(counted / plan.raw_prompt))
+            self.estimator = replace(saved, ratio=ratio)
+        try:
+            halve = plan.history_tokens // 2
+            exact = limit is not None and counted is not None
+            harder = self.fit(
+                plan.system, plan.history, plan.new, history_cap=None if exact else halve
+            )
+            if harder.start <= plan.start:  # our numbers said it fit: the server knows better
+                harder = self.fit(plan.system, plan.history, plan.new, history_cap=halve)
+        finally:
+            self.estimator = saved
+        return harder
+
+    def _refused(self, limit: int | None, counted: int | None) -> UsageError:
+        if limit and counted and self.max_tokens and counted < limit:
+            return self._too_big(0, counted, self.max_tokens)  # the reply's share was the excess
+        said = [f"{tokens_text(counted)} tokens"] if counted else []
+        said += [f"it takes {tokens_text(limit)}"] if limit else []
+        detail = f" ({'; '.join(said)})" if said else ""
+        return UsageError(
+            f"the server says the message is too long for {self.window.model}{detail}",
+            hint=SMALLER_HINT,
+        )
+
+
+# A retry after trimming cannot help an auth, not-found or rate-limit answer, and a rate
+# limit's text talks about tokens too ("tokens per min"), so those statuses never match.
+_NOT_CONTEXT_STATUSES = frozenset({401, 403, 404, 429})
+_CONTEXT_ERROR = re.compile(
+    # codes and class names: OpenAI, LiteLLM, llama.cpp
+    r"context_length_exceeded|contextwindowexceeded|exceed_context_size"
+    r"|maximum context length"  # OpenAI, vLLM, DeepSeek, Mistral
+    r"|context (?:length|window|size|limit)\b[^.]{0,40}exceed"
+    r"|exceeds? (?:the )?(?:available |maximum )?context (?:length|window|size|limit)"
+    r"|prompt is too long|input is too long"  # Anthropic, Bedrock
+    r"|too long and exceeds limit|longer than the maximum model length"  # vLLM
+    r"|exceeds the maximum number of tokens"  # Gemini
+    r"|max_new_tokens.{0,3} must be <=",  # TGI
+    re.IGNORECASE,
+)
+_N = r"(\d[\d,]*)"
+_LIMIT_SHAPES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"maximum context length (?:is |of )?{_N}",
+        rf"{_N} maximum context length",
+        rf"context size \({_N} tokens\)",
+        r"n_ctx\W{1,4}(\d+)",
+        rf"tokens > {_N} maximum",
+        rf"context limit: \d[\d,]* \+ \d[\d,]* > {_N}",
+        rf"maximum number of tokens allowed \({_N}\)",
+        rf"must be <= {_N}",
+        rf"exceeds limit of {_N}",
+        rf"maximum model length of {_N}",
+        rf"context (?:window|length) of {_N}",
+    )
+]
+_PROMPT_SHAPES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"\({_N} in the messages",
+        rf"messages resulted in {_N} tokens",
+        rf"request has {_N} input tokens",
+        rf"request \({_N} tokens\)",
+        r"n_prompt_tokens\W{1,4}(\d+)",
+        rf"prompt is too long: {_N} tokens",
+        rf"context limit: {_N} \+",
+        rf"prompt contains {_N} tokens",
+        rf"input token count \({_N}\)",
+        rf"given: {_N} .?inputs",
+        rf"input prompt \({_N} tokens\)",
+        rf"decoder prompt \(length {_N}\)",
+    )
+]
+
+
+def is_context_error(status: int | None, text: str) -> bool:
+    """Whether an error (HTTP status, or None inside a stream; body or message) says the
+    request was longer than the model's context."""
+    return status not in _NOT_CONTEXT_STATUSES and bool(_CONTEXT_ERROR.search(text))
+
+
+def _first_number(shapes: list[re.Pattern[str]], text: str) -> int | None:
+    for shape in shapes:
+        if match := shape.search(text):
+            value = int(match.group(1).replace(",", ""))
+            return value if value > 0 else None
+    return None
+
+
+def limit_from_error(text: str) -> int | None:
+    """The context length a context error states (`maximum context length is 8192 tokens`)."""
+    return _first_number(_LIMIT_SHAPES, text)
+
+
+def prompt_tokens_from_error(text: str) -> int | None:
+    """The prompt's size as the server counted it, where the error says (`7193 in the messages`)."""
+    return _first_number(_PROMPT_SHAPES, text)
+
+
+def describe(plan: Plan, estimator: Estimator) -> str:
+    """`/context`: what the last (or next) request sends, and how the numbers were made."""
+    window, total = plan.window, plan.prompt_tokens + plan.reserve
+    if window.length is None:
+        head, share = "window unknown (not in the catalogue; a server error will say)", ""
+    else:
+        head = f"window {tokens_text(window.length)} ({window.source})"
+        share = f" of {tokens_text(window.length)} ({100 * total // window.length}%)"
+    sent = len(plan.history) - plan.start
+    history = f"{sent} of {_count(len(plan.history), 'message')}"
+    if plan.start:
+        history += f" ({plan.start} earlier left out, ~{tokens_text(plan.left_out_tokens)})"
+    seen = estimator.observations
+    calibrated = f"x{estimator.ratio:.2f} from {_count(seen, 'server count')}"
+    return "\n".join(
+        [
+            f"{window.model}: {head}",
+            f"  system   ~{tokens_text(plan.fixed_tokens)}",
+            f"  history  ~{tokens_text(plan.history_tokens)}  {history}",
+            f"  new      ~{tokens_text(plan.new_tokens)}  {_count(len(plan.new), 'message')}",
+            f"  reply    {tokens_text(plan.reserve)} reserved",
+            f"  total    ~{tokens_text(total)}{share}",
+            f"  estimate: per character, {calibrated if seen else 'not yet calibrated'}, "
+            f"+{estimator.margin:.0%} margin",
+        ]
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
