@@ -198,7 +198,7 @@ def _history(ctx: typer.Context) -> Any:
 @history_cli.command("list")
 def history_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-l", help="How many.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many.")] = 20,
 ) -> None:
     """List recent conversations.  Example: aimlchat history list -l 5"""
     _history(ctx).list(limit=limit)
@@ -216,10 +216,18 @@ def history_show(
 
 @history_cli.command("search")
 def history_search(
-    ctx: typer.Context, text: Annotated[str, typer.Argument(help="Text to look for.")]
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Words to find, as typed (any order).")],
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many hits.")] = 20,
 ) -> None:
-    """Find conversations containing TEXT.  Example: aimlchat history search docker"""
-    _history(ctx).list(limit=50, search=text)
+    """Find messages and names containing every word of TEXT, newest first.
+
+    \b
+    Examples:
+      aimlchat history search docker
+      aimlchat history search 'said "hello"' -l 5
+    """
+    _history(ctx).search(text, limit=limit)
 
 
 @history_cli.command("export")

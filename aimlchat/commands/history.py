@@ -9,7 +9,8 @@ from typing import Any
 from aimlchat.chat.conversation import text_of
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
-from aimlchat.storage.store import Store, StoredMessage
+from aimlchat.storage.search import Hit, snippet
+from aimlchat.storage.store import ACTIVE, Store, StoredMessage
 
 
 def _when(ts: float) -> str:
@@ -38,12 +39,10 @@ class HistoryView:
     def _out(self, text: str) -> None:
         self.app.out.data(text)
 
-    def list(self, *, limit: int, search: str | None = None) -> None:
-        rows = self.store.conversations(limit=limit, search=search)
+    def list(self, *, limit: int) -> None:
+        rows = self.store.conversations(limit=limit)
         if not rows:
-            self.app.notifier.info(
-                "no matching conversations" if search else "no saved conversations yet"
-            )
+            self.app.notifier.info("no saved conversations yet")
             return
         for c in rows:
             name = f" ({c.name})" if c.name else ""
@@ -51,6 +50,18 @@ class HistoryView:
                 f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
                 f"{c.title or '(empty)'}{name}\n"
             )
+
+    def search(self, query: str, *, limit: int) -> None:
+        """One line per message (or conversation name) containing every word, newest first."""
+        if not query.split():
+            raise UsageError("search needs some text to look for")
+        hits, indexed = self.store.search(query, limit)
+        if not indexed:
+            self.app.notifier.info("this SQLite has no FTS5: searching without the index")
+        if not hits:
+            self.app.notifier.info("no matches")
+        for hit in hits:
+            self._out(_hit_line(hit, query))
 
     def show(self, ref: str | None, *, all_statuses: bool = False) -> None:
         cid = self._resolve(ref)
@@ -60,8 +71,16 @@ class HistoryView:
         self._out(f"{header}\nmodel: {info.model}\n")
         if info.system:
             self._out(f"system: {info.system}\n")
-        for m in self.store.messages(cid, all_statuses=all_statuses):
-            self._out(f"\n## {m.role}{_mark(m.status)}\n\n{text_of(m.content)}\n")
+        rows = self.store.messages(cid, all_statuses=True)
+        for m in rows:
+            if all_statuses or m.status in ACTIVE:
+                self._out(f"\n## {m.role}{_mark(m.status)}\n\n{text_of(m.content)}\n")
+        hidden = sorted({m.status for m in rows if m.status not in ACTIVE})
+        if hidden and not all_statuses:
+            count = sum(m.status not in ACTIVE for m in rows)
+            self.app.notifier.info(
+                f"{count} more not in the conversation ({', '.join(hidden)}): see --all"
+            )
 
     def export(self, ref: str, fmt: str) -> None:
         if fmt not in ("md", "json"):
@@ -98,6 +117,14 @@ class HistoryView:
         cid = self._resolve(ref)
         self.store.delete(cid)
         self.app.notifier.info(f"deleted conversation {cid}")
+
+
+def _hit_line(hit: Hit, query: str) -> str:
+    where = f"{hit.conversation_id:>5}  {_when(hit.created_at)}"
+    if hit.role == "name":
+        return f'{where}  conversation "{hit.name}": {snippet(hit.text, "") or "(empty)"}\n'
+    name = f" ({hit.name})" if hit.name else ""
+    return f"{where}  {hit.role}{_mark(hit.status)}{name}: {snippet(hit.text, query)}\n"
 
 
 def _message_json(m: StoredMessage) -> dict[str, Any]:

@@ -206,10 +206,15 @@ class Repl:
     def cmd_save(self, name: str) -> None:
         if not name:
             raise UsageError("/save needs a NAME")
-        self.chat.name = name
-        cid = self.chat.conversation_id
-        if cid is not None and self.chat.store is not None:
-            self.chat.store.rename(cid, name)
+        chat = self.chat
+        if chat.store is None:
+            raise AimlchatError("history is off in this session; nothing to save")
+        # Claimed now, even before the first message: a name another conversation holds
+        # is refused here (NameTaken), and history stays on.
+        chat.conversation_id = chat.store.save_as(
+            chat.conversation_id, name, model=chat.settings.model, system=chat.settings.system
+        )
+        chat.name = name
         self.app.notifier.info(f"saved as {name!r}; resume with: aimlchat chat --session {name}")
 
     def cmd_load(self, ref: str) -> None:
@@ -333,12 +338,26 @@ def _history(app: App) -> Any:
 
     from aimlchat.fsutil import private_file
 
+    if app.opts.no_history:
+        return _read_only_history(str(app.paths.input_history_file))
     try:
         path = private_file(app.paths.input_history_file)
     except OSError as exc:
         app.notifier.warn(f"input history not saved: {exc.strerror or exc}")
         return InMemoryHistory()
     return FileHistory(str(path))
+
+
+def _read_only_history(path: str) -> Any:
+    """--no-history: earlier input is still offered (Up, Ctrl-R), read from the file if
+    it exists; what is typed now stays in memory and nothing is written."""
+    from prompt_toolkit.history import FileHistory
+
+    class ReadOnlyFileHistory(FileHistory):
+        def store_string(self, string: str) -> None:
+            pass
+
+    return ReadOnlyFileHistory(path)
 
 
 def make_prompt_session(app: App, **io: Any) -> PromptSession[str]:

@@ -7,7 +7,6 @@ rows are marked and left out of the context instead, so no word is ever lost.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,40 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aimlchat.errors import StoreError
+from aimlchat.errors import StoreError, UsageError
 from aimlchat.fsutil import private_dir, private_file
+from aimlchat.storage import migrations, search
+from aimlchat.storage.migrations import decode, encode, plain_text
+from aimlchat.storage.search import Hit
 
 # Statuses of a message. The first three are part of the conversation sent to the model.
 ACTIVE = ("ok", "interrupted", "incomplete")
-# "failed": the request never produced a reply; "replaced": /retry; "undone": /undo.
+# Kept out of the context, shown by `history show --all` and in exports:
+# "failed": the request never produced a reply; "replaced": /retry; "undone": /undo;
+# "choice": another of the replies `-n 2` asked for (the first is the "ok" one).
+CHOICE = "choice"
 
-MIGRATIONS: list[str] = [
-    # 1: conversations and messages
-    """
-    CREATE TABLE conversations (
-        id INTEGER PRIMARY KEY,
-        name TEXT UNIQUE,
-        title TEXT NOT NULL DEFAULT '',
-        model TEXT NOT NULL DEFAULT '',
-        system TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        role TEXT NOT NULL,
-        content TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'ok',
-        model TEXT,
-        prompt_tokens INTEGER,
-        completion_tokens INTEGER,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
-    CREATE INDEX conversations_by_update ON conversations(updated_at);
-    """,
-]
+
+class NameTaken(UsageError):
+    def __init__(self, name: str, owner: int) -> None:
+        super().__init__(
+            f'name "{name}" is taken by conversation {owner}',
+            hint=f"pick another name, or see: aimlchat history show {owner}",
+        )
+        self.owner = owner
 
 
 @dataclass(frozen=True)
@@ -77,18 +63,6 @@ class ConversationInfo:
     created_at: float
     updated_at: float
     messages: int
-
-
-def _decode(content: str) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content  # written by hand or by an older tool: keep it as text
-
-
-def _encode(content: Any) -> str:
-    # Always JSON, so a string and a list of parts come back as what they were.
-    return json.dumps(content, ensure_ascii=False)
 
 
 class Store:
@@ -135,18 +109,10 @@ class Store:
             raise self._error(exc) from None
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS, start=1):
-            if number <= version:
-                continue
-            with self._tx() as db:
-                # Re-check inside the write lock: another process may have migrated.
-                if db.execute("PRAGMA user_version").fetchone()[0] >= number:
-                    continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+        if not migrations.pending(self._db):  # the usual open: no write lock
+            return
+        with self._tx() as db:
+            migrations.migrate(db)
 
     def close(self) -> None:
         self._db.close()
@@ -154,14 +120,38 @@ class Store:
     # -- conversations ----------------------------------------------------------------
 
     def create(self, *, model: str, system: str | None, name: str | None = None) -> int:
-        now = time.time()
+        """A new conversation; or, given a name already in use, that conversation.
+
+        Two processes opening the same new `--session NAME` at once both get here; the
+        check runs inside the write lock, so they end up in one conversation.
+        """
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO conversations(name, model, system, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (name, model, system, now, now),
-            )
-            return int(cur.lastrowid or 0)
+            if name is not None:
+                row = db.execute("SELECT id FROM conversations WHERE name = ?", (name,)).fetchone()
+                if row is not None:
+                    return int(row[0])
+            return self._insert(db, model=model, system=system, name=name)
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, *, model: str, system: str | None, name: str | None) -> int:
+        now = time.time()
+        cur = db.execute(
+            "INSERT INTO conversations(name, model, system, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (name, model, system, now, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def save_as(
+        self, conversation_id: int | None, name: str, *, model: str, system: str | None
+    ) -> int:
+        """Name a conversation (a new, empty one when None); never another's name."""
+        with self._tx() as db:
+            _check_free(db, name, conversation_id)
+            if conversation_id is None:
+                return self._insert(db, model=model, system=system, name=name)
+            db.execute("UPDATE conversations SET name = ? WHERE id = ?", (name, conversation_id))
+            return conversation_id
 
     def find(self, ref: str) -> int | None:
         """A conversation by name, or by id."""
@@ -188,16 +178,22 @@ class Store:
         rows = self._list("WHERE c.id = ?", (conversation_id,), 1)
         return rows[0] if rows else None
 
-    def conversations(self, limit: int = 20, search: str | None = None) -> list[ConversationInfo]:
-        if search:
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            return self._list(
-                "WHERE c.id IN (SELECT conversation_id FROM messages WHERE content LIKE ? "
-                "ESCAPE '\\') OR c.name LIKE ? ESCAPE '\\'",
-                (like, like),
-                limit,
-            )
+    def conversations(self, limit: int = 20) -> list[ConversationInfo]:
         return self._list("", (), limit)
+
+    def search(self, query: str, limit: int = 20) -> tuple[list[Hit], bool]:
+        """Messages and conversation names containing every word of `query`, newest
+        first; and whether the full-text index was used (False: this SQLite has no FTS5)."""
+        if not search.words(query):
+            return [], True
+        try:
+            index = search.has_index(self._db)
+            hits = search.find_messages(self._db, query, limit, index=index)
+            hits += search.find_names(self._db, query, limit)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        hits.sort(key=lambda h: h.created_at, reverse=True)
+        return hits[:limit], index
 
     def _list(self, where: str, args: tuple[Any, ...], limit: int) -> list[ConversationInfo]:
         sql = (
@@ -210,13 +206,6 @@ class Store:
         except sqlite3.Error as exc:
             raise self._error(exc) from None
         return [ConversationInfo(*row) for row in rows]
-
-    def rename(self, conversation_id: int, name: str) -> None:
-        with self._tx() as db:
-            other = db.execute("SELECT id FROM conversations WHERE name = ?", (name,)).fetchone()
-            if other and other[0] != conversation_id:
-                db.execute("UPDATE conversations SET name = NULL WHERE id = ?", (other[0],))
-            db.execute("UPDATE conversations SET name = ? WHERE id = ?", (name, conversation_id))
 
     def update(self, conversation_id: int, *, model: str, system: str | None) -> None:
         with self._tx() as db:
@@ -245,12 +234,13 @@ class Store:
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO messages(conversation_id, role, content, status, model,"
-                " prompt_tokens, completion_tokens, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO messages(conversation_id, role, content, text, status, model,"
+                " prompt_tokens, completion_tokens, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     conversation_id,
                     role,
-                    _encode(content),
+                    encode(content),
+                    plain_text(content),
                     status,
                     model,
                     usage[0] if usage else None,
@@ -277,15 +267,20 @@ class Store:
             " created_at FROM messages WHERE conversation_id = ?"
         )
         if not all_statuses:
-            sql += " AND status IN ('ok', 'interrupted', 'incomplete')"
+            sql += f" AND status IN ({', '.join('?' * len(ACTIVE))})"
         try:
-            rows = self._db.execute(sql + " ORDER BY id", (conversation_id,)).fetchall()
+            args = (conversation_id,) if all_statuses else (conversation_id, *ACTIVE)
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
-        return [StoredMessage(r[0], r[1], _decode(r[2]), *r[3:]) for r in rows]
+        return [StoredMessage(r[0], r[1], decode(r[2]), *r[3:]) for r in rows]
 
 
 def _title(content: Any) -> str:
-    from aimlchat.chat.conversation import text_of
+    return " ".join(plain_text(content).split())[:80]
 
-    return " ".join(text_of(content).split())[:80]
+
+def _check_free(db: sqlite3.Connection, name: str, conversation_id: int | None) -> None:
+    row = db.execute("SELECT id FROM conversations WHERE name = ?", (name,)).fetchone()
+    if row is not None and row[0] != conversation_id:
+        raise NameTaken(name, int(row[0]))

@@ -1,0 +1,176 @@
+"""The history schema as code: named migrations, applied in order, recorded by name.
+
+llm's pattern (`llm/migrations.py`): each migration is a function, applied once inside
+the write lock and recorded in `_migrations`, so a database of any age is brought up to
+date by the same code, and two processes opening it at once do not both migrate.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+# v0.1 kept its version in PRAGMA user_version; these are the migrations it stands for.
+LEGACY_VERSIONS = {1: ["m001_conversations"]}
+
+FTS_TABLE = "messages_fts"
+
+
+class Skip(Exception):
+    """This SQLite cannot apply the migration (no FTS5): left unrecorded, tried next time."""
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def pending(db: sqlite3.Connection) -> list[Migration]:
+    """The migrations not yet recorded; read without a lock (the fast path)."""
+    try:
+        done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:  # no _migrations table: new, or written by v0.1
+        done = set()
+    return [m for m in MIGRATIONS if m.__name__ not in done]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply what is pending; the caller holds the write lock. Returns the names applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    _adopt_legacy(db)
+    applied = []
+    for step in pending(db):  # re-read inside the lock: another process may have migrated
+        try:
+            step(db)
+        except Skip:
+            continue
+        db.execute(
+            "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (step.__name__, time.time())
+        )
+        applied.append(step.__name__)
+    return applied
+
+
+def _adopt_legacy(db: sqlite3.Connection) -> None:
+    if db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0]:
+        return
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, names in LEGACY_VERSIONS.items():
+        if version >= number:
+            db.executemany(
+                "INSERT INTO _migrations(name, applied_at) VALUES (?, 0)", [(n,) for n in names]
+            )
+
+
+@migration
+def m001_conversations(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            name TEXT UNIQUE,
+            title TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            system TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'ok',
+            model TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX messages_by_conversation ON messages(conversation_id, id)")
+    db.execute("CREATE INDEX conversations_by_update ON conversations(updated_at)")
+    # v0.1 reads user_version: at 1 it finds its schema and opens the file as before.
+    db.execute("PRAGMA user_version = 1")
+
+
+@migration
+def m002_message_text(db: sqlite3.Connection) -> None:
+    """A plain-text copy of each message to search: `content` is JSON (quotes escaped)."""
+    db.execute("ALTER TABLE messages ADD COLUMN text TEXT NOT NULL DEFAULT ''")
+    rows = db.execute("SELECT id, content FROM messages").fetchall()
+    db.executemany(
+        "UPDATE messages SET text = ? WHERE id = ?",
+        [(plain_text(decode(content)), mid) for mid, content in rows],
+    )
+
+
+@migration
+def m003_messages_fts(db: sqlite3.Connection) -> None:
+    """Full-text index over `messages.text`, kept in step by triggers.
+
+    The trigram tokenizer matches any substring of three or more characters, case
+    aside: `said "hello"`, `C:\\path` and `zebra` (in "zebras") are found as typed.
+    """
+    try:
+        db.execute(
+            f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
+            "text, content='messages', content_rowid='id', tokenize='trigram')"
+        )
+    except sqlite3.OperationalError as exc:  # no fts5 module, or no trigram (< 3.34)
+        if "no such" in str(exc) or "tokenizer" in str(exc):
+            raise Skip() from None
+        raise
+    db.execute(
+        f"""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+            INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
+        END"""
+    )
+    db.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+
+
+# -- content ------------------------------------------------------------------------------
+
+
+def encode(content: Any) -> str:
+    # Always JSON, so a string and a list of parts come back as what they were.
+    return json.dumps(content, ensure_ascii=False)
+
+
+def decode(content: str) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content  # written by hand or by an older tool: keep it as text
+
+
+def plain_text(content: Any) -> str:
+    """What a message says, for search and titles: its text parts, images left out."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return "" if content is None else str(content)
