@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from aimlchat.errors import UsageError
-from aimlchat.settings import params
+from aimlchat.settings import params, parse
 from aimlchat.terminal.sanitize import terminal_safe
 
 
@@ -32,26 +32,26 @@ def test_range_errors_name_the_range():
 
 
 def test_option_values_are_json_when_they_parse():
-    assert params.parse_option('logit_bias={"50256": -100}') == ("logit_bias", {"50256": -100})
-    assert params.parse_option("user=alice") == ("user", "alice")
-    assert params.parse_option("temperature=0.5") == ("temperature", 0.5)
+    assert parse.parse_option('logit_bias={"50256": -100}') == ("logit_bias", {"50256": -100})
+    assert parse.parse_option("user=alice") == ("user", "alice")
+    assert parse.parse_option("temperature=0.5") == ("temperature", 0.5)
 
 
 def test_option_that_looks_like_json_but_is_not_is_refused():
     with pytest.raises(UsageError, match="invalid JSON"):
-        params.parse_option("response_format={type: json}")
+        parse.parse_option("response_format={type: json}")
     with pytest.raises(UsageError):
-        params.parse_option("novalue")
+        parse.parse_option("novalue")
 
 
 def test_stop_takes_at_most_four():
     with pytest.raises(UsageError, match="at most 4"):
-        params.check_stop(["a", "b", "c", "d", "e"])
+        params.check("stop", ["a", "b", "c", "d", "e"])
 
 
 def test_set_parses_typed_text():
-    assert params.parse_text("temperature", "0.2") == 0.2
-    assert params.parse_text("--max-tokens", "100") == 100
-    assert params.parse_text("logprobs", "on") is True
+    assert parse.parse_text("temperature", "0.2") == 0.2
+    assert parse.parse_text("--max-tokens", "100") == 100
+    assert parse.parse_text("logprobs", "on") is True
     with pytest.raises(UsageError):
-        params.parse_text("max_tokens", "1.5")
+        parse.parse_text("max_tokens", "1.5")

@@ -270,6 +270,8 @@ def key_set(ctx: typer.Context) -> None:
     path = _paths(ctx).key_file
     save_key(path, key)
     _notifier(env).info(f"key saved to {path} (mode 0600)")
+    if env.environ.get("AIML_API_KEY", "").strip():
+        _notifier(env).warn("AIML_API_KEY is set and wins over the saved key; unset it to use it")
 
 
 @key_cli.command("path")
@@ -298,11 +300,21 @@ def config_path(ctx: typer.Context) -> None:
 
 
 @config_cli.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print the config with secrets masked.  Example: aimlchat config show"""
+def config_show(
+    ctx: typer.Context,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print each effective setting and where it came from (flag, env, config.toml, default),
+    secrets masked; a broken config.toml is shown with its errors, then exit 3.
+
+    \b
+    Examples:
+      aimlchat config show
+      aimlchat config show --json | jq '.settings.model'
+    """
     from aimlchat.commands.config import show_config
 
-    show_config(_paths(ctx), _env(ctx))
+    show_config(_paths(ctx), _env(ctx), as_json=json_)
 
 
 @config_cli.command("edit")

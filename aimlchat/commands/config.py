@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+from collections.abc import Mapping
+from typing import Any
 
-from aimlchat.errors import ConfigError, UsageError
+from aimlchat.errors import AimlchatError, ConfigError, UsageError
 from aimlchat.fsutil import atomic_write, private_dir
-from aimlchat.settings import config
-from aimlchat.settings.config import Paths
+from aimlchat.settings import config, params
+from aimlchat.settings.config import FileConfig, Paths
+from aimlchat.settings.resolve import Flags, Settings, resolve
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
 from aimlchat.terminal.output import Output
@@ -23,27 +26,114 @@ TEMPLATE = """\
 # code_theme = "monokai"
 # api_key_command = "pass show aimlapi"   # its stdout is the key; no shell
 
-[params]
+[params]   # checked parameters, as the flags: temperature, top_p, max_tokens, stop, seed, …
 # temperature = 0.7
+
+[body]     # any other request field, sent as written
+# user = "me"
 
 [roles]
 # shell = "Answer with a single POSIX shell command and nothing else."
+# [roles.poet]
+# system = "Answer in verse."
+# model = "meta-llama/llama-4-scout"
+# params = { temperature = 1.2 }
 """
 
+SECRET_WORDS = ("key", "token", "secret", "password")
 
-def show_config(paths: Paths, env: Environment) -> None:
+
+def _masked(name: str, value: Any) -> Any:
+    secret = any(w in name.lower() for w in SECRET_WORDS) and "command" not in name.lower()
+    return "***" if secret and value else value
+
+
+def key_source(environ: Mapping[str, str], paths: Paths, cfg: FileConfig) -> str:
+    """Where the key would come from, without running api_key_command."""
+    if environ.get(config.ENV_KEY, "").strip():
+        return f"env {config.ENV_KEY}"
+    if paths.key_file.exists():
+        return f"key file {paths.key_file}"
+    if cfg.api_key_command:
+        return "config.toml api_key_command"
+    if cfg.api_key:
+        return "config.toml api_key"
+    return "none"
+
+
+def _effective(env: Environment, cfg: FileConfig, problems: list[str]) -> Settings:
+    """What a plain `ask` would use; a bad environment value is reported, then skipped."""
+    flags = Flags(allow_insecure=True)  # show any base URL; `ask` judges plain http itself
+    try:
+        return resolve(flags, env.environ, cfg)
+    except AimlchatError as exc:
+        problems.append(exc.message)
+        return resolve(flags, {}, cfg)
+
+
+def _rows(settings: Settings, key_from: str, paths: Paths, cfg: FileConfig) -> list[list[Any]]:
+    """[name, value, source] for each effective setting, secrets masked."""
+    rows: list[list[Any]] = [
+        [p.name, getattr(settings, p.name), settings.sources.get(p.name, "default")]
+        for p in params.TABLE
+        if p.config_key == p.name
+    ]
+    rows.append(["api_key", "***" if key_from != "none" else None, key_from])
+    for name, value in settings.params.items():
+        rows.append([f"params.{name}", _masked(name, value), settings.sources[f"params.{name}"]])
+    if cfg.roles:
+        rows.append(["roles", sorted(cfg.roles), "config.toml"])
+    for name in ("config_file", "key_file", "data_dir", "cache_dir"):
+        path = getattr(paths, name)
+        rows.append([name, str(path), "exists" if path.exists() else "missing"])
+    return rows
+
+
+def show_config(paths: Paths, env: Environment, *, as_json: bool = False) -> None:
+    """The effective settings and their sources; a broken file is shown, then exit 3."""
     cfg = config.load_file(paths.config_file)
-    out = {
-        "config_file": str(paths.config_file),
-        "exists": paths.config_file.exists(),
-        "settings": config.redacted(cfg.raw),
-        "key_file": str(paths.key_file),
-        "key_file_exists": paths.key_file.exists(),
-        "key_from_env": bool(env.environ.get(config.ENV_KEY)),
-        "data_dir": str(paths.data_dir),
-        "cache_dir": str(paths.cache_dir),
-    }
-    Output(env).data(json.dumps(out, indent=2) + "\n")
+    notifier = Notifier(env)
+    for warning in cfg.warnings:
+        notifier.warn(warning)
+    problems = list(cfg.errors)
+    settings = _effective(env, cfg, problems)
+    rows = _rows(settings, key_source(env.environ, paths, cfg), paths, cfg)
+    out = Output(env)
+    if as_json:
+        doc = {
+            "settings": {name: {"value": value, "source": src} for name, value, src in rows},
+            "warnings": cfg.warnings,
+            "errors": problems,
+        }
+        out.data(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    else:
+        cells = [[name, _cell(name, value), src] for name, value, src in rows]
+        out.data(_table(["SETTING", "VALUE", "SOURCE"], cells, aligned=out.is_terminal))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(
+            f"{paths.config_file}: {problems[0]}{more}", hint="fix it with: aimlchat config edit"
+        )
+
+
+def _cell(name: str, value: Any) -> str:
+    if name.startswith("params."):  # as it is sent: JSON
+        return json.dumps(value, ensure_ascii=False)
+    if name == "roles":
+        return ", ".join(value)
+    return "(none)" if value is None else str(value)
+
+
+def _table(headers: list[str], rows: list[list[str]], *, aligned: bool) -> str:
+    """Aligned columns for a person; tab-separated for a pipe (cut, sort, grep)."""
+    lines = [headers, *rows]
+    if not aligned:
+        return "".join("\t".join(r) + "\n" for r in lines)
+    widths = [max(len(r[i]) for r in lines) for i in range(len(headers) - 1)]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1] + "\n"
+        for r in lines
+    )
 
 
 def edit_config(paths: Paths, env: Environment) -> None:
@@ -56,9 +146,11 @@ def edit_config(paths: Paths, env: Environment) -> None:
         subprocess.run([*shlex.split(editor), str(path)], check=False)
     except FileNotFoundError:
         raise UsageError(f"editor not found: {editor}", hint="set $EDITOR") from None
-    try:
-        config.load_file(path)
-    except ConfigError as exc:
-        Notifier(env).warn(f"{exc.message}; fix it with: aimlchat config edit")
+    cfg = config.load_file(path)
+    notifier = Notifier(env)
+    for warning in cfg.warnings:
+        notifier.warn(warning)
+    if cfg.errors:
+        notifier.warn(f"{path}: {cfg.errors[0]}; fix it with: aimlchat config edit")
         return
-    Notifier(env).info(f"{path} is valid")
+    notifier.info(f"{path} is valid")

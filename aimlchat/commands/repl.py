@@ -21,7 +21,7 @@ from aimlchat.chat.conversation import text_of, user_message
 from aimlchat.chat.session import Chat, Settings
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
-from aimlchat.settings import params
+from aimlchat.settings import params, parse
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -170,7 +170,11 @@ class Repl:
             roles = ", ".join(sorted(self.app.cfg.roles)) or "none (add [roles] to config)"
             self.write(f"roles: {roles}\n")
             return
-        self.chat.settings.system = self.app.role_prompt(name)
+        role = self.app.role(name)
+        settings = self.chat.settings
+        settings.system = role.system if role.system is not None else settings.system
+        settings.model = role.model or settings.model
+        settings.params.update(role.params)
         self.chat.settings_changed()
         self.app.notifier.info(f"role {name} in use")
 
@@ -178,16 +182,11 @@ class Repl:
         current = self.chat.settings.params
         if not rest:
             shown = ", ".join(f"{k}={v}" for k, v in sorted(current.items())) or "(defaults)"
-            self.write(f"params: {shown}\n")
+            self.write(f"params: {shown}\nsettable: {', '.join(params.settable_names())}\n")
             return
         name, _, value = rest.partition(" ")
-        key = params.canonical(name)
-        if not value.strip():
-            current.pop(key, None)
-            self.app.notifier.info(f"{key} unset")
-            return
-        current[key] = params.parse_text(key, value, source=f"/set {key}")
-        self.app.notifier.info(f"{key} = {current[key]}")
+        self.chat.settings.params, notice = parse.apply_set(current, name, value)
+        self.app.notifier.info(notice)
 
     def cmd_retry(self, _: str) -> None:
         self._turn(self.chat.retry)

@@ -1,6 +1,7 @@
-"""Where files live (XDG) and what the settings are: flag > env > config file > default.
+"""Where files live (XDG), and config.toml read and checked key by key.
 
-Nothing here runs at import time; `load` is called by the CLI when a command needs it.
+Nothing here runs at import time. Which value wins (flag > env > file > default) is
+decided in `aimlchat.settings.resolve`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,7 @@ from aimlchat.errors import ConfigError, UsageError
 from aimlchat.settings import params
 
 APP = "aimlchat"
-DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
-DEFAULT_MODEL = "meta-llama/llama-4-scout"
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_RETRIES = 2
-DEFAULT_CODE_THEME = "monokai"
 ENV_KEY = "AIML_API_KEY"
-ENV_BASE_URL = "AIMLCHAT_BASE_URL"
-ENV_MODEL = "AIMLCHAT_MODEL"
 SECRET_KEYS = ("api_key",)
 
 
@@ -73,20 +67,47 @@ class Paths:
 
 
 @dataclass
+class Role:
+    """A named setup from `[roles]`: a system prompt, and optionally a model and params."""
+
+    system: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class FileConfig:
-    """The parsed, checked contents of config.toml."""
+    """The contents of config.toml, each key checked on its own.
+
+    A bad value is left out and recorded in `errors` (commands refuse to run with
+    `check()`; `config show` still shows the rest); an unknown key is recorded in
+    `warnings` with the closest known one, and ignored.
+    """
 
     path: Path
-    model: str | None = None
-    base_url: str | None = None
-    timeout: float | None = None
-    retries: int | None = None
-    code_theme: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # top-level TABLE entries
     api_key: str | None = None
     api_key_command: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    roles: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # [params]: checked TABLE entries
+    body: dict[str, Any] = field(default_factory=dict)  # [body]: any field, sent as given
+    roles: dict[str, Role] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Refuse a broken file, naming its first problem."""
+        if self.errors:
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            raise ConfigError(
+                f"{self.path}: {self.errors[0]}{more}", hint="see: aimlchat config show"
+            )
+
+
+SETTING_KEYS = tuple(p.name for p in params.TABLE if p.in_config and not p.body)
+TOP_KEYS = (*SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles")
+ROLE_KEYS = ("system", "model", "params")
+PARAM_KEYS = tuple(p.name for p in params.BODY if p.in_config)
 
 
 def _toml_loads(text: str) -> dict[str, Any]:
@@ -101,54 +122,130 @@ def _toml_loads(text: str) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML: {exc}") from None
 
 
-def _expect(data: dict[str, Any], key: str, kinds: tuple[type, ...], what: str) -> Any:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise ConfigError(f"'{key}' must be {what}")
+def load_file(path: Path) -> FileConfig:
+    """Read config.toml; a missing file is an empty config. Never raises for its content."""
+    cfg = FileConfig(path=path)
+    try:
+        cfg.raw = _toml_loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return cfg
+    except (OSError, UnicodeDecodeError) as exc:
+        cfg.errors.append(f"cannot read it: {exc}")
+        return cfg
+    except ConfigError as exc:
+        cfg.errors.append(exc.message)
+        return cfg
+    _Reader(cfg).read(cfg.raw)
+    return cfg
+
+
+class _Reader:
+    """Checks each key of the parsed TOML, collecting what is wrong instead of stopping."""
+
+    def __init__(self, cfg: FileConfig) -> None:
+        self.cfg = cfg
+
+    def _unknown(self, key: str, known: tuple[str, ...], where: str, what: str) -> None:
+        near = params.closest(key, known)
+        tail = f" (did you mean {near!r}?)" if near else ""
+        self.cfg.warnings.append(f"config.toml: unknown key {key!r}{where}{tail}; {what}")
+
+    def _try(self, check: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        try:
+            return check(*args, **kw)
+        except (ConfigError, UsageError) as exc:
+            self.cfg.errors.append(exc.message)
+            return None
+
+    def read(self, data: dict[str, Any]) -> None:
+        cfg = self.cfg
+        for key, value in data.items():
+            if key in SETTING_KEYS:
+                cfg.settings[key] = self._try(_setting, key, value)
+            elif key in ("api_key", "api_key_command"):
+                setattr(cfg, key, self._try(_string, key, value))
+            elif key == "params":
+                cfg.params = self._params(self._try(_table, key, value) or {}, "params")
+                self._together(cfg.params)
+            elif key == "body":
+                cfg.body = self._body(self._try(_table, key, value) or {})
+            elif key == "roles":
+                self._roles(self._try(_table, key, value) or {})
+            else:
+                self._unknown(key, TOP_KEYS, "", "ignored")
+        cfg.settings = {k: v for k, v in cfg.settings.items() if v is not None}
+
+    def _params(self, table: dict[str, Any], where: str) -> dict[str, Any]:
+        checked: dict[str, Any] = {}
+        for key, value in table.items():
+            name = params.canonical(key)
+            if name not in PARAM_KEYS:
+                self._unknown(
+                    key, PARAM_KEYS, f" in [{where}]", "not sent (use [body] for any field)"
+                )
+                continue
+            found = self._try(params.check, name, value, source=f"{where}.{key}")
+            if found is not None:
+                checked[name] = found
+        return checked
+
+    def _together(self, table: dict[str, Any]) -> None:
+        """`top_logprobs` without `logprobs = true`: an error, and the value left out."""
+        try:
+            params.check_together(table, lambda name: f"params.{name}")
+        except UsageError as exc:
+            self.cfg.errors.append(exc.message)
+            for param in params.BODY:
+                if param.requires and table.get(param.requires) is not True:
+                    table.pop(param.name, None)
+
+    def _body(self, table: dict[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for key, value in table.items():
+            found = self._try(params.body_field, key, value, source=f"body.{key}")
+            if found is not None:
+                fields[found[0]] = found[1]
+        return fields
+
+    def _roles(self, table: dict[str, Any]) -> None:
+        for name, spec in table.items():
+            if isinstance(spec, str):
+                self.cfg.roles[name] = Role(system=spec)
+            elif isinstance(spec, dict):
+                self.cfg.roles[name] = self._role(name, spec)
+            else:
+                self.cfg.errors.append(f"roles.{name} must be a string or a table")
+
+    def _role(self, name: str, spec: dict[str, Any]) -> Role:
+        role = Role()
+        for key, value in spec.items():
+            if key in ("system", "model"):
+                setattr(role, key, self._try(_string, f"roles.{name}.{key}", value))
+            elif key == "params":
+                where = f"roles.{name}.params"
+                role.params = self._params(self._try(_table, where, value) or {}, where)
+            else:
+                self._unknown(key, ROLE_KEYS, f" in [roles.{name}]", "ignored")
+        return role
+
+
+def _setting(key: str, value: Any) -> Any:
+    checked = params.check(key, value, source=key)
+    if key == "base_url":
+        check_base_url(checked, allow_insecure=True)  # plain http is judged with the flags
+    return checked
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string")
     return value
 
 
-def load_file(path: Path) -> FileConfig:
-    """Read config.toml; a missing file is an empty config, a broken one a ConfigError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return FileConfig(path=path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = _toml_loads(text)
-        cfg = FileConfig(
-            path=path,
-            model=_expect(data, "model", (str,), "a string"),
-            base_url=_expect(data, "base_url", (str,), "a string"),
-            timeout=_expect(data, "timeout", (int, float), "a number of seconds"),
-            retries=_expect(data, "retries", (int,), "a whole number"),
-            code_theme=_expect(data, "code_theme", (str,), "a string"),
-            api_key=_expect(data, "api_key", (str,), "a string"),
-            api_key_command=_expect(data, "api_key_command", (str,), "a string"),
-            raw=data,
-        )
-        table = _expect(data, "params", (dict,), "a table")
-        for name, value in (table or {}).items():
-            key = params.canonical(name)
-            if key == "stop":
-                stops = [value] if isinstance(value, str) else value
-                cfg.params[key] = params.check_stop(list(stops), source="params.stop")
-            elif key in params.SPECS:
-                cfg.params[key] = params.check(key, value, source=f"params.{name}")
-            else:
-                cfg.params[name] = value
-        roles = _expect(data, "roles", (dict,), 'a table of name = "system prompt"')
-        for name, prompt in (roles or {}).items():
-            if not isinstance(prompt, str):
-                raise ConfigError(f"roles.{name} must be a string")
-            cfg.roles[name] = prompt
-    except (ConfigError, UsageError) as exc:
-        raise ConfigError(f"{path}: {exc.message}") from None
-    return cfg
+def _table(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table ([{key}])")
+    return value
 
 
 def redacted(data: dict[str, Any]) -> dict[str, Any]:
@@ -162,14 +259,6 @@ def redacted(data: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def pick(*values: Any) -> Any:
-    """The first value that is set: flag, env, config file, default."""
-    for value in values:
-        if value is not None and value != "":
-            return value
-    return None
 
 
 def is_loopback(host: str) -> bool:

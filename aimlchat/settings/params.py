@@ -1,56 +1,169 @@
-"""Sampling parameters: names, types and documented ranges, checked before any request.
+"""The one table of parameters: each fact about a request parameter or setting written once.
 
-The CLI flags, `/set` in the REPL, `[params]` in config.toml and `-o KEY=VALUE` all
-go through `check`, so a value is judged the same way wherever it comes from.
+The Typer options of `ask`/`chat` (aimlchat.cli.options), their help and checks, `/set`
+in the REPL, `[params]` and the top-level keys of config.toml, `-o KEY=VALUE` and the
+request body are all generated from `TABLE`, so a value is judged the same way wherever
+it comes from. Ranges are those of the published OpenAPI document for
+meta-llama/llama-4-scout. Cheap to import (`--help` builds the options from it): nothing
+beyond the standard library; Pygments' style list is read only when a theme is named.
 """
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aimlchat.errors import UsageError
 
+Kind = Literal["float", "int", "bool", "str", "str_list", "enum"]
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
+DEFAULT_MODEL = "meta-llama/llama-4-scout"
+ENV_BASE_URL = "AIMLCHAT_BASE_URL"
+ENV_MODEL = "AIMLCHAT_MODEL"
+# Fields the CLI owns; `-o` and `[body]` may not set them behind its back.
+RESERVED = frozenset({"messages", "stream"})
+
+
+def code_themes() -> Iterator[str]:
+    """Pygments' style names: imported only when a theme is named, never for --help.
+
+    The built-in names come first, so `name in code_themes()` stops before the slow
+    search for plugin styles (~20 ms) unless the name is not a built-in one.
+    """
+    from pygments.styles import STYLE_MAP, get_all_styles  # type: ignore[import-untyped]
+
+    yield from STYLE_MAP
+    yield from get_all_styles()
+
 
 @dataclass(frozen=True)
-class Spec:
-    kind: type  # float, int or bool
+class Param:
+    name: str  # the body field or setting; also its `/set` name and config key
+    kind: Kind
+    help: str
+    flags: tuple[str, ...] = ()  # default: --name-with-dashes
     low: float | None = None
     high: float | None = None
+    low_open: bool = False  # `low` itself is refused (a timeout of 0)
+    choices: tuple[str, ...] = ()
+    lazy_choices: Callable[[], Iterable[str]] | None = None  # when listing them is costly
+    max_items: int | None = None
+    requires: str | None = None  # a bool parameter that must be on for this one
+    body: bool = True  # sent as a field of the request body
+    in_config: bool = True  # settable in config.toml
+    env: str | None = None
+    default: Any = None
+
+    @property
+    def option_flags(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+    @property
+    def flag(self) -> str:
+        """The long flag, which names the parameter in messages."""
+        return next(f for f in self.option_flags if f.startswith("--"))
+
+    @property
+    def settable(self) -> bool:
+        """Whether `/set NAME` changes it in the REPL: body fields are."""
+        return self.body
+
+    @property
+    def config_key(self) -> str | None:
+        if not self.in_config:
+            return None
+        return f"params.{self.name}" if self.body else self.name
+
+    def all_choices(self) -> list[str]:
+        return list(dict.fromkeys(self.lazy_choices() if self.lazy_choices else self.choices))
+
+    def allows(self, value: str) -> bool:
+        return value in (self.lazy_choices() if self.lazy_choices else self.choices)
 
     def describe(self) -> str:
-        if self.low is not None and self.high is not None:
-            return f"between {_num(self.low)} and {_num(self.high)}"
-        if self.low is not None:
-            return f"at least {_num(self.low)}"
-        return "a number"
+        """The allowed values, for messages: 'between 0 and 2', 'low, high or auto'."""
+        if self.kind == "enum":
+            return _one_of(self.choices) if self.choices else "a known name"
+        whole = "a whole number" if self.kind == "int" else "a number"
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None:
+            return f"between {_num(lo)} and {_num(hi)}"
+        if lo is not None:
+            return f"more than {_num(lo)}" if self.low_open else f"at least {_num(lo)}"
+        return whole
+
+    def help_text(self) -> str:
+        """--help: the help, the range, and where else the value can come from.
+
+        The type and the choices are in the metavar (<int>, low|high|auto).
+        """
+        text = f"{self.help}."
+        if self.kind in ("float", "int") and (self.low is not None or self.high is not None):
+            text = (
+                f"{self.help} ({self.describe().replace('between ', '').replace(' and ', ' to ')})."
+            )
+        extra = [f"env {self.env}"] if self.env else []
+        if self.default is not None:
+            shown = _num(self.default) if isinstance(self.default, float) else self.default
+            extra.append(f"default {shown}")
+        return f"{text} [{'; '.join(extra)}]" if extra else text
 
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-# From the published OpenAPI document for meta-llama/llama-4-scout.
-SPECS: dict[str, Spec] = {
-    "temperature": Spec(float, 0, 2),
-    "top_p": Spec(float, 0.01, 1),
-    "max_tokens": Spec(int, 1),
-    "max_completion_tokens": Spec(int, 1),
-    "n": Spec(int, 1),
-    "seed": Spec(int, 1),
-    "frequency_penalty": Spec(float, -2, 2),
-    "presence_penalty": Spec(float, -2, 2),
-    "top_k": Spec(float),
-    "min_p": Spec(float, 0.001, 0.999),
-    "repetition_penalty": Spec(float),
-    "logprobs": Spec(bool),
-    "top_logprobs": Spec(int, 0, 20),
-}
-MAX_STOP = 4
-# Fields the CLI owns; `-o` may not set them behind its back.
-RESERVED = {"messages", "stream"}
+def _one_of(items: Iterable[str]) -> str:
+    names = list(items)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _body(name: str, kind: Kind, help: str, **kw: Any) -> Param:
+    return Param(name, kind, help, **kw)
+
+
+def _setting(name: str, kind: Kind, help: str, **kw: Any) -> Param:
+    return Param(name, kind, help, body=False, **kw)
+
+
+TABLE: tuple[Param, ...] = (
+    _setting(
+        "model", "str", "Model id or alias", flags=("--model", "-m"), env=ENV_MODEL,
+        default=DEFAULT_MODEL,
+    ),
+    _body("temperature", "float", "Sampling temperature", low=0, high=2),
+    _body("top_p", "float", "Nucleus sampling", low=0.01, high=1),
+    _body("max_tokens", "int", "Reply length limit", low=1),
+    _body("max_completion_tokens", "int", "Completion limit, reasoning included", low=1),
+    _body("stop", "str_list", "Stop sequence; repeat for more", max_items=4),
+    # The document's minimum for seed is 1, for this model at least.
+    _body("seed", "int", "Seed for repeatable sampling", low=1),
+    _body("frequency_penalty", "float", "Penalise frequent tokens", low=-2, high=2),
+    _body("presence_penalty", "float", "Penalise tokens already present", low=-2, high=2),
+    # The document types top_k as a number with no range; it counts tokens.
+    _body("top_k", "int", "Sample from the K likeliest tokens"),
+    _body("min_p", "float", "Minimum token probability", low=0.001, high=0.999),
+    _body("repetition_penalty", "float", "Repetition penalty; higher repeats less"),
+    _body("n", "int", "Number of replies", flags=("-n", "--n"), low=1),
+    _body("logprobs", "bool", "Ask for log probabilities"),
+    _body("top_logprobs", "int", "Likeliest tokens per position", low=0, high=20,
+          requires="logprobs"),
+    _setting("format", "enum", "Reply format: json asks for a JSON object",
+             choices=("json", "text"), in_config=False),
+    _setting("image_detail", "enum", "Detail for attached images",
+             choices=("low", "high", "auto"), in_config=False),
+    _setting("code_theme", "enum", "Pygments theme for code blocks", lazy_choices=code_themes,
+             default="monokai"),
+    _setting("base_url", "str", "API base URL", env=ENV_BASE_URL, default=DEFAULT_BASE_URL),
+    _setting("timeout", "float", "Seconds to wait for the server", low=0, low_open=True,
+             default=60.0),
+    _setting("retries", "int", "Retries on 429/5xx/network errors", low=0, high=10, default=2),
+)  # fmt: skip
+BY_NAME: Mapping[str, Param] = {p.name: p for p in TABLE}
+BODY: tuple[Param, ...] = tuple(p for p in TABLE if p.body)
 
 
 def canonical(name: str) -> str:
@@ -58,89 +171,130 @@ def canonical(name: str) -> str:
 
 
 def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return BY_NAME[name].flag if name in BY_NAME else "--" + name.replace("_", "-")
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The nearest known name, for 'did you mean' (typos in config keys, themes, /set)."""
+    import difflib
+
+    near = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+def did_you_mean(word: str, known: Iterable[str], *, n: int = 3) -> str | None:
+    import difflib
+
+    near = difflib.get_close_matches(word, list(known), n=n, cutoff=0.6)
+    return f"did you mean {_one_of(near)}?" if near else None
+
+
+def find(name: str, *, settable_only: bool = False) -> Param:
+    """The parameter called `name` (any spelling: --top-p, top-p, top_p), or a UsageError."""
+    key = canonical(name)
+    param = BY_NAME.get(key)
+    if param is None or (settable_only and not param.settable):
+        names = [p.name for p in TABLE if p.settable or not settable_only]
+        raise UsageError(
+            f"unknown parameter {name!r}",
+            hint=did_you_mean(key, names) or f"known: {', '.join(names)}",
+        )
+    return param
+
+
+# -- checking a value that arrives typed (flag, config.toml, -o JSON) ---------------------
 
 
 def check(name: str, value: Any, *, source: str | None = None) -> Any:
-    """Return `value` coerced to the parameter's type, or raise UsageError naming the range."""
-    spec = SPECS[name]
-    label = source or flag(name)
-    if spec.kind is bool:
+    """Return `value` as the parameter's type, or raise UsageError naming what is allowed."""
+    param = BY_NAME[name]
+    label = source or param.flag
+    if param.kind == "bool":
         if isinstance(value, bool):
             return value
         raise UsageError(f"{label} must be true or false (got {value!r})")
+    if param.kind in ("str", "enum"):
+        if not isinstance(value, str) or not value.strip():
+            raise UsageError(f"{label} must be a non-empty string (got {value!r})")
+        return _check_choice(param, value, label) if param.kind == "enum" else value
+    if param.kind == "str_list":
+        return _check_list(param, value, label)
+    return _check_number(param, value, label)
+
+
+def _check_number(param: Param, value: Any, label: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UsageError(f"{label} must be a number (got {value!r})")
+        what = "a whole number" if param.kind == "int" else "a number"
+        raise UsageError(f"{label} must be {what} (got {value!r})")
     if not math.isfinite(value):
         raise UsageError(f"{label} must be a finite number (got {value})")
-    if spec.kind is int:
+    number: float | int
+    if param.kind == "int":
         if float(value) != int(value):
             raise UsageError(f"{label} must be a whole number (got {value})")
-        value = int(value)
-    elif float(value).is_integer() and name in ("top_k",):
-        value = int(value)
-    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
-        raise UsageError(f"{label} must be {spec.describe()} (got {_num(value)})")
-    return value
+        number = int(value)
+    else:
+        number = float(value)
+    lo, hi = param.low, param.high
+    too_low = lo is not None and (number <= lo if param.low_open else number < lo)
+    if too_low or (hi is not None and number > hi):
+        raise UsageError(f"{label} must be {param.describe()} (got {_num(number)})")
+    return number
 
 
-def parse_text(name: str, text: str, *, source: str | None = None) -> Any:
-    """Parse a value typed by a person (`/set temperature 0.2`) and check it."""
-    name = canonical(name)
-    if name == "stop":
-        return check_stop([text], source=source)
-    if name not in SPECS:
-        known = ", ".join(sorted([*SPECS, "stop"]))
-        raise UsageError(f"unknown parameter {name!r}", hint=f"known: {known}")
-    spec = SPECS[name]
-    raw = text.strip()
-    if spec.kind is bool:
-        lowered = raw.lower()
-        if lowered in ("true", "on", "yes", "1"):
-            return True
-        if lowered in ("false", "off", "no", "0"):
-            return False
-        return check(name, raw, source=source)
-    try:
-        number: float = float(raw)
-    except ValueError:
-        return check(name, raw, source=source)
-    return check(name, number, source=source)
+def _check_choice(param: Param, value: str, label: str) -> str:
+    if param.allows(value):
+        return value
+    known = param.all_choices()
+    if param.choices:
+        raise UsageError(
+            f"{label} must be {param.describe()} (got {value!r})", hint=did_you_mean(value, known)
+        )
+    raise UsageError(
+        f"{label}: unknown {param.name.replace('_', ' ')} {value!r}",
+        hint=did_you_mean(value, known) or f"known: {', '.join(known)}",
+    )
 
 
-def check_stop(stops: list[str], *, source: str | None = None) -> list[str]:
-    if len(stops) > MAX_STOP:
-        label = source or "--stop"
-        raise UsageError(f"{label} takes at most {MAX_STOP} sequences (got {len(stops)})")
-    if any(s == "" for s in stops):
-        raise UsageError(f"{source or '--stop'} sequences must not be empty")
-    return stops
+def _check_list(param: Param, value: Any, label: str) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+        raise UsageError(f"{label} must be a string or a list of strings (got {value!r})")
+    if param.max_items is not None and len(items) > param.max_items:
+        raise UsageError(f"{label} takes at most {param.max_items} sequences (got {len(items)})")
+    if any(s == "" for s in items):
+        raise UsageError(f"{label} sequences must not be empty")
+    return list(items)
 
 
-def parse_option(item: str) -> tuple[str, Any]:
-    """`-o KEY=VALUE`: VALUE is JSON when it parses as JSON, else a plain string.
+def check_together(values: Mapping[str, Any], label: Callable[[str], str] = flag) -> None:
+    """Rules across parameters: `top_logprobs` is refused unless `logprobs` is on."""
+    for param in BODY:
+        on = param.requires and values.get(param.requires) is True
+        if param.requires and values.get(param.name) is not None and not on:
+            raise UsageError(
+                f"{label(param.name)} needs {label(param.requires)}",
+                hint=f"the API returns {param.name} only with {param.requires} on",
+            )
 
-    A VALUE that starts like a JSON object or array but does not parse is a mistake,
-    not a string the user meant to send, so it is refused.
-    """
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UsageError(f"-o expects KEY=VALUE (got {item!r})")
+
+def body_field(key: str, value: Any, *, source: str) -> tuple[str, Any]:
+    """A field for the body from `-o` or `[body]`: known names are checked, others passed."""
     if key in RESERVED:
-        raise UsageError(f"-o cannot set {key!r}; aimlchat builds it")
-    try:
-        value: Any = json.loads(raw)
-    except ValueError as exc:
-        if raw.lstrip()[:1] in ("{", "["):
-            raise UsageError(f"-o {key}: invalid JSON: {exc}") from None
-        value = raw
+        raise UsageError(f"{source} cannot set {key!r}; aimlchat builds it")
     name = canonical(key)
-    if name in SPECS:
-        return name, check(name, value, source=f"-o {key}")
-    if name == "stop":
-        stops = [value] if isinstance(value, str) else value
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise UsageError("-o stop must be a string or a list of strings")
-        return name, check_stop(stops, source="-o stop")
+    param = BY_NAME.get(name)
+    if param is not None and param.body:
+        return name, check(name, value, source=source)
     return key, value
+
+
+def settable_names() -> list[str]:
+    return [p.name for p in TABLE if p.settable]
+
+
+def settable_choices() -> dict[str, tuple[str, ...]]:
+    """`/set` names with the values Tab offers after them (enum choices, true/false)."""
+    return {
+        p.name: ("true", "false") if p.kind == "bool" else p.choices for p in TABLE if p.settable
+    }
