@@ -219,7 +219,7 @@ def test_ten_megabyte_stdin_is_refused_naming_the_limit(cli_env, server):
         (["--max-tokens", "0"], "--max-tokens"),
         (["--max-completion-tokens", "0"], "completion"),
         (["-n", "0"], "--n"),
-        (["--seed", "0"], "--seed"),
+        (["--seed", "-1"], "--seed"),
         (["--frequency-penalty", "3"], "frequency"),
         (["--presence-penalty", "-3"], "presence"),
         (["--min-p", "1"], "--min-p"),

@@ -181,13 +181,13 @@ def test_bad_parameters_are_usage_errors_before_any_request(cli_env, server, arg
 
 def test_integer_and_paired_parameters_are_sent_typed(cli_env, server):
     r = invoke(
-        ["ask", "hi", "--top-k", "40", "--logprobs", "--top-logprobs", "2", "--seed", "1"],
+        ["ask", "hi", "--top-k", "40", "--logprobs", "--top-logprobs", "2", "--seed", "0"],
         cli_env,
     )
     assert r.returncode == 0, r.stderr
     body = server.chat_bodies()[0]
     assert body["top_k"] == 40 and isinstance(body["top_k"], int)
-    assert body["logprobs"] is True and body["top_logprobs"] == 2 and body["seed"] == 1
+    assert body["logprobs"] is True and body["top_logprobs"] == 2 and body["seed"] == 0
 
 
 def test_config_typos_warn_and_unknown_params_are_not_sent(cli_env, server, home):

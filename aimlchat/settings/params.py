@@ -139,8 +139,9 @@ TABLE: tuple[Param, ...] = (
     _body("max_tokens", "int", "Reply length limit", low=1),
     _body("max_completion_tokens", "int", "Completion limit, reasoning included", low=1),
     _body("stop", "str_list", "Stop sequence; repeat for more", max_items=4),
-    # The document's minimum for seed is 1, for this model at least.
-    _body("seed", "int", "Seed for repeatable sampling", low=1),
+    # AIML's document says minimum 1, but 0 is a seed like any other for OpenAI, vLLM and
+    # llama.cpp; a server that refuses it says so in its own 400.
+    _body("seed", "int", "Seed for repeatable sampling, ≥ 0", low=0),
     _body("frequency_penalty", "float", "Penalise frequent tokens", low=-2, high=2),
     _body("presence_penalty", "float", "Penalise tokens already present", low=-2, high=2),
     # The document types top_k as a number with no range; it counts tokens.
