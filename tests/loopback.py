@@ -16,6 +16,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,6 +103,13 @@ class Reply:
     drop_after: int | None = None  # close the socket after this many events, no end
     stall_after: int | None = None  # stop sending (keep the socket) after this many events
     stall_for: float = 30.0
+    # Content-Encoding "gzip" or "deflate": a body compressed whole; events compressed as
+    # one stream, flushed (Z_SYNC_FLUSH) after each so each can be decoded on arrival.
+    encoding: str | None = None
+
+
+def _compressor(encoding: str) -> Any:
+    return zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
 
 
 def default_reply(request: dict[str, Any]) -> Reply:
@@ -258,6 +266,10 @@ class Handler(BaseHTTPRequestHandler):
             ctype = reply.content_type or (
                 "application/json" if isinstance(reply.body, dict) else "text/plain"
             )
+            if reply.encoding:
+                z = _compressor(reply.encoding)
+                data = z.compress(data) + z.flush()
+                self.send_header("Content-Encoding", reply.encoding)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -265,6 +277,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Type", reply.content_type or "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
+        if reply.encoding:
+            self.send_header("Content-Encoding", reply.encoding)
         if reply.mode == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -287,6 +301,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _stream(self, reply: Reply) -> None:
         chunked = reply.mode == "chunked"
+        z = _compressor(reply.encoding) if reply.encoding else None
         if reply.first_delay:
             time.sleep(reply.first_delay)
         for i, event in enumerate(reply.events or []):
@@ -300,7 +315,12 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if i and reply.delay:
                 time.sleep(reply.delay)
-            self._send(event.encode("utf-8"), chunked)
+            data = event.encode("utf-8")
+            if z is not None:
+                data = z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+            self._send(data, chunked)
+        if z is not None:
+            self._send(z.flush(), chunked)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

@@ -1,9 +1,15 @@
 """The request module: the only place that talks HTTP (and the only importer of requests).
 
-`stream_chat` yields chat events the moment their bytes arrive: it reads with
-`urllib3`'s `read1`, which returns whatever the socket has, because requests'
+`chat` returns a `Response` whose events come the moment their bytes arrive: a stream
+is read with urllib3's `read1`, which returns whatever the socket has, because requests'
 `iter_content`/`iter_lines` wait for a full chunk size (or, on a body that ends when
-the server closes the socket, for the whole body).
+the server closes the socket, for the whole body). `read1` does not undo a
+Content-Encoding, so a gzipped stream (a proxy that ignores `Accept-Encoding: identity`)
+is inflated here, chunk by chunk, as it arrives.
+
+One `Client` may be shared by threads (the batch workers): its `requests.Session` is
+configured once in `__init__` and never changed afterwards, and urllib3's connection pool
+is thread-safe; `pool_size` bounds the connections it keeps for reuse.
 """
 
 from __future__ import annotations
@@ -11,44 +17,29 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import socket
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import requests.adapters
 import urllib3.exceptions
 
 from aimlchat import __version__
-from aimlchat.api.sse import (
-    ChatEvent,
-    Delta,
-    Done,
-    Finish,
-    SSEDecoder,
-    SSEError,
-    SSEEvent,
-    StreamError,
-    Usage,
-    error_text,
-    interpret,
-)
-from aimlchat.errors import (
-    AimlchatError,
-    ApiError,
-    AuthError,
-    NetworkError,
-    RateLimitError,
-    redact,
-)
+from aimlchat.api.errors_http import http_error, network_error
+from aimlchat.api.response import Response
+from aimlchat.api.sse import SSEDecoder, SSEEvent
+from aimlchat.errors import AimlchatError, ApiError, NetworkError, redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_WAIT = 60.0
 BACKOFF_BASE = 0.5
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
+DEBUG_BODY_LIMIT = 2000
 
 Log = Callable[[str], None]
 
@@ -79,92 +70,50 @@ def _backoff(attempt: int) -> float:
     return BACKOFF_BASE * (2.0**attempt) * (0.75 + random.random() * 0.5)
 
 
-def _network_error(exc: BaseException, url: str, timeout: float) -> NetworkError:
-    text = str(exc)
-    host = url.split("/")[2] if "//" in url else url
-    if isinstance(exc, (requests.Timeout, socket.timeout, urllib3.exceptions.TimeoutError)):
-        return NetworkError(f"no response from {host} within {timeout:g}s")
-    if any(
-        s in text
-        for s in (
-            "Name or service not known",
-            "nodename nor servname",
-            "Temporary failure in name resolution",
-            "NameResolutionError",
-            "No address associated",
-            "getaddrinfo failed",
-        )
-    ):
-        return NetworkError(f"cannot resolve host {host.rsplit(':', 1)[0]}")
-    if "Connection refused" in text or "ConnectionRefusedError" in text:
-        return NetworkError(f"connection refused by {host}", hint="is the server running?")
-    if isinstance(exc, requests.exceptions.SSLError):
-        return NetworkError(f"TLS error talking to {host}")
-    return NetworkError(f"cannot reach {host}: {type(exc).__name__}")
+class Inflater:
+    """Undoes a gzip or deflate Content-Encoding incrementally: each compressed piece
+    gives back all the text it holds, so a stream flushed per event stays live."""
 
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        # 47 = 32 + 15: a gzip or a zlib header, detected from the first bytes.
+        self._z = zlib.decompressobj(47)
+        self._fed = False
 
-def http_error(status: int, reason: str, body: bytes, content_type: str) -> AimlchatError:
-    """Turn an error response of any shape (AIML, OpenAI, {detail}, HTML) into one error."""
-    message = ""
-    request_id = None
-    text = body.decode("utf-8", "replace")
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        obj = None
-    if isinstance(obj, dict):
-        rid = obj.get("requestId") or obj.get("request_id")
-        request_id = str(rid) if rid else None
-        message = error_text(obj)
-    elif text.strip() and "html" not in content_type.lower():
-        message = " ".join(text.split())[:200]
-    message = message or reason or "error"
-    head = f"HTTP {status}: {message}"
-    if request_id:
-        head += f" (request id {request_id})"
-    head = redact(head)
-    if status in (401, 403):
-        return AuthError(head, hint="check AIML_API_KEY or run `aimlchat key set`")
-    if status == 429:
-        return RateLimitError(
-            head,
-            status=status,
-            request_id=request_id,
-            hint="rate limited; wait a little or raise --retries",
-        )
-    if status == 404:
-        return ApiError(
-            head,
-            status=status,
-            request_id=request_id,
-            hint="check --base-url and the model name (`aimlchat models`)",
-        )
-    return ApiError(head, status=status, request_id=request_id)
+    @classmethod
+    def for_header(cls, value: str | None) -> Inflater | None:
+        codings = [c.strip().lower() for c in (value or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if not codings:
+            return None
+        if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+            raise ApiError(
+                f"the server sent the reply encoded as {', '.join(codings)}, "
+                "which aimlchat cannot decode",
+                hint="a proxy in between may be compressing the stream",
+            )
+        return cls(codings[0])
 
+    def feed(self, data: bytes) -> bytes:
+        try:
+            if self._fed or self.coding != "deflate":
+                return self._inflate(data)
+            self._fed = True
+            try:
+                return self._inflate(data)
+            except zlib.error:
+                self._z = zlib.decompressobj(-15)  # "deflate" sent raw, without its header
+                return self._inflate(data)
+        except zlib.error:
+            raise ApiError(f"the server's {self.coding} stream is corrupt") from None
 
-def completion_events(obj: Any) -> list[ChatEvent]:
-    """The events a non-streamed completion stands for, so both paths look alike."""
-    if not isinstance(obj, dict):
-        raise ApiError("invalid response from server: expected a JSON object")
-    if obj.get("error"):
-        raise ApiError(redact(f"server error: {error_text(obj['error'])}"))
-    choices = obj.get("choices")
-    if not isinstance(choices, list):
-        raise ApiError("invalid response from server: no 'choices' in the reply")
-    events: list[ChatEvent] = []
-    for i, choice in enumerate(choices):
-        message = choice.get("message") if isinstance(choice, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        index = choice.get("index", i) if isinstance(choice, dict) else i
-        if isinstance(content, str) and content:
-            events.append(Delta(content, index if isinstance(index, int) else i))
-        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-        events.append(Finish(str(reason or "stop"), index if isinstance(index, int) else i))
-    usage = Usage.from_json(obj.get("usage"))
-    if usage:
-        events.append(usage)
-    events.append(Done())
-    return events
+    def _inflate(self, data: bytes) -> bytes:
+        out = self._z.decompress(data)
+        while self._z.eof and self._z.unused_data:  # gzip members may follow one another
+            rest = self._z.unused_data
+            self._z = zlib.decompressobj(47)
+            out += self._z.decompress(rest)
+        return out
 
 
 class Client:
@@ -177,6 +126,7 @@ class Client:
         retries: int,
         notice: Log,
         log: Log | None = None,
+        pool_size: int = requests.adapters.DEFAULT_POOLSIZE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
@@ -187,28 +137,27 @@ class Client:
         self._log = log
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"aimlchat/{__version__}"
+        if pool_size != requests.adapters.DEFAULT_POOLSIZE:
+            # One kept connection per worker thread; past the pool, connections are thrown away.
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool_size)
+            self._session.mount("https://", adapter)
+            self._session.mount("http://", adapter)
 
     # -- public API ---------------------------------------------------------------
 
-    def stream_chat(self, body: dict[str, Any]) -> Iterator[ChatEvent]:
-        """Yield events as they arrive. Raises on an `error` event or a stream cut short."""
-        resp = self._send("POST", "/chat/completions", body, stream=True)
-        with closing(resp):
-            ctype = resp.headers.get("Content-Type", "")
-            if "event-stream" not in ctype:
-                # Some servers ignore stream:true and answer with one JSON object.
-                yield from completion_events(self._json(resp))
-                return
-            yield from self._read_stream(resp)
+    def chat(self, body: dict[str, Any]) -> Response:
+        """The reply to one chat request, streamed when `body["stream"]` is true.
 
-    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self._send("POST", "/chat/completions", body, stream=False)
-        with closing(resp):
-            obj = self._json(resp)
-        if not isinstance(obj, dict):
-            raise ApiError("invalid response from server: expected a JSON object")
-        completion_events(obj)  # validates shape and raises on an error object
-        return obj
+        Nothing is sent until the response is first read; every error (HTTP, network,
+        a malformed or cut-short reply) is raised from reading it."""
+        return Response(self._chat_source(body))
+
+    def complete(self, body: dict[str, Any]) -> Response:
+        """One non-streamed request, read whole before this returns (errors raise here)."""
+        body = {k: v for k, v in body.items() if k != "stream_options"}
+        response = self.chat({**body, "stream": False})
+        response.json()
+        return response
 
     def get_models(self, etag: str | None) -> ModelsResponse:
         headers = {"If-None-Match": etag} if etag else {}
@@ -216,7 +165,7 @@ class Client:
             "GET",
             "/models",
             None,
-            stream=False,
+            sse=False,
             headers=headers,
             params={"include": "pricing,modalities,capabilities"},
             auth=self._key is not None,
@@ -228,20 +177,25 @@ class Client:
 
     # -- internals ----------------------------------------------------------------
 
+    def _chat_source(self, body: dict[str, Any]) -> Iterator[SSEEvent | Any]:
+        resp = self._send("POST", "/chat/completions", body, sse=bool(body.get("stream")))
+        with closing(resp):
+            if "event-stream" in resp.headers.get("Content-Type", ""):
+                yield from self._read_stream(resp)
+            else:  # not asked to stream, or a server that ignores stream:true
+                yield self._json(resp)
+
     @staticmethod
     def _sse_events(resp: requests.Response) -> Iterator[SSEEvent]:
         decoder = SSEDecoder()
+        inflater = Inflater.for_header(resp.headers.get("Content-Encoding"))
         while chunk := resp.raw.read1(READ_SIZE):
-            yield from decoder.feed(chunk)
+            yield from decoder.feed(inflater.feed(chunk) if inflater else chunk)
         yield from decoder.finish()
 
-    def _read_stream(self, resp: requests.Response) -> Iterator[ChatEvent]:
-        ended = False
+    def _read_stream(self, resp: requests.Response) -> Iterator[SSEEvent]:
         try:
-            for sse_event in self._sse_events(resp):
-                for event in self._checked(sse_event):
-                    ended = ended or isinstance(event, (Done, Finish))
-                    yield event
+            yield from self._sse_events(resp)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
             raise NetworkError(
                 f"the server sent nothing for {self.timeout:g}s; the reply is incomplete"
@@ -249,25 +203,13 @@ class Client:
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             self._debug(f"stream error: {exc!r}")
             raise NetworkError("the connection dropped; the reply is incomplete") from None
-        if not ended:
-            raise NetworkError("the server closed the stream early; the reply is incomplete")
-
-    def _checked(self, sse_event: SSEEvent) -> list[ChatEvent]:
-        try:
-            events = interpret(sse_event)
-        except SSEError as exc:
-            raise ApiError(f"invalid response from server: {exc}") from None
-        for event in events:
-            if isinstance(event, StreamError):
-                raise ApiError(redact(f"server error during the reply: {event.message}"))
-        return events
 
     def _json(self, resp: requests.Response) -> Any:
         ctype = resp.headers.get("Content-Type", "")
         try:
             body = resp.content
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise _network_error(exc, self.base_url, self.timeout) from None
+            raise self._network_error(exc, self.base_url) from None
         try:
             return json.loads(body)
         except ValueError:
@@ -283,7 +225,7 @@ class Client:
         path: str,
         body: dict[str, Any] | None,
         *,
-        stream: bool,
+        sse: bool,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         auth: bool = True,
@@ -292,7 +234,7 @@ class Client:
         hdrs = dict(headers or {})
         if auth and self._key:
             hdrs["Authorization"] = f"Bearer {self._key}"
-        if stream:
+        if sse:
             hdrs["Accept"] = "text/event-stream"
             # Compressed streams arrive in compressor-sized lumps; ask for plain bytes.
             hdrs["Accept-Encoding"] = "identity"
@@ -306,13 +248,13 @@ class Client:
                     json=body,
                     headers=hdrs,
                     params=params,
-                    stream=stream,
+                    stream=True,  # the body is read by whoever handles it: stream or JSON
                     timeout=(min(self.timeout, 30.0), self.timeout),
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 self._debug(f"request failed: {exc!r}")
-                error = _network_error(exc, url, self.timeout)
+                error = self._network_error(exc, url)
                 if attempt >= self.retries:
                     raise error from None
                 self._wait(attempt, None, error.message)
@@ -340,12 +282,21 @@ class Client:
             self._wait(attempt, wait, f"HTTP {resp.status_code}")
             attempt += 1
 
+    def _network_error(self, exc: BaseException, url: str) -> NetworkError:
+        timed_out = isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError))
+        tls = isinstance(exc, requests.exceptions.SSLError)
+        return network_error(exc, url, self.timeout, timed_out=timed_out, tls=tls)
+
     def _error_from(self, resp: requests.Response) -> AimlchatError:
         with closing(resp):
             try:
                 body = resp.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
             except (urllib3.exceptions.HTTPError, OSError):
                 body = b""
+        if self._log:
+            text = body.decode("utf-8", "replace")
+            cut = f"… ({len(body)} bytes)" if len(text) > DEBUG_BODY_LIMIT else ""
+            self._debug(f"<- error body: {text[:DEBUG_BODY_LIMIT]}{cut}")
         return http_error(
             resp.status_code, resp.reason or "", body, resp.headers.get("Content-Type", "")
         )
@@ -366,6 +317,6 @@ class Client:
             return
         shown = {k: ("Bearer ***" if k == "Authorization" else v) for k, v in headers.items()}
         text = json.dumps(body, ensure_ascii=False) if body is not None else ""
-        if len(text) > 2000:
-            text = text[:2000] + f"… ({len(text)} chars)"
+        if len(text) > DEBUG_BODY_LIMIT:
+            text = text[:DEBUG_BODY_LIMIT] + f"… ({len(text)} chars)"
         self._debug(f"-> {method} {url} {shown} {text}")

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aimlchat.api.client import Client, completion_events
-from aimlchat.api.sse import ChatEvent, Delta, Finish, Usage
+from aimlchat.api.client import Client
+from aimlchat.api.protocol import ChatEvent, TextDelta, Usage
+from aimlchat.api.response import Response
 from aimlchat.chat.conversation import Message, build_body
-from aimlchat.errors import AimlchatError, StoreError
+from aimlchat.errors import AimlchatError, ApiError, StoreError
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import Sink
 
@@ -24,10 +25,20 @@ CHOICE_SEPARATOR = "\n\n---\n\n"
 
 @dataclass
 class TurnResult:
-    text: str
+    response: Response  # the raw reply: every choice, its JSON
+    text: str  # choice 0, the conversation's reply
     usage: Usage | None = None
     finish_reason: str | None = None
     status: str = "ok"
+
+
+class ReplyFiltered(ApiError):
+    """`finish_reason: content_filter`: an error, though the text so far is shown and kept."""
+
+    def __init__(self, result: TurnResult) -> None:
+        kept = "; the partial reply is kept" if result.text else " before any text"
+        super().__init__(f"the provider's content filter stopped the reply{kept}")
+        self.result = result
 
 
 @dataclass
@@ -81,7 +92,6 @@ class Chat:
         self.message_ids: list[int | None] = []
         self.statuses: list[str] = []
         self.totals = Totals()
-        self.last_response: dict[str, Any] | None = None  # the raw non-streamed reply
         self.unsent: Message | None = None  # a message that got no reply at all
         if store is not None and conversation_id is not None:
             self._load(conversation_id)
@@ -125,22 +135,29 @@ class Chat:
     def _append(
         self, message: Message, *, status: str = "ok", usage: tuple[int, int] | None = None
     ) -> None:
-        cid = self._ensure_conversation()
-        mid = None
-        if cid is not None:
-            mid = self._persist(
-                lambda s: s.add(
-                    cid,
-                    message["role"],
-                    message["content"],
-                    status=status,
-                    model=self.settings.model if message["role"] == "assistant" else None,
-                    usage=usage,
-                )
-            )
+        mid = self._record(message, status=status, usage=usage)
         self.messages.append(message)
         self.message_ids.append(mid)
         self.statuses.append(status)
+
+    def _record(
+        self, message: Message, *, status: str, usage: tuple[int, int] | None = None
+    ) -> int | None:
+        """A row in history only; `_append` also puts it in the context."""
+        cid = self._ensure_conversation()
+        if cid is None:
+            return None
+        result: int | None = self._persist(
+            lambda s: s.add(
+                cid,
+                message["role"],
+                message["content"],
+                status=status,
+                model=self.settings.model if message["role"] == "assistant" else None,
+                usage=usage,
+            )
+        )
+        return result
 
     def _drop_last(self, status: str) -> Message | None:
         if not self.messages:
@@ -197,61 +214,64 @@ class Chat:
             response_format=s.response_format,
         )
 
-    def _events(self, body: dict[str, Any]) -> Any:
-        if body["stream"]:
-            return self.client.stream_chat(body)
-        self.last_response = self.client.complete(body)
-        return iter(completion_events(self.last_response))
-
     def _reply(self, sink: Sink, observe: Callable[[ChatEvent], None] | None = None) -> TurnResult:
-        body = self.body()
+        response = self.client.chat(self.body())
         self.unsent = None
-        choices: dict[int, list[str]] = {}
-        result = TurnResult(text="")
         shown = False
         try:
-            for event in self._events(body):
-                self._take(event, choices, result)
+            for event in response:
                 if observe is not None:
                     observe(event)
-                if isinstance(event, Delta) and event.index == 0 and body["stream"]:
+                if isinstance(event, TextDelta) and event.index == 0:
                     sink.feed(event.text)
                     shown = True
-            if not body["stream"]:
-                text = CHOICE_SEPARATOR.join("".join(choices[i]) for i in sorted(choices))
-                sink.feed(text)
-                shown = bool(text)
+            # Choice 0 is the reply, shown as it comes; with -n, the others follow it.
+            others = "".join(CHOICE_SEPARATOR + response.text(i) for i in response.indexes() if i)
+            if others:
+                sink.feed(others)
+                shown = True
         except BaseException as exc:
-            text = "".join(choices.get(0, []))
             status = "incomplete" if isinstance(exc, AimlchatError) else "interrupted"
-            if shown:
-                with contextlib.suppress(OSError):  # the pipe is gone; text is saved below
-                    sink.finish(interrupted=True)
-            if text:
-                self._append({"role": "assistant", "content": text}, status=status)
-            else:
-                self._fail_last_user()
+            self._keep_partial(response, sink if shown else None, status)
             raise
-        sink.finish()
-        result.text = "".join(choices.get(0, []))
+        return self._keep_reply(response, sink)
+
+    def _keep_reply(self, response: Response, sink: Sink) -> TurnResult:
+        reason = response.finish_reason(0)
+        status = "incomplete" if reason == "content_filter" else "ok"
+        result = TurnResult(response, response.text(0), response.usage, reason, status)
         usage = (
             (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else None
         )
-        self._append({"role": "assistant", "content": result.text}, usage=usage)
-        cost = (
-            self._price(self.settings.model, result.usage) if self._price and result.usage else None
-        )
-        self.totals.add(result.usage, cost)
+        if result.text or status == "ok":
+            self._append({"role": "assistant", "content": result.text}, status=status, usage=usage)
+        else:  # filtered before a word: no reply, as if the request had failed
+            self._fail_last_user()
+        self._keep_choices(response)
+        self.totals.add(result.usage, self.cost_of(result.usage))
+        sink.finish(status=None if status == "ok" else status)  # after saving: it may fail
+        if reason == "content_filter":
+            raise ReplyFiltered(result)
         return result
 
-    @staticmethod
-    def _take(event: ChatEvent, choices: dict[int, list[str]], result: TurnResult) -> None:
-        if isinstance(event, Delta):
-            choices.setdefault(event.index, []).append(event.text)
-        elif isinstance(event, Usage):
-            result.usage = event
-        elif isinstance(event, Finish) and event.index == 0:
-            result.finish_reason = event.reason
+    def _keep_partial(self, response: Response, sink: Sink | None, status: str) -> None:
+        response.close()  # stop reading; what arrived is what is kept
+        if sink is not None:
+            with contextlib.suppress(OSError, AimlchatError):  # a gone pipe; text saved below
+                sink.finish(status=status)
+        text = response.text(0)
+        if text:
+            self._append({"role": "assistant", "content": text}, status=status)
+            self._keep_choices(response)
+        else:
+            self._fail_last_user()
+
+    def _keep_choices(self, response: Response) -> None:
+        # -n N: choices 1.. go to history as "choice" rows, kept out of the next context.
+        for i in response.indexes():
+            text = response.text(i)
+            if i and text:
+                self._record({"role": "assistant", "content": text}, status="choice")
 
     def _fail_last_user(self) -> None:
         # No reply at all: keep the message in history but out of the context, so the

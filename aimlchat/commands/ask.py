@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aimlchat.api.sse import ChatEvent, Delta, Finish, Usage
+from aimlchat.api.protocol import ChatEvent, Finish, TextDelta, Usage
 from aimlchat.chat.attach import image_part
 from aimlchat.chat.conversation import compose_prompt, user_message
-from aimlchat.chat.session import TurnResult
+from aimlchat.chat.session import ReplyFiltered, TurnResult
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError, redact
 
@@ -29,7 +29,7 @@ class NullSink:
     def feed(self, text: str) -> None:
         pass
 
-    def finish(self, *, interrupted: bool = False) -> None:
+    def finish(self, *, status: str | None = None) -> None:
         pass
 
 
@@ -81,7 +81,7 @@ def build_message(app: App, out: AskOutput) -> dict[str, Any]:
 def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
     def write(event: ChatEvent) -> None:
         obj: dict[str, Any]
-        if isinstance(event, Delta):
+        if isinstance(event, TextDelta):
             obj = {"type": "delta", "index": event.index, "text": event.text}
         elif isinstance(event, Usage):
             obj = {
@@ -119,16 +119,22 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     try:
         result = chat.send(message, sink, observe)
     except AimlchatError as exc:
+        if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON and usage too
+            _report(app, out, exc.result, chat.cost_of(exc.result.usage))
         if out.ndjson:
             _ndjson_error(app, exc)
         raise
-    if out.json and chat.last_response is not None:
-        app.out.data(json.dumps(chat.last_response, ensure_ascii=False, indent=2) + "\n")
     if result.finish_reason == "length":
         app.notifier.warn("the reply was cut off at the token limit (--max-tokens)")
-    if app.opts.usage:
-        app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
+    _report(app, out, result, chat.cost_of(result.usage))
     return result
+
+
+def _report(app: App, out: AskOutput, result: TurnResult, cost: float | None) -> None:
+    if out.json:
+        app.out.data(json.dumps(result.response.json(), ensure_ascii=False, indent=2) + "\n")
+    if app.opts.usage:
+        app.notifier.info(usage_line(result.usage, cost))
 
 
 def usage_line(usage: Usage | None, cost: float | None) -> str:

@@ -59,7 +59,8 @@ class Sink(Protocol):
 
     def feed(self, text: str) -> None: ...
 
-    def finish(self, *, interrupted: bool = False) -> None: ...
+    def finish(self, *, status: str | None = None) -> None:
+        """The reply ended; `status` says how if not whole ("interrupted", "incomplete")."""
 
 
 class PlainSink:
@@ -78,6 +79,6 @@ class PlainSink:
         self._out.data(text)
         self._last = text[-1]
 
-    def finish(self, *, interrupted: bool = False) -> None:
+    def finish(self, *, status: str | None = None) -> None:
         if self._last and self._last != "\n":
             self.feed("\n")

@@ -240,11 +240,11 @@ class MarkdownSink:
             self._live.refresh()
             self._last_refresh = now
 
-    def finish(self, *, interrupted: bool = False) -> None:
+    def finish(self, *, status: str | None = None) -> None:
         with self._hold:
-            self._finish(interrupted)
+            self._finish(status)
 
-    def _finish(self, interrupted: bool) -> None:
+    def _finish(self, status: str | None) -> None:
         with self.lock:
             self._pending.extend(self.splitter.close())
         try:
@@ -254,8 +254,8 @@ class MarkdownSink:
                 self._live.stop()
                 self._live = None
             self._no_echo.stop()
-        if interrupted:
-            self.console.print("[interrupted]", style="dim italic")
+        if status:  # "interrupted" or "incomplete", as history marks the reply
+            self.console.print(f"[{status}]", style="dim italic", markup=False)
 
 
 def _blank(line: list[Any]) -> bool:

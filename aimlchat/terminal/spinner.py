@@ -105,6 +105,6 @@ class SpinnerSink:
             self._spinner.stop()
         self._inner.feed(text)
 
-    def finish(self, *, interrupted: bool = False) -> None:
+    def finish(self, *, status: str | None = None) -> None:
         self._spinner.stop()
-        self._inner.finish(interrupted=interrupted)
+        self._inner.finish(status=status)

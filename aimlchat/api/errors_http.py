@@ -1,0 +1,143 @@
+"""What went wrong, in the shapes servers say it: error bodies and failed connections.
+
+Pure functions: an error body (AIML/NestJS, OpenAI, LiteLLM, vLLM, FastAPI, HTML) or a
+requests exception in, one typed error with one readable line out.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from http import HTTPStatus
+from typing import Any
+
+from aimlchat.errors import AimlchatError, ApiError, AuthError, NetworkError, RateLimitError, redact
+
+MAX_FIELDS = 6
+
+_DNS_FAILURES = (
+    "Name or service not known",
+    "nodename nor servname",
+    "Temporary failure in name resolution",
+    "NameResolutionError",
+    "No address associated",
+    "getaddrinfo failed",
+)
+
+
+def error_text(obj: Any) -> str:
+    """The human message inside an error object of any shape the API uses."""
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, dict):
+        fields = field_errors(obj)
+        if fields:
+            head = obj.get("message")
+            return _with_fields(head if isinstance(head, str) else "", fields)
+        message = next(
+            (error_text(obj[k]) for k in ("message", "detail", "error") if obj.get(k)), ""
+        )
+        if message:
+            param = obj.get("param")
+            if isinstance(param, str) and param and param not in message:
+                return f"{param}: {message}"  # OpenAI names the offending field apart
+            return message
+        return json.dumps(obj)[:300]
+    if isinstance(obj, list) and obj:
+        return "; ".join(error_text(x) for x in obj[:3])
+    return str(obj)
+
+
+def field_errors(obj: dict[str, Any]) -> list[str]:
+    """`field: message` for each entry of a validation error list, in the two shapes seen:
+    `errors: [{path, message}]` (AIML, zod, class-validator) and `detail: [{loc, msg}]`
+    (FastAPI, vLLM). Anything else: none."""
+    for key, where, what in (("errors", "path", "message"), ("detail", "loc", "msg")):
+        items = obj.get(key)
+        if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+            found = [
+                _field(i.get(where) or i.get("field"), i.get(what) or i.get("message"))
+                for i in items
+            ]
+            return [f for f in found if f]
+    error = obj.get("error")
+    return field_errors(error) if isinstance(error, dict) else []
+
+
+def _field(where: Any, what: Any) -> str:
+    if isinstance(where, list):
+        parts = [str(p) for p in where]
+        if parts and parts[0] in ("body", "query"):  # FastAPI's location, not the field
+            parts = parts[1:]
+        where = ".".join(parts)
+    message = what if isinstance(what, str) else json.dumps(what) if what is not None else ""
+    if not where:
+        return message
+    return f"{where}: {message}" if message else str(where)
+
+
+def _with_fields(message: str, fields: list[str]) -> str:
+    shown = "; ".join(fields[:MAX_FIELDS])
+    if len(fields) > MAX_FIELDS:
+        shown += f"; … and {len(fields) - MAX_FIELDS} more"
+    generic = {p.phrase.lower() for p in HTTPStatus} | {"validation error", "validation failed"}
+    if not message or message.lower().rstrip(".") in generic or message in shown:
+        return shown
+    return f"{message}: {shown}"
+
+
+def http_error(status: int, reason: str, body: bytes, content_type: str) -> AimlchatError:
+    """Turn an error response of any shape (AIML, OpenAI, {detail}, HTML) into one error."""
+    message = ""
+    request_id = None
+    text = body.decode("utf-8", "replace")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        rid = obj.get("requestId") or obj.get("request_id")
+        request_id = str(rid) if rid else None
+        message = error_text(obj)
+    elif text.strip() and "html" not in content_type.lower():
+        message = " ".join(text.split())[:200]
+    message = " ".join((message or reason or "error").split())
+    head = f"HTTP {status}: {message}"
+    if request_id:
+        head += f" (request id {request_id})"
+    head = redact(head)
+    if status in (401, 403):
+        return AuthError(head, hint="check AIML_API_KEY or run `aimlchat key set`")
+    if status == 429:
+        return RateLimitError(
+            head,
+            status=status,
+            request_id=request_id,
+            hint="rate limited; wait a little or raise --retries",
+        )
+    if status == 404:
+        return ApiError(
+            head,
+            status=status,
+            request_id=request_id,
+            hint="check --base-url and the model name (`aimlchat models`)",
+        )
+    return ApiError(head, status=status, request_id=request_id)
+
+
+def network_error(
+    exc: BaseException, url: str, timeout: float, *, timed_out: bool, tls: bool
+) -> NetworkError:
+    """A request that got no HTTP answer, said in terms of the host the user configured.
+    The caller classifies timeouts and TLS failures: only it knows requests' types."""
+    text = str(exc)
+    host = url.split("/")[2] if "//" in url else url
+    if timed_out or isinstance(exc, socket.timeout):
+        return NetworkError(f"no response from {host} within {timeout:g}s")
+    if any(s in text for s in _DNS_FAILURES):
+        return NetworkError(f"cannot resolve host {host.rsplit(':', 1)[0]}")
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return NetworkError(f"connection refused by {host}", hint="is the server running?")
+    if tls:
+        return NetworkError(f"TLS error talking to {host}")
+    return NetworkError(f"cannot reach {host}: {type(exc).__name__}")

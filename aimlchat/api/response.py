@@ -1,0 +1,208 @@
+"""One reply from the model, streamed or whole, as one object (llm's `Response`).
+
+Iterating yields the chat events as they arrive: a stream event by event, a
+non-streamed body all at once. Afterwards (or meanwhile) the response tells the text
+of each choice, its finish reason, the usage and the JSON. The caller never branches
+on the transport.
+
+The source is the client's: SSE events from a stream, or one decoded body. Nothing is
+sent until the first event is asked for, and a reply abandoned midway (Ctrl-C, an error
+while showing it) is closed, not read on: what arrived is what the accessors report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimlchat.api.protocol import (
+    ChatEvent,
+    Done,
+    Event,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    body_events,
+    chunk_events,
+    payload,
+)
+from aimlchat.api.sse import SSEEvent
+from aimlchat.errors import ApiError, NetworkError, redact
+
+_META = ("id", "created", "model", "system_fingerprint")
+
+
+@dataclass
+class _Choice:
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class Response:
+    def __init__(self, source: Iterable[SSEEvent | Any]) -> None:
+        self._source: Iterable[SSEEvent | Any] | None = source
+        self._started = False
+        self._seen: list[ChatEvent] = []
+        self._choices: dict[int, _Choice] = {}
+        self._usage: Usage | None = None
+        self._body: dict[str, Any] | None = None  # the whole non-streamed body, as sent
+        self._meta: dict[str, Any] = {}
+        self.done = False  # ended as the protocol says: [DONE], every finish, or a whole body
+
+    # -- events ------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[ChatEvent]:
+        if self._started:  # a second pass replays what arrived
+            yield from list(self._seen)
+            return
+        self._started = True
+        try:
+            for item in self._source or ():
+                for event in self._parse(item):
+                    if isinstance(event, Done):
+                        self.done = True
+                        return  # the end marker ends the reply, whatever follows
+                    yield self._take(event)
+            self._check_ended()
+        finally:
+            self.close()
+
+    def _parse(self, item: SSEEvent | Any) -> list[Event]:
+        if isinstance(item, SSEEvent):
+            obj = payload(item)
+            if not self._meta:
+                self._keep_meta(obj)
+            return chunk_events(obj)
+        events = body_events(item)
+        self._body = item
+        self.done = True
+        return events
+
+    def _take(self, event: ChatEvent | StreamError) -> ChatEvent:
+        if isinstance(event, StreamError):
+            when = " during the reply" if self._body is None else ""
+            raise ApiError(redact(f"server error{when}: {event.message}"))
+        self._seen.append(event)
+        if isinstance(event, Usage):
+            self._usage = event  # the last one: vLLM repeats a running total on every chunk
+            return event
+        choice = self._choices.get(event.index)
+        if choice is None:
+            choice = self._choices[event.index] = _Choice()
+        if type(event) is TextDelta:  # one per token: first
+            choice.text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            choice.reasoning.append(event.text)
+        elif isinstance(event, Finish):
+            choice.finish_reason = event.reason
+        elif isinstance(event, ToolCallDelta):
+            _add_call(choice.tool_calls, event)
+        return event
+
+    def _keep_meta(self, obj: Any) -> None:
+        if isinstance(obj, dict):
+            self._meta = {k: obj[k] for k in _META if k in obj}
+
+    def _check_ended(self) -> None:
+        finished = self._choices and all(c.finish_reason for c in self._choices.values())
+        if not (self.done or finished):
+            raise NetworkError("the server closed the stream early; the reply is incomplete")
+        self.done = True
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent). What arrived stays."""
+        self._started = True
+        source, self._source = self._source, None
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+    # -- what arrived ------------------------------------------------------------------
+
+    def _force(self) -> None:
+        # Only a response nobody started is read here; one being (or abandoned while
+        # being) iterated reports what has arrived so far.
+        if not self._started:
+            for _ in self:
+                pass
+
+    def text(self, index: int = 0) -> str:
+        self._force()
+        choice = self._choices.get(index)
+        return "".join(choice.text) if choice else ""
+
+    def indexes(self) -> list[int]:
+        """The choices that said anything, in index order."""
+        self._force()
+        return sorted(self._choices)
+
+    def texts(self) -> list[str]:
+        """The text of each choice, in index order."""
+        self._force()
+        return ["".join(self._choices[i].text) for i in sorted(self._choices)]
+
+    def reasoning(self, index: int = 0) -> str:
+        self._force()
+        choice = self._choices.get(index)
+        return "".join(choice.reasoning) if choice else ""
+
+    def tool_calls(self, index: int = 0) -> list[dict[str, Any]]:
+        """Tool calls assembled from their pieces, in the OpenAI message shape."""
+        self._force()
+        choice = self._choices.get(index)
+        return [choice.tool_calls[n] for n in sorted(choice.tool_calls)] if choice else []
+
+    def finish_reason(self, index: int = 0) -> str | None:
+        self._force()
+        choice = self._choices.get(index)
+        return choice.finish_reason if choice else None
+
+    @property
+    def usage(self) -> Usage | None:
+        self._force()
+        return self._usage
+
+    def json(self) -> dict[str, Any]:
+        """The body as the server sent it; for a stream, a `chat.completion` assembled
+        from its chunks."""
+        self._force()
+        if self._body is not None:
+            return self._body
+        obj: dict[str, Any] = {**self._meta, "object": "chat.completion", "choices": []}
+        for i in sorted(self._choices):
+            calls = self.tool_calls(i)
+            text = self.text(i)
+            # OpenAI's shape: content is null beside tool calls when there is no text.
+            content = text if text or not calls else None
+            message: dict[str, Any] = {"role": "assistant", "content": content}
+            if self.reasoning(i):
+                message["reasoning_content"] = self.reasoning(i)
+            if calls:
+                message["tool_calls"] = calls
+            reason = self._choices[i].finish_reason
+            obj["choices"].append({"index": i, "message": message, "finish_reason": reason})
+        if self._usage is not None:
+            u = self._usage
+            obj["usage"] = u.details or {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+            }
+        return obj
+
+
+def _add_call(calls: dict[int, dict[str, Any]], part: ToolCallDelta) -> None:
+    call = calls.setdefault(
+        part.call, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+    )
+    if part.id:
+        call["id"] = part.id
+    if part.name:
+        call["function"]["name"] = part.name
+    call["function"]["arguments"] += part.arguments
