@@ -159,3 +159,39 @@ def test_piped_ask_closed_by_head_exits_141_quietly(cli_env, server):
     err = proc.stderr.read()
     assert proc.wait(timeout=10) == 141
     assert err == b""
+
+
+def test_a_bare_prompt_is_asked(cli_env, server):
+    r = invoke(["Hello there", "--temperature", "0.5"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Hello from the loopback server.\n"
+    body = server.chat_bodies()[0]
+    assert body["messages"][-1]["content"] == "Hello there" and body["temperature"] == 0.5
+
+
+def test_piped_stdin_alone_is_asked(cli_env, server):
+    r = invoke([], cli_env, "what is 2+2?")
+    assert r.returncode == 0, r.stderr
+    assert server.chat_bodies()[0]["messages"][-1]["content"] == "what is 2+2?"
+
+
+def test_a_command_name_wins_and_ask_sends_it_as_a_prompt(cli_env, server):
+    assert invoke(["ask", "models"], cli_env, "").returncode == 0
+    assert server.chat_bodies()[0]["messages"][-1]["content"] == "models"
+
+
+def test_a_mistyped_command_is_an_error_not_a_request(cli_env, server):
+    r = invoke(["hsitory"], cli_env, "")
+    assert r.returncode == 2
+    assert "did you mean history" in r.stderr and "aimlchat ask hsitory" in r.stderr
+    assert server.chat_bodies() == []
+
+
+def test_bare_aimlchat_on_a_terminal_opens_chat(cli_env, server):
+    child = spawn([], cli_env)
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact("Hello from the loopback server.")
+    child.expect_exact(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aimlchat.errors import AimlchatError, ExitCode, Terminated, redact
+from aimlchat.errors import AimlchatError, ExitCode, Terminated, UsageError, redact
 
 if TYPE_CHECKING:
     from aimlchat.terminal.environment import Environment
@@ -47,8 +47,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     from aimlchat.terminal.environment import Environment
     from aimlchat.terminal.notify import Notifier
 
-    args = list(sys.argv[1:] if argv is None else argv)
     env = env or Environment.from_process()
+    args = list(sys.argv[1:] if argv is None else argv)
     if "--no-color" in args:  # error lines too, even when parsing fails
         env.no_color = True
     debug = "--debug" in args or env.environ.get("AIMLCHAT_DEBUG") == "1"
@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     status: int
     with _sigterm_raises():
         try:
+            args = _default_command(args, env)
             result = command.main(args, prog_name="aimlchat", standalone_mode=False, obj=env)
             status = result if isinstance(result, int) else ExitCode.OK
             if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
@@ -94,6 +95,39 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             )
             status = ExitCode.API
     return int(status)
+
+
+_TOP_FLAGS = ("-h", "--help", "-V", "--version", "--install-completion", "--show-completion")
+
+
+def _default_command(args: list[str], env: Environment) -> list[str]:
+    """`aimlchat "question"` asks; `… | aimlchat` asks with stdin; bare `aimlchat` chats.
+
+    A subcommand name still wins (`aimlchat ask models` asks the word "models"), and a
+    lone word that looks like a mistyped subcommand is an error rather than a paid request.
+    """
+    from aimlchat.cli.app import command_names
+
+    if any(name.endswith("_COMPLETE") for name in env.environ) and not args:
+        return args  # shell completion asks with no arguments: let Click answer it
+    if not args:
+        if not env.stdin_tty:
+            return ["ask"]
+        return ["chat"] if env.stdout_tty else ["--help"]
+    first = args[0]
+    names = command_names()
+    if first in names or first in _TOP_FLAGS:
+        return args
+    if len(args) == 1 and not first.startswith("-") and " " not in first:
+        import difflib
+
+        close = difflib.get_close_matches(first, names, n=1, cutoff=0.75)
+        if close:
+            raise UsageError(
+                f"{first!r} is not a command; did you mean {close[0]}?",
+                hint=f"to ask it as a prompt: aimlchat ask {first}",
+            )
+    return ["ask", *args]
 
 
 def _click_usage_errors() -> type[Exception]:
