@@ -28,10 +28,12 @@ Exit codes:
 
 EXAMPLES = """\b
 Examples:
-  aimlchat ask "Hello"
-  git diff | aimlchat ask "write a commit message" > msg.txt
+  aimlchat "Hello"                  same as: aimlchat ask "Hello"
+  git diff | aimlchat "write a commit message" > msg.txt
+  aimlchat                          chat on a terminal (aimlchat chat)
   aimlchat chat --continue
-  aimlchat models llama --pricing"""
+  aimlchat models llama --pricing
+  aimlchat ask models               a prompt that equals a command name"""
 
 cli = typer.Typer(
     name="aimlchat",
@@ -323,3 +325,11 @@ def config_edit(ctx: typer.Context) -> None:
     from aimlchat.commands.config import edit_config
 
     edit_config(_paths(ctx), _env(ctx))
+
+
+def command_names() -> list[str]:
+    """Every subcommand and group name: what `aimlchat WORD` must not take as a prompt."""
+    commands = [
+        c.name or (c.callback.__name__ if c.callback else "") for c in cli.registered_commands
+    ]
+    return [*commands, *(g.name or "" for g in cli.registered_groups)]
