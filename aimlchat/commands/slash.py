@@ -1,0 +1,88 @@
+"""The chat REPL's slash commands: the table `/help` shows, and `Repl`, which dispatches a
+typed line to a command or sends it as a message.
+
+Commands are plain `cmd_<name>` methods, grouped by theme in `slash_conversation` and
+`slash_content`, so their logic is tested without a terminal. A new command is a row in
+`COMMANDS` plus a method (on `Repl` here or on a group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aimlchat.commands.repl_core import Quit
+from aimlchat.commands.slash_content import ContentCommands
+from aimlchat.commands.slash_conversation import ConversationCommands
+from aimlchat.errors import AimlchatError
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: str
+    help: str
+
+
+COMMANDS = [
+    Command("/help", "", "this list"),
+    Command("/exit", "", "leave (also /quit, Ctrl-D)"),
+    Command("/quit", "", "leave"),
+    Command("/clear", "", "start a new conversation"),
+    Command("/model", "[NAME]", "show or switch the model"),
+    Command("/system", "[TEXT]", "show or set the system prompt"),
+    Command("/role", "NAME", "use a named system prompt from config"),
+    Command("/set", "PARAM [VALUE]", "set a parameter (no VALUE: unset); /set lists them"),
+    Command("/retry", "", "regenerate the last reply"),
+    Command("/undo", "", "drop the last exchange"),
+    Command("/history", "", "show this conversation"),
+    Command("/save", "NAME", "name this conversation (resume: chat --session NAME)"),
+    Command("/load", "NAME|ID", "switch to a saved conversation"),
+    Command("/copy", "", "copy the last reply to the clipboard (OSC 52)"),
+    Command("/image", "PATH|URL", "attach an image to the next message"),
+    Command("/edit", "", "write the next message in $EDITOR"),
+    Command("/usage", "", "tokens and cost so far"),
+]
+NAMES = [c.name for c in COMMANDS]
+
+
+class Repl(ConversationCommands, ContentCommands):
+    def handle(self, line: str) -> None:
+        """One line from the prompt: a slash command or a message."""
+        text = line.strip()
+        if not text:
+            return
+        if text.startswith("/") and not text.startswith("//"):
+            self._command(text)
+            return
+        # "//" escapes a message that really starts with a slash.
+        self.send(line[1:] if text.startswith("//") else line)
+
+    def _command(self, text: str) -> None:
+        word, _, rest = text.partition(" ")
+        method = getattr(self, "cmd_" + word[1:].lower(), None)
+        if word.lower() not in NAMES or method is None:
+            close = [n for n in NAMES if n.startswith(word.lower()[:3])]
+            self.app.notifier.warn(
+                f"unknown command {word}; not sent"
+                + (f" (did you mean {', '.join(close)}?)" if close else " (see /help)")
+            )
+            return
+        try:
+            method(rest.strip())
+        except AimlchatError as exc:
+            self.app.notifier.error(exc.message, exc.hint)
+
+    def cmd_help(self, _: str) -> None:
+        width = max(len(f"{c.name} {c.args}") for c in COMMANDS)
+        lines = [f"  {f'{c.name} {c.args}':<{width}}  {c.help}" for c in COMMANDS]
+        lines += [
+            "",
+            "  Enter sends · Esc Enter (Alt-Enter) adds a line · Ctrl-C stops a reply",
+            "  Ctrl-D exits · Up/Ctrl-R search earlier input · start with // to send a /",
+        ]
+        self.write("\n".join(lines) + "\n")
+
+    def cmd_exit(self, _: str) -> None:
+        raise Quit()
+
+    cmd_quit = cmd_exit

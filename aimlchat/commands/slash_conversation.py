@@ -1,0 +1,121 @@
+"""Slash commands about the conversation itself: its model, prompt, parameters and history."""
+
+from __future__ import annotations
+
+from aimlchat.chat.conversation import text_of
+from aimlchat.chat.session import Chat, Settings
+from aimlchat.commands.repl_core import ReplCore
+from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.settings import params, parse
+
+
+class ConversationCommands(ReplCore):
+    def cmd_clear(self, _: str) -> None:
+        self.chat = Chat(
+            self.chat.client,
+            self.chat.settings,
+            store=self.chat.store,
+            warn=self.app.notifier.warn,
+            price=self.app.price,
+        )
+        self.pending_images = []
+        self.app.notifier.info("new conversation")
+
+    def cmd_model(self, name: str) -> None:
+        if not name:
+            self.write(f"model: {self.chat.settings.model}\n")
+            return
+        self.app.warn_unknown_model(name)
+        self.chat.settings.model = name
+        self.chat.settings_changed()
+        self.app.notifier.info(f"model is now {name}")
+
+    def cmd_system(self, text: str) -> None:
+        if not text:
+            self.write(f"system: {self.chat.settings.system or '(none)'}\n")
+            return
+        self.chat.settings.system = text
+        self.chat.settings_changed()
+        self.app.notifier.info("system prompt set")
+
+    def cmd_role(self, name: str) -> None:
+        if not name:
+            roles = ", ".join(sorted(self.app.cfg.roles)) or "none (add [roles] to config)"
+            self.write(f"roles: {roles}\n")
+            return
+        role = self.app.role(name)
+        settings = self.chat.settings
+        settings.system = role.system if role.system is not None else settings.system
+        settings.model = role.model or settings.model
+        settings.params.update(role.params)
+        self.chat.settings_changed()
+        self.app.notifier.info(f"role {name} in use")
+
+    def cmd_set(self, rest: str) -> None:
+        current = self.chat.settings.params
+        if not rest:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(current.items())) or "(defaults)"
+            self.write(f"params: {shown}\nsettable: {', '.join(params.settable_names())}\n")
+            return
+        name, _, value = rest.partition(" ")
+        self.chat.settings.params, notice = parse.apply_set(current, name, value)
+        self.app.notifier.info(notice)
+
+    def cmd_retry(self, _: str) -> None:
+        self._turn(self.chat.retry)
+
+    def cmd_undo(self, _: str) -> None:
+        self.app.notifier.info("last exchange dropped" if self.chat.undo() else "nothing to undo")
+
+    def cmd_history(self, _: str) -> None:
+        if not self.chat.messages:
+            self.write("(no messages yet)\n")
+            return
+        for message, status in zip(self.chat.messages, self.chat.statuses, strict=False):
+            mark = "" if status == "ok" else f" [{status}]"
+            self.write(f"\n── {message['role']}{mark}\n{text_of(message['content'])}\n")
+
+    def cmd_save(self, name: str) -> None:
+        if not name:
+            raise UsageError("/save needs a NAME")
+        chat = self.chat
+        if chat.store is None:
+            raise AimlchatError("history is off in this session; nothing to save")
+        # Claimed now, even before the first message: a name another conversation holds
+        # is refused here (NameTaken), and history stays on.
+        chat.conversation_id = chat.store.save_as(
+            chat.conversation_id, name, model=chat.settings.model, system=chat.settings.system
+        )
+        chat.name = name
+        self.app.notifier.info(f"saved as {name!r}; resume with: aimlchat chat --session {name}")
+
+    def cmd_load(self, ref: str) -> None:
+        store = self.chat.store
+        if store is None:
+            raise AimlchatError("history is not available in this session")
+        cid = store.find(ref) if ref else store.latest()
+        if cid is None:
+            raise UsageError(f"no conversation {ref!r}", hint="see: aimlchat history list")
+        settings = Settings(
+            model=self.chat.settings.model,
+            params=self.chat.settings.params,
+            stream=self.chat.settings.stream,
+        )
+        self.chat = Chat(
+            self.chat.client,
+            settings,
+            store=store,
+            warn=self.app.notifier.warn,
+            conversation_id=cid,
+            price=self.app.price,
+        )
+        self.app.notifier.info(f"loaded conversation {cid} ({len(self.chat.messages)} messages)")
+
+    def cmd_usage(self, _: str) -> None:
+        t = self.chat.totals
+        line = (
+            f"{t.turns} replies · {t.prompt_tokens} prompt + {t.completion_tokens} "
+            f"completion = {t.prompt_tokens + t.completion_tokens} tokens"
+        )
+        line += f" · ${t.cost:.6f}" if t.cost is not None else " · cost unknown"
+        self.write(line + "\n")
