@@ -206,6 +206,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        if self.server.nodelay:
+            # Headers and body go out in two writes; with Nagle on, the body waits for
+            # the client's delayed ACK (~40 ms) on every keep-alive request after the first.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _record(self, body: bytes) -> dict[str, Any]:
         try:
             parsed = json.loads(body) if body else None
@@ -247,7 +254,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         with self.server.lock:
             reply = self.server.queue.pop(0) if self.server.queue else None
-        self._play(reply or self.server.script(request), request)
+            self.server.in_flight += 1
+            self.server.peak_in_flight = max(self.server.peak_in_flight, self.server.in_flight)
+        try:
+            self._play(reply or self.server.script(request), request)
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def _plain(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._play(Reply(status=status, body=body, headers=headers or {}), {})
@@ -337,6 +350,9 @@ class LoopbackServer(ThreadingHTTPServer):
         self.queue: list[Reply] = []
         self.sent: list[tuple[float, bytes]] = []
         self.models_reply: Reply | None = None
+        self.nodelay = False  # TCP_NODELAY: what a real server does; off keeps old timings
+        self.in_flight = 0  # chat requests being answered right now
+        self.peak_in_flight = 0
         self.script: Callable[[dict[str, Any]], Reply] = default_reply
         self._thread: threading.Thread | None = None
 
@@ -360,6 +376,38 @@ class LoopbackServer(ThreadingHTTPServer):
     def chat_bodies(self) -> list[dict[str, Any]]:
         with self.lock:
             return [r["json"] for r in self.requests if r["path"].endswith("/chat/completions")]
+
+
+@dataclass
+class BatchScript:
+    """Answers for `aimlchat batch` tests: each chat request after `delay` seconds, with a
+    completion that echoes its prompt. A prompt containing `fail` gets a 400; requests
+    number `storm_at` to `storm_at + storm_size - 1` (1-based) get a 429 with Retry-After."""
+
+    delay: float = 0.1
+    delay_for: Callable[[str], float] | None = None  # per prompt, instead of `delay`
+    fail: str = "FAIL"
+    storm_at: int | None = None
+    storm_size: int = 0
+    retry_after: str | None = "1"
+    count: int = 0
+    rate_limited_at: list[float] = field(default_factory=list)  # monotonic, per 429 sent
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: dict[str, Any]) -> Reply:
+        with self.lock:
+            self.count += 1
+            number = self.count
+        prompt = str((request.get("json") or {}).get("messages", [{}])[-1].get("content", ""))
+        if self.storm_at is not None and self.storm_at <= number < self.storm_at + self.storm_size:
+            with self.lock:
+                self.rate_limited_at.append(time.monotonic())
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return Reply(status=429, body={"error": {"message": "slow down"}}, headers=headers)
+        if self.fail and self.fail in prompt:
+            return Reply(status=400, body={"error": {"message": f"cannot answer {prompt!r}"}})
+        delay = self.delay_for(prompt) if self.delay_for else self.delay
+        return Reply(body=completion(f"echo: {prompt}"), header_delay=delay)
 
 
 def markdown_reply(lines: int) -> str:

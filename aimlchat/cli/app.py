@@ -152,6 +152,12 @@ def chat(ctx: typer.Context, **kw: Any) -> None:
     run_chat(_app(ctx, kw))
 
 
+# `batch` lives in aimlchat.cli.batch (its own options); registered here, after `chat`.
+from aimlchat.cli.batch import batch  # noqa: E402
+
+cli.command(epilog=EXIT_CODES)(batch)
+
+
 @cli.command()
 def models(
     ctx: typer.Context,

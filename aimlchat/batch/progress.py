@@ -1,0 +1,135 @@
+"""Counters of a batch, a live line on a terminal's stderr, and one summary line.
+
+On a terminal the line is redrawn at most ten times a second with `\\r`; on a pipe or
+file nothing is written until the summary, so logs stay one line per run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aimlchat.terminal.environment import Environment
+
+REDRAW_EVERY = 0.1
+BAR = 16
+
+
+@dataclass
+class Stats:
+    total: int | None = None  # items this run will ask; None when IN is a stream
+    skipped: int = 0  # already in OUT
+    done: int = 0  # written, errors included
+    errors: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    unpriced: int = 0  # replies whose model has no catalogue price
+    retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self, now: float) -> float:
+        elapsed = now - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def eta(self, now: float) -> float | None:
+        rate = self.rate(now)
+        if self.total is None or rate <= 0:
+            return None
+        return max(0, self.total - self.done) / rate
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _money(stats: Stats) -> str:
+    cost = stats.cost
+    text = f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}" if cost < 100 else f"${cost:,.2f}"
+    return text + ("+?" if stats.unpriced else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def live_line(stats: Stats, now: float) -> str:
+    parts = []
+    if stats.total:
+        share = min(1.0, stats.done / stats.total)
+        filled = round(share * BAR)
+        bar = "━" * filled + "─" * (BAR - filled)
+        parts.append(f"{stats.done:,}/{stats.total:,} {bar} {share:4.0%}")
+    else:
+        parts.append(f"{stats.done:,} done")
+    parts.append(f"{stats.rate(now):.1f}/s")
+    parts.append(_plural(stats.errors, "error"))
+    parts.append(_plural(stats.retries, "retry").replace("retrys", "retries"))
+    parts.append(f"{stats.tokens:,} tokens")
+    parts.append(_money(stats))
+    eta = stats.eta(now)
+    if eta is not None:
+        parts.append(f"ETA {_duration(eta)}")
+    return " · ".join(parts)
+
+
+def summary(stats: Stats, now: float) -> str:
+    parts = [
+        f"batch: {stats.done:,} done",
+        _plural(stats.errors, "error"),
+        f"{_duration(now - stats.started)}",
+        f"{stats.rate(now):.1f}/s",
+        _plural(stats.retries, "retry").replace("retrys", "retries"),
+        f"{stats.tokens:,} tokens",
+        _money(stats),
+    ]
+    line = " · ".join(parts)
+    if stats.skipped:
+        line += f" ({stats.skipped:,} already in OUT, skipped)"
+    return line
+
+
+class Progress:
+    def __init__(self, env: Environment, stats: Stats, clock: Callable[[], float]) -> None:
+        self._env = env
+        self.stats = stats
+        self._clock = clock
+        self.live = env.stderr_tty and not env.dumb_terminal
+        self._drawn = False
+        self._last = 0.0
+
+    def _width(self) -> int:
+        try:
+            return os.get_terminal_size(self._env.stderr.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return int(self._env.environ.get("COLUMNS", "80") or 80)
+
+    def _write(self, text: str) -> None:
+        try:
+            self._env.stderr.write(text)
+            self._env.stderr.flush()
+        except (OSError, ValueError):
+            self.live = False
+
+    def update(self, *, force: bool = False) -> None:
+        now = self._clock()
+        if not self.live or (not force and now - self._last < REDRAW_EVERY):
+            return
+        self._last = now
+        line = live_line(self.stats, now)[: max(10, self._width() - 1)]
+        self._write(f"\r{line}\x1b[K")
+        self._drawn = True
+
+    def clear(self) -> None:
+        """Take the line away (before stdout writes to the same terminal, or the end)."""
+        if self._drawn:
+            self._write("\r\x1b[K")
+            self._drawn = False

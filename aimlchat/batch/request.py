@@ -1,0 +1,126 @@
+"""The one place a batch record becomes a request body, and a reply becomes a result.
+
+Everything the batch knows about the API layer (`Client`, `build_body`, reply parsing,
+catalogue prices) is here, so a change in that layer is a change in this file only.
+Each worker thread gets its own `Client`: a requests `Session` is not documented as
+thread-safe, and one session per worker keeps one pooled keep-alive connection each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aimlchat.api.catalog import Model, cost, find_model
+from aimlchat.api.client import Client
+from aimlchat.api.response import Response
+from aimlchat.batch.records import Record
+from aimlchat.chat.conversation import build_body, user_message
+
+Price = Callable[[str, int, int], "float | None"]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What the command line says for every item; a record may override each."""
+
+    model: str
+    system: str | None = None
+    params: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    base_url: str
+    api_key: str
+    timeout: float
+    log: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    finish_reason: str | None
+    usage: dict[str, int] | None
+    cost: float | None
+
+
+def prices(models: list[Model]) -> Price:
+    """Cost in USD of a reply, from catalogue prices (None when the model has none)."""
+    found: dict[str, Model | None] = {}
+
+    def price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if model not in found:
+            found[model] = find_model(models, model)
+        return cost(found[model], prompt_tokens, completion_tokens)
+
+    return price
+
+
+class Requester:
+    def __init__(self, connection: Connection, defaults: Defaults, price: Price) -> None:
+        self._connection = connection
+        self.defaults = defaults
+        self._price = price
+        self._local = threading.local()
+
+    def model_of(self, record: Record) -> str:
+        return record.model or self.defaults.model
+
+    def system_of(self, record: Record) -> str | None:
+        system = self.defaults.system if record.system is None else record.system
+        return system or None
+
+    def body(self, record: Record) -> dict[str, Any]:
+        d = self.defaults
+        params = {**(d.params or {}), **record.params}
+        # A record's own response_format wins over --format/--schema, like its other fields.
+        response_format = params.pop("response_format", None) or d.response_format
+        if "response_format" in record.params:
+            response_format = record.params["response_format"]
+        return build_body(
+            model=self.model_of(record),
+            messages=[user_message(record.prompt)],
+            params=params,
+            stream=False,
+            system=self.system_of(record),
+            response_format=response_format,
+        )
+
+    def send(self, record: Record) -> Reply:
+        """Ask once (no retries here: the scheduler retries); raise typed errors."""
+        response = self._client().complete(self.body(record))
+        return self._reply(self.model_of(record), response)
+
+    def _client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            c = self._connection
+            client = Client(
+                base_url=c.base_url,
+                api_key=c.api_key,
+                timeout=c.timeout,
+                retries=0,
+                notice=lambda text: None,
+                log=c.log,
+            )
+            self._local.client = client
+        return client
+
+    def _reply(self, model: str, response: Response) -> Reply:
+        text, finish, usage = response.text(), response.finish_reason(), response.usage
+        if usage is None:
+            return Reply(text, finish, None, None)
+        return Reply(
+            text,
+            finish,
+            {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            self._price(model, usage.prompt_tokens, usage.completion_tokens),
+        )

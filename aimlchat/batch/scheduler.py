@@ -1,0 +1,126 @@
+"""Worker threads: each takes one item at a time, passes the gate before every attempt,
+retries what is worth retrying, and hands back exactly one `Done` per item.
+
+What is retried: 429 and 503 pause the whole batch (see `gate`) and the item goes again,
+for as long as the batch is making progress; 408, 409, 500, 502, 504 and network errors
+are retried per item, `--retries` times with the same backoff as `ask`; any other error
+is the item's own and is recorded. 401/403 stop the batch: every item would fail alike.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aimlchat.batch.gate import MAX_PAUSE, Cancelled, RateGate, Stalled, backoff
+from aimlchat.batch.records import Record
+from aimlchat.batch.request import Reply
+from aimlchat.errors import AimlchatError, ApiError, AuthError, NetworkError, RateLimitError
+
+SHARED = frozenset({429, 503})  # about the key or the service, not the item
+TRANSIENT = frozenset({408, 409, 500, 502, 504})
+
+
+@dataclass(frozen=True)
+class Job:
+    seq: int  # the order the item was read in
+    record: Record
+
+
+@dataclass
+class Done:
+    job: Job
+    reply: Reply | None = None
+    error: AimlchatError | None = None  # the item failed: recorded in OUT
+    abandoned: bool = False  # never sent (or not retried): the batch was stopping
+    fatal: BaseException | None = None  # stops the whole batch
+
+
+Send = Callable[[Record], Reply]
+
+
+def _transient(exc: AimlchatError) -> bool:
+    if isinstance(exc, NetworkError):
+        return True
+    return isinstance(exc, ApiError) and exc.status in TRANSIENT
+
+
+def _stalled(patience: float) -> RateLimitError:
+    return RateLimitError(
+        f"rate limited for over {patience / 60:.0f} minutes without a single success",
+        status=429,
+        hint="the key's limit is spent for now; run the same command later to resume",
+    )
+
+
+def run_item(job: Job, send: Send, gate: RateGate, retries: int, patience: float) -> Done:
+    tries = 0
+    while True:
+        try:
+            ticket = gate.acquire()
+        except Cancelled:
+            return Done(job, abandoned=True)
+        try:
+            reply = send(job.record)
+        except AuthError as exc:
+            gate.release(ticket, ok=False)
+            return Done(job, fatal=exc)
+        except AimlchatError as exc:
+            if isinstance(exc, ApiError) and exc.status in SHARED:
+                try:
+                    gate.rate_limited(ticket, exc.retry_after)
+                except Stalled:
+                    return Done(job, fatal=_stalled(patience))
+                continue
+            gate.release(ticket, ok=False)
+            if not _transient(exc) or tries >= retries:
+                return Done(job, error=exc)
+            wait = getattr(exc, "retry_after", None)
+            try:
+                gate.sleep(min(wait, MAX_PAUSE) if wait is not None else backoff(tries))
+            except Cancelled:
+                return Done(job, abandoned=True)
+            tries += 1
+            continue
+        except Exception as exc:  # a bug: stop the batch, and let the boundary say so
+            gate.release(ticket, ok=False)
+            return Done(job, fatal=exc)
+        gate.release(ticket, ok=True)
+        return Done(job, reply=reply)
+
+
+class Pool:
+    """`size` threads, each running one item at a time: never more than `size` requests."""
+
+    def __init__(
+        self,
+        size: int,
+        work: Callable[[Job], Done],
+        deliver: Callable[[Done], None],
+    ) -> None:
+        self._work = work
+        self._deliver = deliver
+        self._tasks: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"aimlchat-batch-{i}", daemon=True)
+            for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, job: Job) -> None:
+        self._tasks.put(job)
+
+    def _loop(self) -> None:
+        while (job := self._tasks.get()) is not None:
+            self._deliver(self._work(job))
+
+    def close(self, *, wait: bool) -> None:
+        """No more jobs. With `wait`, join the workers; else leave them (daemons) behind."""
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()

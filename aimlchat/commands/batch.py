@@ -1,0 +1,289 @@
+"""`aimlchat batch`: wire IN, OUT, the workers and the progress line together, and turn
+the way a run ended into an exit status and one line that says what to do next.
+
+The main thread runs the batch loop itself (`Runner.run`), so Ctrl-C and SIGTERM reach
+it: both only set a flag here, and the loop stops taking items, gives the requests in
+flight a few seconds, writes what came back, and ends with 130 or 143.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aimlchat.batch.gate import RateGate
+from aimlchat.batch.outfile import Existing, OutFile, StdoutFile
+from aimlchat.batch.progress import Progress, Stats, summary
+from aimlchat.batch.records import Reader, Shard, count
+from aimlchat.batch.request import Connection, Defaults, Price, Requester, prices
+from aimlchat.batch.runner import Ending, Runner, StopFlag
+from aimlchat.batch.scheduler import Done, run_item
+from aimlchat.commands.runtime import App
+from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
+
+PATIENCE = 600.0  # seconds of nothing but rate limits before the batch gives up
+
+
+@dataclass
+class BatchOptions:
+    input: str
+    output: Path | None = None
+    concurrency: int = 4
+    ordered: bool = False
+    retry_errors: bool = False
+    max_cost: float | None = None
+    shard: str | None = None
+    history: bool = False
+
+
+class Stopped(AimlchatError):
+    """The batch ended early (or with failed items): the exit status says how."""
+
+    def __init__(self, message: str, exit_code: ExitCode, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
+# -- IN and OUT ---------------------------------------------------------------------------
+
+
+def _input_path(spec: str) -> Path | None:
+    return None if spec == "-" else Path(spec)
+
+
+@contextlib.contextmanager
+def _lines(app: App, path: Path | None) -> Iterator[Iterable[bytes]]:
+    if path is None:
+        stdin: Any = app.env.stdin
+        buffer = getattr(stdin, "buffer", None)
+        yield buffer if buffer is not None else (s.encode("utf-8") for s in stdin)
+        return
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the feeder is done
+    except FileNotFoundError:
+        raise UsageError(f"no such input file: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        yield fh
+
+
+def _is_regular(path: Path | None) -> bool:
+    try:
+        return path is not None and stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _open_out(app: App, opts: BatchOptions) -> tuple[OutFile | StdoutFile, Existing]:
+    if opts.output is None or str(opts.output) == "-":
+        if opts.retry_errors:
+            raise UsageError("--retry-errors needs -o OUT: it asks again the errors there")
+        return StdoutFile(app.out), Existing()
+    source = _input_path(opts.input)
+    with contextlib.suppress(OSError):
+        if source is not None and opts.output.exists() and source.samefile(opts.output):
+            raise UsageError("OUT is the input file", hint="give -o another file")
+    try:
+        return OutFile.open(opts.output, retry_errors=opts.retry_errors, notice=app.notifier.info)
+    except OSError as exc:
+        raise UsageError(f"cannot open {opts.output}: {exc.strerror}") from None
+
+
+# -- prices and history -------------------------------------------------------------------
+
+
+def _prices(app: App, model: str, *, need: bool) -> Price:
+    """Catalogue prices: the cached copy, else fetched once. --max-cost cannot do without."""
+    from aimlchat.api.catalog import load_catalogue
+
+    models = app.prices.models
+    price = prices(models)
+    if models and (not need or price(model, 1, 1) is not None):
+        return price
+    try:
+        client = app.client(need_key=False)
+        models = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn).models
+    except AimlchatError as exc:
+        if need:
+            raise UsageError(f"--max-cost needs prices; {exc.message}") from None
+        app.notifier.warn(f"no prices ({exc.message}); cost is left null")
+        return price
+    price = prices(models)
+    if need and price(model, 1, 1) is None:
+        raise UsageError(
+            f"--max-cost: the catalogue has no price for {model}",
+            hint="pick a priced model (aimlchat models --pricing), or drop --max-cost",
+        )
+    return price
+
+
+def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
+    """--history: each finished item as a conversation of its own."""
+    store = app.store()
+    if store is None:
+        return None
+    broken = False
+
+    def save(done: Done) -> None:
+        nonlocal broken
+        record, reply = done.job.record, done.reply
+        if broken or reply is None:
+            return
+        model = requester.model_of(record)
+        usage = reply.usage
+        try:
+            cid = store.create(model=model, system=requester.system_of(record))
+            store.add(cid, "user", record.prompt)
+            store.add(
+                cid,
+                "assistant",
+                reply.text,
+                model=model,
+                usage=(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
+            )
+        except StoreError as exc:
+            broken = True
+            app.notifier.warn(f"{exc.message}; batch results are not being saved to history")
+
+    return save
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stop_on_signals(flag: StopFlag) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set a flag the batch loop reads: nothing half-written."""
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(reason: str) -> Callable[[int, Any], None]:
+        return lambda signum, frame: flag.request(reason)
+
+    for signum, reason in ((signal.SIGINT, "interrupt"), (signal.SIGTERM, "terminate")):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[signum] = signal.signal(signum, handler(reason))
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def run_batch(app: App, opts: BatchOptions) -> None:
+    if opts.max_cost is not None and opts.max_cost <= 0:
+        raise UsageError(f"--max-cost must be more than 0 (got {opts.max_cost})")
+    shard = Shard.parse(opts.shard)
+    s = app.settings
+    debug_log = app.notifier.raw if app.opts.debug else None
+    connection = Connection(s.base_url, app.api_key(), s.timeout, debug_log)
+    defaults = Defaults(s.model, s.system, dict(s.params), app.response_format)
+    price = _prices(app, s.model, need=opts.max_cost is not None)
+    requester = Requester(connection, defaults, price)
+    with _lines(app, _input_path(opts.input)):
+        pass  # a missing IN is an error before OUT is created
+    writer, existing = _open_out(app, opts)
+    try:
+        stats, ending = _run(app, opts, shard, requester, writer, existing)
+    finally:
+        writer.close()
+    _report(app, opts, stats, ending, writer)
+
+
+def _run(
+    app: App,
+    opts: BatchOptions,
+    shard: Shard,
+    requester: Requester,
+    writer: OutFile | StdoutFile,
+    existing: Existing,
+) -> tuple[Stats, Ending]:
+    path = _input_path(opts.input)
+    stats = Stats()
+    reader = Reader(shard, existing.done, check_duplicates=True)
+    if _is_regular(path):
+        # One quick pass first: the total for the progress line, and every line checked
+        # before a single request is paid for.
+        with _lines(app, path) as lines:
+            stats.total = count(reader, lines)
+        stats.skipped = reader.skipped
+        reader = Reader(shard, existing.done, check_duplicates=False)
+    elif app.env.stdin_tty and path is None:
+        app.notifier.info("reading prompts from the terminal, one per line; Ctrl-D ends")
+    clock = time.monotonic
+    stats.started = clock()
+    progress = Progress(app.env, stats, clock)
+    gate = RateGate(opts.concurrency, patience=PATIENCE)
+    work = functools.partial(
+        run_item, send=requester.send, gate=gate, retries=app.settings.retries, patience=PATIENCE
+    )
+    flag = StopFlag()
+    with _lines(app, path) as lines, _stop_on_signals(flag):
+        runner = Runner(
+            records=reader.records(lines),
+            work=work,
+            gate=gate,
+            concurrency=opts.concurrency,
+            ordered=opts.ordered,
+            writer=writer,
+            progress=progress,
+            model_of=requester.model_of,
+            flag=flag,
+            max_cost=opts.max_cost,
+            on_success=_history(app, requester) if opts.history else None,
+            notice=app.notifier.info,
+        )
+        ending = runner.run()
+    if stats.total is None:
+        stats.skipped = reader.skipped
+    progress.clear()
+    app.notifier.info(summary(stats, clock()))
+    return stats, ending
+
+
+def _usd(amount: float) -> str:
+    return f"{amount:.6f}".rstrip("0").rstrip(".") if amount < 1 else f"{amount:,.2f}"
+
+
+def _resume_hint(writer: OutFile | StdoutFile) -> str:
+    if writer.path is None:
+        return "the results so far went to stdout; with -o FILE a rerun resumes where it stopped"
+    return f"run the same command again to resume: the items in {writer.path} are skipped"
+
+
+def _report(
+    app: App, opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | StdoutFile
+) -> None:
+    reason = ending.reason
+    written = f"{stats.done:,} results written" + (
+        f" to {writer.path}" if writer.path is not None else ""
+    )
+    if ending.left_in_flight:
+        written += f"; {ending.left_in_flight} unfinished requests were dropped"
+    if reason in ("interrupt", "terminate"):
+        code = ExitCode.INTERRUPTED if reason == "interrupt" else ExitCode.TERMINATED
+        word = "interrupted" if reason == "interrupt" else "terminated"
+        raise Stopped(f"{word}: {written}", code, _resume_hint(writer))
+    if reason in ("input", "fatal") and ending.error is not None:
+        raise ending.error
+    if reason == "budget":
+        raise Stopped(
+            f"--max-cost ${_usd(opts.max_cost or 0)} reached (${_usd(stats.cost)} spent); "
+            f"{written}; the other items were not asked",
+            ExitCode.API,
+            _resume_hint(writer),
+        )
+    if stats.errors:
+        raise Stopped(
+            f"{stats.errors:,} of {stats.done:,} items failed; their records hold the error",
+            ExitCode.API,
+            "rerun with --retry-errors to ask them again" if writer.path else None,
+        )
