@@ -1,30 +1,42 @@
 """Rich output on a terminal: the streaming Markdown renderer and tables.
 
-The only importer of rich. Finished blocks are printed once into the scrollback;
-a transient live region redraws only the unfinished tail, cropped to the screen, at
-most a dozen times a second. Every piece of model text is made terminal-safe first.
+Finished blocks are printed once into the scrollback; a live region under them
+(live.py) redraws only the unfinished tail, cropped to the screen, at most a dozen
+times a second. A code block taller than the screen does not wait for its end: its
+finished lines go to the scrollback as they come, highlighted a batch at a time, and
+only its last few lines stay live; a table that tall shows its raw last lines until it
+is complete and can be laid out. Rows are made (and model text made terminal-safe) in
+paint.py; with it, the only importer of rich.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aimlchat.terminal.blocks import BlockSplitter
+from aimlchat.terminal.blocks import Block, BlockSplitter, Tail
 from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.live import LiveRegion, NoEcho, terminal_reflows
 from aimlchat.terminal.output import Output, PlainSink, Sink
 from aimlchat.terminal.sanitize import terminal_safe
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.console import Console
+
+    from aimlchat.terminal.paint import Row
 
 REFRESH_PER_SECOND = 12
+KEEP_LIVE = 4  # lines of a code block taller than the screen that are still drawn live
 
 
-def make_console(file: TextIO, *, color: bool, terminal: bool = True) -> Console:
+def make_console(
+    file: TextIO, *, color: bool, terminal: bool = True, width: int | None = None
+) -> Console:
     from rich.console import Console
 
     return Console(
@@ -35,108 +47,66 @@ def make_console(file: TextIO, *, color: bool, terminal: bool = True) -> Console
         highlight=False,
         markup=False,
         emoji=False,
+        width=width,
     )
 
 
-def markdown(text: str, code_theme: str) -> Any:
-    from rich.markdown import Markdown
-
-    # hyperlinks=False: a link shows its URL, so link text cannot disguise where it goes.
-    return Markdown(terminal_safe(text), code_theme=code_theme, hyperlinks=False)
-
-
 class _HoldInterrupts:
-    """Ctrl-C during a screen update waits until the update is done.
+    """Ctrl-C while the screen is being updated waits until the update is done.
 
-    A KeyboardInterrupt raised half-way through drawing the live region leaves rich
-    unsure of what is on screen, and the tail is then printed twice.
+    A KeyboardInterrupt raised half-way through drawing the live region leaves the
+    screen and the record of what is on it apart, and the tail is then printed twice.
+    The handler is installed once per reply, not per token (that cost a tenth of the
+    rendering time); outside an update, Ctrl-C goes on to the handler it replaced.
     """
 
     def __init__(self) -> None:
-        self._pending = False
         self._previous: Any = None
-        self._active = False
+        self._thread: int | None = None  # the main thread, once installed
+        self._holding = False
+        self._pending = False
 
-    def _hold(self, signum: int, frame: Any) -> None:
-        self._pending = True
+    def install(self) -> None:
+        if self._thread is None and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+            self._thread = threading.get_ident()
+
+    def remove(self) -> None:
+        if self._thread is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._thread = None
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self._holding:
+            self._pending = True
+        else:
+            self._pass_on(frame)
+
+    def _pass_on(self, frame: Any) -> None:
+        if callable(self._previous):
+            self._previous(signal.SIGINT, frame)
+        elif self._previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> None:
-        self._active = threading.current_thread() is threading.main_thread()
-        if self._active:
-            self._pending = False
-            self._previous = signal.signal(signal.SIGINT, self._hold)
+        self._holding = threading.get_ident() == self._thread
 
     def __exit__(self, *exc: object) -> None:
-        if self._active:
-            signal.signal(signal.SIGINT, self._previous)
-            if self._pending and exc[0] is None:
-                raise KeyboardInterrupt
-
-
-class _NoEcho:
-    """Keys typed while a reply streams (Ctrl-C's own "^C" included) are not echoed.
-
-    The terminal would print them inside the live region, which rich then cannot
-    erase exactly: lines end up on screen twice. Typed text stays queued for the
-    next prompt.
-    """
-
-    def __init__(self, fd: int | None) -> None:
-        self._fd = fd
-        self._saved: list[Any] | None = None
-
-    def start(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            import termios
-
-            self._saved = termios.tcgetattr(self._fd)
-            quiet = list(self._saved)
-            quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
-            termios.tcsetattr(self._fd, termios.TCSANOW, quiet)
-        except (ImportError, OSError, ValueError):
-            self._saved = None
-
-    def stop(self) -> None:
-        if self._saved is None or self._fd is None:
-            return
-        try:
-            import termios
-
-            termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
-        except (OSError, ValueError):
-            pass
-        self._saved = None
-
-
-class _Tail:
-    """The live region: the last screenful of the unfinished block."""
-
-    def __init__(self, sink: MarkdownSink) -> None:
-        self._sink = sink
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from rich.segment import Segment
-
-        height = max(1, console.size.height - 2)
-        lines = self._sink.tail_lines(height, height * max(20, options.max_width))
-        if not lines:
-            return
-        rendered = console.render_lines(
-            markdown("\n".join(lines), self._sink.code_theme), options, pad=False
-        )
-        for line in rendered[-height:]:
-            yield from line
-            yield Segment.line()
+        if self._holding:
+            self._holding = False
+            if self._pending:
+                self._pending = False
+                if exc[0] is None:
+                    self._pass_on(None)
 
 
 class MarkdownSink:
     """Streams Markdown to a terminal in time linear in the reply's length.
 
-    Finished blocks wait in `_pending` (still drawn by the live tail) and are printed
-    together at most a dozen times a second, so a fast stream costs a few large
-    Markdown renders instead of one per paragraph.
+    Each update ("tick") prints the blocks finished since the last one, as one document,
+    and redraws the tail, in a single write. Ticks come at most a dozen times a second:
+    text arriving sooner waits for a timer, so a fast stream costs a few large renders
+    instead of one per token, and a pause still shows every token at once.
     """
 
     def __init__(
@@ -147,120 +117,186 @@ class MarkdownSink:
         code_theme: str,
         live: bool = True,
         input_fd: int | None = None,
+        reflow: bool = True,
+        width: int | None = None,
     ) -> None:
-        import rich.markdown  # noqa: F401  (load now, not on the first token)
-        from rich.live import Live
+        from aimlchat.terminal.paint import Painter
 
-        self.console = make_console(file, color=color)
-        self.code_theme = code_theme
+        self.console = make_console(file, color=color, width=width)
+        self.painter = Painter(self.console, code_theme)
         self.splitter = BlockSplitter()
-        self.lock = threading.Lock()
-        self._pending: list[str] = []
-        self._printed = False
-        self._live: Live | None = None
+        self._file = file
+        self._fd = _terminal_fd(file)
+        self._lock = threading.Lock()
+        self._pending: list[Block] = []
+        self._gap = False  # something is printed: a blank row goes before what follows
         self._use_live = live
-        self._last_refresh = 0.0
-        self._last_flush = 0.0
-        self._live_cls = Live
+        self._live = LiveRegion(self._write, reflow=reflow)
+        self._started = False
+        self._closed = False
+        self._last_tick = 0.0
+        self._timer: threading.Timer | None = None
         self._hold = _HoldInterrupts()
-        self._no_echo = _NoEcho(input_fd)
+        self._no_echo = NoEcho(input_fd)
+        self._warm_up()
 
-    def tail_lines(self, max_lines: int, max_chars: int) -> list[str]:
-        """What the live region shows: finished-but-unprinted blocks, then the tail."""
-        with self.lock:
-            tail = self.splitter.tail_lines(max_lines, max_chars)
-            lines: list[str] = []
-            for block in reversed(self._pending):
-                if len(lines) + len(tail) >= max_lines:
-                    break
-                lines[:0] = [*block.split("\n")[-max_lines:], ""]
-        return (lines + tail)[-max_lines:] if tail else lines[-max_lines:]
-
-    def _flush(self) -> None:
-        """Print the pending blocks once, as one document, into the scrollback."""
-        # Hold the live region's lock so its thread cannot draw between the blocks
-        # leaving the tail and their landing in the scrollback (no flicker, no doubles).
-        guard = getattr(self._live, "_lock", None) or threading.RLock()
-        with guard:
-            with self.lock:
-                blocks, self._pending = self._pending, []
-            if not blocks:
-                return
-            rendered = self.console.render_lines(
-                markdown("\n\n".join(blocks), self.code_theme), pad=False, new_lines=False
-            )
-            while rendered and _blank(rendered[-1]):
-                rendered.pop()
-            while rendered and _blank(rendered[0]):
-                rendered.pop(0)
-            from rich.segment import Segment, Segments
-
-            segments: list[Segment] = []
-            if self._printed:
-                segments.append(Segment.line())
-            for line in rendered:
-                segments.extend(line)
-                segments.append(Segment.line())
-            self.console.print(Segments(segments), end="")
-            self._printed = True
-        self._last_flush = time.monotonic()
+    def _warm_up(self) -> None:
+        """Take the first-use costs now, while the request is on its way, so that the
+        first token shows at once."""
+        width = self._size()[0]
+        for row in self.painter.markdown("Warm **up** `x`", width):
+            self.painter.encode(row, width)
+        signal.getsignal(signal.SIGINT)
 
     def feed(self, text: str) -> None:
-        with self._hold:
-            self._feed(text)
-
-    def _feed(self, text: str) -> None:
-        with self.lock:
+        self._hold.install()
+        with self._hold, self._lock:
             self._pending.extend(self.splitter.feed(text))
-        now = time.monotonic()
-        if self._pending and (
-            not self._use_live or now - self._last_flush > 1 / REFRESH_PER_SECOND
-        ):
-            self._flush()
-        if not self._use_live:
-            return
-        if self._live is None:
-            self._live = self._live_cls(
-                _Tail(self),
-                console=self.console,
-                auto_refresh=True,
-                refresh_per_second=REFRESH_PER_SECOND,
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-                vertical_overflow="visible",
-            )
-            self._no_echo.start()
-            self._live.start(refresh=True)
-            self._last_refresh = time.monotonic()
-            return
-        # The live thread refreshes on its own; refresh here too when it has been a
-        # while, so a token after a pause shows at once rather than on the next tick.
-        if now - self._last_refresh > 1 / REFRESH_PER_SECOND:
-            self._live.refresh()
-            self._last_refresh = now
+            if not self._use_live:
+                if self._pending:
+                    width = self._size()[0]
+                    self._print(self._render_pending(width), width)
+            elif time.monotonic() - self._last_tick >= 1 / REFRESH_PER_SECOND:
+                self._tick()
+            elif self._timer is None:
+                wait = self._last_tick + 1 / REFRESH_PER_SECOND - time.monotonic()
+                self._timer = threading.Timer(max(0.0, wait), self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
 
     def finish(self, *, status: str | None = None) -> None:
         with self._hold:
             self._finish(status)
 
     def _finish(self, status: str | None) -> None:
-        with self.lock:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
             self._pending.extend(self.splitter.close())
-        try:
-            self._flush()
-        finally:
-            if self._live is not None:
-                self._live.stop()
-                self._live = None
-            self._no_echo.stop()
+            width = self._size()[0]
+            try:
+                rows = self._render_pending(width)
+                if self._started:
+                    self._live.update(self._encode(rows, width), [], width)
+                else:
+                    self._print(rows, width)
+            finally:
+                self._live.close(width)
+                self._no_echo.stop()
+                self._hold.remove()
         if status:  # "interrupted" or "incomplete", as history marks the reply
             self.console.print(f"[{status}]", style="dim italic", markup=False)
 
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed:
+                return
+            # If the terminal is gone, the main thread hears of it on its next write.
+            with contextlib.suppress(OSError, ValueError):
+                self._tick()
 
-def _blank(line: list[Any]) -> bool:
-    """An empty line with no background colour (a code block's padding is not blank)."""
-    return all(not seg.text.strip() and not (seg.style and seg.style.bgcolor) for seg in line)
+    # -- one update of the screen ------------------------------------------------------
+
+    def _tick(self) -> None:
+        width, height = self._size()
+        budget = max(3, height - 2)  # the most rows the live region takes
+        rows = self._render_pending(width)
+        if self.splitter.open_code_lines >= budget:
+            part = self.splitter.take_code(KEEP_LIVE)
+            if part is not None:
+                code = self.painter.code(part.lines, part.lang, part.context)
+                rows += self._unit(code, continued=not part.first)
+        live = self._tail_rows(self.splitter.tail(budget, width), width, budget)
+        if not self._started:
+            self._started = True
+            self._no_echo.start()
+        self._live.update(
+            self._encode(rows, width),
+            [self.painter.encode(row, width, crop=True) for row in live],
+            width,
+        )
+        self._last_tick = time.monotonic()
+
+    def _render_pending(self, width: int) -> list[Row]:
+        """The finished blocks as rows: Markdown a run at a time, code blocks alone."""
+        blocks, self._pending = self._pending, []
+        rows: list[Row] = []
+        run: list[str] = []
+        for block in blocks:
+            if block.lang is None:
+                run.append(block.source)
+                continue
+            if run:
+                rows += self._unit(self.painter.blocks(run, width))
+                run = []
+            code = self.painter.code(block.code, block.lang, block.context)
+            rows += self._unit(code, continued=block.continued)
+        if run:
+            rows += self._unit(self.painter.blocks(run, width))
+        return rows
+
+    def _unit(self, rows: list[Row], *, continued: bool = False) -> list[Row]:
+        """Rows of a block, after a blank row if something was printed before them."""
+        from aimlchat.terminal.paint import BLANK
+
+        if continued or not rows:
+            return rows
+        gap = [BLANK] if self._gap else []
+        self._gap = True
+        return gap + rows
+
+    def _tail_rows(self, tail: Tail, width: int, budget: int) -> list[Row]:
+        """What the live region shows: never more than `budget` rows."""
+        from aimlchat.terminal.paint import BLANK
+
+        if not tail.lines:
+            return []
+        if tail.kind == "code":
+            rows = self.painter.code(tail.lines, tail.lang, tail.context)
+        elif tail.kind == "table" and tail.cropped:
+            rows = self.painter.plain(tail.lines)  # cannot be laid out until complete
+        else:
+            rows = self.painter.markdown("\n".join(tail.lines), width)
+            if tail.kind == "table" and len(rows) > budget:
+                rows = self.painter.plain(tail.lines)
+        if self._gap and not tail.continued:
+            rows = [BLANK, *rows]
+        return rows[-budget:]
+
+    # -- output --------------------------------------------------------------------------
+
+    def _encode(self, rows: list[Row], width: int) -> list[str]:
+        return [self.painter.encode(row, width)[0] for row in rows]
+
+    def _print(self, rows: list[Row], width: int) -> None:
+        if rows:
+            self._write("".join(text + "\n" for text in self._encode(rows, width)))
+
+    def _write(self, text: str) -> None:
+        self._file.write(text)
+        self._file.flush()
+
+    def _size(self) -> tuple[int, int]:
+        """The terminal's size now (it may have been resized since the last update)."""
+        if self._fd is not None:
+            try:
+                columns, lines = os.get_terminal_size(self._fd)
+            except OSError:
+                pass
+            else:
+                if columns > 0 and lines > 0:
+                    return columns, lines
+        size = self.console.size
+        return size.width, size.height
+
+
+def _terminal_fd(file: TextIO) -> int | None:
+    try:
+        return file.fileno() if file.isatty() else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def print_table(
@@ -301,4 +337,5 @@ def make_sink(env: Environment, *, raw: bool, code_theme: str) -> Sink:
         code_theme=code_theme,
         live=not env.dumb_terminal,
         input_fd=env.stdin_fd(),
+        reflow=terminal_reflows(env.environ),
     )
