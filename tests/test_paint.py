@@ -145,3 +145,25 @@ def test_simple_blocks_look_exactly_as_rich_lays_them_out(width):
             document = Markdown(source, hyperlinks=False)
             theirs = Segment.split_lines(console.render(document, options))
             assert _visual(ours) == _visual(theirs), source
+
+
+def test_code_printed_in_parts_is_highlighted_as_if_whole():
+    from aimlchat.terminal.paint import Painter
+
+    console = Console(file=io.StringIO(), width=80, color_system="truecolor", force_terminal=True)
+    painter = Painter(console, "monokai")
+    code = ['s = """a docstring', "that goes on", 'and ends"""', "x = 1"]
+    whole = painter.code(code, "python")
+    parts = painter.code(code[:2], "python") + painter.code(code[2:], "python", code[:2])
+    assert parts == whole  # the second part knows it starts inside a string
+
+
+def test_live_region_erases_the_rows_the_terminal_shows_after_narrowing():
+    from aimlchat.terminal.live import LiveRegion
+
+    written: list[str] = []
+    for reflow, up in ((True, 5), (False, 3)):
+        region = LiveRegion(written.append, reflow=reflow)
+        region.update([], [("a" * 90, 90), ("", 0), ("b" * 130, 100)], 100)
+        region.update(["done"], [], 60)  # narrowed to 60: 90 and 100 cells take 2 rows each
+        assert written[-1].startswith(f"\r\x1b[{up}A\x1b[J")
