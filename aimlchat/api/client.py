@@ -18,11 +18,11 @@ import email.utils
 import json
 import random
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
@@ -30,9 +30,10 @@ import urllib3.exceptions
 
 from aimlchat import __version__
 from aimlchat.api.errors_http import http_error, network_error
+from aimlchat.api.inflate import Inflater
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEDecoder, SSEEvent
-from aimlchat.errors import AimlchatError, ApiError, NetworkError, redact
+from aimlchat.errors import AimlchatError, ApiError, NetworkError, UsageError, redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_WAIT = 60.0
@@ -40,6 +41,10 @@ BACKOFF_BASE = 0.5
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
 DEBUG_BODY_LIMIT = 2000
+PAGE_LIMIT = 2 * 1024 * 1024  # -f URL: a page, not a download
+MAX_REDIRECTS = 5
+PAGE_ACCEPT = "text/html, text/plain;q=0.9, text/*;q=0.8, application/json;q=0.8, */*;q=0.1"
+PAGE_TEXT_TYPES = ("application/json", "application/xml", "application/xhtml+xml", "")
 
 Log = Callable[[str], None]
 
@@ -65,55 +70,18 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect of a fetched page leads; only ever to another http(s) URL."""
+    target = urljoin(url, location)
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"cannot fetch {url}: it redirects to {target or '?'}, not http(s)")
+    return target
+
+
 def _backoff(attempt: int) -> float:
     # Exponential with jitter so that many clients do not retry in lock step.
     return BACKOFF_BASE * (2.0**attempt) * (0.75 + random.random() * 0.5)
-
-
-class Inflater:
-    """Undoes a gzip or deflate Content-Encoding incrementally: each compressed piece
-    gives back all the text it holds, so a stream flushed per event stays live."""
-
-    def __init__(self, coding: str) -> None:
-        self.coding = coding
-        # 47 = 32 + 15: a gzip or a zlib header, detected from the first bytes.
-        self._z = zlib.decompressobj(47)
-        self._fed = False
-
-    @classmethod
-    def for_header(cls, value: str | None) -> Inflater | None:
-        codings = [c.strip().lower() for c in (value or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if not codings:
-            return None
-        if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
-            raise ApiError(
-                f"the server sent the reply encoded as {', '.join(codings)}, "
-                "which aimlchat cannot decode",
-                hint="a proxy in between may be compressing the stream",
-            )
-        return cls(codings[0])
-
-    def feed(self, data: bytes) -> bytes:
-        try:
-            if self._fed or self.coding != "deflate":
-                return self._inflate(data)
-            self._fed = True
-            try:
-                return self._inflate(data)
-            except zlib.error:
-                self._z = zlib.decompressobj(-15)  # "deflate" sent raw, without its header
-                return self._inflate(data)
-        except zlib.error:
-            raise ApiError(f"the server's {self.coding} stream is corrupt") from None
-
-    def _inflate(self, data: bytes) -> bytes:
-        out = self._z.decompress(data)
-        while self._z.eof and self._z.unused_data:  # gzip members may follow one another
-            rest = self._z.unused_data
-            self._z = zlib.decompressobj(47)
-            out += self._z.decompress(rest)
-        return out
 
 
 class Client:
@@ -175,7 +143,59 @@ class Client:
                 return ModelsResponse(304, etag, None)
             return ModelsResponse(resp.status_code, resp.headers.get("ETag"), self._json(resp))
 
+    def fetch_text(self, url: str, *, limit: int = PAGE_LIMIT) -> tuple[bytes, str]:
+        """A page for `-f URL`: (body, content type), redirects followed over http(s) only.
+
+        The page's host is not the API: the key is never sent there. The body is read
+        only for a text type, at most `limit` bytes once decoded; for any other type it
+        is b"" and the caller decides (an image URL is passed on as a URL).
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            with closing(self._get_page(url)) as resp:
+                if resp.is_redirect:
+                    url = _redirect_target(url, resp.headers.get("Location", ""))
+                    continue
+                ctype = resp.headers.get("Content-Type", "")
+                if resp.status_code >= 400:
+                    error = UsageError if resp.status_code < 500 else NetworkError
+                    raise error(f"cannot fetch {url}: HTTP {resp.status_code} {resp.reason}")
+                kind = ctype.split(";")[0].strip().lower()
+                if not (kind.startswith("text/") or kind in PAGE_TEXT_TYPES):
+                    return b"", ctype
+                return self._read_page(resp, url, limit), ctype
+        raise UsageError(f"cannot fetch {url}: more than {MAX_REDIRECTS} redirects")
+
     # -- internals ----------------------------------------------------------------
+
+    def _get_page(self, url: str) -> requests.Response:
+        self._debug(f"-> GET {url} (a page for -f: no key)")
+        try:
+            return self._session.get(
+                url,
+                headers={"Accept": PAGE_ACCEPT},  # and never Authorization
+                stream=True,
+                timeout=(min(self.timeout, 30.0), self.timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise self._network_error(exc, url) from None
+
+    def _read_page(self, resp: requests.Response, url: str, limit: int) -> bytes:
+        too_big = UsageError(
+            f"{url} is larger than the {limit // (1024 * 1024)} MB limit for -f",
+            hint="save the part you need to a file and pass that",
+        )
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_big
+        try:
+            body: bytes = resp.raw.read(limit + 1, decode_content=True) or b""
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._network_error(exc, url) from None
+        if len(body) > limit:
+            raise too_big
+        return body
+
 
     def _chat_source(self, body: dict[str, Any]) -> Iterator[SSEEvent | Any]:
         resp = self._send("POST", "/chat/completions", body, sse=bool(body.get("stream")))

@@ -180,13 +180,17 @@ def _add_data(
             raise UsageError(f"{label} is a binary file; only text files can be sent")
         ctx.skipped.append(label)
         return
-    ctx.total += len(data)
+    _count(ctx, len(data))
+    ctx.blocks.append(fenced(label, text, lang or ""))
+
+
+def _count(ctx: FileContext, size: int) -> None:
+    ctx.total += size
     if ctx.total > MAX_TOTAL_BYTES:
         raise UsageError(
             f"the files add up to more than {MAX_TOTAL_BYTES // 1024 // 1024} MB; nothing sent",
             hint="name fewer files, or a narrower glob",
         )
-    ctx.blocks.append(fenced(label, text, lang or ""))
 
 
 def _text(data: bytes) -> str | None:
@@ -220,5 +224,5 @@ def _add_url(ctx: FileContext, url: str, fetch: Fetch) -> None:
         from aimlchat.chat.html_text import html_to_text
 
         text = html_to_text(text)
-    ctx.total += len(text.encode())
+    _count(ctx, len(text.encode()))
     ctx.blocks.append(fenced(url, text))

@@ -109,7 +109,14 @@ def _default_command(args: list[str], env: Environment) -> list[str]:
     from aimlchat.cli.app import command_names
 
     if any(name.endswith("_COMPLETE") for name in env.environ) and not args:
-        return args  # shell completion asks with no arguments: let Click answer it
+        # Shell completion: Click reads the words from os.environ; `aimlchat -m <TAB>`
+        # completes as `aimlchat ask -m <TAB>`, since that is what the line would run.
+        import os
+
+        from aimlchat.cli.complete import complete_as_ask
+
+        complete_as_ask(os.environ, command_names(), _TOP_FLAGS)
+        return args
     if not args:
         if not env.stdin_tty:
             return ["ask"]

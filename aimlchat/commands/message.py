@@ -1,0 +1,137 @@
+"""The user message of `ask` (and chat's first message): `-f` files, stdin, the prompt
+and `-a` images, every limit checked before anything is sent.
+
+The text is the files first (each a fenced block headed by its path), then stdin, then
+the prompt: the question comes last, after what it is about, as people write it. Stdin
+is read once: `-f -` makes it a fenced block like any file (and then it is not also the
+text before the prompt), `-a -` makes it an image; asking for both is a usage error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aimlchat.chat.conversation import Message, compose_prompt, user_message
+from aimlchat.commands.runtime import App
+from aimlchat.errors import UsageError
+
+if TYPE_CHECKING:
+    from aimlchat.chat.files import FileContext
+
+MAX_STDIN_BYTES = 8 * 1024 * 1024
+SKIPPED_SHOWN = 5
+
+
+def read_stdin_bytes(app: App) -> bytes:
+    stream = getattr(app.env.stdin, "buffer", None)
+    data = (
+        stream.read(MAX_STDIN_BYTES + 1)
+        if stream is not None
+        else app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
+    )
+    if len(data) > MAX_STDIN_BYTES:
+        raise UsageError(
+            f"stdin is larger than the {MAX_STDIN_BYTES // (1024 * 1024)} MB limit; nothing sent",
+            hint="send a smaller part, e.g. with head -c",
+        )
+    return data
+
+
+def decode_stdin(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="convert it first, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+
+
+def fill_prompt(prompt: str, values: Mapping[str, str]) -> str:
+    """`{{name}}` in the prompt, filled when `-v` is given (else the prompt is as typed)."""
+    if not values:
+        return prompt
+    from aimlchat.chat.template import fill
+
+    return fill(prompt, dict(values))
+
+
+def gather_files(
+    app: App, specs: list[str], *, read_stdin: Callable[[], bytes] | None = None
+) -> FileContext:
+    """`-f` specs collected (URLs fetched without the key); skipped binaries noted once."""
+    from aimlchat.chat.files import FileContext, collect, is_url
+
+    if not specs:
+        return FileContext()
+    # The chat's own client is made later: a page is fetched before anything is sent.
+    fetch = app.client(need_key=False).fetch_text if any(is_url(s) for s in specs) else None
+    found = collect(
+        specs,
+        cwd=_cwd(),
+        read_stdin=read_stdin,
+        fetch=fetch,
+        image_detail=app.settings.image_detail,
+    )
+    if found.skipped:
+        count = len(found.skipped)
+        names = ", ".join(found.skipped[:SKIPPED_SHOWN])
+        more = f" and {count - SKIPPED_SHOWN} more" if count > SKIPPED_SHOWN else ""
+        app.notifier.info(f"skipped {count} binary file{'s' * (count > 1)}: {names}{more}")
+    return found
+
+
+def _cwd() -> Path:
+    try:
+        return Path.cwd()
+    except OSError:
+        raise UsageError("the current directory no longer exists") from None
+
+
+def _check_stdin_use(app: App, *, no_stdin: bool) -> None:
+    """`-f -` and `-a -` both want stdin, which can be read once."""
+    file_stdin, image_stdin = "-" in app.opts.files, "-" in app.opts.attach
+    if file_stdin and image_stdin:
+        raise UsageError("stdin can be read once: use -f - or -a -, not both")
+    if (file_stdin or image_stdin) and (no_stdin or app.env.stdin_tty):
+        flag = "-f -" if file_stdin else "-a -"
+        why = "--no-stdin is given" if no_stdin else "stdin is a terminal"
+        raise UsageError(f"{flag} reads stdin, but {why}", hint=f"pipe something in: … | {flag}")
+
+
+def build_message(app: App, prompt_words: list[str], *, no_stdin: bool = False) -> Message:
+    """The user message, or a UsageError naming what is wrong; nothing is sent here."""
+    _check_stdin_use(app, no_stdin=no_stdin)
+    prompt = fill_prompt(" ".join(prompt_words).strip(), app.vars)
+    stdin = None if no_stdin or app.env.stdin_tty else read_stdin_bytes(app)
+    if stdin is None and not prompt and not app.opts.files:
+        raise UsageError("no prompt", hint='try: aimlchat ask "Hello" or: echo hi | aimlchat ask')
+    as_file, as_image = "-" in app.opts.files, "-" in app.opts.attach
+    if (as_file or as_image) and not stdin:
+        raise UsageError(f"{'-f -' if as_file else '-a -'} found stdin empty")
+    files = gather_files(app, app.opts.files, read_stdin=lambda: stdin or b"")
+    stdin_text = None if as_file or as_image or not stdin else decode_stdin(stdin)
+    return user_message(
+        _text(files.text(), prompt, stdin_text),
+        [*files.images, *_images(app, stdin)],
+    )
+
+
+def _text(files: str, prompt: str, stdin_text: str | None) -> str:
+    if not prompt and stdin_text is None:
+        if not files.strip():
+            raise UsageError("empty message", hint='give a prompt, e.g. aimlchat ask "Hello"')
+        return files
+    asked = compose_prompt(prompt, stdin_text)
+    return f"{files}\n\n{asked}" if files else asked
+
+
+def _images(app: App, stdin: bytes | None) -> list[dict[str, Any]]:
+    from aimlchat.chat.attach import image_part
+
+    return [
+        image_part(spec, detail=app.settings.image_detail, read_stdin=lambda: stdin or b"")
+        for spec in app.opts.attach
+    ]
