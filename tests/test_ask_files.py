@@ -181,3 +181,11 @@ def test_an_unreachable_url_is_a_network_error(cli_env, server, web):
     r = invoke(["ask", "-f", url, "hi"], cli_env)
     assert r.returncode == 4 and "connection refused" in r.stderr
     assert server.chat_bodies() == []
+
+
+def test_files_count_against_the_context_window(cli_env, server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "big.txt").write_text("word " * 5000)
+    r = invoke(["-f", "big.txt", "--context-length", "1000", "summarise"], cli_env)
+    assert r.returncode == 2 and "the message is ~" in r.stderr
+    assert server.requests == []
