@@ -113,6 +113,7 @@ def test_f_dash_makes_stdin_a_fenced_block_read_once(cli_env, server):
         (["-f", "-", "-a", "-", "hi"], False, "stdin can be read once"),
         (["-f", "-", "hi"], True, "-f - reads stdin, but stdin is a terminal"),
         (["--no-stdin", "-f", "-", "hi"], False, "but --no-stdin is given"),
+        (["-f", "-", "fix {stdin} now"], False, "{stdin} has nothing to hold"),
     ],
 )
 def test_f_dash_that_cannot_read_stdin_is_a_usage_error(cli_env, server, args, tty, message):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aimlchat.chat.conversation import Message, compose_prompt, user_message
+from aimlchat.chat.conversation import STDIN_PLACEHOLDER, Message, compose_prompt, user_message
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
 
@@ -111,6 +111,8 @@ def build_message(app: App, prompt_words: list[str], *, no_stdin: bool = False) 
     as_file, as_image = "-" in app.opts.files, "-" in app.opts.attach
     if (as_file or as_image) and not stdin:
         raise UsageError(f"{'-f -' if as_file else '-a -'} found stdin empty")
+    if as_file and STDIN_PLACEHOLDER in prompt:
+        raise UsageError("-f - makes stdin a file block, so {stdin} has nothing to hold")
     files = gather_files(app, app.opts.files, read_stdin=lambda: stdin or b"")
     stdin_text = None if as_file or as_image or not stdin else decode_stdin(stdin)
     return user_message(
