@@ -166,4 +166,4 @@ def test_live_region_erases_the_rows_the_terminal_shows_after_narrowing():
         region = LiveRegion(written.append, reflow=reflow)
         region.update([], [("a" * 90, 90), ("", 0), ("b" * 130, 100)], 100)
         region.update(["done"], [], 60)  # narrowed to 60: 90 and 100 cells take 2 rows each
-        assert written[-1].startswith(f"\r\x1b[{up}A\x1b[J")
+        assert written[-1].startswith(f"\r\x1b[{up}A\x1b[2K")

@@ -78,6 +78,12 @@ class Usage:
         p, c = p or 0, c or 0
         return cls(p, c, t if t is not None else p + c, details=obj)
 
+    @property
+    def reasoning_tokens(self) -> int | None:
+        """The server's count of the thinking, when it gives one."""
+        details = (self.details or {}).get("completion_tokens_details")
+        return _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+
 
 @dataclass(frozen=True)
 class StreamError:

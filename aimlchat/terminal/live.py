@@ -67,7 +67,11 @@ class LiveRegion:
             up = sum(max(1, -(-cells // width)) for cells in self._rows)
         else:
             up = len(self._rows)
-        return f"\r\x1b[{up}A\x1b[J"
+        # Not a plain ED from column 0: when the region starts on the top row (narrowing
+        # pushed the rest into the scrollback, or the screen was just cleared), tmux takes
+        # ED at the top-left corner for a clear screen and scrolls a copy into its history
+        # (scroll-on-clear), on every redraw. So: clear the row, then ED from column 1.
+        return f"\r\x1b[{up}A\x1b[2K\x1b[C\x1b[J\r"
 
 
 class NoEcho:

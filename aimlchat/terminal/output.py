@@ -8,7 +8,7 @@ becomes `StdoutClosed` (exit 141) here, the one place that writes.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Protocol, TextIO
+from typing import BinaryIO, Protocol, TextIO, runtime_checkable
 
 from aimlchat.errors import StdoutClosed
 from aimlchat.terminal.environment import Environment
@@ -61,6 +61,17 @@ class Sink(Protocol):
 
     def finish(self, *, status: str | None = None) -> None:
         """The reply ended; `status` says how if not whole ("interrupted", "incomplete")."""
+
+
+@runtime_checkable
+class ReasoningSink(Sink, Protocol):
+    """A sink that shows the model's thinking too (a terminal's); the others drop it,
+    so a pipe carries the answer only."""
+
+    def reason(self, text: str) -> None: ...
+
+    def reasoning_tokens(self, count: int) -> None:
+        """The server's count of the thinking tokens, once it gives one."""
 
 
 class PlainSink:

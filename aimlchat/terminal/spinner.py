@@ -12,7 +12,7 @@ import time
 from types import TracebackType
 from typing import TextIO
 
-from aimlchat.terminal.output import Sink
+from aimlchat.terminal.output import ReasoningSink, Sink
 from aimlchat.terminal.sanitize import terminal_safe
 
 FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -104,6 +104,17 @@ class SpinnerSink:
         if text and self._spinner.active:
             self._spinner.stop()
         self._inner.feed(text)
+
+    def reason(self, text: str) -> None:
+        """The model's first thought ends the wait as its first word would."""
+        if text and self._spinner.active:
+            self._spinner.stop()
+        if isinstance(self._inner, ReasoningSink):
+            self._inner.reason(text)
+
+    def reasoning_tokens(self, count: int) -> None:
+        if isinstance(self._inner, ReasoningSink):
+            self._inner.reasoning_tokens(count)
 
     def finish(self, *, status: str | None = None) -> None:
         self._spinner.stop()
