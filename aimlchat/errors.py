@@ -54,11 +54,13 @@ class ApiError(AimlchatError):
         request_id: str | None = None,
         hint: str | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.request_id = request_id
         self.retry_after = retry_after  # seconds the server asked to wait (Retry-After)
+        self.code = code  # the error body's `code` (context_length_exceeded), when it has one
 
 
 class RateLimitError(ApiError):

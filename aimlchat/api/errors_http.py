@@ -89,7 +89,7 @@ def _with_fields(message: str, fields: list[str]) -> str:
 def http_error(status: int, reason: str, body: bytes, content_type: str) -> AimlchatError:
     """Turn an error response of any shape (AIML, OpenAI, {detail}, HTML) into one error."""
     message = ""
-    request_id = None
+    request_id = code = None
     text = body.decode("utf-8", "replace")
     try:
         obj = json.loads(text)
@@ -99,6 +99,7 @@ def http_error(status: int, reason: str, body: bytes, content_type: str) -> Aiml
         rid = obj.get("requestId") or obj.get("request_id")
         request_id = str(rid) if rid else None
         message = error_text(obj)
+        code = _code(obj)
     elif text.strip() and "html" not in content_type.lower():
         message = " ".join(text.split())[:200]
     message = " ".join((message or reason or "error").split())
@@ -122,7 +123,14 @@ def http_error(status: int, reason: str, body: bytes, content_type: str) -> Aiml
             request_id=request_id,
             hint="check --base-url and the model name (`aimlchat models`)",
         )
-    return ApiError(head, status=status, request_id=request_id)
+    return ApiError(head, status=status, request_id=request_id, code=code)
+
+
+def _code(obj: dict[str, Any]) -> str | None:
+    """OpenAI's `error.code` (or a top-level one): a machine-readable kind of error."""
+    error = obj.get("error")
+    code = error.get("code") if isinstance(error, dict) else obj.get("code")
+    return code if isinstance(code, str) and code else None
 
 
 def network_error(

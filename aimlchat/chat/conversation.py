@@ -68,6 +68,7 @@ def build_body(
     stream: bool,
     system: str | None = None,
     response_format: dict[str, Any] | None = None,
+    tools: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model}
     msgs = list(messages)
@@ -79,6 +80,8 @@ def build_body(
             body[key] = value
     if response_format is not None:
         body["response_format"] = response_format
+    if tools:  # only offered tools; an empty array is refused by some servers
+        body["tools"] = tools
     body["stream"] = stream
     if stream:
         # Usage arrives as a last chunk with empty choices; needed for --usage and cost.

@@ -8,19 +8,29 @@ connection or a closed pipe is still saved, marked for what happened to it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aimlchat.api.client import Client
-from aimlchat.api.protocol import ChatEvent, TextDelta, Usage
+from aimlchat.api.protocol import ChatEvent, ReasoningDelta, TextDelta, Usage
 from aimlchat.api.response import Response
+from aimlchat.chat.context import ContextWindow, Plan, Window, is_context_error, resolve_window
 from aimlchat.chat.conversation import Message, build_body
-from aimlchat.errors import AimlchatError, ApiError, StoreError
+from aimlchat.chat.toolloop import ToolBox, run_turn
+from aimlchat.chat.transcript import Settings as Settings
+from aimlchat.chat.transcript import Transcript
+from aimlchat.errors import AimlchatError, ApiError
 from aimlchat.storage.store import Store
-from aimlchat.terminal.output import Sink
+from aimlchat.terminal.output import ReasoningSink, Sink
+from aimlchat.tools.assemble import ToolCall
+from aimlchat.tools.messages import assistant_message, tool_message
+from aimlchat.tools.run import ToolResult
 
 CHOICE_SEPARATOR = "\n\n---\n\n"
+# What a message sent to the API may carry: anything else kept beside it stays home.
+API_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 
 
 @dataclass
@@ -30,6 +40,7 @@ class TurnResult:
     usage: Usage | None = None
     finish_reason: str | None = None
     status: str = "ok"
+    calls: list[ToolCall] = field(default_factory=list)  # what the reply asks to run
 
 
 class ReplyFiltered(ApiError):
@@ -58,18 +69,7 @@ class Totals:
             self.cost = (self.cost or 0.0) + cost
 
 
-@dataclass
-class Settings:
-    """What a turn sends besides the messages; the REPL changes these as it goes."""
-
-    model: str
-    system: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    response_format: dict[str, Any] | None = None
-    stream: bool = True
-
-
-class Chat:
+class Chat(Transcript):
     def __init__(
         self,
         client: Client,
@@ -80,151 +80,149 @@ class Chat:
         conversation_id: int | None = None,
         name: str | None = None,
         price: Callable[[str, Usage], float | None] | None = None,
+        tools: ToolBox | None = None,
+        window: Callable[[str], Window] | None = None,
+        note: Callable[[str], None] | None = None,
     ) -> None:
-        self.client = client
-        self.settings = settings
-        self.store = store
-        self._warn = warn
-        self._price = price
-        self.conversation_id = conversation_id
-        self.name = name
-        self.messages: list[Message] = []
-        self.message_ids: list[int | None] = []
-        self.statuses: list[str] = []
-        self.totals = Totals()
-        self.unsent: Message | None = None  # a message that got no reply at all
-        if store is not None and conversation_id is not None:
-            self._load(conversation_id)
-
-    # -- persistence, never fatal --------------------------------------------------------
-
-    def _persist(self, action: Callable[[Store], Any]) -> Any:
-        if self.store is None:
-            return None
-        try:
-            return action(self.store)
-        except StoreError as exc:
-            self._warn(f"{exc.message}; history is not being saved")
-            self.store = None
-            return None
-
-    def _load(self, conversation_id: int) -> None:
-        assert self.store is not None
-        info = self.store.info(conversation_id)
-        if info is None:
-            raise StoreError(f"no conversation {conversation_id}")
-        self.name = info.name
-        if info.model:
-            self.settings.model = info.model
-        if info.system is not None and self.settings.system is None:
-            self.settings.system = info.system
-        for row in self.store.messages(conversation_id):
-            self.messages.append(row.for_api())
-            self.message_ids.append(row.id)
-            self.statuses.append(row.status)
-
-    def _ensure_conversation(self) -> int | None:
-        if self.conversation_id is None:
-            self.conversation_id = self._persist(
-                lambda s: s.create(
-                    model=self.settings.model, system=self.settings.system, name=self.name
-                )
-            )
-        return self.conversation_id
-
-    def _append(
-        self, message: Message, *, status: str = "ok", usage: tuple[int, int] | None = None
-    ) -> None:
-        mid = self._record(message, status=status, usage=usage)
-        self.messages.append(message)
-        self.message_ids.append(mid)
-        self.statuses.append(status)
-
-    def _record(
-        self, message: Message, *, status: str, usage: tuple[int, int] | None = None
-    ) -> int | None:
-        """A row in history only; `_append` also puts it in the context."""
-        cid = self._ensure_conversation()
-        if cid is None:
-            return None
-        result: int | None = self._persist(
-            lambda s: s.add(
-                cid,
-                message["role"],
-                message["content"],
-                status=status,
-                model=self.settings.model if message["role"] == "assistant" else None,
-                usage=usage,
-            )
+        super().__init__(
+            settings, store=store, warn=warn, conversation_id=conversation_id, name=name
         )
-        return result
+        self.client = client
+        self._price = price
+        self._note = note or warn
+        self.tools = tools  # None: calls in a reply are not run (nor saved)
+        self._window_for = window or resolve_window
+        self._context: ContextWindow | None = None
+        self.last_plan: Plan | None = None  # what the last request sent
+        self.totals = Totals()
 
-    def _drop_last(self, status: str) -> Message | None:
-        if not self.messages:
-            return None
-        message = self.messages.pop()
-        mid = self.message_ids.pop()
-        self.statuses.pop()
-        if mid is not None:
-            self._persist(lambda s: s.set_status(mid, status))
-        return message
-
-    def settings_changed(self) -> None:
-        cid = self.conversation_id
-        if cid is not None:
-            self._persist(
-                lambda s: s.update(cid, model=self.settings.model, system=self.settings.system)
-            )
+    def renew(self, settings: Settings, conversation_id: int | None = None) -> Chat:
+        """Another conversation (new, or loaded) with this one's client, store, tools and
+        context windows: `/clear` and `/load`."""
+        return Chat(
+            self.client,
+            settings,
+            store=self.store,
+            warn=self._warn,
+            conversation_id=conversation_id,
+            price=self._price,
+            tools=self.tools,
+            window=self._window_for,
+            note=self._note,
+        )
 
     # -- turns -------------------------------------------------------------------------
 
     def send(
         self, message: Message, sink: Sink, observe: Callable[[ChatEvent], None] | None = None
     ) -> TurnResult:
+        self.plan([message])  # a message that cannot fit: UsageError, nothing saved or sent
         self._append(message)
-        return self._reply(sink, observe)
+        return self._turn(sink, observe)
 
     def retry(self, sink: Sink) -> TurnResult:
-        """Regenerate the last reply (the old one is kept in history, marked replaced)."""
-        if self.messages and self.messages[-1]["role"] == "assistant":
-            self._drop_last("replaced")
-        if not self.messages or self.messages[-1]["role"] != "user":
+        """Regenerate the last turn's reply, tool calls and all (history keeps the old
+        messages, marked replaced)."""
+        start = _last_user(self.messages)
+        if start is None:
             raise AimlchatError("nothing to retry")
-        return self._reply(sink)
+        while len(self.messages) > start + 1:
+            self._drop_last("replaced")
+        return self._turn(sink, None)
 
     def undo(self) -> bool:
-        """Drop the last exchange from the conversation (history keeps it, marked undone)."""
+        """Drop the last exchange, back to and with the last message sent (history keeps
+        it, marked undone)."""
         if not self.messages:
             return False
-        if self.messages[-1]["role"] == "assistant":
-            self._drop_last("undone")
-        if self.messages and self.messages[-1]["role"] == "user":
+        start = _last_user(self.messages)
+        keep = len(self.messages) - 1 if start is None else start
+        while len(self.messages) > keep:
             self._drop_last("undone")
         return True
 
-    def body(self) -> dict[str, Any]:
+    def _turn(self, sink: Sink, observe: Callable[[ChatEvent], None] | None) -> TurnResult:
+        if self.tools is None:
+            return self.reply_step(sink, observe)
+        return run_turn(self, sink, observe)
+
+    # -- the context window ------------------------------------------------------------
+
+    def context(self) -> ContextWindow:
+        """The model's window (rebuilt when the model changes: its tokenizer differs)."""
+        model = self.settings.model
+        if self._context is None or self._context.window.model != model:
+            self._context = ContextWindow(self._window_for(model))
+        ctx, params = self._context, self.settings.params
+        ctx.max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
+        ctx.tools = self.tools.schemas() if self.tools else None
+        return ctx
+
+    def plan(self, new: Sequence[Message] | None = None) -> Plan:
+        """What the next request sends: this turn's messages (or `new`, about to be sent)
+        and as many earlier whole turns as fit. UsageError when the new part cannot."""
+        start = len(self.messages) if new is not None else _last_user(self.messages)
+        start = len(self.messages) if start is None else start
+        news = list(new) if new is not None else self.messages[start:]
+        return self.context().fit(self.settings.system, self.messages[:start], news)
+
+    def body(self, plan: Plan | None = None) -> dict[str, Any]:
         s = self.settings
+        plan = plan or self.plan()
         stream = s.stream and int(s.params.get("n") or 1) == 1
         return build_body(
             model=s.model,
-            messages=self.messages,
+            messages=[{k: m[k] for k in API_KEYS if k in m} for m in plan.messages],
             params=s.params,
             stream=stream,
             system=s.system,
             response_format=s.response_format,
+            tools=self.tools.schemas() if self.tools else None,
         )
 
-    def _reply(self, sink: Sink, observe: Callable[[ChatEvent], None] | None = None) -> TurnResult:
-        response = self.client.chat(self.body())
-        self.unsent = None
-        shown = False
+    def _open(self, plan: Plan) -> tuple[Response, Iterator[ChatEvent]]:
+        """Send; on the server's "context length exceeded", trim harder and send once more."""
+        self.last_plan = plan
+        response = self.client.chat(self.body(plan))
+        events = iter(response)
         try:
-            for event in response:
+            first = next(events, None)
+        except ApiError as exc:
+            said = f"{exc.message} {exc.code or ''}"
+            if not is_context_error(exc.status, said):
+                raise
+            # UsageError (exit 2) when there is nothing left to leave out.
+            self.last_plan = plan = self.context().trim_harder(plan, said)
+            self._note(f"the server says the context is too long; retrying once: {plan.notice}")
+            response = self.client.chat(self.body(plan))
+            events = iter(response)
+            first = next(events, None)
+        return response, itertools.chain([] if first is None else [first], events)
+
+    # -- one reply ---------------------------------------------------------------------
+
+    def reply_step(
+        self, sink: Sink, observe: Callable[[ChatEvent], None] | None = None
+    ) -> TurnResult:
+        """One request and its reply, saved; the calls it asks for are the caller's."""
+        plan = self.plan()
+        last = self.last_plan
+        if plan.notice and (last is None or last.notice != plan.notice):  # once per tool loop
+            self._note(plan.notice)
+        self.unsent = None
+        response: Response | None = None
+        shown = False
+        thinking = sink if isinstance(sink, ReasoningSink) else None  # a pipe's is not
+        try:
+            response, events = self._open(plan)
+            for event in events:
                 if observe is not None:
                     observe(event)
                 if isinstance(event, TextDelta) and event.index == 0:
                     sink.feed(event.text)
                     shown = True
+                elif thinking is not None:
+                    shown = _show_thinking(thinking, event) or shown
             # Choice 0 is the reply, shown as it comes; with -n, the others follow it.
             others = "".join(CHOICE_SEPARATOR + response.text(i) for i in response.indexes() if i)
             if others:
@@ -239,39 +237,57 @@ class Chat:
     def _keep_reply(self, response: Response, sink: Sink) -> TurnResult:
         reason = response.finish_reason(0)
         status = "incomplete" if reason == "content_filter" else "ok"
-        result = TurnResult(response, response.text(0), response.usage, reason, status)
+        calls = response.calls(0) if self.tools is not None else []
+        result = TurnResult(response, response.text(0), response.usage, reason, status, calls)
         usage = (
             (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else None
         )
-        if result.text or status == "ok":
-            self._append({"role": "assistant", "content": result.text}, status=status, usage=usage)
+        if calls:
+            reply = _thought(assistant_message(result.text, calls), response)
+            self._append(reply, status=status, usage=usage)
+        elif result.text or status == "ok":
+            reply = _thought({"role": "assistant", "content": result.text}, response)
+            self._append(reply, status=status, usage=usage)
         else:  # filtered before a word: no reply, as if the request had failed
-            self._fail_last_user()
+            self._fail_turn(response)
         self._keep_choices(response)
         self.totals.add(result.usage, self.cost_of(result.usage))
+        if result.usage is not None and self.last_plan is not None:
+            self.context().estimator.observe(self.last_plan.raw_prompt, result.usage.prompt_tokens)
         sink.finish(status=None if status == "ok" else status)  # after saving: it may fail
         if reason == "content_filter":
             raise ReplyFiltered(result)
         return result
 
-    def _keep_partial(self, response: Response, sink: Sink | None, status: str) -> None:
-        response.close()  # stop reading; what arrived is what is kept
+    def _keep_partial(self, response: Response | None, sink: Sink | None, status: str) -> None:
+        if response is not None:
+            response.close()  # stop reading; what arrived is what is kept
         if sink is not None:
             with contextlib.suppress(OSError, AimlchatError):  # a gone pipe; text saved below
                 sink.finish(status=status)
-        text = response.text(0)
-        if text:
-            self._append({"role": "assistant", "content": text}, status=status)
+        text = response.text(0) if response is not None else ""
+        if text and response is not None:
+            self._append(_thought({"role": "assistant", "content": text}, response), status=status)
             self._keep_choices(response)
         else:
-            self._fail_last_user()
+            self._fail_turn(response)
+
+    def _fail_turn(self, response: Response | None) -> None:
+        """No answer: the message leaves the context; thinking that came is kept in history."""
+        if response is not None and response.reasoning(0):
+            self._record(_thought({"role": "assistant", "content": ""}, response), status="failed")
+        self._fail_last_user()
+
+    def add_tool_result(self, result: ToolResult) -> None:
+        self._append(tool_message(result))
 
     def _keep_choices(self, response: Response) -> None:
         # -n N: choices 1.. go to history as "choice" rows, kept out of the next context.
         for i in response.indexes():
             text = response.text(i)
             if i and text:
-                self._record({"role": "assistant", "content": text}, status="choice")
+                choice = _thought({"role": "assistant", "content": text}, response, i)
+                self._record(choice, status="choice")
 
     def _fail_last_user(self) -> None:
         # No reply at all: keep the message in history but out of the context, so the
@@ -281,12 +297,37 @@ class Chat:
 
     def last_reply(self) -> str | None:
         for message in reversed(self.messages):
-            if message["role"] == "assistant":
-                content = message["content"]
-                return content if isinstance(content, str) else None
+            if message["role"] == "assistant" and isinstance(message.get("content"), str):
+                content: str = message["content"]
+                return content
         return None
 
     def cost_of(self, usage: Usage | None) -> float | None:
         if usage is None or self._price is None:
             return None
         return self._price(self.settings.model, usage)
+
+
+def _last_user(messages: Sequence[Message]) -> int | None:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i]["role"] == "user":
+            return i
+    return None
+
+
+def _show_thinking(sink: ReasoningSink, event: ChatEvent) -> bool:
+    """The reply's thinking to a sink that shows it; whether there was any to show."""
+    if isinstance(event, ReasoningDelta):
+        if event.index == 0:
+            sink.reason(event.text)
+            return True
+    elif isinstance(event, Usage) and event.reasoning_tokens is not None:
+        sink.reasoning_tokens(event.reasoning_tokens)
+    return False
+
+
+def _thought(message: Message, response: Response, index: int = 0) -> Message:
+    """The message with the reply's thinking beside it, for history: `body()` sends only
+    API_KEYS, so it never goes back to the model (DeepSeek refuses it)."""
+    reasoning = response.reasoning(index)
+    return {**message, "reasoning": reasoning} if reasoning else message

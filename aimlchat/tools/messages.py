@@ -52,3 +52,13 @@ def result_event(result: ToolResult) -> dict[str, Any]:
         "seconds": result.seconds,
         "content": result.content,
     }
+
+
+def calls_text(tool_calls: Any) -> str:
+    """A message's `tool_calls` as `→ name {arguments}` lines, for showing history."""
+    lines = []
+    for call in tool_calls if isinstance(tool_calls, list) else []:
+        function = call.get("function") if isinstance(call, dict) else None
+        function = function if isinstance(function, dict) else {}
+        lines.append(f"→ {function.get('name', '?')} {function.get('arguments', '')}\n")
+    return "".join(lines)

@@ -1,0 +1,169 @@
+"""The tool-call loop of one turn: a reply asks for calls, they run (with consent), their
+results go back, and the model replies again, until a reply asks for none.
+
+Every assistant message with `tool_calls` is saved before its calls run and is followed
+by one `tool` message per call, each saved the moment it exists, whatever happened
+(declined, failed, Ctrl-C, SIGTERM, the step limit): history is always a context the
+API accepts, for `--continue` and `/retry` alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aimlchat.api.protocol import ChatEvent
+from aimlchat.errors import AimlchatError
+from aimlchat.terminal.output import Sink
+from aimlchat.tools.assemble import ToolCall
+from aimlchat.tools.consent import Consent
+from aimlchat.tools.messages import call_event, result_event
+from aimlchat.tools.run import (
+    Status,
+    ToolInterrupted,
+    ToolResult,
+    interrupted_result,
+)
+from aimlchat.tools.spec import ToolSpec, openai_tools
+from aimlchat.tools.turn import run_calls
+
+if TYPE_CHECKING:
+    from aimlchat.chat.session import Chat, TurnResult
+
+DEFAULT_MAX_STEPS = 8
+Report = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class ToolBox:
+    """A session's tools: all there are, those offered now (`-T`, `/tools`), how to ask."""
+
+    available: dict[str, ToolSpec]
+    offered: list[ToolSpec]
+    consent: Consent
+    max_steps: int = DEFAULT_MAX_STEPS
+    cwd: Path = field(default_factory=Path.cwd)
+    report: Report | None = None  # --ndjson: tool_call and tool_result events
+    say: Callable[[str], None] | None = None  # one line per result, for the user
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return openai_tools(self.offered)
+
+    def runnable(self) -> dict[str, ToolSpec]:
+        # Only offered tools run: a call to any other is an "unknown tool" result.
+        return {spec.name: spec for spec in self.offered}
+
+
+class StepLimit(AimlchatError):
+    """The model still asked for tools after --max-steps rounds (exit 1)."""
+
+    def __init__(self, steps: int, calls: Sequence[ToolCall]) -> None:
+        names = ", ".join(dict.fromkeys(c.name or "?" for c in calls))
+        super().__init__(
+            f"stopped after {steps} tool step{'s' * (steps != 1)}; the model still asked for "
+            f"{names}",
+            hint="raise --max-steps to allow more; everything so far is saved",
+        )
+
+
+class SinkPerReply:
+    """A sink that opens a fresh one for each reply of a turn: a terminal sink is done once
+    finished, and a tool step's lines go between two replies."""
+
+    def __init__(self, make: Callable[[], Sink]) -> None:
+        self._make = make
+        # The first one is made now, while the request is on its way: a terminal sink
+        # loads its renderer, and made on the first token it would delay it ~60 ms.
+        self._current: Sink | None = make()
+
+    def feed(self, text: str) -> None:
+        self._sink().feed(text)
+
+    def _sink(self) -> Sink:
+        if self._current is None:
+            self._current = self._make()
+        return self._current
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever else the sink does (the model's thinking) goes to this reply's sink.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._sink(), name)
+
+    def finish(self, *, status: str | None = None) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            current.finish(status=status)
+        elif status:  # nothing shown yet, but how the reply ended is still worth a line
+            self._make().finish(status=status)
+
+
+def run_turn(chat: Chat, sink: Sink, observe: Callable[[ChatEvent], None] | None) -> TurnResult:
+    """Replies and tool steps until a reply without calls; StepLimit past max_steps."""
+    box = chat.tools
+    assert box is not None
+    steps = 0
+    while True:
+        result = chat.reply_step(sink, observe)
+        if not result.calls:
+            return result
+        if box.report is not None:
+            for call in result.calls:
+                box.report(call_event(call))
+        if steps >= box.max_steps:
+            _record(chat, box, [_not_run(call, box.max_steps) for call in result.calls])
+            raise StepLimit(steps, result.calls)
+        run_step(chat, box, result.calls)
+        steps += 1
+
+
+def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolResult]:
+    """Run one reply's calls in order, saving each result as it comes."""
+    saved: list[ToolResult] = []
+
+    def keep(result: ToolResult) -> None:
+        _record(chat, box, [result])
+        saved.append(result)
+
+    try:
+        return run_calls(calls, box.runnable(), box.consent, cwd=box.cwd, on_result=keep)
+    except ToolInterrupted as exc:  # Ctrl-C: the tool's process group is already stopped
+        _record(chat, box, exc.results[len(saved) :])
+        raise
+    except BaseException:  # SIGTERM (Terminated) or anything else: no call goes unanswered
+        rest = calls[len(saved) :]
+        _record(
+            chat,
+            box,
+            [interrupted_result(call, started=n == 0) for n, call in enumerate(rest)],
+        )
+        raise
+
+
+def _record(chat: Chat, box: ToolBox, results: Sequence[ToolResult]) -> None:
+    for result in results:
+        chat.add_tool_result(result)
+        if box.report is not None:
+            box.report(result_event(result))
+        if box.say is not None:
+            box.say(summary(result))
+
+
+def summary(result: ToolResult) -> str:
+    """`← weather: ok, 312 bytes in 0.2 s` or the first line of what went wrong."""
+    name = result.call.name or "?"
+    if result.ok:
+        size = len(result.content.encode("utf-8"))
+        return f"← {name}: ok, {size:,} bytes in {result.seconds:.1f} s"
+    first = result.content.splitlines()[0] if result.content else result.status.value
+    return f"← {name}: {first.removeprefix('error: ')}"
+
+
+def _not_run(call: ToolCall, steps: int) -> ToolResult:
+    return ToolResult(
+        call,
+        Status.DECLINED,
+        f"not run: the limit of {steps} tool steps in one turn was reached",
+    )

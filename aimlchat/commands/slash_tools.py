@@ -1,0 +1,55 @@
+"""Slash commands about what a request carries: the tools offered, and the context window."""
+
+from __future__ import annotations
+
+from aimlchat.chat.context import describe
+from aimlchat.commands.repl_core import ReplCore
+from aimlchat.commands.tooling import describe_tools
+from aimlchat.errors import AimlchatError
+from aimlchat.tools.spec import ALL, unknown_tool
+
+NONE = "none"
+
+
+class ToolCommands(ReplCore):
+    def cmd_tools(self, rest: str) -> None:
+        """`/tools` lists them; `/tools NAME…` turns each on or off; `all`, `none`."""
+        box = self.chat.tools
+        if box is None:
+            raise AimlchatError("tools are not available in this session")
+        names = rest.split()
+        if not names:
+            listing = describe_tools(box)
+            self.write(f"tools (offered to the model when on):\n{listing}\n")
+            if not box.offered:
+                self.write("  turn one on with /tools NAME (or start with -T NAME)\n")
+            return
+        for name in names:  # check them all first: a typo changes nothing
+            if name not in (ALL, NONE) and name not in box.available:
+                raise unknown_tool(name, box.available)
+        for name in names:
+            if name == ALL:
+                box.offered = list(box.available.values())
+            elif name == NONE:
+                box.offered = []
+            elif any(spec.name == name for spec in box.offered):
+                box.offered = [spec for spec in box.offered if spec.name != name]
+            else:
+                box.offered.append(box.available[name])
+        on = ", ".join(spec.name for spec in box.offered) or "none"
+        self.app.notifier.info(f"tools offered: {on}")
+
+    def cmd_context(self, _: str) -> None:
+        """What the next request sends (before your message) and how it was estimated."""
+        chat = self.chat
+        plan = chat.plan([])
+        self.write(describe(plan, chat.context().estimator) + "\n")
+        if chat.tools is not None and chat.tools.offered:
+            self.write(f"  (system includes the schemas of {len(chat.tools.offered)} tools)\n")
+        if plan.window.length is None and not self.app.prices.models:
+            self.write("  the model catalogue is not cached: `aimlchat models` loads it\n")
+        last = chat.last_plan
+        if last is not None and last.left_out:
+            said = (last.notice or "").removeprefix("context: ")
+            self.write(f"  last request: {said}\n")
+        self.write("  your next message comes on top of this\n")
