@@ -22,7 +22,10 @@ def test_a_call_confirmed_with_y_runs_and_one_declined_with_n_does_not(cli_env, 
         tool_reply(("a", "weather", '{"city": "Paris"}'), ("b", "weather", '{"city": "Rome"}')),
         text_reply("Paris is sunny; Rome I was not allowed to check."),
     )
-    child = spawn(["chat", "-T", "weather"], cli_env)
+    child = spawn(["chat"], cli_env)
+    child.expect_exact(PROMPT)
+    child.sendline("/tools weather")  # offered mid-session: asked all the same
+    child.expect_exact("tools offered: weather")
     child.expect_exact(PROMPT)
     child.sendline("weather in Paris and Rome?")
     child.expect_exact('→ weather {"city": "Paris"}')

@@ -1,4 +1,5 @@
-"""One conversation with the model: its context, its history rows, and running a turn.
+"""One conversation with the model: running a turn (with its tool steps, chat.toolloop)
+within the model's context window. The messages and their history rows: chat.transcript.
 
 Used by `ask` and by the REPL alike. The transport yields deltas; the sink shows them;
 this module keeps the text, so a reply cut short by Ctrl-C, SIGTERM, a dropped

@@ -124,8 +124,9 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
     saved: list[ToolResult] = []
 
     def keep(result: ToolResult) -> None:
-        _record(chat, box, [result])
-        saved.append(result)
+        chat.add_tool_result(result)
+        saved.append(result)  # before telling: a closed stdout must not record it twice
+        _tell(box, result)
 
     try:
         return run_calls(calls, box.runnable(), box.consent, cwd=box.cwd, on_result=keep)
@@ -145,10 +146,15 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
 def _record(chat: Chat, box: ToolBox, results: Sequence[ToolResult]) -> None:
     for result in results:
         chat.add_tool_result(result)
-        if box.report is not None:
-            box.report(result_event(result))
-        if box.say is not None:
-            box.say(summary(result))
+    for result in results:
+        _tell(box, result)
+
+
+def _tell(box: ToolBox, result: ToolResult) -> None:
+    if box.report is not None:
+        box.report(result_event(result))
+    if box.say is not None:
+        box.say(summary(result))
 
 
 def summary(result: ToolResult) -> str:

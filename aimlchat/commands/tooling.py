@@ -20,8 +20,8 @@ AskFactory = Callable[[], "Ask | None"]
 
 
 def make_toolbox(app: App, *, ask: AskFactory | None, report: Report | None) -> ToolBox:
-    """The tools `-T` offers (a name that is no tool: UsageError, exit 2) and their consent.
-    `ask` is called only when a tool is offered: it may open the terminal."""
+    """The tools `-T` offers (a name that is no tool: UsageError, exit 2) and their consent,
+    asked with what `ask` returns (None: there is no one to ask)."""
     from aimlchat.chat.toolloop import ToolBox
     from aimlchat.tools.consent import Consent
     from aimlchat.tools.spec import BUILTINS, select
@@ -30,7 +30,7 @@ def make_toolbox(app: App, *, ask: AskFactory | None, report: Report | None) -> 
     offered = select(app.settings.tools, available)
     notifier = app.notifier
     consent = Consent(
-        ask=ask() if ask is not None and offered else None,
+        ask=ask() if ask is not None else None,
         warn=notifier.warn,
         show=notifier.raw,  # `→ name {args}`: made terminal-safe by Consent
         assume_yes=app.settings.yes,
@@ -45,14 +45,15 @@ def make_toolbox(app: App, *, ask: AskFactory | None, report: Report | None) -> 
     )
 
 
-def tty_ask(env: Environment) -> AskFactory:
-    """`ask` asks on the controlling terminal (stdin may be a pipe); with no stream on a
-    terminal nobody is there to answer (cron, CI, a script), so it does not try."""
+def tty_ask(env: Environment, *, needed: bool) -> AskFactory:
+    """`ask` asks on the controlling terminal (stdin may be a pipe), opened only when a
+    tool is offered; with no stream on a terminal nobody is there to answer (cron, CI, a
+    script), so it does not try."""
 
     def opener() -> Ask | None:
         from aimlchat.tools.consent import FdAsk
 
-        if not (env.stdin_tty or env.stdout_tty or env.stderr_tty):
+        if not needed or not (env.stdin_tty or env.stdout_tty or env.stderr_tty):
             return None
         return FdAsk.open_tty()
 
