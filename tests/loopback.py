@@ -232,6 +232,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         request = self._record(b"")
+        page = self.server.pages.get(self.path)
+        if page is not None:  # any other web page, for `-f URL`
+            self._play(page, request)
+            return
         if not self.path.split("?")[0].endswith("/models"):
             self._plain(404, {"message": "Not found", "statusCode": 404})
             return
@@ -350,6 +354,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.queue: list[Reply] = []
         self.sent: list[tuple[float, bytes]] = []
         self.models_reply: Reply | None = None
+        self.pages: dict[str, Reply] = {}  # GET PATH -> a page, for `-f URL`
         self.nodelay = False  # TCP_NODELAY: what a real server does; off keeps old timings
         self.in_flight = 0  # chat requests being answered right now
         self.peak_in_flight = 0
@@ -444,6 +449,7 @@ def main() -> None:
         "--scenario", default="hello", choices=["hello", "slow", "long", "escapes", "echo"]
     )
     parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--first-delay", type=float, default=0.0, help="before the first token")
     args = parser.parse_args()
     server = LoopbackServer(args.port)
 
@@ -456,12 +462,17 @@ def main() -> None:
                 "This reply arrives slowly, one word at a time, so that you can "
                 "press Ctrl-C in the middle of it and see what is kept. "
             ) * 4
-            return Reply(events=sse_reply(re.findall(r"\S+\s*", words)), delay=args.delay)
+            return Reply(
+                events=sse_reply(re.findall(r"\S+\s*", words)),
+                delay=args.delay,
+                first_delay=args.first_delay,
+            )
         if args.scenario == "long":
             text = markdown_reply(300)
             return Reply(
                 events=sse_reply([text[i : i + 12] for i in range(0, len(text), 12)]),
                 delay=args.delay / 10,
+                first_delay=args.first_delay,
             )
         if args.scenario == "escapes":
             text = (
