@@ -87,6 +87,80 @@ def completion(text: str, n: int = 1) -> dict[str, Any]:
     }
 
 
+# The shapes reasoning models stream their thinking in: `delta.reasoning_content`
+# (DeepSeek, Qwen, vLLM), `delta.reasoning` (OpenRouter and others), and `think`, a
+# `<think>…</think>` block at the start of `content` (R1 distills on some hosts).
+REASONING_SHAPES = ("reasoning_content", "reasoning", "think")
+
+
+def _delta_chunk(delta: dict[str, Any], index: int = 0) -> str:
+    obj = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "deepseek/deepseek-r1",
+        "choices": [{"index": index, "delta": delta, "finish_reason": None}],
+    }
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+def reasoning_reply(
+    thinking: list[str],
+    answer: list[str],
+    *,
+    shape: str = "reasoning_content",
+    reasoning_tokens: int | None = None,
+    close: bool = True,
+) -> list[str]:
+    """SSE events of a reasoning model's reply: the thinking pieces, then the answer's.
+
+    With `think`, the pieces go in `content` as given, after `<think>` (and before
+    `</think>\n\n` when `close`): split the tags across pieces yourself to test that."""
+    if shape == "think":
+        inside = ["<think>\n", *thinking] + (["</think>\n\n"] if close else [])
+        events = [_delta_chunk({"content": piece}) for piece in [*inside, *answer]]
+    else:
+        events = [_delta_chunk({shape: piece}) for piece in thinking]
+        events += [_delta_chunk({"content": piece}) for piece in answer]
+    events.append(chunk(finish="stop"))
+    usage: dict[str, Any] = {
+        "prompt_tokens": 10,
+        "completion_tokens": len(thinking) + len(answer),
+        "total_tokens": 10 + len(thinking) + len(answer),
+    }
+    if reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+    events.append(chunk(empty_choices=True, usage=usage))
+    events.append("data: [DONE]\n\n")
+    return events
+
+
+def reasoning_completion(thinking: str, answer: str, *, shape: str) -> dict[str, Any]:
+    """A whole (non-streamed) reasoning reply in one of REASONING_SHAPES."""
+    body = completion(answer)
+    message = body["choices"][0]["message"]
+    if shape == "think":
+        message["content"] = f"<think>\n{thinking}\n</think>\n\n{answer}"
+    else:
+        message[shape] = thinking
+    return body
+
+
+def thinking_words(seconds: float = 3.0, delay: float = 0.05) -> list[str]:
+    """Enough words of plausible thinking to stream for about `seconds`."""
+    text = (
+        "Okay, the user wants to know why the sky is blue. Let me recall Rayleigh "
+        "scattering: shorter wavelengths scatter more, roughly as the inverse fourth power. "
+        "Violet scatters even more than blue, but the sun emits less of it and our eyes are "
+        "less sensitive to it.\n\nSo the answer should mention scattering, wavelength, and "
+        "perception. Maybe also sunsets, where the light travels through more air.\n"
+    )
+    words = re.findall(r"\S+\s*", text)
+    while len(words) * delay < seconds:
+        words += words
+    return words[: max(1, int(seconds / delay))]
+
+
 @dataclass
 class Reply:
     """What the server does for one chat request."""
@@ -446,7 +520,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
-        "--scenario", default="hello", choices=["hello", "slow", "long", "escapes", "echo"]
+        "--scenario",
+        default="hello",
+        choices=["hello", "slow", "long", "escapes", "echo", "reasoning"],
     )
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--first-delay", type=float, default=0.0, help="before the first token")
@@ -455,7 +531,7 @@ def main() -> None:
 
     def scripted(request: dict[str, Any]) -> Reply:
         body = request.get("json") or {}
-        if not body.get("stream"):
+        if not body.get("stream") and args.scenario != "reasoning":
             return default_reply(request)
         if args.scenario == "slow":
             words = (
@@ -480,6 +556,18 @@ def main() -> None:
                 "c1\x9b31m red [bold red]markup[/] bell\x07 done\n"
             )
             return Reply(events=sse_reply([text]))
+        if args.scenario == "reasoning":  # shapes in turn: reasoning_content, reasoning, think
+            shape = REASONING_SHAPES[(len(server.chat_bodies()) - 1) % len(REASONING_SHAPES)]
+            answer = "The sky is **blue** because air scatters short (blue) light the most.\n"
+            if not body.get("stream"):
+                thought = "".join(thinking_words(3.0, args.delay))
+                return Reply(body=reasoning_completion(thought, answer, shape=shape))
+            return Reply(
+                events=reasoning_reply(
+                    thinking_words(3.0, args.delay), re.findall(r"\S+\s*", answer), shape=shape
+                ),
+                delay=args.delay,
+            )
         if args.scenario == "echo":
             last = body["messages"][-1]["content"]
             text = f"You said: {last if isinstance(last, str) else json.dumps(last)}"

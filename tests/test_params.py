@@ -28,6 +28,8 @@ DOCUMENTED = {
     "logprobs": ("bool", None, None),
     "top_logprobs": ("int", 0, 20),
     "stop": ("str_list", None, None),
+    # Not in Llama's document: OpenAI's field for reasoning models (o-series, DeepSeek, Qwen).
+    "reasoning_effort": ("enum", None, None),
 }
 
 

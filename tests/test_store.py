@@ -99,7 +99,13 @@ def test_a_new_database_records_each_migration_by_name_once(tmp_path):
     path = tmp_path / "history.db"
     Store(path).close()
     names = recorded(path)
-    assert names == ["m001_conversations", "m002_message_text", "m003_messages_fts"]
+    assert names[:4] == [
+        "m001_conversations",
+        "m002_message_text",
+        "m003_messages_fts",
+        "m004_message_reasoning",
+    ]
+    assert names == [m.__name__ for m in migrations.MIGRATIONS]
     Store(path).close()
     assert recorded(path) == names
     version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
@@ -114,7 +120,8 @@ def test_without_fts5_search_falls_back_and_the_index_comes_later(tmp_path, monk
         raise migrations.Skip()
 
     no_fts5.__name__ = "m003_messages_fts"
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS[:2], no_fts5])
+    later = migrations.MIGRATIONS[3:]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS[:2], no_fts5, *later])
     store = Store(path)
     cid = store.create(model="m", system=None)
     for text in TRICKY:

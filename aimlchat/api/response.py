@@ -31,6 +31,7 @@ from aimlchat.api.protocol import (
     payload,
 )
 from aimlchat.api.sse import SSEEvent
+from aimlchat.api.think import ThinkSplitter
 from aimlchat.errors import ApiError, NetworkError, redact
 
 _META = ("id", "created", "model", "system_fingerprint")
@@ -53,6 +54,10 @@ class Response:
         self._usage: Usage | None = None
         self._body: dict[str, Any] | None = None  # the whole non-streamed body, as sent
         self._meta: dict[str, Any] = {}
+        # Content of each choice goes through a `<think>` splitter until it is past any
+        # thinking; then its index is in `_passing` and its text goes straight on.
+        self._splitters: dict[int, ThinkSplitter] = {}
+        self._passing: set[int] = set()
         self.done = False  # ended as the protocol says: [DONE], every finish, or a whole body
 
     # -- events ------------------------------------------------------------------------
@@ -67,8 +72,13 @@ class Response:
                 for event in self._parse(item):
                     if isinstance(event, Done):
                         self.done = True
+                        yield from map(self._take, self._flush())
                         return  # the end marker ends the reply, whatever follows
-                    yield self._take(event)
+                    if type(event) is TextDelta and event.index in self._passing:
+                        yield self._take(event)  # one per token: first
+                    else:
+                        yield from map(self._take, self._split(event))
+            yield from map(self._take, self._flush())
             self._check_ended()
         finally:
             self.close()
@@ -83,6 +93,26 @@ class Response:
         self._body = item
         self.done = True
         return events
+
+    def _split(self, event: ChatEvent | StreamError) -> list[ChatEvent | StreamError]:
+        """`<think>…</think>` at the start of a choice's content becomes reasoning."""
+        if type(event) is TextDelta:
+            splitter = self._splitters.get(event.index)
+            if splitter is None:
+                splitter = self._splitters[event.index] = ThinkSplitter(event.index)
+            pieces: list[ChatEvent | StreamError] = list(splitter.feed(event.text))
+            if splitter.passing:
+                self._passing.add(event.index)
+                del self._splitters[event.index]
+            return pieces
+        if isinstance(event, Finish) and event.index in self._splitters:
+            return [*self._splitters.pop(event.index).flush(), event]
+        return [event]
+
+    def _flush(self) -> list[ChatEvent]:
+        """The content ended: text held back in case it was a tag, as what it was."""
+        splitters, self._splitters = self._splitters, {}
+        return [piece for s in splitters.values() for piece in s.flush()]
 
     def _take(self, event: ChatEvent | StreamError) -> ChatEvent:
         if isinstance(event, StreamError):
@@ -118,6 +148,8 @@ class Response:
     def close(self) -> None:
         """Stop reading and release the connection (idempotent). What arrived stays."""
         self._started = True
+        for piece in self._flush():  # abandoned: held-back text still counts
+            self._take(piece)
         source, self._source = self._source, None
         close = getattr(source, "close", None)
         if close is not None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aimlchat.api.protocol import ChatEvent, Finish, TextDelta, Usage
+from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
 from aimlchat.chat.attach import image_part
 from aimlchat.chat.conversation import compose_prompt, user_message
 from aimlchat.chat.session import ReplyFiltered, TurnResult
@@ -83,6 +83,8 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
         obj: dict[str, Any]
         if isinstance(event, TextDelta):
             obj = {"type": "delta", "index": event.index, "text": event.text}
+        elif isinstance(event, ReasoningDelta):
+            obj = {"type": "reasoning", "index": event.index, "text": event.text}
         elif isinstance(event, Usage):
             obj = {
                 "type": "usage",
@@ -112,9 +114,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     if out.json or out.ndjson:
         sink: Any = NullSink()
     else:
-        from aimlchat.terminal.render import make_sink
-
-        sink = make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
+        sink = app.reply_sink()
     observe = _ndjson_writer(app) if out.ndjson else None
     try:
         result = chat.send(message, sink, observe)
@@ -126,6 +126,10 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         raise
     if result.finish_reason == "length":
         app.notifier.warn("the reply was cut off at the token limit (--max-tokens)")
+    quiet = result.text or out.json or out.ndjson or app.env.stdout_tty
+    if not quiet and result.response.reasoning(0):  # an empty output file needs a reason
+        where = "aimlchat history show" if chat.store else "--ndjson"
+        app.notifier.warn(f"the model gave no answer, only its thinking (see it with {where})")
     _report(app, out, result, chat.cost_of(result.usage))
     return result
 

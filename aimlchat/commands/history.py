@@ -39,6 +39,15 @@ class HistoryView:
     def _out(self, text: str) -> None:
         self.app.out.data(text)
 
+    def _dim(self, text: str) -> None:
+        """Text set apart on a colour terminal (the model's thinking); plain elsewhere."""
+        dim = self.app.out.is_terminal and self.app.out.color
+        if dim:
+            self.app.out.control("\x1b[2m")
+        self._out(text)
+        if dim:
+            self.app.out.control("\x1b[0m")
+
     def list(self, *, limit: int) -> None:
         rows = self.store.conversations(limit=limit)
         if not rows:
@@ -74,7 +83,10 @@ class HistoryView:
         rows = self.store.messages(cid, all_statuses=True)
         for m in rows:
             if all_statuses or m.status in ACTIVE:
-                self._out(f"\n## {m.role}{_mark(m.status)}\n\n{text_of(m.content)}\n")
+                self._out(f"\n## {m.role}{_mark(m.status)}\n\n")
+                if m.reasoning:
+                    self._dim(_quoted_thinking(m.reasoning) + "\n")
+                self._out(f"{text_of(m.content)}\n")
         hidden = sorted({m.status for m in rows if m.status not in ACTIVE})
         if hidden and not all_statuses:
             count = sum(m.status not in ACTIVE for m in rows)
@@ -110,7 +122,11 @@ class HistoryView:
         if info.system:
             lines += ["", "## system", "", info.system]
         for m in messages:
-            lines += ["", f"## {m.role}{_mark(m.status)}", "", text_of(m.content)]
+            lines += ["", f"## {m.role}{_mark(m.status)}", ""]
+            if m.reasoning:  # collapsed where Markdown is rendered (GitHub, most viewers)
+                lines += ["<details>", "<summary>reasoning</summary>", "", m.reasoning.strip()]
+                lines += ["", "</details>", ""]
+            lines.append(text_of(m.content))
         self._out("\n".join(lines) + "\n")
 
     def remove(self, ref: str) -> None:
@@ -127,6 +143,12 @@ def _hit_line(hit: Hit, query: str) -> str:
     return f"{where}  {hit.role}{_mark(hit.status)}{name}: {snippet(hit.text, query)}\n"
 
 
+def _quoted_thinking(reasoning: str) -> str:
+    """The thinking as a quote under its own label, set apart from the answer."""
+    lines = reasoning.strip().splitlines()
+    return "".join(f"> {line}".rstrip() + "\n" for line in ["thinking", "", *lines])
+
+
 def _message_json(m: StoredMessage) -> dict[str, Any]:
     out: dict[str, Any] = {
         "role": m.role,
@@ -136,6 +158,8 @@ def _message_json(m: StoredMessage) -> dict[str, Any]:
     }
     if m.model:
         out["model"] = m.model
+    if m.reasoning:
+        out["reasoning"] = m.reasoning
     if m.prompt_tokens is not None:
         out["usage"] = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
     return out

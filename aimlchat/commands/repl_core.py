@@ -28,9 +28,7 @@ class ReplCore:
         self.draft: str = ""  # text to put back at the prompt (a message that got no reply)
 
     def _sink(self) -> Any:
-        from aimlchat.terminal.render import make_sink
-
-        return make_sink(self.app.env, raw=self.app.opts.raw, code_theme=self.app.code_theme)
+        return self.app.reply_sink()
 
     def _turn(self, action: Callable[[Any], Any]) -> None:
         try:

@@ -20,7 +20,7 @@ from aimlchat.settings.config import FileConfig, Paths, Role
 from aimlchat.settings.resolve import Flags, Settings, resolve, role_named
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
-from aimlchat.terminal.output import Output
+from aimlchat.terminal.output import Output, Sink
 
 if TYPE_CHECKING:
     from aimlchat.api.catalog import Model
@@ -197,6 +197,17 @@ class App:
 
     def store(self) -> Store | None:
         return open_store(self.paths, self.settings, self.notifier)
+
+    def reply_sink(self) -> Sink:
+        """Where a reply goes: exact bytes to a pipe; Markdown (or --raw text) on a
+        terminal, after the model's thinking, shown while it lasts and then summed up."""
+        from aimlchat.chat.tokens import text_tokens
+        from aimlchat.terminal.reasoning import with_thinking
+        from aimlchat.terminal.render import make_sink
+
+        answer = make_sink(self.env, raw=self.opts.raw, code_theme=self.code_theme)
+        keep = self.opts.show_reasoning
+        return with_thinking(self.env, answer, raw=self.opts.raw, keep=keep, estimate=text_tokens)
 
     def models_cache(self) -> Path:
         from aimlchat.api.catalog import cache_file

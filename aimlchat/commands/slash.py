@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.slash_content import ContentCommands
 from aimlchat.commands.slash_conversation import ConversationCommands
-from aimlchat.errors import AimlchatError
+from aimlchat.errors import AimlchatError, UsageError
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ COMMANDS = [
     Command("/image", "PATH|URL", "attach an image to the next message"),
     Command("/edit", "", "write the next message in $EDITOR"),
     Command("/usage", "", "tokens and cost so far"),
+    Command("/reasoning", "[on|off]", "keep a reasoning model's thinking on screen, or not"),
 ]
 NAMES = [c.name for c in COMMANDS]
 
@@ -86,3 +87,13 @@ class Repl(ConversationCommands, ContentCommands):
         raise Quit()
 
     cmd_quit = cmd_exit
+
+    def cmd_reasoning(self, arg: str) -> None:
+        """/reasoning on|off: keep the thinking on screen (--show-reasoning) or sum it up."""
+        opts, word = self.app.opts, arg.lower()
+        if word in ("on", "off"):
+            opts.show_reasoning = word == "on"
+        elif word:
+            raise UsageError("/reasoning takes on or off")
+        shown = "kept on screen" if opts.show_reasoning else "summed up in one line"
+        self.app.notifier.info(f"reasoning is {shown}")

@@ -138,6 +138,8 @@ TABLE: tuple[Param, ...] = (
     _body("top_p", "float", "Nucleus sampling", low=0.01, high=1),
     _body("max_tokens", "int", "Reply length limit", low=1),
     _body("max_completion_tokens", "int", "Completion limit, reasoning included", low=1),
+    _body("reasoning_effort", "enum", "How hard a reasoning model thinks",
+          choices=("low", "medium", "high")),
     _body("stop", "str_list", "Stop sequence; repeat for more", max_items=4),
     # AIML's document says minimum 1, but 0 is a seed like any other for OpenAI, vLLM and
     # llama.cpp; a server that refuses it says so in its own 400.

@@ -40,6 +40,7 @@ class Flags:
     timeout: float | None = None
     retries: int | None = None
     raw: bool = False
+    show_reasoning: bool = False  # keep the thinking on screen (on a terminal)
     debug: bool = False
     no_color: bool = False
     allow_insecure: bool = False

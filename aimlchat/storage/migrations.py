@@ -148,6 +148,12 @@ def m003_messages_fts(db: sqlite3.Connection) -> None:
     db.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
 
 
+@migration
+def m004_message_reasoning(db: sqlite3.Connection) -> None:
+    """The model's thinking beside its reply: kept and shown, never sent back."""
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
+
+
 # -- content ------------------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ class StoredMessage:
     prompt_tokens: int | None
     completion_tokens: int | None
     created_at: float
+    reasoning: str | None = None  # the model's thinking: shown and exported, never sent
 
     def for_api(self) -> dict[str, Any]:
         return {"role": self.role, "content": self.content}
@@ -230,12 +231,14 @@ class Store:
         status: str = "ok",
         model: str | None = None,
         usage: tuple[int, int] | None = None,
+        reasoning: str | None = None,
     ) -> int:
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, role, content, text, status, model,"
-                " prompt_tokens, completion_tokens, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                " prompt_tokens, completion_tokens, created_at, reasoning)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     conversation_id,
                     role,
@@ -246,6 +249,7 @@ class Store:
                     usage[0] if usage else None,
                     usage[1] if usage else None,
                     now,
+                    reasoning or None,
                 ),
             )
             title = _title(content) if role == "user" else None
@@ -264,7 +268,7 @@ class Store:
     def messages(self, conversation_id: int, *, all_statuses: bool = False) -> list[StoredMessage]:
         sql = (
             "SELECT id, role, content, status, model, prompt_tokens, completion_tokens,"
-            " created_at FROM messages WHERE conversation_id = ?"
+            " created_at, reasoning FROM messages WHERE conversation_id = ?"
         )
         if not all_statuses:
             sql += f" AND status IN ({', '.join('?' * len(ACTIVE))})"
