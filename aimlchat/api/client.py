@@ -196,7 +196,6 @@ class Client:
             raise too_big
         return body
 
-
     def _chat_source(self, body: dict[str, Any]) -> Iterator[SSEEvent | Any]:
         resp = self._send("POST", "/chat/completions", body, sse=bool(body.get("stream")))
         with closing(resp):
