@@ -13,6 +13,7 @@ import typer
 
 from aimlchat import __version__
 from aimlchat.cli.options import request_options, request_options_from
+from aimlchat.cli.roles import roles_cli
 from aimlchat.errors import UsageError
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ config_cli = typer.Typer(
 cli.add_typer(history_cli, name="history")
 cli.add_typer(key_cli, name="key")
 cli.add_typer(config_cli, name="config")
+cli.add_typer(roles_cli, name="roles")  # aimlchat.cli.roles: list, show, edit
 
 
 def _env(ctx: typer.Context) -> Environment:
@@ -114,6 +116,12 @@ def ask(
     no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Ignore stdin.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the full JSON response.")] = False,
     ndjson: Annotated[bool, typer.Option("--ndjson", help="One JSON event per line.")] = False,
+    extract: Annotated[
+        bool, typer.Option("--extract", "-x", help="Print only the first code block's content.")
+    ] = False,
+    extract_last: Annotated[
+        bool, typer.Option("--extract-last", help="Print only the last code block's content.")
+    ] = False,
     **kw: Any,
 ) -> None:
     """Ask once and print the reply.
@@ -124,12 +132,21 @@ def ask(
       git diff | aimlchat ask "write a commit message" > msg.txt
       aimlchat ask "what is in this picture" -a photo.png
       aimlchat ask "summarise {stdin} in one line" < notes.txt
+      aimlchat ask "review this" -f src/ -f README.md
+      aimlchat ask -x "a jq filter for the names" | tee names.jq
+      aimlchat ask -r translate -v lang=French "good morning"
     """
     from aimlchat.commands.ask import AskOutput, run_ask
 
     run_ask(
         _app(ctx, kw),
-        AskOutput(prompt=list(prompt or []), no_stdin=no_stdin, json=json_, ndjson=ndjson),
+        AskOutput(
+            prompt=list(prompt or []),
+            no_stdin=no_stdin,
+            json=json_,
+            ndjson=ndjson,
+            extract="last" if extract_last else "first" if extract else None,
+        ),
     )
 
 

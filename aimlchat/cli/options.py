@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from aimlchat.cli.complete import complete_model, complete_role
 from aimlchat.settings import params
 from aimlchat.settings.params import Param
 
@@ -34,7 +35,24 @@ _TYPES: dict[str, Any] = {
 # Options of the CLI itself, not request parameters: (name, type, option).
 _CLI_OPTIONS: dict[str, tuple[Any, Any]] = {
     "system": (str | None, typer.Option("--system", "-s", help="System prompt.")),
-    "role": (str | None, typer.Option("--role", "-r", help="A role from config.toml.")),
+    "role": (
+        str | None,
+        typer.Option(
+            "--role",
+            "-r",
+            help="A role (config.toml or built-in); see: aimlchat roles list.",
+            autocompletion=complete_role,
+        ),
+    ),
+    "var": (
+        list[str] | None,
+        typer.Option(
+            "--var",
+            "-v",
+            metavar="NAME=VALUE",
+            help="Fill {{NAME}} in the role and the prompt; repeatable.",
+        ),
+    ),
     "option": (
         list[str] | None,
         typer.Option(
@@ -53,6 +71,15 @@ _CLI_OPTIONS: dict[str, tuple[Any, Any]] = {
             "-a",
             metavar="PATH|URL|-",
             help="Attach an image (jpg, png, gif, webp); repeatable.",
+        ),
+    ),
+    "file": (
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH|DIR|GLOB|URL|-",
+            help="Add files as context (a folder honours .gitignore; images go as -a); repeatable.",
         ),
     ),
     "continue_": (bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")),
@@ -74,11 +101,13 @@ _ORDER = (
     "model",
     "system",
     "role",
+    "var",
     *(p.name for p in params.BODY),
     "option",
     "no_stream",
     "format",
     "schema",
+    "file",
     "attach",
     "image_detail",
     "continue_",
@@ -113,6 +142,8 @@ def _param_option(param: Param) -> tuple[Any, Any]:
         extra["metavar"] = "|".join(param.choices) if param.choices else "NAME"
     if param.kind == "str_list":
         extra["metavar"] = "TEXT"
+    if param.name == "model":  # ids from the cached catalogue, read from disk
+        extra["autocompletion"] = complete_model
     option = typer.Option(*param.option_flags, help=param.help_text(), show_default=False, **extra)
     return kind, option
 
@@ -169,6 +200,8 @@ def request_options_from(kw: dict[str, Any]) -> Flags:
         no_stream=kw["no_stream"],
         schema=kw["schema"],
         attach=list(kw["attach"] or []),
+        files=list(kw["file"] or []),
+        vars=list(kw["var"] or []),
         continue_=kw["continue_"],
         session=kw["session"],
         no_history=kw["no_history"],

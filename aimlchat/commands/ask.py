@@ -1,4 +1,10 @@
-"""`aimlchat ask`: read stdin and the prompt, send one turn, print the reply, exit."""
+"""`aimlchat ask`: read stdin and the prompt, send one turn, print the reply, exit.
+
+While the first token is awaited, a spinner on stderr when stderr is a terminal, even if
+stdout is a pipe (`aimlchat "…" > out.md`): it is erased before the reply's first
+character, and a pipe on stderr never sees it. `-x` prints a code block of the reply and
+nothing else: the spinner then runs until the reply is whole.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
-from aimlchat.chat.attach import image_part
-from aimlchat.chat.conversation import compose_prompt, user_message
 from aimlchat.chat.session import ReplyFiltered, TurnResult
+from aimlchat.commands.message import build_message
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError, redact
-
-MAX_STDIN_BYTES = 8 * 1024 * 1024
+from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.spinner import Spinner, SpinnerSink
 
 
 @dataclass
@@ -23,6 +28,7 @@ class AskOutput:
     no_stdin: bool = False
     json: bool = False
     ndjson: bool = False
+    extract: str | None = None  # -x "first" / --extract-last "last": a code block only
 
 
 class NullSink:
@@ -31,51 +37,6 @@ class NullSink:
 
     def finish(self, *, status: str | None = None) -> None:
         pass
-
-
-def read_stdin_bytes(app: App) -> bytes:
-    stream = getattr(app.env.stdin, "buffer", None)
-    data = (
-        stream.read(MAX_STDIN_BYTES + 1)
-        if stream is not None
-        else app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
-    )
-    if len(data) > MAX_STDIN_BYTES:
-        raise UsageError(
-            f"stdin is larger than the {MAX_STDIN_BYTES // (1024 * 1024)} MB limit; nothing sent",
-            hint="send a smaller part, e.g. with head -c",
-        )
-    return data
-
-
-def decode_stdin(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            hint="convert it first, e.g. iconv -f latin1 -t utf-8",
-        ) from None
-
-
-def build_message(app: App, out: AskOutput) -> dict[str, Any]:
-    prompt = " ".join(out.prompt).strip()
-    image_stdin = "-" in app.opts.attach
-    stdin_text: str | None = None
-    stdin_bytes: bytes | None = None
-    if not out.no_stdin and not app.env.stdin_tty:
-        stdin_bytes = read_stdin_bytes(app)
-        if not image_stdin:
-            stdin_text = decode_stdin(stdin_bytes) if stdin_bytes else None
-    elif not prompt:
-        raise UsageError("no prompt", hint='try: aimlchat ask "Hello" or: echo hi | aimlchat ask')
-    if image_stdin and not stdin_bytes:
-        raise UsageError("-a - expects an image on stdin, and stdin is empty or a terminal")
-    images = [
-        image_part(spec, detail=app.opts.image_detail, read_stdin=lambda: stdin_bytes or b"")
-        for spec in app.opts.attach
-    ]
-    return user_message(compose_prompt(prompt, stdin_text), images)
 
 
 def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
@@ -109,15 +70,22 @@ def _ndjson_error(app: App, exc: AimlchatError) -> None:
 def run_ask(app: App, out: AskOutput) -> TurnResult:
     if out.json and out.ndjson:
         raise UsageError("use --json or --ndjson, not both")
-    message = build_message(app, out)
+    if out.extract and (out.json or out.ndjson):
+        raise UsageError(f"use -x or --{'json' if out.json else 'ndjson'}, not both")
+    message = build_message(app, out.prompt, no_stdin=out.no_stdin)
     chat = app.open_chat(stream=not (app.opts.no_stream or out.json))
-    if out.json or out.ndjson:
-        sink: Any = NullSink()
+    spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
+    sink: Any
+    if out.extract:
+        sink = WholeReply(spinner)
+    elif out.json or out.ndjson:
+        sink = SpinnerSink(NullSink(), spinner)
     else:
-        sink = app.reply_sink()
+        sink = SpinnerSink(app.reply_sink(), spinner)
     observe = _ndjson_writer(app) if out.ndjson else None
     try:
-        result = chat.send(message, sink, observe)
+        with spinner:
+            result = chat.send(message, sink, observe)
     except AimlchatError as exc:
         if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON and usage too
             _report(app, out, exc.result, chat.cost_of(exc.result.usage))
@@ -131,7 +99,40 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         where = "aimlchat history show" if chat.store else "--ndjson"
         app.notifier.warn(f"the model gave no answer, only its thinking (see it with {where})")
     _report(app, out, result, chat.cost_of(result.usage))
+    if out.extract:
+        print_code(app, result.text, last=out.extract == "last", saved=chat.store is not None)
     return result
+
+
+class WholeReply(NullSink):
+    """-x: nothing is shown while the reply comes; the spinner turns until it has ended."""
+
+    def __init__(self, spinner: Spinner) -> None:
+        self._spinner = spinner
+        self._started = False
+
+    def feed(self, text: str) -> None:
+        if text and not self._started:
+            self._started = True
+            self._spinner.note("receiving")
+
+    def finish(self, *, status: str | None = None) -> None:
+        self._spinner.stop()  # a tool step may follow, asking on the terminal
+
+
+def spinner_wanted(env: Environment) -> bool:
+    return env.stderr_tty and not env.dumb_terminal
+
+
+def print_code(app: App, reply: str, *, last: bool, saved: bool) -> None:
+    """The first (or last) fenced code block's content: exact bytes to a pipe."""
+    from aimlchat.chat.extract import code_blocks
+
+    blocks = code_blocks(reply)
+    if not blocks:
+        see = "aimlchat history show" if saved else "run it again without -x"
+        raise AimlchatError("the reply has no fenced code block", hint=f"see the reply: {see}")
+    app.out.data(blocks[-1 if last else 0].content)
 
 
 def _report(app: App, out: AskOutput, result: TurnResult, cost: float | None) -> None:

@@ -8,9 +8,10 @@ Built once by the CLI per invocation; heavy modules are imported inside the fact
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from aimlchat.api.client import Client
     from aimlchat.chat.session import Chat
     from aimlchat.storage.store import Store
+    from aimlchat.terminal.spinner import Spinner
 
 # The name callers know for the flags of `ask` and `chat`.
 RequestOptions = Flags
@@ -79,7 +81,14 @@ def api_key(environ: Mapping[str, str], paths: Paths, cfg: FileConfig) -> str:
     return key
 
 
-def make_client(settings: Settings, key: str | None, notifier: Notifier, *, debug: bool) -> Client:
+def make_client(
+    settings: Settings,
+    key: str | None,
+    notifier: Notifier,
+    *,
+    debug: bool,
+    notice: Callable[[str], None] | None = None,
+) -> Client:
     from aimlchat.api.client import Client
 
     return Client(
@@ -87,7 +96,7 @@ def make_client(settings: Settings, key: str | None, notifier: Notifier, *, debu
         api_key=key,
         timeout=settings.timeout,
         retries=settings.retries,
-        notice=notifier.info,
+        notice=notice or notifier.info,
         log=notifier.raw if debug else None,
     )
 
@@ -136,6 +145,12 @@ class Prices:
         self._notifier.warn(f"model {model!r} is not in the catalogue{tail}")
 
 
+def _parse_vars(items: list[str]) -> dict[str, str]:
+    from aimlchat.chat.template import parse_vars
+
+    return parse_vars(items) if items else {}
+
+
 # -- the per-command context ----------------------------------------------------------------
 
 
@@ -153,7 +168,9 @@ class App:
         for warning in self.cfg.warnings:
             self.notifier.warn(warning)
         self.cfg.check()
-        self.settings: Settings = resolve(opts, env.environ, self.cfg)
+        self.spinner: Spinner | None = None  # while one runs, passing notices go beside it
+        self.vars = _parse_vars(opts.vars)
+        self.settings: Settings = self._resolve(opts)
         self.response_format = response_format(self.settings)
         self.prices = Prices(self.models_cache(), self.notifier)
 
@@ -174,8 +191,32 @@ class App:
     def base_url(self) -> str:
         return self.settings.base_url
 
+    def _resolve(self, opts: Flags) -> Settings:
+        """`resolve`, with the built-in roles when a role is named, and `{{vars}}` filled."""
+        from aimlchat.chat.roles import filled_system
+
+        settings = resolve(opts, self.env.environ, self.cfg, self.builtin_roles(opts.role))
+        from_role = settings.sources.get("system", "").startswith("role ")
+        system = filled_system(settings.system, self.vars, role=opts.role if from_role else None)
+        return dataclasses.replace(settings, system=system)
+
+    def builtin_roles(self, wanted: str | None = "") -> dict[str, Role]:
+        """The roles aimlchat ships; none computed when no role is `wanted` (None)."""
+        if wanted is None:
+            return {}
+        from aimlchat.chat.roles import builtin_roles, cwd_or_home
+
+        return builtin_roles(self.env.environ, cwd_or_home(self.env.environ))
+
     def role(self, name: str) -> Role:
-        return role_named(name, self.cfg)
+        """A role by name (config.toml's, else a built-in), its `{{vars}}` filled from -v."""
+        from aimlchat.chat.roles import filled_system
+
+        role = role_named(name, self.cfg, self.builtin_roles())
+        return dataclasses.replace(role, system=filled_system(role.system, self.vars, role=name))
+
+    def role_names(self) -> list[str]:
+        return sorted({*self.builtin_roles(), *self.cfg.roles})
 
     def role_prompt(self, name: str) -> str:
         return self.role(name).system or ""
@@ -193,7 +234,16 @@ class App:
             if need_key:
                 raise
             key = None
-        return make_client(self.settings, key, self.notifier, debug=self.opts.debug)
+        return make_client(
+            self.settings, key, self.notifier, debug=self.opts.debug, notice=self.notice
+        )
+
+    def notice(self, text: str) -> None:
+        """A passing notice (a retry): beside the spinner while one runs, else on stderr."""
+        if self.spinner is not None and self.spinner.active:
+            self.spinner.note(text)
+        else:
+            self.notifier.info(text)
 
     def store(self) -> Store | None:
         return open_store(self.paths, self.settings, self.notifier)

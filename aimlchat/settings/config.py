@@ -68,11 +68,13 @@ class Paths:
 
 @dataclass
 class Role:
-    """A named setup from `[roles]`: a system prompt, and optionally a model and params."""
+    """A named setup from `[roles]`: a system prompt, and optionally a model, params and
+    the tools it offers the model (names of `[tools.NAME]` or built-in tools)."""
 
     system: str | None = None
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    tools: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,7 +108,7 @@ class FileConfig:
 
 SETTING_KEYS = tuple(p.name for p in params.TABLE if p.in_config and not p.body)
 TOP_KEYS = (*SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles")
-ROLE_KEYS = ("system", "model", "params")
+ROLE_KEYS = ("system", "model", "params", "tools")
 PARAM_KEYS = tuple(p.name for p in params.BODY if p.in_config)
 
 
@@ -224,6 +226,8 @@ class _Reader:
             elif key == "params":
                 where = f"roles.{name}.params"
                 role.params = self._params(self._try(_table, where, value) or {}, where)
+            elif key == "tools":
+                role.tools = self._try(_names, f"roles.{name}.tools", value) or []
             else:
                 self._unknown(key, ROLE_KEYS, f" in [roles.{name}]", "ignored")
         return role
@@ -240,6 +244,12 @@ def _string(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a string")
     return value
+
+
+def _names(key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f'{key} must be a list of names (tools = ["weather"])')
+    return list(value)
 
 
 def _table(key: str, value: Any) -> dict[str, Any]:

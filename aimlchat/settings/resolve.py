@@ -9,7 +9,7 @@ touches the network or the history database.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class Flags:
     attach: list[str] = field(default_factory=list)
     image_detail: str | None = None
     usage: bool = False
+    files: list[str] = field(default_factory=list)  # -f PATH|DIR|GLOB|URL|-
+    vars: list[str] = field(default_factory=list)  # -v NAME=VALUE for {{NAME}}
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,20 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def resolve(flags: Flags, environ: Mapping[str, str], cfg: FileConfig) -> Settings:
+def resolve(
+    flags: Flags,
+    environ: Mapping[str, str],
+    cfg: FileConfig,
+    builtins: Mapping[str, Role] | None = None,
+) -> Settings:
     """The settings for one command. Pure: no file, network or environment is read here.
 
     `cfg` is taken as it is; refusing a broken file (`cfg.check()`) is the caller's call,
-    so `config show` can still show one.
+    so `config show` can still show one. `builtins` are the roles aimlchat ships (`cmd`);
+    a config.toml role of the same name wins.
     """
     _check_combinations(flags)
-    role = None if flags.role is None else role_named(flags.role, cfg)
+    role = None if flags.role is None else role_named(flags.role, cfg, builtins)
     sources: dict[str, str] = {}
     values: dict[str, Any] = {}
     for param in params.TABLE:
@@ -124,15 +132,24 @@ def _check_combinations(flags: Flags) -> None:
             )
 
 
-def role_named(name: str, cfg: FileConfig) -> Role:
-    """The role `name` from config.toml, or a UsageError naming the roles there are."""
-    if name not in cfg.roles:
-        known = ", ".join(sorted(cfg.roles)) or "none defined"
+def role_named(name: str, cfg: FileConfig, builtins: Mapping[str, Role] | None = None) -> Role:
+    """The role `name` from config.toml, else a built-in one; or a UsageError naming them.
+
+    A config.toml role with a built-in's name changes what it sets (`[roles.cmd] model =
+    "…"`) and keeps the built-in system prompt unless it sets its own.
+    """
+    builtins = builtins or {}
+    roles = {**builtins, **cfg.roles}
+    if name not in roles:
+        known = ", ".join(sorted(roles)) or "none defined"
         raise UsageError(
             f"unknown role {name!r} (roles: {known})",
-            hint=params.did_you_mean(name, cfg.roles) or f'add [roles] {name} = "…" to {cfg.path}',
+            hint=params.did_you_mean(name, roles) or f'add [roles] {name} = "…" to {cfg.path}',
         )
-    return cfg.roles[name]
+    role, base = roles[name], builtins.get(name)
+    if base is not None and role.system is None:
+        return replace(role, system=base.system)
+    return role
 
 
 def _setting(
