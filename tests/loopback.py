@@ -516,13 +516,31 @@ def markdown_reply(lines: int) -> str:
     return "\n".join(out[:lines]) + "\n"
 
 
+def cmd_reply(body: dict[str, Any]) -> str:
+    """`aimlchat cmd` played: a harmless command, another one per revision, and an
+    explanation when asked to describe one."""
+    last = body["messages"][-1]["content"]
+    if isinstance(last, str) and last.startswith("Explain briefly"):
+        return "- `echo` prints its arguments.\n- `$((6*7))` is **arithmetic**: it becomes 42.\n"
+    revisions = sum(1 for m in body["messages"] if m["role"] == "user") - 1
+    return f"echo CMD-RAN-$((6*7)) REVISION-{revisions}" if revisions else "echo CMD-RAN-$((6*7))"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
         "--scenario",
         default="hello",
-        choices=["hello", "slow", "long", "escapes", "echo", "reasoning"],
+        choices=[
+            "hello",
+            "slow",
+            "long",
+            "escapes",
+            "echo",
+            "reasoning",
+            "cmd",
+        ],
     )
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--first-delay", type=float, default=0.0, help="before the first token")
@@ -568,6 +586,8 @@ def main() -> None:
                 ),
                 delay=args.delay,
             )
+        if args.scenario == "cmd":
+            return Reply(events=sse_reply(re.findall(r"\S+\s*", cmd_reply(body))))
         if args.scenario == "echo":
             last = body["messages"][-1]["content"]
             text = f"You said: {last if isinstance(last, str) else json.dumps(last)}"

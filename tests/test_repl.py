@@ -43,7 +43,7 @@ def test_two_turns_send_the_whole_conversation(cli_env, server):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert "aimlchat chat --continue" in child.before
+    assert "aimlchat chat --session 1" in child.before
     second = server.chat_bodies()[1]["messages"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
     assert second[2]["content"] == "Hello from the loopback server."
@@ -108,6 +108,8 @@ def test_continue_after_restart_and_up_arrow_recalls_old_input(cli_env, server):
     child.expect(pexpect.EOF)
     child = start(cli_env, "--continue")
     assert "resumed 2 messages" in child.before
+    child.expect_exact(REPLY)  # the last exchange is shown again,
+    child.expect_exact(PROMPT)  # then the prompt
     child.send("\x1b[A")  # Up arrow
     child.expect_exact("remember this line")
     child.send("\r")
@@ -234,7 +236,10 @@ def test_image_save_and_load(cli_env, server, tmp_path):
     say(child, "/save mywork", "saved as")
     say(child, "/clear", "new conversation")
     say(child, "other")
-    say(child, "/load mywork", "loaded conversation")
+    child.sendline("/load mywork")
+    child.expect_exact("loaded conversation")
+    child.expect_exact(REPLY)  # the last exchange is shown again,
+    child.expect_exact(PROMPT)  # then the prompt
     say(child, "more")
     roles = [m["role"] for m in server.chat_bodies()[-1]["messages"]]
     assert roles == ["user", "assistant", "user"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aimlchat import __version__
-from aimlchat.cli.options import request_options, request_options_from
+from aimlchat.cli.options import request_options, request_options_from, request_options_without
 from aimlchat.cli.roles import roles_cli
 from aimlchat.errors import UsageError
 
@@ -152,12 +152,24 @@ def ask(
 
 @cli.command(epilog=EXIT_CODES)
 @request_options
-def chat(ctx: typer.Context, **kw: Any) -> None:
+def chat(
+    ctx: typer.Context,
+    message: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="A first message, sent at once (joined by spaces).",
+            metavar="[MESSAGE]...",
+            show_default=False,
+        ),
+    ] = None,
+    **kw: Any,
+) -> None:
     """Chat in an interactive REPL; /help lists the slash commands.
 
     \b
     Examples:
       aimlchat chat
+      aimlchat chat "review this" -f src/app.py
       aimlchat chat --continue
       aimlchat chat --session work -m meta-llama/llama-4-scout
     """
@@ -166,7 +178,46 @@ def chat(ctx: typer.Context, **kw: Any) -> None:
         raise UsageError("chat needs a terminal", hint='for pipes use: aimlchat ask "…"')
     from aimlchat.commands.repl import run_chat
 
-    run_chat(_app(ctx, kw))
+    run_chat(_app(ctx, kw), " ".join(message or []) or None)
+
+
+# What `cmd` does not offer: it never runs anything unasked (no --yes, no tools), and a
+# command is one fresh exchange (no --continue or --session), in plain text (no --format).
+CMD_WITHOUT = ("yes", "tool", "max_steps", "continue_", "session", "format", "schema")
+
+
+@cli.command(epilog=EXIT_CODES)
+@request_options_without(*CMD_WITHOUT)
+def cmd(
+    ctx: typer.Context,
+    request: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="What the command should do (joined by spaces).",
+            metavar="REQUEST...",
+            show_default=False,
+        ),
+    ] = None,
+    **kw: Any,
+) -> None:
+    """Suggest one shell command, and run it only if you say so.
+
+    On a terminal: the command, then e execute · r revise · d describe · c copy · a abort.
+    Otherwise it is printed and never run. Exit status: the command's own when it ran
+    and failed; 130 for Ctrl-C at the menu; else 0.
+
+    \b
+    Examples:
+      aimlchat cmd "find files over 100 MB changed this week"
+      aimlchat cmd "list listening ports" > cmd.sh
+    """
+    from aimlchat.commands.cmd import run_cmd
+
+    if kw["role"] is None and kw["system"] is None:
+        kw["role"] = "cmd"  # the built-in role (config.toml may replace it)
+    status = run_cmd(_app(ctx, kw), list(request or []))
+    if status:
+        raise SystemExit(status)  # as is: no "interrupted" line for the command's own 130
 
 
 # `batch` lives in aimlchat.cli.batch (its own options); registered here, after `chat`.

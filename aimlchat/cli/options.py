@@ -7,6 +7,7 @@ options that only steer the CLI itself (history, attachments, output) are listed
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
@@ -163,7 +164,13 @@ def shared_options() -> list[tuple[str, Any, Any]]:
     return rows
 
 
-def request_options(func: F) -> F:
+def request_options_without(*names: str) -> Callable[[F], F]:
+    """`request_options` minus `names` (what one command must not offer: `cmd` has no
+    --yes); `request_options_from` then takes them as not given."""
+    return functools.partial(request_options, without=names)
+
+
+def request_options(func: F, *, without: tuple[str, ...] = ()) -> F:
     """Give `func` every shared option without writing the parameters out twice.
 
     typer reads a command's parameters from `inspect.signature` and type hints, so
@@ -178,6 +185,7 @@ def request_options(func: F) -> F:
             annotation=Annotated[kind, option],
         )
         for name, kind, option in shared_options()
+        if name not in without
     ]
     own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     func.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
@@ -189,6 +197,8 @@ def request_options_from(kw: dict[str, Any]) -> Flags:
     """The parsed options as `Flags` for the resolver: table rows by name, the rest as given."""
     from aimlchat.settings.resolve import Flags
 
+    not_given = {name: False if kind is bool else None for name, kind, _ in shared_options()}
+    kw = {**not_given, **kw}
     body = {p.name: kw[p.name] for p in params.BODY}
     settings = {p.name: kw[p.name] for p in params.TABLE if not p.body}
     return Flags(

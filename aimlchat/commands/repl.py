@@ -1,47 +1,67 @@
 """`aimlchat chat`: the prompt_toolkit loop and its wiring to a `Repl`.
 
-The only importer of prompt_toolkit (besides the completer it builds). The slash commands
-live in `slash` (and its groups); `Repl`, `Quit` and `COMMANDS` are re-exported here.
+The only importer of prompt_toolkit (with `repl_complete`, whose completer it builds). The
+slash commands live in `slash` (and its groups); `Repl`, `Quit` and `COMMANDS` are
+re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shlex
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aimlchat import __version__
+from aimlchat.chat.attach import image_part
+from aimlchat.commands.message import fill_prompt
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.runtime import App
 from aimlchat.commands.slash import COMMANDS, NAMES, Repl
+from aimlchat.commands.slash_content import counted, file_context
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import CompleteEvent, Completion
-    from prompt_toolkit.document import Document
+
+    from aimlchat.commands.repl_complete import Sources
 
 __all__ = ["COMMANDS", "NAMES", "Quit", "Repl", "loop", "make_prompt_session", "run_chat"]
 
 
+# -- what Tab offers --------------------------------------------------------------------
+
+
+def completion_sources(app: App, repl: Repl | None = None) -> Sources:
+    """Where each argument's completions come from, read when Tab is pressed."""
+    from aimlchat.commands.repl_complete import Sources
+    from aimlchat.settings.params import settable_choices
+
+    def models() -> Sequence[str]:
+        return [name for m in app.prices.models if m.is_chat for name in (m.id, *m.aliases)]
+
+    def conversations() -> Sequence[str]:
+        store = repl.chat.store if repl is not None else None
+        if store is None:
+            return ()
+        rows = store.conversations(limit=200)
+        return [*(c.name for c in rows if c.name), *(str(c.id) for c in rows)]
+
+    def params() -> dict[str, Sequence[str]]:
+        return dict(settable_choices())
+
+    def roles() -> Sequence[str]:
+        return app.role_names()
+
+    return Sources(
+        commands=[(c.name, c.help) for c in COMMANDS],
+        models=models,
+        params=params,
+        conversations=conversations,
+        roles=roles,
+        extra={"/reasoning": lambda: ("on", "off")},
+    )
+
+
 # -- prompt_toolkit wiring ------------------------------------------------------------------
-
-
-def _completer() -> Any:
-    from prompt_toolkit.completion import Completer, Completion
-
-    class SlashCompleter(Completer):
-        def get_completions(
-            self, document: Document, complete_event: CompleteEvent
-        ) -> Iterable[Completion]:
-            text = document.text_before_cursor
-            if not text.startswith("/") or " " in text:
-                return
-            for command in COMMANDS:
-                if command.name.startswith(text):
-                    yield Completion(
-                        command.name, start_position=-len(text), display_meta=command.help
-                    )
-
-    return SlashCompleter()
 
 
 def _key_bindings() -> Any:
@@ -53,9 +73,13 @@ def _key_bindings() -> Any:
     def _send(event: Any) -> None:
         buffer = event.current_buffer
         state = buffer.complete_state
-        if state and (state.current_completion or len(state.completions) == 1):
-            # A highlighted (or the only) slash command is taken and run: "/his", Enter.
-            buffer.apply_completion(state.current_completion or state.completions[0])
+        if state and state.current_completion:
+            # A highlighted completion is taken and run: "/his", Tab, Enter.
+            buffer.apply_completion(state.current_completion)
+        elif state and len(state.completions) == 1 and " " not in buffer.text:
+            # The only slash command that fits ("/his", Enter); an argument the user typed
+            # (a model name) is sent as typed, not swapped for the one match.
+            buffer.apply_completion(state.completions[0])
         buffer.validate_and_handle()
 
     @kb.add("escape", "enter")
@@ -92,14 +116,16 @@ def _read_only_history(path: str) -> Any:
     return ReadOnlyFileHistory(path)
 
 
-def make_prompt_session(app: App, **io: Any) -> PromptSession[str]:
+def make_prompt_session(app: App, repl: Repl | None = None, **io: Any) -> PromptSession[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+
+    from aimlchat.commands.repl_complete import make_completer
 
     return PromptSession(
         history=_history(app),
         auto_suggest=AutoSuggestFromHistory(),
-        completer=_completer(),
+        completer=make_completer(completion_sources(app, repl)),
         complete_while_typing=True,
         key_bindings=_key_bindings(),
         enable_suspend=True,  # Ctrl-Z stops the REPL like any job; `fg` resumes it
@@ -124,9 +150,29 @@ def loop(repl: Repl, session: PromptSession[str]) -> None:
             return
 
 
-def run_chat(app: App) -> None:
-    chat = app.open_chat(stream=not app.opts.no_stream)
+# -- the command ----------------------------------------------------------------------
 
+
+def _command_line_attachments(app: App) -> tuple[list[dict[str, Any]], list[str]]:
+    """`-a` and `-f` for the first message, checked before the REPL opens."""
+    images = [image_part(spec, detail=app.settings.image_detail) for spec in app.opts.attach]
+    more, blocks = file_context(app, list(app.opts.files)) if app.opts.files else ([], [])
+    return images + more, blocks
+
+
+def ask_consent(question: str) -> str:
+    """`run weather? [y/N/a(lways this session)]` between two replies; Ctrl-C declines
+    and stops the turn (a KeyboardInterrupt), Ctrl-D is no."""
+    from prompt_toolkit import prompt
+
+    return prompt(question)
+
+
+def run_chat(app: App, first: str | None = None) -> None:
+    """The REPL; `first` (`chat "…"`) is sent at once, with `-a`/`-f` attached to it."""
+    first = fill_prompt(first.strip(), app.vars) if first and first.strip() else None
+    images, blocks = _command_line_attachments(app)
+    chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent)
     write = app.out.data
     repl = Repl(app, chat, write)
     resumed = f" · resumed {len(chat.messages)} messages" if chat.messages else ""
@@ -134,7 +180,15 @@ def run_chat(app: App) -> None:
         f"aimlchat {__version__} · {chat.settings.model}{resumed}\n"
         "/help for commands · Esc Enter for a new line · Ctrl-D to exit\n"
     )
-    loop(repl, make_prompt_session(app))
-    how = f"--session {repl.chat.name}" if repl.chat.name else "--continue"
-    if repl.chat.conversation_id is not None:
-        write(f"Bye. Resume with: aimlchat chat {how}\n")
+    repl.show_last_exchange()
+    repl.attach(images, blocks)
+    if images or blocks:
+        waiting = "go with it" if first else "wait for the first message"
+        app.notifier.info(f"{counted(images, blocks)} {waiting}")
+    if first:
+        write(f"› {first}\n")  # as if typed at the prompt
+        repl.send(first)
+    loop(repl, make_prompt_session(app, repl))
+    ref = repl.chat.name or (str(repl.chat.conversation_id) if repl.chat.conversation_id else None)
+    if ref is not None:
+        write(f"Bye. Resume with: aimlchat chat --session {shlex.quote(ref)}\n")

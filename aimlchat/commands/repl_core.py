@@ -1,7 +1,8 @@
 """The chat REPL's state and how a message is sent: what every slash command builds on.
 
-`ReplCore` holds the app, the current `Chat`, what is attached for the next message and
-the draft to put back at the prompt; the slash-command groups subclass it.
+`ReplCore` holds the app, the current `Chat`, what is attached for the next message
+(`/image`, `/file`, or `-a`/`-f` on the command line) and the draft to put back at the
+prompt; the slash-command groups subclass it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aimlchat.chat.conversation import text_of, user_message
-from aimlchat.chat.session import Chat
+from aimlchat.chat.session import Chat, TurnResult
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError
+
+SHOWN_PROMPT_LINES = 6  # of a resumed conversation's last message (it may hold whole files)
 
 
 class Quit(Exception):
@@ -25,14 +28,17 @@ class ReplCore:
         self.chat = chat
         self.write = write
         self.pending_images: list[dict[str, Any]] = []
+        self.pending_files: list[str] = []  # fenced file blocks for the next message
         self.draft: str = ""  # text to put back at the prompt (a message that got no reply)
 
     def _sink(self) -> Any:
-        return self.app.reply_sink()
+        from aimlchat.chat.toolloop import SinkPerReply
 
-    def _turn(self, action: Callable[[Any], Any]) -> None:
+        return SinkPerReply(self.app.reply_sink)  # a tool step's lines go between replies
+
+    def _turn(self, action: Callable[[Any], TurnResult]) -> None:
         try:
-            action(self._sink())
+            result = action(self._sink())
         except KeyboardInterrupt:
             kept = self.chat.statuses and self.chat.statuses[-1] == "interrupted"
             self.app.notifier.info("interrupted" + ("; the partial reply is kept" if kept else ""))
@@ -40,12 +46,55 @@ class ReplCore:
         except AimlchatError as exc:
             self.app.notifier.error(exc.message, exc.hint)
             self._restore_unsent()
+        else:
+            if self.app.opts.usage:
+                from aimlchat.commands.ask import usage_line
+
+                self.app.notifier.info(usage_line(result.usage, self.chat.cost_of(result.usage)))
 
     def _restore_unsent(self) -> None:
         if self.chat.unsent is not None:
             self.draft = text_of(self.chat.unsent["content"])
 
+    def attach(self, images: list[dict[str, Any]], file_blocks: list[str]) -> None:
+        self.pending_images += images
+        self.pending_files += file_blocks
+
     def send(self, text: str) -> None:
-        message = user_message(text, self.pending_images)
-        self.pending_images = []
+        message = user_message("\n\n".join([*self.pending_files, text]), self.pending_images)
+        images, files = self.pending_images, self.pending_files
+        self.pending_images, self.pending_files = [], []
         self._turn(lambda sink: self.chat.send(message, sink))
+        if not any(m is message for m in reversed(self.chat.messages)):
+            # No reply at all, or refused before sending: the typed words go back to the
+            # prompt (not the files' text folded in), and the attachments wait for them.
+            self.draft = text
+            self.pending_images, self.pending_files = images, files
+
+    def show_last_exchange(self) -> None:
+        """A resumed conversation's last message and reply, as they looked when sent."""
+        messages = self.chat.messages
+        user = next(
+            (i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None
+        )
+        if user is None:
+            return
+        lines = text_of(messages[user]["content"]).splitlines() or [""]
+        shown = "\n  ".join(lines[:SHOWN_PROMPT_LINES])
+        more = len(lines) - SHOWN_PROMPT_LINES
+        self.write(f"› {shown}\n" + (f"  … ({more} more lines)\n" if more > 0 else ""))
+        replies = [m for m in messages[user + 1 :] if m["role"] == "assistant"]
+        reply = "\n\n".join(text_of(m.get("content")) for m in replies if m.get("content"))
+        if reply:
+            self._show_reply(reply, self.chat.statuses[-1])
+
+    def _show_reply(self, text: str, status: str) -> None:
+        env = self.app.env
+        if self.app.opts.raw or not env.stdout_tty:
+            self.write(text if text.endswith("\n") else text + "\n")
+        else:
+            from aimlchat.terminal.render import print_markdown
+
+            print_markdown(env.stdout, text, color=env.stdout_color, code_theme=self.app.code_theme)
+        if status != "ok":
+            self.app.notifier.info(f"that reply is marked {status}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.slash_content import ContentCommands
 from aimlchat.commands.slash_conversation import ConversationCommands
+from aimlchat.commands.slash_tools import ToolCommands
 from aimlchat.errors import AimlchatError, UsageError
 
 
@@ -37,16 +38,19 @@ COMMANDS = [
     Command("/history", "", "show this conversation"),
     Command("/save", "NAME", "name this conversation (resume: chat --session NAME)"),
     Command("/load", "NAME|ID", "switch to a saved conversation"),
-    Command("/copy", "", "copy the last reply to the clipboard (OSC 52)"),
+    Command("/copy", "[N]", "copy the last reply, or its code block N, to the clipboard"),
     Command("/image", "PATH|URL", "attach an image to the next message"),
+    Command("/file", "PATH|DIR|GLOB|URL", "attach files as context to the next message"),
     Command("/edit", "", "write the next message in $EDITOR"),
     Command("/usage", "", "tokens and cost so far"),
+    Command("/tools", "[NAME|all|none]", "list the tools, or turn one on or off"),
+    Command("/context", "", "what the next request sends, and its token estimate"),
     Command("/reasoning", "[on|off]", "keep a reasoning model's thinking on screen, or not"),
 ]
 NAMES = [c.name for c in COMMANDS]
 
 
-class Repl(ConversationCommands, ContentCommands):
+class Repl(ConversationCommands, ContentCommands, ToolCommands):
     def handle(self, line: str) -> None:
         """One line from the prompt: a slash command or a message."""
         text = line.strip()

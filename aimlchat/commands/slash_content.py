@@ -2,33 +2,92 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import shlex
 import subprocess
 import tempfile
+from typing import Any
 
 from aimlchat.chat.attach import image_part
 from aimlchat.commands.repl_core import ReplCore
+from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
 
 
+def file_context(app: App, specs: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """`-f`/`/file` specs as (image parts, fenced text blocks); every limit checked now.
+
+    stdin is the REPL's terminal, so `-` is refused here (by `collect`, with a clear line).
+    """
+    from aimlchat.commands.message import gather_files
+
+    found = gather_files(app, specs)
+    return found.images, found.blocks
+
+
+def counted(images: list[dict[str, Any]], blocks: list[str]) -> str:
+    """ "2 files and 1 image": what an attachment brought."""
+    parts = [_plural(len(blocks), "file")] if blocks or not images else []
+    return " and ".join(parts + ([_plural(len(images), "image")] if images else []))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _whole(reply: str) -> str:
+    return f"the whole reply ({_plural(len(reply.splitlines()), 'line')})"
+
+
+def _pick(reply: str, arg: str) -> tuple[str, str]:
+    """Code block `arg` (1-based) of the reply, and how to name it."""
+    from aimlchat.chat.extract import code_blocks
+
+    blocks = code_blocks(reply)
+    if not blocks:
+        raise UsageError("the last reply has no code blocks", hint="/copy copies the whole reply")
+    if not arg.isdigit() or not 1 <= int(arg) <= len(blocks):
+        span = "only 1" if len(blocks) == 1 else f"{len(blocks)}: /copy 1 to /copy {len(blocks)}"
+        raise UsageError(f"no code block {arg}; the last reply has {span}")
+    block = blocks[int(arg) - 1]
+    lang = f"{block.lang}, " if block.lang else ""
+    return (
+        block.content,
+        f"code block {arg} ({lang}{_plural(block.content.count(chr(10)), 'line')})",
+    )
+
+
 class ContentCommands(ReplCore):
-    def cmd_copy(self, _: str) -> None:
+    def cmd_copy(self, arg: str) -> None:
+        from aimlchat.terminal.clipboard import copy
+
         reply = self.chat.last_reply()
         if reply is None:
             raise AimlchatError("no reply to copy yet")
-        if not self.app.out.is_terminal:
-            raise AimlchatError("/copy needs a terminal")
-        payload = base64.b64encode(reply.encode("utf-8")).decode("ascii")
-        self.app.out.control(f"\x1b]52;c;{payload}\x07")
-        self.app.notifier.info(f"copied {len(reply)} characters (OSC 52)")
+        text, what = _pick(reply, arg) if arg else (reply, _whole(reply))
+        ways = copy(text, self.app.out, self.app.env.environ)
+        if not ways:
+            raise AimlchatError(
+                "nothing to copy with: no terminal for OSC 52, and no wl-copy, xclip or pbcopy"
+            )
+        self.app.notifier.info(f"copied {what} via {' and '.join(ways)}")
 
     def cmd_image(self, spec: str) -> None:
         if not spec:
             raise UsageError("/image needs a PATH or URL")
-        self.pending_images.append(image_part(spec, detail=self.app.opts.image_detail))
+        self.attach([image_part(spec, detail=self.app.settings.image_detail)], [])
         self.app.notifier.info(f"image attached to the next message ({len(self.pending_images)})")
+
+    def cmd_file(self, rest: str) -> None:
+        try:
+            specs = shlex.split(rest)
+        except ValueError as exc:
+            raise UsageError(f"/file: {exc}") from None
+        if not specs:
+            raise UsageError("/file needs a PATH, DIR, GLOB or URL")
+        images, blocks = file_context(self.app, specs)
+        self.attach(images, blocks)
+        self.app.notifier.info(f"{counted(images, blocks)} attached to the next message")
 
     def cmd_edit(self, _: str) -> None:
         text = edit_in_editor(

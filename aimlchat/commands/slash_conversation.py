@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from aimlchat.chat.conversation import text_of
-from aimlchat.chat.session import Chat, Settings
+from aimlchat.chat.transcript import Settings
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.settings import params, parse
+from aimlchat.tools.messages import calls_text
 
 
 class ConversationCommands(ReplCore):
     def cmd_clear(self, _: str) -> None:
-        self.chat = Chat(
-            self.chat.client,
-            self.chat.settings,
-            store=self.chat.store,
-            warn=self.app.notifier.warn,
-            price=self.app.price,
-        )
-        self.pending_images = []
+        self.chat = self.chat.renew(self.chat.settings)
+        self.pending_images, self.pending_files = [], []
         self.app.notifier.info("new conversation")
 
     def cmd_model(self, name: str) -> None:
@@ -73,7 +68,8 @@ class ConversationCommands(ReplCore):
             return
         for message, status in zip(self.chat.messages, self.chat.statuses, strict=False):
             mark = "" if status == "ok" else f" [{status}]"
-            self.write(f"\n── {message['role']}{mark}\n{text_of(message['content'])}\n")
+            text = text_of(message.get("content")) + "\n" + calls_text(message.get("tool_calls"))
+            self.write(f"\n── {message['role']}{mark}\n{text}")
 
     def cmd_save(self, name: str) -> None:
         if not name:
@@ -101,15 +97,9 @@ class ConversationCommands(ReplCore):
             params=self.chat.settings.params,
             stream=self.chat.settings.stream,
         )
-        self.chat = Chat(
-            self.chat.client,
-            settings,
-            store=store,
-            warn=self.app.notifier.warn,
-            conversation_id=cid,
-            price=self.app.price,
-        )
+        self.chat = self.chat.renew(settings, conversation_id=cid)
         self.app.notifier.info(f"loaded conversation {cid} ({len(self.chat.messages)} messages)")
+        self.show_last_exchange()
 
     def cmd_usage(self, _: str) -> None:
         t = self.chat.totals

@@ -1,0 +1,234 @@
+"""`aimlchat cmd`: the model suggests one shell command; it runs only when the user says so.
+
+On a terminal the command is shown highlighted with a one-key menu: execute, revise,
+describe, copy, abort. Anywhere else (stdin or stdout not a terminal) the command is
+printed, exactly, and never run: running model output unattended is the user's own
+pipe away (`| sh`), never a flag of ours. The exchange is saved to history like any other.
+
+Exit status: 0 when nothing failed (also after abort or copy); the command's own status
+when it ran and failed (a signal's death is 128+N, as shells report it); 130 for Ctrl-C
+at the menu, with nothing run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+from aimlchat.chat.conversation import Message, user_message
+from aimlchat.chat.session import Chat
+from aimlchat.chat.shellcmd import command_from, describe_prompt
+from aimlchat.commands.runtime import App
+from aimlchat.errors import ApiError, ExitCode, UsageError
+
+MENU = (("e", "execute"), ("r", "revise"), ("d", "describe"), ("c", "copy"), ("a", "abort"))
+ABORT_KEYS = ("a", "q", "\x1b", "\x04")  # a, q, Esc, Ctrl-D
+
+
+def run_cmd(app: App, words: list[str]) -> int:
+    """Ask for the command; print it (not a terminal) or offer the menu. The exit status."""
+    from aimlchat.commands.message import build_message
+
+    env = app.env
+    if not words and env.stdin_tty:
+        raise UsageError("cmd needs a description", hint='aimlchat cmd "find big files"')
+    message = build_message(app, words)
+    chat = app.open_chat(stream=not app.opts.no_stream)
+    command = ask_command(app, chat, message)
+    if not (env.stdin_tty and env.stdout_tty):
+        app.out.data(command + "\n")
+        return 0
+    return Menu(app, chat).run(command)
+
+
+def ask_command(app: App, chat: Chat, message: Message) -> str:
+    """One turn, shown only as a spinner; the command read out of the reply."""
+    from aimlchat.commands.ask import WholeReply, spinner_wanted
+    from aimlchat.terminal.spinner import Spinner
+
+    spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
+    with spinner:
+        result = chat.send(message, WholeReply(spinner))
+    if app.opts.usage:
+        from aimlchat.commands.ask import usage_line
+
+        app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
+    command = command_from(result.text)
+    if not command:
+        raise ApiError("the model gave no command", hint="ask again, in other words")
+    return command
+
+
+class Menu:
+    """The one-key menu under the command, until it is run, copied or abandoned."""
+
+    def __init__(self, app: App, chat: Chat) -> None:
+        self.app = app
+        self.chat = chat
+        fd = app.env.stdin_fd()
+        if fd is None:
+            raise UsageError("cmd needs a terminal to ask on")
+        self.fd = fd
+
+    def run(self, command: str) -> int:
+        while True:
+            show_command(self.app, command)
+            try:
+                choice = self.choose()
+            except KeyboardInterrupt:
+                self.app.out.data("\n")
+                self.app.notifier.info("aborted; nothing was run")
+                return ExitCode.INTERRUPTED
+            if choice == "execute":
+                return execute(self.app, command)
+            if choice == "copy" and self.copy(command):
+                return 0
+            if choice == "describe":
+                self.describe(command)
+            if choice == "revise":
+                command = self.revise(command)
+            if choice == "abort":
+                self.app.notifier.info("aborted; nothing was run")
+                return 0
+
+    def choose(self) -> str:
+        from aimlchat.terminal.keypress import drop_typeahead, read_key
+
+        drop_typeahead(self.fd)
+        self.app.out.control(_menu_line(self.app.out.color))
+        while True:
+            key = read_key(self.fd).lower()
+            if key in ABORT_KEYS:
+                choice = "abort"
+                break
+            choice = next((word for k, word in MENU if k == key), "")
+            if choice:
+                break
+        self.app.out.data(choice + "\n")
+        return choice
+
+    def copy(self, command: str) -> bool:
+        from aimlchat.terminal.clipboard import copy
+
+        ways = copy(command + "\n", self.app.out, self.app.env.environ)
+        if not ways:
+            self.app.notifier.error("no clipboard: no OSC 52 terminal, no wl-copy, xclip or pbcopy")
+            return False
+        self.app.notifier.info(f"copied the command via {' and '.join(ways)}")
+        return True
+
+    def revise(self, command: str) -> str:
+        """A follow-up in the same conversation; the model answers with a new command."""
+        self.app.out.data("revise: ")
+        try:
+            follow = self.app.env.stdin.readline().strip()
+        except KeyboardInterrupt:
+            self.app.out.data("\n")
+            return command
+        if not follow:
+            return command
+        return ask_command(self.app, self.chat, user_message(follow))
+
+    def describe(self, command: str) -> None:
+        """The explanation, as Markdown; asked aside, so the conversation that makes
+        commands goes on untouched (and is all that history keeps)."""
+        from aimlchat.chat.session import Chat
+        from aimlchat.chat.transcript import Settings
+        from aimlchat.commands.ask import spinner_wanted
+        from aimlchat.terminal.spinner import Spinner, SpinnerSink
+
+        s = self.chat.settings
+        aside = Chat(
+            self.chat.client,
+            Settings(model=s.model, params=dict(s.params), stream=s.stream),
+            store=None,
+            warn=self.app.notifier.warn,
+        )
+        spinner = self.app.spinner = Spinner(
+            self.app.env.stderr, enabled=spinner_wanted(self.app.env)
+        )
+        with spinner:
+            aside.send(
+                user_message(describe_prompt(command)), SpinnerSink(_sink(self.app), spinner)
+            )
+
+
+def _sink(app: App) -> Any:
+    from aimlchat.terminal.render import make_sink
+
+    return make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
+
+
+def _menu_line(color: bool) -> str:
+    def key(k: str, word: str) -> str:
+        return f"\x1b[1;4m{k}\x1b[0m{word[1:]}" if color else f"[{k}]{word[1:]}"
+
+    return "  ".join(key(k, word) for k, word in MENU) + " ? "
+
+
+def show_command(app: App, command: str) -> None:
+    """The command, highlighted as shell code (made terminal-safe by the renderer)."""
+    env = app.env
+    if app.opts.raw or not env.stdout_color:
+        app.out.data(f"\n{command}\n\n")
+        return
+    from aimlchat.terminal.render import print_markdown
+
+    fence = "`" * max(3, _longest_backtick_run(command) + 1)
+    env.stdout.write("\n")
+    print_markdown(
+        env.stdout, f"{fence}bash\n{command}\n{fence}", color=True, code_theme=app.code_theme
+    )
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return longest
+
+
+def execute(app: App, command: str) -> int:
+    """`$SHELL -c COMMAND` in the foreground, on the terminal; its status, reported."""
+    shell = app.env.environ.get("SHELL") or "/bin/sh"
+    app.env.stdout.flush()
+    try:
+        with _ctrl_c_goes_to_the_command():
+            status = subprocess.run([shell, "-c", command], env=dict(app.env.environ)).returncode
+    except OSError as exc:
+        raise UsageError(
+            f"cannot run {shell}: {exc.strerror or exc}", hint="check $SHELL"
+        ) from None
+    if status < 0:  # killed by a signal: report it as the shell would
+        name = _signal_name(-status)
+        app.notifier.warn(f"the command was killed by {name}")
+        return 128 - status
+    if status:
+        app.notifier.warn(f"the command exited with status {status}")
+    return status
+
+
+@contextlib.contextmanager
+def _ctrl_c_goes_to_the_command() -> Iterator[None]:
+    # The command shares our process group, so Ctrl-C reaches it; we wait for it rather
+    # than die first. A handler (not SIG_IGN) is reset by exec, so the command keeps Ctrl-C.
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    except ValueError:  # not the main thread (an in-process test)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
