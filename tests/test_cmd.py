@@ -161,6 +161,25 @@ def test_a_failing_command_is_reported_and_its_status_is_ours(env, server):
     assert finish(child) == 3
 
 
+def test_a_command_ended_by_a_signal_exits_128_plus_n_as_a_shell_would(env, server):
+    reply_with(server, "kill -USR1 $$")
+    child = start({**env, "SHELL": "/bin/bash"}, "signal")
+    child.send("e")
+    child.expect_exact("the command was ended by SIGUSR1")
+    assert finish(child) == 128 + 10
+
+
+def test_q_and_esc_abort_too(env, server, tmp_path):
+    made = tmp_path / "made-by-the-model"
+    reply_with(server, f"touch {made}")
+    for key in ("q", "\x1b"):
+        child = start(env, "make a file")
+        child.send(key)
+        child.expect_exact("aborted; nothing was run")
+        assert finish(child) == 0
+    assert not made.exists()
+
+
 def test_piped_stdout_gets_the_command_only_and_nothing_runs(env, server, tmp_path):
     made = tmp_path / "made-by-the-model"
     reply_with(server, f"```bash\n$ touch {made}\n```")

@@ -175,21 +175,12 @@ def show_command(app: App, command: str) -> None:
     if app.opts.raw or not env.stdout_color:
         app.out.data(f"\n{command}\n\n")
         return
+    from aimlchat.chat.files import fenced
     from aimlchat.terminal.render import print_markdown
 
-    fence = "`" * max(3, _longest_backtick_run(command) + 1)
     env.stdout.write("\n")
-    print_markdown(
-        env.stdout, f"{fence}bash\n{command}\n{fence}", color=True, code_theme=app.code_theme
-    )
-
-
-def _longest_backtick_run(text: str) -> int:
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    return longest
+    block = fenced("", command, "bash").lstrip("\n")  # a fence no backtick inside can close
+    print_markdown(env.stdout, block, color=True, code_theme=app.code_theme)
 
 
 def execute(app: App, command: str) -> int:
@@ -205,7 +196,7 @@ def execute(app: App, command: str) -> int:
         ) from None
     if status < 0:  # killed by a signal: report it as the shell would
         name = _signal_name(-status)
-        app.notifier.warn(f"the command was killed by {name}")
+        app.notifier.warn(f"the command was ended by {name}")
         return 128 - status
     if status:
         app.notifier.warn(f"the command exited with status {status}")
