@@ -539,6 +539,8 @@ def main() -> None:
             "escapes",
             "echo",
             "reasoning",
+            "tools",
+            "smallctx",
             "cmd",
         ],
     )
@@ -546,6 +548,21 @@ def main() -> None:
     parser.add_argument("--first-delay", type=float, default=0.0, help="before the first token")
     args = parser.parse_args()
     server = LoopbackServer(args.port)
+
+    if args.scenario in ("tools", "smallctx"):
+        if not __package__:  # run as a script: its folder is on sys.path, not the repo
+            import os
+            import sys
+
+            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from tests import loopback_tools
+
+        server.models_reply = Reply(body=loopback_tools.MODELS_WITH_SMALL)
+        server.script = getattr(loopback_tools, f"{args.scenario}_script")
+        print(f"loopback AI/ML API on {server.base_url} (scenario {args.scenario})", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+        return
 
     def scripted(request: dict[str, Any]) -> Reply:
         body = request.get("json") or {}

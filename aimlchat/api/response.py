@@ -33,6 +33,7 @@ from aimlchat.api.protocol import (
 from aimlchat.api.sse import SSEEvent
 from aimlchat.api.think import ThinkSplitter
 from aimlchat.errors import ApiError, NetworkError, redact
+from aimlchat.tools.assemble import ToolCall, ToolCallAssembler
 
 _META = ("id", "created", "model", "system_fingerprint")
 
@@ -42,7 +43,8 @@ class _Choice:
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     finish_reason: str | None = None
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # The one assembler (tools.assemble), so the session runs the calls this reports.
+    calls: ToolCallAssembler = field(default_factory=ToolCallAssembler)
 
 
 class Response:
@@ -117,7 +119,7 @@ class Response:
     def _take(self, event: ChatEvent | StreamError) -> ChatEvent:
         if isinstance(event, StreamError):
             when = " during the reply" if self._body is None else ""
-            raise ApiError(redact(f"server error{when}: {event.message}"))
+            raise ApiError(redact(f"server error{when}: {event.message}"), code=event.code)
         self._seen.append(event)
         if isinstance(event, Usage):
             self._usage = event  # the last one: vLLM repeats a running total on every chunk
@@ -132,7 +134,7 @@ class Response:
         elif isinstance(event, Finish):
             choice.finish_reason = event.reason
         elif isinstance(event, ToolCallDelta):
-            _add_call(choice.tool_calls, event)
+            choice.calls.feed_piece(event.call, event.id, event.name, event.arguments)
         return event
 
     def _keep_meta(self, obj: Any) -> None:
@@ -184,11 +186,22 @@ class Response:
         choice = self._choices.get(index)
         return "".join(choice.reasoning) if choice else ""
 
-    def tool_calls(self, index: int = 0) -> list[dict[str, Any]]:
-        """Tool calls assembled from their pieces, in the OpenAI message shape."""
+    def calls(self, index: int = 0) -> list[ToolCall]:
+        """Tool calls assembled from their pieces (a missing id becomes `call_N`)."""
         self._force()
         choice = self._choices.get(index)
-        return [choice.tool_calls[n] for n in sorted(choice.tool_calls)] if choice else []
+        return choice.calls.calls() if choice else []
+
+    def tool_calls(self, index: int = 0) -> list[dict[str, Any]]:
+        """The tool calls in the OpenAI message shape, arguments as the model sent them."""
+        return [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments_text},
+            }
+            for c in self.calls(index)
+        ]
 
     def finish_reason(self, index: int = 0) -> str | None:
         self._force()
@@ -227,14 +240,3 @@ class Response:
                 "total_tokens": u.total_tokens,
             }
         return obj
-
-
-def _add_call(calls: dict[int, dict[str, Any]], part: ToolCallDelta) -> None:
-    call = calls.setdefault(
-        part.call, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-    )
-    if part.id:
-        call["id"] = part.id
-    if part.name:
-        call["function"]["name"] = part.name
-    call["function"]["arguments"] += part.arguments

@@ -15,8 +15,10 @@ from typing import Any
 
 from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
 from aimlchat.chat.session import ReplyFiltered, TurnResult
+from aimlchat.chat.toolloop import SinkPerReply
 from aimlchat.commands.message import build_message
 from aimlchat.commands.runtime import App
+from aimlchat.commands.tooling import tty_ask
 from aimlchat.errors import AimlchatError, UsageError, redact
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.spinner import Spinner, SpinnerSink
@@ -62,6 +64,13 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
     return write
 
 
+def _ndjson_line(app: App) -> Callable[[dict[str, Any]], None]:
+    def write(obj: dict[str, Any]) -> None:
+        app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
+
+    return write
+
+
 def _ndjson_error(app: App, exc: AimlchatError) -> None:
     obj = {"type": "error", "message": redact(exc.message), "exit_code": int(exc.exit_code)}
     app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -73,15 +82,20 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     if out.extract and (out.json or out.ndjson):
         raise UsageError(f"use -x or --{'json' if out.json else 'ndjson'}, not both")
     message = build_message(app, out.prompt, no_stdin=out.no_stdin)
-    chat = app.open_chat(stream=not (app.opts.no_stream or out.json))
+    report = _ndjson_line(app) if out.ndjson else None  # tool_call and tool_result events
+    chat = app.open_chat(
+        stream=not (app.opts.no_stream or out.json),
+        ask=tty_ask(app.env, needed=bool(app.settings.tools)),
+        report=report,
+    )
     spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
     sink: Any
     if out.extract:
         sink = WholeReply(spinner)
     elif out.json or out.ndjson:
         sink = SpinnerSink(NullSink(), spinner)
-    else:
-        sink = SpinnerSink(app.reply_sink(), spinner)
+    else:  # a tool step's lines go between two replies, after the spinner has gone
+        sink = SpinnerSink(SinkPerReply(app.reply_sink), spinner)
     observe = _ndjson_writer(app) if out.ndjson else None
     try:
         with spinner:

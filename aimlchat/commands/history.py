@@ -11,6 +11,7 @@ from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
 from aimlchat.storage.search import Hit, snippet
 from aimlchat.storage.store import ACTIVE, Store, StoredMessage
+from aimlchat.tools.messages import calls_text
 
 
 def _when(ts: float) -> str:
@@ -86,7 +87,7 @@ class HistoryView:
                 self._out(f"\n## {m.role}{_mark(m.status)}\n\n")
                 if m.reasoning:
                     self._dim(_quoted_thinking(m.reasoning) + "\n")
-                self._out(f"{text_of(m.content)}\n")
+                self._out(f"{text_of(m.content)}\n{calls_text(m.tool_calls)}")
         hidden = sorted({m.status for m in rows if m.status not in ACTIVE})
         if hidden and not all_statuses:
             count = sum(m.status not in ACTIVE for m in rows)
@@ -126,7 +127,7 @@ class HistoryView:
             if m.reasoning:  # collapsed where Markdown is rendered (GitHub, most viewers)
                 lines += ["<details>", "<summary>reasoning</summary>", "", m.reasoning.strip()]
                 lines += ["", "</details>", ""]
-            lines.append(text_of(m.content))
+            lines.append(text_of(m.content) + calls_text(m.tool_calls))
         self._out("\n".join(lines) + "\n")
 
     def remove(self, ref: str) -> None:
@@ -160,6 +161,10 @@ def _message_json(m: StoredMessage) -> dict[str, Any]:
         out["model"] = m.model
     if m.reasoning:
         out["reasoning"] = m.reasoning
+    if m.tool_calls:
+        out["tool_calls"] = m.tool_calls
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
     if m.prompt_tokens is not None:
         out["usage"] = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
     return out

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from aimlchat.api.catalog import Model
     from aimlchat.api.client import Client
     from aimlchat.chat.session import Chat
+    from aimlchat.chat.toolloop import Report
+    from aimlchat.commands.tooling import AskFactory
     from aimlchat.storage.store import Store
     from aimlchat.terminal.spinner import Spinner
 
@@ -270,12 +272,17 @@ class App:
     def warn_unknown_model(self, model: str) -> None:
         self.prices.warn_unknown(model)
 
-    def open_chat(self, *, stream: bool) -> Chat:
-        """The conversation a command talks in: new, --continue or --session NAME."""
+    def open_chat(
+        self, *, stream: bool, ask: AskFactory | None = None, report: Report | None = None
+    ) -> Chat:
+        """The conversation a command talks in: new, --continue or --session NAME.
+        `ask` asks for consent to run a tool call; `report` gets --ndjson's tool events."""
         from aimlchat.chat.session import Chat
         from aimlchat.chat.session import Settings as TurnSettings
+        from aimlchat.commands.tooling import lasting_notice, make_toolbox, window_for
 
         client = self.client()  # no key: fail before touching the history database
+        tools = make_toolbox(self, ask=ask, report=report)  # -T typo: exit 2, nothing opened
         if self.opts.model:
             self.warn_unknown_model(self.model)
         store = self.store()
@@ -295,6 +302,9 @@ class App:
             conversation_id=cid,
             name=name,
             price=self.price,
+            tools=tools,
+            window=functools.partial(window_for, self),
+            note=lasting_notice(self),
         )
         if self.opts.model:  # an explicit -m wins over the model a resumed conversation used
             chat.settings.model = self.model

@@ -12,11 +12,14 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aimlchat.errors import ConfigError, UsageError
 from aimlchat.settings import params
+
+if TYPE_CHECKING:
+    from aimlchat.tools.spec import ToolSpec
 
 APP = "aimlchat"
 ENV_KEY = "AIML_API_KEY"
@@ -78,6 +81,13 @@ class Role:
 
 
 @dataclass
+class ModelConfig:
+    """`[models."NAME"]`: what config.toml says about one model."""
+
+    context_length: int | None = None
+
+
+@dataclass
 class FileConfig:
     """The contents of config.toml, each key checked on its own.
 
@@ -93,6 +103,8 @@ class FileConfig:
     params: dict[str, Any] = field(default_factory=dict)  # [params]: checked TABLE entries
     body: dict[str, Any] = field(default_factory=dict)  # [body]: any field, sent as given
     roles: dict[str, Role] = field(default_factory=dict)
+    tools: dict[str, ToolSpec] = field(default_factory=dict)  # [tools.NAME], as declared
+    models: dict[str, ModelConfig] = field(default_factory=dict)  # [models."NAME"]
     raw: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -107,8 +119,11 @@ class FileConfig:
 
 
 SETTING_KEYS = tuple(p.name for p in params.TABLE if p.in_config and not p.body)
-TOP_KEYS = (*SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles")
+TOP_KEYS = (
+    *SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles", "tools", "models"
+)  # fmt: skip
 ROLE_KEYS = ("system", "model", "params", "tools")
+MODEL_KEYS = ("context_length",)
 PARAM_KEYS = tuple(p.name for p in params.BODY if p.in_config)
 
 
@@ -173,6 +188,10 @@ class _Reader:
                 cfg.body = self._body(self._try(_table, key, value) or {})
             elif key == "roles":
                 self._roles(self._try(_table, key, value) or {})
+            elif key == "tools":
+                self._tools(self._try(_table, key, value) or {})
+            elif key == "models":
+                self._models(self._try(_table, key, value) or {})
             else:
                 self._unknown(key, TOP_KEYS, "", "ignored")
         cfg.settings = {k: v for k, v in cfg.settings.items() if v is not None}
@@ -231,6 +250,29 @@ class _Reader:
             else:
                 self._unknown(key, ROLE_KEYS, f" in [roles.{name}]", "ignored")
         return role
+
+    def _tools(self, table: dict[str, Any]) -> None:
+        from aimlchat.tools.spec import parse_tool
+
+        for name, spec in table.items():
+            tool = self._try(parse_tool, str(name), spec)
+            if tool is not None:
+                self.cfg.tools[tool.name] = tool
+
+    def _models(self, table: dict[str, Any]) -> None:
+        for name, spec in table.items():
+            where = f"models.{name}"
+            if not isinstance(spec, dict):
+                self.cfg.errors.append(f'{where} must be a table ([models."{name}"])')
+                continue
+            model = self.cfg.models[name] = ModelConfig()
+            for key, value in spec.items():
+                if key == "context_length":
+                    model.context_length = self._try(
+                        params.check, key, value, source=f"{where}.{key}"
+                    )
+                else:
+                    self._unknown(key, MODEL_KEYS, f' in [models."{name}"]', "ignored")
 
 
 def _setting(key: str, value: Any) -> Any:

@@ -164,6 +164,10 @@ TABLE: tuple[Param, ...] = (
     _setting("timeout", "float", "Seconds to wait for the server", low=0, low_open=True,
              default=60.0),
     _setting("retries", "int", "Retries on 429/5xx/network errors", low=0, high=10, default=2),
+    # Per model in config.toml: [models."NAME"] context_length = N.
+    _setting("context_length", "int", "The model's context window in tokens (overrides the "
+             "catalogue)", low=1, in_config=False),
+    _setting("max_steps", "int", "Tool-call rounds allowed in one turn", low=1, default=8),
 )  # fmt: skip
 BY_NAME: Mapping[str, Param] = {p.name: p for p in TABLE}
 BODY: tuple[Param, ...] = tuple(p for p in TABLE if p.body)

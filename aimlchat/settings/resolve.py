@@ -53,8 +53,12 @@ class Flags:
     attach: list[str] = field(default_factory=list)
     image_detail: str | None = None
     usage: bool = False
+    context_length: int | None = None
+    max_steps: int | None = None
+    tools: list[str] = field(default_factory=list)  # -T NAME (or all)
     files: list[str] = field(default_factory=list)  # -f PATH|DIR|GLOB|URL|-
     vars: list[str] = field(default_factory=list)  # -v NAME=VALUE for {{NAME}}
+    yes: bool = False  # run tool calls without asking
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class Settings:
     history: bool = True
     continue_: bool = False
     session: str | None = None
+    context_length: int | None = None
+    max_steps: int = 8
+    tools: tuple[str, ...] = ()
+    yes: bool = False
     # "model" -> "flag --model", "env AIMLCHAT_MODEL", "config.toml", "role NAME", "default";
     # body fields are keyed "params.NAME".
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -115,6 +123,8 @@ def resolve(
         history=not flags.no_history,
         continue_=flags.continue_,
         session=flags.session,
+        tools=_tools(flags, role),
+        yes=flags.yes,
         sources=sources,
     )
 
@@ -150,6 +160,11 @@ def role_named(name: str, cfg: FileConfig, builtins: Mapping[str, Role] | None =
     if base is not None and role.system is None:
         return replace(role, system=base.system)
     return role
+
+
+def _tools(flags: Flags, role: Role | None) -> tuple[str, ...]:
+    """-T names, then the ones the role offers (`tools = ["weather"]`), each once."""
+    return tuple(dict.fromkeys([*flags.tools, *(role.tools if role is not None else [])]))
 
 
 def _setting(

@@ -154,6 +154,14 @@ def m004_message_reasoning(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
 
 
+@migration
+def m005_tool_calls(db: sqlite3.Connection) -> None:
+    """An assistant message's `tool_calls` (JSON) and a tool message's `tool_call_id`,
+    so a conversation that used tools loads back as a context the API accepts."""
+    db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN tool_call_id TEXT")
+
+
 # -- content ------------------------------------------------------------------------------
 
 

@@ -49,9 +49,19 @@ class StoredMessage:
     completion_tokens: int | None
     created_at: float
     reasoning: str | None = None  # the model's thinking: shown and exported, never sent
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant message's calls
+    tool_call_id: str | None = None  # which call a tool message answers
 
     def for_api(self) -> dict[str, Any]:
-        return {"role": self.role, "content": self.content}
+        message: dict[str, Any] = {"role": self.role}
+        # Beside tool calls an empty reply has no content at all: the API refuses a null.
+        if self.content is not None and (self.content != "" or not self.tool_calls):
+            message["content"] = self.content
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            message["tool_call_id"] = self.tool_call_id
+        return message
 
 
 @dataclass(frozen=True)
@@ -232,13 +242,15 @@ class Store:
         model: str | None = None,
         usage: tuple[int, int] | None = None,
         reasoning: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
     ) -> int:
         now = time.time()
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, role, content, text, status, model,"
-                " prompt_tokens, completion_tokens, created_at, reasoning)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " prompt_tokens, completion_tokens, created_at, reasoning, tool_calls,"
+                " tool_call_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     conversation_id,
                     role,
@@ -250,6 +262,8 @@ class Store:
                     usage[1] if usage else None,
                     now,
                     reasoning or None,
+                    encode(tool_calls) if tool_calls else None,
+                    tool_call_id,
                 ),
             )
             title = _title(content) if role == "user" else None
@@ -268,7 +282,8 @@ class Store:
     def messages(self, conversation_id: int, *, all_statuses: bool = False) -> list[StoredMessage]:
         sql = (
             "SELECT id, role, content, status, model, prompt_tokens, completion_tokens,"
-            " created_at, reasoning FROM messages WHERE conversation_id = ?"
+            " created_at, reasoning, tool_calls, tool_call_id FROM messages"
+            " WHERE conversation_id = ?"
         )
         if not all_statuses:
             sql += f" AND status IN ({', '.join('?' * len(ACTIVE))})"
@@ -277,7 +292,25 @@ class Store:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
-        return [StoredMessage(r[0], r[1], decode(r[2]), *r[3:]) for r in rows]
+        return [_stored(row) for row in rows]
+
+
+def _stored(r: tuple[Any, ...]) -> StoredMessage:
+    status, model, prompt, completion, created, reasoning = r[3:9]
+    calls = decode(r[9]) if r[9] else None
+    return StoredMessage(
+        r[0],
+        r[1],
+        decode(r[2]),
+        status,
+        model,
+        prompt,
+        completion,
+        created,
+        reasoning,
+        calls,
+        r[10],
+    )
 
 
 def _title(content: Any) -> str:
