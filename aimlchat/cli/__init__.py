@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +40,9 @@ def _sigterm_raises() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit status."""
-    import typer.main
+    import typer
 
-    from aimlchat.cli.app import cli
+    from aimlchat.cli.build import click_command
     from aimlchat.terminal.environment import Environment
     from aimlchat.terminal.notify import Notifier
 
@@ -52,11 +51,11 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     if "--no-color" in args:  # error lines too, even when parsing fails
         env.no_color = True
     debug = "--debug" in args or env.environ.get("AIMLCHAT_DEBUG") == "1"
-    command = typer.main.get_command(cli)
     status: int
     with _sigterm_raises():
         try:
             args = _default_command(args, env)
+            command = click_command(args, env.environ)
             result = command.main(args, prog_name="aimlchat", standalone_mode=False, obj=env)
             status = result if isinstance(result, int) else ExitCode.OK
             if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
@@ -69,7 +68,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
                 _quiet_stdout(env)
             else:
                 if debug:
-                    Notifier(env).raw(traceback.format_exc())
+                    Notifier(env).raw(_traceback())
                 Notifier(env).error(exc.message, exc.hint)
             status = exc.exit_code
         except typer.Abort:  # EOF at a hidden prompt
@@ -88,7 +87,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             status = exc.code if isinstance(exc.code, int) else ExitCode.USAGE
         except Exception as exc:  # the last line of defence: no traceback without --debug
             if debug:
-                Notifier(env).raw(traceback.format_exc())
+                Notifier(env).raw(_traceback())
             Notifier(env).error(
                 f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}",
                 None if debug else "run with --debug for details",
@@ -135,6 +134,12 @@ def _default_command(args: list[str], env: Environment) -> list[str]:
                 hint=f"to ask it as a prompt: aimlchat ask {first}",
             )
     return ["ask", *args]
+
+
+def _traceback() -> str:
+    import traceback  # only with --debug: 4 ms of imports no other run needs
+
+    return traceback.format_exc()
 
 
 def _click_usage_errors() -> type[Exception]:
