@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aimlchat import __version__
+from aimlchat.cli.groups import config_cli, history_cli, key_cli
 from aimlchat.cli.options import request_options, request_options_from, request_options_without
 from aimlchat.cli.roles import roles_cli
+from aimlchat.cli.wiring import env_of as _env
+from aimlchat.cli.wiring import out_of as _out
 from aimlchat.errors import UsageError
 
 if TYPE_CHECKING:
     from aimlchat.commands.runtime import App
-    from aimlchat.settings.config import Paths
-    from aimlchat.terminal.environment import Environment
-    from aimlchat.terminal.output import Output
 
 EXIT_CODES = """\b
 Exit codes:
@@ -44,43 +44,16 @@ cli = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-history_cli = typer.Typer(
-    help="Browse saved conversations.", no_args_is_help=True, rich_markup_mode=None
-)
-key_cli = typer.Typer(
-    help="Manage the stored API key.", no_args_is_help=True, rich_markup_mode=None
-)
-config_cli = typer.Typer(
-    help="Show or edit config.toml.", no_args_is_help=True, rich_markup_mode=None
-)
 cli.add_typer(history_cli, name="history")
 cli.add_typer(key_cli, name="key")
 cli.add_typer(config_cli, name="config")
 cli.add_typer(roles_cli, name="roles")  # aimlchat.cli.roles: list, show, edit
 
 
-def _env(ctx: typer.Context) -> Environment:
-    """The Environment `main` injected (streams, TTY flags, the process environment)."""
-    env: Environment = ctx.find_root().obj
-    return env
-
-
-def _out(ctx: typer.Context) -> Output:
-    from aimlchat.terminal.output import Output
-
-    return Output(_env(ctx))
-
-
 def _app(ctx: typer.Context, kw: dict[str, Any]) -> App:
     from aimlchat.commands.runtime import App
 
     return App(request_options_from(kw), _env(ctx))
-
-
-def _notifier(env: Environment) -> Any:
-    from aimlchat.terminal.notify import Notifier
-
-    return Notifier(env)
 
 
 # -- commands -------------------------------------------------------------------------
@@ -259,146 +232,6 @@ def models(
         all_types=all_,
         as_json=json_,
     )
-
-
-# -- history --------------------------------------------------------------------------
-
-
-def _history(ctx: typer.Context) -> Any:
-    from aimlchat.commands.history import HistoryView
-    from aimlchat.commands.runtime import App, RequestOptions
-
-    return HistoryView(App(RequestOptions(), _env(ctx)))
-
-
-@history_cli.command("list")
-def history_list(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many.")] = 20,
-) -> None:
-    """List recent conversations.  Example: aimlchat history list -l 5"""
-    _history(ctx).list(limit=limit)
-
-
-@history_cli.command("show")
-def history_show(
-    ctx: typer.Context,
-    ref: Annotated[str | None, typer.Argument(help="Id or name; latest if omitted.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Include undone and replaced.")] = False,
-) -> None:
-    """Show one conversation.  Example: aimlchat history show 3"""
-    _history(ctx).show(ref, all_statuses=all_)
-
-
-@history_cli.command("search")
-def history_search(
-    ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="Words to find, as typed (any order).")],
-    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many hits.")] = 20,
-) -> None:
-    """Find messages and names containing every word of TEXT, newest first.
-
-    \b
-    Examples:
-      aimlchat history search docker
-      aimlchat history search 'said "hello"' -l 5
-    """
-    _history(ctx).search(text, limit=limit)
-
-
-@history_cli.command("export")
-def history_export(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Id or name.")],
-    format_: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
-) -> None:
-    """Print a conversation as Markdown or JSON.  Example: aimlchat history export 3 -f json"""
-    _history(ctx).export(ref, format_)
-
-
-@history_cli.command("rm")
-def history_rm(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Id or name.")]) -> None:
-    """Delete a conversation.  Example: aimlchat history rm 3"""
-    _history(ctx).remove(ref)
-
-
-# -- key ------------------------------------------------------------------------------
-
-
-def _paths(ctx: typer.Context) -> Paths:
-    from aimlchat.settings.config import Paths
-
-    return Paths.from_env(_env(ctx).environ)
-
-
-@key_cli.command("set")
-def key_set(ctx: typer.Context) -> None:
-    """Store the API key (hidden prompt, or from stdin).  Example: aimlchat key set"""
-    from aimlchat.settings.keys import save_key
-
-    env = _env(ctx)
-    if env.stdin_tty:
-        import getpass
-
-        key = getpass.getpass("AI/ML API key (input hidden): ")
-    else:
-        key = env.stdin.readline()
-    path = _paths(ctx).key_file
-    save_key(path, key)
-    _notifier(env).info(f"key saved to {path} (mode 0600)")
-    if env.environ.get("AIML_API_KEY", "").strip():
-        _notifier(env).warn("AIML_API_KEY is set and wins over the saved key; unset it to use it")
-
-
-@key_cli.command("path")
-def key_path(ctx: typer.Context) -> None:
-    """Print where the key file lives.  Example: aimlchat key path"""
-    _out(ctx).data(f"{_paths(ctx).key_file}\n")
-
-
-@key_cli.command("remove")
-def key_remove(ctx: typer.Context) -> None:
-    """Delete the stored key.  Example: aimlchat key remove"""
-    from aimlchat.settings.keys import remove_key
-
-    path = _paths(ctx).key_file
-    notifier = _notifier(_env(ctx))
-    notifier.info(f"removed {path}" if remove_key(path) else f"no key file at {path}")
-
-
-# -- config ---------------------------------------------------------------------------
-
-
-@config_cli.command("path")
-def config_path(ctx: typer.Context) -> None:
-    """Print where config.toml lives.  Example: aimlchat config path"""
-    _out(ctx).data(f"{_paths(ctx).config_file}\n")
-
-
-@config_cli.command("show")
-def config_show(
-    ctx: typer.Context,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Print each effective setting and where it came from (flag, env, config.toml, default),
-    secrets masked; a broken config.toml is shown with its errors, then exit 3.
-
-    \b
-    Examples:
-      aimlchat config show
-      aimlchat config show --json | jq '.settings.model'
-    """
-    from aimlchat.commands.config import show_config
-
-    show_config(_paths(ctx), _env(ctx), as_json=json_)
-
-
-@config_cli.command("edit")
-def config_edit(ctx: typer.Context) -> None:
-    """Open config.toml in $EDITOR, then check it.  Example: aimlchat config edit"""
-    from aimlchat.commands.config import edit_config
-
-    edit_config(_paths(ctx), _env(ctx))
 
 
 def command_names() -> list[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from aimlchat.cli.options import shared_options
+from aimlchat.cli.wiring import env_of
 from aimlchat.settings import params
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def batch(
     from aimlchat.commands.batch import BatchOptions, run_batch
     from aimlchat.commands.runtime import App
 
-    env = ctx.find_root().obj
+    env = env_of(ctx)
     run_batch(
         App(flags_from(kw, history=history), env),
         BatchOptions(

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from aimlchat.cli.complete import complete_role
+from aimlchat.cli.wiring import env_of as _env
 
 if TYPE_CHECKING:
     from aimlchat.commands.runtime import App
-    from aimlchat.terminal.environment import Environment
 
 roles_cli = typer.Typer(
     help="List, show or edit roles: a system prompt, and maybe a model, params and tools.",
@@ -22,11 +22,6 @@ roles_cli = typer.Typer(
 )
 
 JSON = typer.Option("--json", help="Print JSON.")
-
-
-def _env(ctx: typer.Context) -> Environment:
-    env: Environment = ctx.find_root().obj
-    return env
 
 
 def _app(ctx: typer.Context) -> App:
