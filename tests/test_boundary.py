@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 import pexpect
 import pytest
 
-from tests.conftest import invoke, run_cli, spawn
+from tests.conftest import invoke, spawn
 from tests.loopback import Reply, sse_reply
 
 PROMPT = "›"
@@ -88,7 +89,7 @@ def test_sigterm_mid_reply_in_chat_exits_143_and_saves_the_partial(cli_env, serv
     child.close()
     assert time.monotonic() - sent < 1.0
     assert child.exitstatus == 143
-    shown = run_cli(["history", "show"], cli_env).stdout.decode()
+    shown = invoke(["history", "show"], cli_env).stdout.decode()
     assert "## assistant [interrupted]" in shown and "w5" in shown
 
 
@@ -195,3 +196,56 @@ def test_bare_aimlchat_on_a_terminal_opens_chat(cli_env, server):
     child.expect_exact(PROMPT)
     child.sendeof()
     child.expect(pexpect.EOF)
+
+
+def test_an_unrelated_complete_variable_does_not_turn_off_the_default_command(cli_env, server):
+    r = invoke([], {**cli_env, "BUILD_COMPLETE": "1"}, "hello")
+    assert r.returncode == 0, r.stderr
+    assert server.chat_bodies()[0]["messages"][-1]["content"] == "hello"
+
+
+@pytest.mark.parametrize("args", [["histroy", "list"], ["confg", "show"], ["hsitory"]])
+def test_a_mistyped_group_with_its_subcommand_is_an_error_not_a_request(cli_env, server, args):
+    r = invoke(args, cli_env, "")
+    assert r.returncode == 2 and "is not a command; did you mean" in r.stderr
+    assert server.chat_bodies() == []
+
+
+def test_words_that_only_look_like_a_command_are_asked(cli_env, server):
+    r = invoke(["history", "of", "rome"], cli_env, "")
+    assert r.returncode != 0  # a real group name wins: history has no subcommand "of"
+    assert invoke(["histry", "of", "rome"], cli_env, "").returncode == 0
+    assert server.chat_bodies()[-1]["messages"][-1]["content"] == "histry of rome"
+
+
+def test_help_into_a_closed_pipe_exits_141_quietly(cli_env):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aimlchat", "--help"],
+        env=cli_env,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == b""
+
+
+@pytest.mark.parametrize("no_history", [False, True])
+def test_interrupt_says_the_partial_reply_was_saved_only_when_it_was(cli_env, server, no_history):
+    server.push(Reply(events=sse_reply([f"t{i} " for i in range(400)]), delay=0.02))
+    extra = ["--no-history"] if no_history else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimlchat", "ask", "hi", *extra],
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.read(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and b"interrupted" in err
+    assert (b"partial reply was saved" in err) is not no_history

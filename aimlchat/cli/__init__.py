@@ -59,9 +59,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             result = command.main(args, prog_name="aimlchat", standalone_mode=False, obj=env)
             status = result if isinstance(result, int) else ExitCode.OK
             if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
-                Notifier(env).info("interrupted; the partial reply was saved")
+                Notifier(env).info("interrupted")
         except Terminated:
-            Notifier(env).info("terminated; the partial reply was saved")
+            Notifier(env).info("terminated")
             status = ExitCode.TERMINATED
         except AimlchatError as exc:
             if exc.exit_code == ExitCode.STDOUT_CLOSED:
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             _quiet_stdout(env)
             status = ExitCode.STDOUT_CLOSED
         except SystemExit as exc:  # shell completion, or Click's own exit paths
-            status = exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+            status = _exit_status(exc, env)
         except Exception as exc:  # the last line of defence: no traceback without --debug
             if debug:
                 Notifier(env).raw(_traceback())
@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     return int(status)
 
 
+COMPLETE_VAR = "_AIMLCHAT_COMPLETE"  # what Typer's shell completion sets
 _TOP_FLAGS = ("-h", "--help", "-V", "--version", "--install-completion", "--show-completion")
 
 
@@ -107,7 +108,7 @@ def _default_command(args: list[str], env: Environment) -> list[str]:
     """
     from aimlchat.cli.app import command_names
 
-    if any(name.endswith("_COMPLETE") for name in env.environ) and not args:
+    if COMPLETE_VAR in env.environ and not args:
         # Shell completion: Click reads the words from os.environ; `aimlchat -m <TAB>`
         # completes as `aimlchat ask -m <TAB>`, since that is what the line would run.
         import os
@@ -124,16 +125,46 @@ def _default_command(args: list[str], env: Environment) -> list[str]:
     names = command_names()
     if first in names or first in _TOP_FLAGS:
         return args
-    if len(args) == 1 and not first.startswith("-") and " " not in first:
-        import difflib
-
-        close = difflib.get_close_matches(first, names, n=1, cutoff=0.75)
-        if close:
-            raise UsageError(
-                f"{first!r} is not a command; did you mean {close[0]}?",
-                hint=f"to ask it as a prompt: aimlchat ask {first}",
-            )
+    _refuse_mistyped_command(args, names)
     return ["ask", *args]
+
+
+def _refuse_mistyped_command(args: list[str], names: list[str]) -> None:
+    """`aimlchat hsitory` or `aimlchat histroy list`: an error, not a paid request."""
+    import difflib
+
+    first = args[0]
+    if first.startswith("-") or " " in first:
+        return
+    close = difflib.get_close_matches(first, names, n=1, cutoff=0.75)
+    if not close:
+        return
+    from aimlchat.cli.app import subcommand_names
+
+    rest = [a for a in args[1:] if not a.startswith("-")]
+    if len(args) == 1 or (rest and rest[0] in subcommand_names(close[0])):
+        raise UsageError(
+            f"{first!r} is not a command; did you mean {close[0]}?",
+            hint=f"to ask it as a prompt: aimlchat ask {' '.join(args)}",
+        )
+
+
+def _exit_status(exc: SystemExit, env: Environment) -> int:
+    """Click's own exits: 0 for None; a closed pipe while printing help is 141, as elsewhere."""
+    if exc.code is None:
+        return ExitCode.OK
+    if not isinstance(exc.code, int):
+        return ExitCode.USAGE
+    if exc.code == 1 and _stdout_closed(exc):
+        _quiet_stdout(env)
+        return ExitCode.STDOUT_CLOSED
+    return exc.code
+
+
+def _stdout_closed(exc: BaseException) -> bool:
+    # Typer turns EPIPE while printing (help, completion) into sys.exit(1); the cause says so.
+    cause = exc.__context__
+    return isinstance(cause, BrokenPipeError) or getattr(cause, "errno", None) == 32
 
 
 def _traceback() -> str:

@@ -240,3 +240,11 @@ def command_names() -> list[str]:
         c.name or (c.callback.__name__ if c.callback else "") for c in cli.registered_commands
     ]
     return [*commands, *(g.name or "" for g in cli.registered_groups)]
+
+
+def subcommand_names(group: str) -> list[str]:
+    """The subcommands of group `group` (empty for a plain command)."""
+    for info in cli.registered_groups:
+        if info.name == group and info.typer_instance is not None:
+            return [c.name or "" for c in info.typer_instance.registered_commands]
+    return []

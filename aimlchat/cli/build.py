@@ -27,9 +27,10 @@ def _name(info: Any) -> str:
 def click_command(args: Sequence[str], environ: Mapping[str, str]) -> Any:
     import typer.main
 
+    from aimlchat.cli import COMPLETE_VAR
     from aimlchat.cli.app import cli
 
-    if any(key.endswith("_COMPLETE") for key in environ):
+    if COMPLETE_VAR in environ:
         return typer.main.get_command(cli)
     wanted = next((a for a in args if not a.startswith("-")), None)
     app = copy.copy(cli)

@@ -19,7 +19,7 @@ from aimlchat.chat.toolloop import SinkPerReply
 from aimlchat.commands.message import build_message
 from aimlchat.commands.runtime import App
 from aimlchat.commands.tooling import tty_ask
-from aimlchat.errors import AimlchatError, UsageError, redact
+from aimlchat.errors import AimlchatError, Terminated, UsageError, redact
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.spinner import Spinner, SpinnerSink
 
@@ -100,6 +100,10 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     try:
         with spinner:
             result = chat.send(message, sink, observe)
+    except (KeyboardInterrupt, Terminated):
+        if chat.store is not None and chat.statuses and chat.statuses[-1] == "interrupted":
+            app.notifier.info("the partial reply was saved (aimlchat history show)")
+        raise
     except AimlchatError as exc:
         if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON and usage too
             _report(app, out, exc.result, chat.cost_of(exc.result.usage))
