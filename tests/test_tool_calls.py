@@ -326,3 +326,13 @@ def test_a_step_limit_in_the_repl_is_one_error_line_and_the_repl_goes_on(cli_env
     assert "stopped after 1 tool step;" in shown()
     repl.handle("after")  # the saved context is one the API accepts
     messages_valid(server.chat_bodies()[-1]["messages"])
+
+
+def test_a_tool_gets_the_injected_environment_without_the_key(cli_env, server, home):
+    probe = "import os; print(os.environ.get('PROBE'), os.environ.get('AIML_API_KEY'))"
+    declare(home, env={"code": probe})
+    server.push(tool_reply(("c", "env", "{}")), text_reply("Done."))
+    r = invoke(["ask", "-T", "env", "--yes", "go"], {**cli_env, "PROBE": "injected"})
+    assert r.returncode == 0, r.stderr
+    result = server.chat_bodies()[1]["messages"][-1]
+    assert result == {"role": "tool", "tool_call_id": "c", "content": "injected None\n"}

@@ -9,7 +9,7 @@ API accepts, for `--continue` and `/retry` alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ class ToolBox:
     consent: Consent
     max_steps: int = DEFAULT_MAX_STEPS
     cwd: Path = field(default_factory=Path.cwd)
+    environ: Mapping[str, str] | None = None  # the injected Environment's; None: os.environ
     report: Report | None = None  # --ndjson: tool_call and tool_result events
     say: Callable[[str], None] | None = None  # one line per result, for the user
 
@@ -129,7 +130,9 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
         _tell(box, result)
 
     try:
-        return run_calls(calls, box.runnable(), box.consent, cwd=box.cwd, on_result=keep)
+        return run_calls(
+            calls, box.runnable(), box.consent, cwd=box.cwd, environ=box.environ, on_result=keep
+        )
     except ToolInterrupted as exc:  # Ctrl-C: the tool's process group is already stopped
         _record(chat, box, exc.results[len(saved) :])
         raise

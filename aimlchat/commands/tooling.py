@@ -40,6 +40,7 @@ def make_toolbox(app: App, *, ask: AskFactory | None, report: Report | None) -> 
         offered,
         consent,
         max_steps=app.settings.max_steps,
+        environ=app.env.environ,
         report=report,
         say=lambda line: notifier.raw(notifier.clean(line)),
     )
