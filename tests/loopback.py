@@ -440,7 +440,10 @@ class LoopbackServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def start(self) -> LoopbackServer:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # shutdown() waits for the loop's next poll: the default 0.5 s was half the suite's time.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
