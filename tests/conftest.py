@@ -1,9 +1,11 @@
-"""Fixtures: a loopback API server, private XDG dirs, and the real CLI in a subprocess."""
+"""Fixtures: a loopback API server, private XDG dirs, and the CLI in-process (`invoke`) or
+as a real process (`run_cli`, `spawn`: for what needs a real pipe, terminal or signal)."""
 
 from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,16 @@ import pytest
 from tests.loopback import LoopbackServer
 
 TEST_KEY = "sk-test-SECRET-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored() -> Iterator[None]:
+    """A run in-process must leave no handler behind for the next test to inherit."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    before = {signum: signal.getsignal(signum) for signum in watched}
+    yield
+    after = {signum: signal.getsignal(signum) for signum in watched}
+    assert after == before, "a signal handler was left installed"
 
 
 @pytest.fixture
@@ -138,8 +150,12 @@ def invoke(
     For what needs no real terminal, pipe or signal: ~50x faster than a subprocess.
     """
     from aimlchat.cli import main
+    from aimlchat.errors import redact
     from aimlchat.terminal.environment import Environment
 
+    # A fresh process knows no secrets yet: a key learnt by an earlier run must not scrub
+    # this run's output, or a leak would go unseen.
+    redact._secrets.clear()
     data = input.encode() if isinstance(input, str) else (input or b"")
     stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
     stdout = _FakeStdout(stdout_tty)

@@ -1,4 +1,6 @@
-"""The real CLI in a subprocess against the loopback server: pipes, stdin, exit codes."""
+"""`ask` against the loopback server: pipes, stdin, exit codes. In-process through `main`;
+real processes where a real pipe or terminal is the point (byte-exact stdout, `| head`,
+the first delta while the server holds the stream, ptys)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ import time
 
 import pytest
 
-from tests.conftest import TEST_KEY, popen_ask, run_cli
+from tests.conftest import TEST_KEY, invoke, popen_ask, run_cli
 from tests.loopback import Reply, chunk, completion, sse_reply
 
 
 def test_piped_stdout_gets_exactly_the_reply_and_stderr_nothing(cli_env, server):
-    r = run_cli(["ask", "count the lines"], cli_env, input="a\nb\n")
+    r = invoke(["ask", "count the lines"], cli_env, input="a\nb\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"Hello from the loopback server.\n"
-    assert r.stderr == b""
+    assert r.stderr == ""
     body = server.chat_bodies()[0]
     assert body["messages"] == [{"role": "user", "content": "a\nb\n\ncount the lines"}]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -29,40 +31,40 @@ def test_piped_stdout_gets_exactly_the_reply_and_stderr_nothing(cli_env, server)
 
 
 def test_stdin_placeholder_puts_stdin_inside_the_prompt(cli_env, server):
-    run_cli(["ask", "summarise <{stdin}> now"], cli_env, input="TEXT")
+    invoke(["ask", "summarise <{stdin}> now"], cli_env, input="TEXT")
     assert server.chat_bodies()[0]["messages"][0]["content"] == "summarise <TEXT> now"
 
 
 def test_no_stdin_ignores_an_open_pipe(cli_env, server):
-    r = run_cli(["ask", "--no-stdin", "hi"], cli_env, input="ignored")
+    r = invoke(["ask", "--no-stdin", "hi"], cli_env, input="ignored")
     assert r.returncode == 0
     assert server.chat_bodies()[0]["messages"][0]["content"] == "hi"
 
 
 def test_empty_message_is_a_usage_error(cli_env, server):
-    r = run_cli(["ask"], cli_env, input="  \n")
-    assert r.returncode == 2 and b"empty message" in r.stderr
+    r = invoke(["ask"], cli_env, input="  \n")
+    assert r.returncode == 2 and "empty message" in r.stderr
     assert server.chat_bodies() == []
 
 
 def test_invalid_utf8_stdin_is_a_clear_error(cli_env, server):
-    r = run_cli(["ask", "x"], cli_env, input=b"caf\xe9\n")
+    r = invoke(["ask", "x"], cli_env, input=b"caf\xe9\n")
     assert r.returncode == 2
-    assert b"not valid UTF-8" in r.stderr and b"Traceback" not in r.stderr
+    assert "not valid UTF-8" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_out_of_range_parameter_fails_before_any_request(cli_env, server):
-    r = run_cli(["ask", "--temperature", "3", "hi"], cli_env)
+    r = invoke(["ask", "--temperature", "3", "hi"], cli_env)
     assert r.returncode == 2
-    assert b"--temperature must be between 0 and 2 (got 3)" in r.stderr
+    assert "--temperature must be between 0 and 2 (got 3)" in r.stderr
     assert server.requests == []
 
 
 def test_missing_key_exits_3_and_says_how_to_fix(cli_env, server):
     env = {**cli_env, "AIML_API_KEY": ""}
-    r = run_cli(["ask", "hi"], env)
+    r = invoke(["ask", "hi"], env)
     assert r.returncode == 3
-    assert b"AIML_API_KEY" in r.stderr and b"aimlchat key set" in r.stderr
+    assert "AIML_API_KEY" in r.stderr and "aimlchat key set" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
@@ -78,9 +80,9 @@ def test_401_exits_3_with_the_servers_message(cli_env, server):
             },
         )
     )
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 3
-    assert b"Invalid API key" in r.stderr and b"req-42" in r.stderr
+    assert "Invalid API key" in r.stderr and "req-42" in r.stderr
     assert r.stdout == b""
 
 
@@ -89,14 +91,14 @@ def test_503_twice_then_success_retries_with_a_line_each(cli_env, server):
         Reply(status=503, body={"error": {"message": "busy"}}, headers={"Retry-After": "0"}),
         Reply(status=503, body="Service Unavailable", headers={"Retry-After": "0"}),
     )
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"Hello from the loopback server.\n"
-    assert r.stderr.count(b"retrying") == 2
+    assert r.stderr.count("retrying") == 2
 
 
 def test_non_streamed_reply(cli_env, server):
-    r = run_cli(["ask", "--no-stream", "hi"], cli_env)
+    r = invoke(["ask", "--no-stream", "hi"], cli_env)
     assert r.stdout == b"Hello from the loopback server.\n"
     assert "stream_options" not in server.chat_bodies()[0]
 
@@ -104,37 +106,38 @@ def test_non_streamed_reply(cli_env, server):
 def test_pipe_output_is_byte_exact_with_escape_sequences(cli_env, server):
     evil = "t\x1b]0;PWNED\x07 \x1b[2J \x1b]52;c;aGk=\x07 \x9b31m [bold]x[/] é\n"
     server.push(Reply(events=sse_reply([evil])))
+    # A real process: the bytes must survive the interpreter's own stdout and its encoding.
     r = run_cli(["ask", "hi"], cli_env)
     assert r.stdout == evil.encode()
 
 
 def test_usage_goes_to_stderr_with_cost_when_prices_are_cached(cli_env, server):
-    run_cli(["models"], cli_env)
-    r = run_cli(["ask", "--usage", "hi"], cli_env)
+    invoke(["models"], cli_env)
+    r = invoke(["ask", "--usage", "hi"], cli_env)
     assert r.stdout == b"Hello from the loopback server.\n"
-    assert b"10 prompt + 5 completion = 15" in r.stderr
+    assert "10 prompt + 5 completion = 15" in r.stderr
     # 10 * 0.189/1e6 + 5 * 0.63/1e6
-    assert b"$0.000005" in r.stderr
+    assert "$0.000005" in r.stderr
 
 
 def test_ndjson_is_one_event_per_line(cli_env, server):
-    r = run_cli(["ask", "--ndjson", "hi"], cli_env)
+    r = invoke(["ask", "--ndjson", "hi"], cli_env)
     events = [json.loads(line) for line in r.stdout.decode().splitlines()]
     assert [e["type"] for e in events] == ["delta"] * 5 + ["finish", "usage"]
 
 
 def test_json_prints_the_full_response(cli_env, server):
-    r = run_cli(["ask", "--json", "hi"], cli_env)
+    r = invoke(["ask", "--json", "hi"], cli_env)
     obj = json.loads(r.stdout)
     assert obj["choices"][0]["message"]["content"] == "Hello from the loopback server."
     assert server.chat_bodies()[0]["stream"] is False
 
 
 def test_format_json_and_schema_set_response_format(cli_env, server, tmp_path):
-    run_cli(["ask", "--format", "json", "hi"], cli_env)
+    invoke(["ask", "--format", "json", "hi"], cli_env)
     schema = tmp_path / "person.json"
     schema.write_text('{"title": "person", "type": "object"}')
-    run_cli(["ask", "--schema", str(schema), "hi"], cli_env)
+    invoke(["ask", "--schema", str(schema), "hi"], cli_env)
     a, b = server.chat_bodies()
     assert a["response_format"] == {"type": "json_object"}
     assert b["response_format"]["type"] == "json_schema"
@@ -184,7 +187,7 @@ def test_first_delta_reaches_stdout_while_the_server_holds_the_stream(
 
 
 def test_request_bodies_follow_the_documented_schema(cli_env, server):
-    run_cli(
+    invoke(
         [
             "ask",
             "hi",
@@ -224,7 +227,7 @@ def test_request_bodies_follow_the_documented_schema(cli_env, server):
         ],
         cli_env,
     )
-    run_cli(["ask", "-n", "2", "hi"], cli_env)
+    invoke(["ask", "-n", "2", "hi"], cli_env)
     for body in server.chat_bodies():
         check_body(body)
     first = server.chat_bodies()[0]
@@ -268,21 +271,21 @@ def check_body(body):
 
 def test_n_choices_are_all_printed(cli_env, server):
     server.script = lambda req: Reply(body=completion("A", 2))
-    r = run_cli(["ask", "-n", "2", "hi"], cli_env)
+    r = invoke(["ask", "-n", "2", "hi"], cli_env)
     assert r.stdout == b"A\n\n---\n\nA (2)\n"
 
 
 def test_continue_and_session_append_to_a_conversation(cli_env, server):
-    run_cli(["ask", "one"], cli_env)
-    run_cli(["ask", "-c", "two"], cli_env)
+    invoke(["ask", "one"], cli_env)
+    invoke(["ask", "-c", "two"], cli_env)
     assert [m["content"] for m in server.chat_bodies()[1]["messages"]] == [
         "one",
         "Hello from the loopback server.",
         "two",
     ]
-    run_cli(["ask", "--session", "proj", "a"], cli_env)
-    run_cli(["ask", "hi"], cli_env)
-    run_cli(["ask", "--session", "proj", "b"], cli_env)
+    invoke(["ask", "--session", "proj", "a"], cli_env)
+    invoke(["ask", "hi"], cli_env)
+    invoke(["ask", "--session", "proj", "b"], cli_env)
     assert [m["content"] for m in server.chat_bodies()[-1]["messages"]] == [
         "a",
         "Hello from the loopback server.",
@@ -291,19 +294,19 @@ def test_continue_and_session_append_to_a_conversation(cli_env, server):
 
 
 def test_history_list_search_export_rm(cli_env, server):
-    run_cli(["ask", "about zebras"], cli_env)
-    run_cli(["ask", "about lions"], cli_env)
-    listed = run_cli(["history", "list"], cli_env).stdout.decode()
+    invoke(["ask", "about zebras"], cli_env)
+    invoke(["ask", "about lions"], cli_env)
+    listed = invoke(["history", "list"], cli_env).stdout.decode()
     assert "about zebras" in listed and "about lions" in listed
-    found = run_cli(["history", "search", "zebra"], cli_env).stdout.decode()
+    found = invoke(["history", "search", "zebra"], cli_env).stdout.decode()
     assert "zebras" in found and "lions" not in found
-    doc = json.loads(run_cli(["history", "export", "1", "-f", "json"], cli_env).stdout)
+    doc = json.loads(invoke(["history", "export", "1", "-f", "json"], cli_env).stdout)
     assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
     assert doc["messages"][1]["usage"] == {"prompt_tokens": 10, "completion_tokens": 5}
-    md = run_cli(["history", "export", "1", "-f", "md"], cli_env).stdout.decode()
+    md = invoke(["history", "export", "1", "-f", "md"], cli_env).stdout.decode()
     assert md.startswith("# about zebras") and "## assistant" in md
-    assert run_cli(["history", "rm", "1"], cli_env).returncode == 0
-    assert "zebras" not in run_cli(["history", "list"], cli_env).stdout.decode()
+    assert invoke(["history", "rm", "1"], cli_env).returncode == 0
+    assert "zebras" not in invoke(["history", "list"], cli_env).stdout.decode()
 
 
 def test_retry_after_http_date_is_honoured():

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import TEST_KEY, invoke, run_cli
+from tests.conftest import TEST_KEY, invoke
 from tests.loopback import LoopbackServer, Reply
 from tests.test_ecosystem import PNG
 
@@ -137,7 +137,7 @@ def test_a_url_is_fetched_as_text_and_never_sent_the_key(cli_env, server, web):
         content_type="text/html; charset=utf-8",
     )
     url = _url(web, "/doc")
-    r = run_cli(["ask", "-f", url, "summarise"], cli_env)
+    r = invoke(["ask", "-f", url, "summarise"], cli_env)
     assert r.returncode == 0, r.stderr
     assert _content(server) == f"{url}\n```\nTitle\n\nSome bold text.\n```\n\nsummarise"
     page = web.requests[0]

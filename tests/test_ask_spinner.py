@@ -9,7 +9,7 @@ import sys
 import pexpect
 
 from aimlchat.terminal.spinner import ERASE
-from tests.conftest import run_cli, spawn
+from tests.conftest import invoke, spawn
 from tests.loopback import Reply, sse_reply
 
 SLOW = 1.2  # seconds before the first token: several spinner frames
@@ -72,8 +72,8 @@ def test_extract_keeps_the_spinner_until_the_reply_is_whole_then_prints_the_code
 
 def test_a_pipe_gets_no_spinner_at_all(cli_env, server):
     server.push(_slow(["Hello."]), Reply(status=503, body={"message": "busy"}), _slow(["x"]))
-    r = run_cli(["ask", "hi"], cli_env)
-    assert r.returncode == 0 and r.stdout == b"Hello.\n" and r.stderr == b""
-    r = run_cli(["ask", "--retries", "1", "hi"], cli_env)
-    assert r.stderr.decode().startswith("aimlchat: HTTP 503; retrying in")  # a line, as before
-    assert "waiting" not in r.stderr.decode() and "\x1b" not in r.stderr.decode()
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 0 and r.stdout == b"Hello.\n" and r.stderr == ""
+    r = invoke(["ask", "--retries", "1", "hi"], cli_env)
+    assert r.stderr.startswith("aimlchat: HTTP 503; retrying in")  # a line, as before
+    assert "waiting" not in r.stderr and "\x1b" not in r.stderr

@@ -13,7 +13,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.conftest import run_cli, spawn
+from tests.conftest import invoke, spawn
 from tests.loopback import Reply, sse_reply
 
 PROMPT = "›"
@@ -148,7 +148,7 @@ def test_goodbye_names_the_conversation_by_id_or_name(cli_env, server):
     child = spawn(["chat", "--session", "my work", "hi"], cli_env)
     ready(child)
     assert "Resume with: aimlchat chat --session 'my work'" in quit_(child)
-    r = run_cli(["history", "show", "my work"], cli_env)
+    r = invoke(["history", "show", "my work"], cli_env)
     assert r.returncode == 0 and b"hi" in r.stdout
 
 
@@ -156,7 +156,7 @@ def test_goodbye_names_the_conversation_by_id_or_name(cli_env, server):
 
 
 def test_tab_on_model_completes_from_the_cached_catalogue(cli_env, server):
-    assert run_cli(["models"], cli_env).returncode == 0  # fills the cache
+    assert invoke(["models"], cli_env).returncode == 0  # fills the cache
     child = spawn(["chat"], cli_env)
     child.expect_exact(PROMPT)
     child.send("/model scou")
@@ -273,7 +273,7 @@ def test_a_message_that_got_no_reply_keeps_its_files_for_the_retry(
 def test_tab_sources_come_from_catalogue_settings_history_and_roles(repl_on_pipe, cli_env):
     from aimlchat.commands.repl import completion_sources
 
-    assert run_cli(["models"], cli_env).returncode == 0
+    assert invoke(["models"], cli_env).returncode == 0
     repl_on_pipe.handle("/save kept")
     sources = completion_sources(repl_on_pipe.app, repl_on_pipe)
     assert "meta-llama/llama-4-scout" in sources.models()

@@ -12,7 +12,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.conftest import invoke, run_cli, spawn
+from tests.conftest import invoke, spawn
 from tests.loopback import Reply, cmd_reply, sse_reply
 
 MENU = "bort ? "  # the menu's last word; its first letter is underlined on a terminal
@@ -63,7 +63,7 @@ def test_execute_runs_the_command_on_the_terminal_and_saves_the_exchange(env, se
         and "one shell command" in body["messages"][0]["content"]
     )
     assert body["messages"][1] == {"role": "user", "content": "say the answer"}
-    shown = run_cli(["history", "show"], env).stdout.decode()
+    shown = invoke(["history", "show"], env).stdout.decode()
     assert "say the answer" in shown and "echo CMD-RAN-$((6*7))" in shown
 
 
@@ -183,7 +183,7 @@ def test_q_and_esc_abort_too(env, server, tmp_path):
 def test_piped_stdout_gets_the_command_only_and_nothing_runs(env, server, tmp_path):
     made = tmp_path / "made-by-the-model"
     reply_with(server, f"```bash\n$ touch {made}\n```")
-    r = run_cli(["cmd", "make a file"], env)
+    r = invoke(["cmd", "make a file"], env)
     assert r.returncode == 0
     assert r.stdout == f"touch {made}\n".encode()
     assert not made.exists()

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import invoke
 
 IDS = [
     "meta-llama/llama-4-scout",
@@ -44,7 +44,7 @@ def bash(line: str, env: dict[str, str], *flags: str) -> list[str]:
 @pytest.fixture
 def cached(cli_env, server) -> dict[str, str]:
     """A catalogue in the cache (as `aimlchat models` leaves it), then the server gone."""
-    assert run_cli(["models"], cli_env).returncode == 0
+    assert invoke(["models"], cli_env).returncode == 0
     server.stop()
     return cli_env
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY, run_cli
+from tests.conftest import TEST_KEY, invoke, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = (
@@ -22,7 +22,7 @@ PNG = (
 
 
 def test_models_table_with_prices_per_million(cli_env, server):
-    r = run_cli(["models", "llama", "--pricing"], cli_env)
+    r = invoke(["models", "llama", "--pricing"], cli_env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
     assert lines[0].split("\t") == ["ID", "NAME", "CONTEXT", "OUTPUT", "IN $/1M", "OUT $/1M"]
@@ -33,19 +33,19 @@ def test_models_table_with_prices_per_million(cli_env, server):
     assert "openai/gpt-4o" not in rows and "flux/schnell" not in rows
     # The catalogue needs no key; one in the environment is sent for servers that want it.
     assert server.requests[0]["headers"]["Authorization"] == f"Bearer {TEST_KEY}"
-    r = run_cli(["models"], {**cli_env, "AIML_API_KEY": ""})
+    r = invoke(["models"], {**cli_env, "AIML_API_KEY": ""})
     assert r.returncode == 0 and "Authorization" not in server.requests[-1]["headers"]
 
 
 def test_models_revalidates_with_etag_and_falls_back_offline(cli_env, server):
-    run_cli(["models"], cli_env)
-    r = run_cli(["models", "--json"], cli_env)
+    invoke(["models"], cli_env)
+    r = invoke(["models", "--json"], cli_env)
     assert server.requests[-1]["headers"].get("If-None-Match") == '"models-v1"'
     assert len(json.loads(r.stdout)) == 3
     server.stop()
-    r = run_cli(["models", "--vision"], cli_env)
+    r = invoke(["models", "--vision"], cli_env)
     assert r.returncode == 0
-    assert b"cached list" in r.stderr
+    assert "cached list" in r.stderr
     ids = [line.split("\t")[0] for line in r.stdout.decode().splitlines()[1:]]
     assert ids == ["meta-llama/llama-4-scout", "openai/gpt-4o"]
 
@@ -56,22 +56,22 @@ def test_models_reads_the_openai_shape(cli_env, server):
     server.models_reply = Reply(
         body={"object": "list", "data": [{"id": "gpt-x", "object": "model", "owned_by": "acme"}]}
     )
-    r = run_cli(["models", "--all"], cli_env)
+    r = invoke(["models", "--all"], cli_env)
     assert r.returncode == 0 and b"gpt-x" in r.stdout
 
 
 def test_unknown_model_warns_with_the_closest_names(cli_env, server):
-    run_cli(["models"], cli_env)
-    r = run_cli(["ask", "-m", "llama-4-scot", "hi"], cli_env)
+    invoke(["models"], cli_env)
+    r = invoke(["ask", "-m", "llama-4-scot", "hi"], cli_env)
     assert r.returncode == 0
-    assert b"not in the catalogue" in r.stderr and b"llama-4-scout" in r.stderr
+    assert "not in the catalogue" in r.stderr and "llama-4-scout" in r.stderr
     assert server.chat_bodies()[0]["model"] == "llama-4-scot"
 
 
 def test_attached_image_becomes_a_data_url_part(cli_env, server, tmp_path):
     photo = tmp_path / "photo.png"
     photo.write_bytes(PNG)
-    r = run_cli(
+    r = invoke(
         [
             "ask",
             "what is in this picture",
@@ -95,15 +95,15 @@ def test_attached_image_becomes_a_data_url_part(cli_env, server, tmp_path):
 @pytest.mark.parametrize(
     "setup, message",
     [
-        (None, b"no such file"),
-        (b"just text", b"not a JPEG, PNG, GIF or WEBP"),
+        (None, "no such file"),
+        (b"just text", "not a JPEG, PNG, GIF or WEBP"),
     ],
 )
 def test_bad_attachments_fail_before_any_request(cli_env, server, tmp_path, setup, message):
     path = tmp_path / "file.png"
     if setup is not None:
         path.write_bytes(setup)
-    r = run_cli(["ask", "hi", "-a", str(path)], cli_env)
+    r = invoke(["ask", "hi", "-a", str(path)], cli_env)
     assert r.returncode == 2 and message in r.stderr
     assert server.requests == []
 
@@ -111,20 +111,20 @@ def test_bad_attachments_fail_before_any_request(cli_env, server, tmp_path, setu
 def test_key_set_writes_0600_in_0700_and_config_show_hides_it(cli_env, server, home):
     env = {**cli_env, "AIML_API_KEY": ""}
     old = os.umask(0)
-    try:
+    try:  # a real process: the umask it inherits is the point
         r = run_cli(["key", "set"], env, input="sk-stored-key-987654\n")
     finally:
         os.umask(old)
     assert r.returncode == 0, r.stderr
-    path = Path(run_cli(["key", "path"], env).stdout.decode().strip())
+    path = Path(invoke(["key", "path"], env).stdout.decode().strip())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     (home / "config" / "aimlchat" / "config.toml").write_text('api_key = "sk-in-config"\n')
-    shown = run_cli(["config", "show"], env)
+    shown = invoke(["config", "show"], env)
     assert b"sk-stored-key" not in shown.stdout and b"sk-in-config" not in shown.stdout
-    r = run_cli(["ask", "hi"], env)
+    r = invoke(["ask", "hi"], env)
     assert server.requests[-1]["headers"]["Authorization"] == "Bearer sk-stored-key-987654"
-    assert run_cli(["key", "remove"], env).returncode == 0 and not path.exists()
+    assert invoke(["key", "remove"], env).returncode == 0 and not path.exists()
 
 
 def test_env_key_wins_and_key_command_is_used(cli_env, server, home):
@@ -133,9 +133,9 @@ def test_env_key_wins_and_key_command_is_used(cli_env, server, home):
     (cfg / "config.toml").write_text(
         f"api_key_command = \"{sys.executable} -c 'print(42 * 1000000)'\"\n"
     )
-    run_cli(["ask", "hi"], cli_env)
+    invoke(["ask", "hi"], cli_env)
     assert server.requests[-1]["headers"]["Authorization"] == f"Bearer {TEST_KEY}"
-    run_cli(["ask", "hi"], {**cli_env, "AIML_API_KEY": ""})
+    invoke(["ask", "hi"], {**cli_env, "AIML_API_KEY": ""})
     assert server.requests[-1]["headers"]["Authorization"] == "Bearer 42000000"
 
 
@@ -145,41 +145,41 @@ def test_config_sets_model_params_and_roles(cli_env, server, home):
     (cfg / "config.toml").write_text(
         'model = "from/config"\n[params]\ntemperature = 0.3\n[roles]\nshell = "Only commands."\n'
     )
-    run_cli(["ask", "-r", "shell", "hi"], cli_env)
+    invoke(["ask", "-r", "shell", "hi"], cli_env)
     body = server.chat_bodies()[0]
     assert body["model"] == "from/config" and body["temperature"] == 0.3
     assert body["messages"][0] == {"role": "system", "content": "Only commands."}
-    run_cli(["ask", "hi"], {**cli_env, "AIMLCHAT_MODEL": "from/env"})
+    invoke(["ask", "hi"], {**cli_env, "AIMLCHAT_MODEL": "from/env"})
     assert server.chat_bodies()[1]["model"] == "from/env"
-    r = run_cli(["ask", "-r", "nope", "hi"], cli_env)
-    assert r.returncode == 2 and b"unknown role" in r.stderr
+    r = invoke(["ask", "-r", "nope", "hi"], cli_env)
+    assert r.returncode == 2 and "unknown role" in r.stderr
 
 
 def test_corrupt_config_names_line_and_column(cli_env, server, home):
     cfg = home / "config" / "aimlchat"
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / "config.toml").write_text('model = "x"\ntemperature = = 1\n')
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 3
-    assert b"line 2" in r.stderr and b"column" in r.stderr and b"Traceback" not in r.stderr
+    assert "line 2" in r.stderr and "column" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_image_from_stdin_and_oversized_files(cli_env, server, tmp_path):
-    r = run_cli(["ask", "what is this", "-a", "-"], cli_env, input=PNG)
+    r = invoke(["ask", "what is this", "-a", "-"], cli_env, input=PNG)
     assert r.returncode == 0, r.stderr
     part = server.chat_bodies()[0]["messages"][0]["content"][1]
     assert part["image_url"]["url"].startswith("data:image/png;base64,")
     big = tmp_path / "huge.png"
     with big.open("wb") as fh:
         fh.truncate(21 * 1024 * 1024)  # sparse: the size check must come before reading
-    r = run_cli(["ask", "hi", "-a", str(big)], cli_env)
-    assert r.returncode == 2 and b"limited to 20 MB" in r.stderr
+    r = invoke(["ask", "hi", "-a", str(big)], cli_env)
+    assert r.returncode == 2 and "limited to 20 MB" in r.stderr
 
 
 def test_config_edit_writes_a_private_template_and_checks_it(cli_env, home):
-    r = run_cli(["config", "edit"], {**cli_env, "EDITOR": "true"})
-    assert r.returncode == 0 and b"is valid" in r.stderr
-    path = Path(run_cli(["config", "path"], cli_env).stdout.decode().strip())
+    r = invoke(["config", "edit"], {**cli_env, "EDITOR": "true"})
+    assert r.returncode == 0 and "is valid" in r.stderr
+    path = Path(invoke(["config", "path"], cli_env).stdout.decode().strip())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert "[roles]" in path.read_text()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import invoke, run_cli
+from tests.conftest import invoke
 from tests.loopback import Reply, sse_reply
 
 REPLY = (
@@ -21,10 +21,10 @@ def _reply(text: str) -> Reply:
 
 def test_extract_prints_only_the_first_code_block_to_a_pipe(cli_env, server):
     server.push(_reply(REPLY))
-    r = run_cli(["-x", "a jq filter for the names"], cli_env)
+    r = invoke(["-x", "a jq filter for the names"], cli_env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b".items[] | .name\n"
-    assert r.stderr == b""
+    assert r.stderr == ""
 
 
 def test_extract_last_prints_the_last_code_block(cli_env, server):

@@ -1,5 +1,5 @@
-"""Fault injection: each case a real socket or process, an exit code, one stderr line,
-no traceback, nothing lost."""
+"""Fault injection: each case a real socket (or a real process, for signals and the
+umask), an exit code, one stderr line, no traceback, nothing lost."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY, popen_ask, run_cli, spawn
+from tests.conftest import TEST_KEY, invoke, popen_ask, run_cli, spawn
 from tests.loopback import Reply, chunk, sse_reply
 
 
 def one_line_error(r):
-    err = r.stderr.decode()
+    err = r.stderr
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if "retrying" not in line]
     assert len(lines) == 1, err
@@ -26,13 +26,13 @@ def one_line_error(r):
 
 
 def history(env) -> str:
-    return run_cli(["history", "show"], env).stdout.decode()
+    return invoke(["history", "show"], env).stdout.decode()
 
 
 def test_429_with_retry_after_is_retried_then_succeeds(cli_env, server):
     server.push(Reply(status=429, body={"message": "slow down"}, headers={"Retry-After": "0"}))
-    r = run_cli(["ask", "hi"], cli_env)
-    assert r.returncode == 0 and b"retrying" in r.stderr
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 0 and "retrying" in r.stderr
 
 
 def test_429_exhausted_exits_5(cli_env, server):
@@ -46,29 +46,29 @@ def test_429_exhausted_exits_5(cli_env, server):
             for _ in range(3)
         ]
     )
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 5 and "slow down" in one_line_error(r)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_5xx_is_retried(cli_env, server, status):
     server.push(Reply(status=status, body="oops", headers={"Retry-After": "0"}))
-    r = run_cli(["ask", "hi"], cli_env)
-    assert r.returncode == 0 and r.stderr.count(b"retrying") == 1
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 0 and r.stderr.count("retrying") == 1
 
 
 def test_connection_refused_exits_4(cli_env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run_cli(
+    r = invoke(
         ["ask", "--retries", "0", "hi", "--base-url", f"http://127.0.0.1:{port}/v1"], cli_env
     )
     assert r.returncode == 4 and "connection refused" in one_line_error(r)
 
 
 def test_dns_failure_exits_4(cli_env):
-    r = run_cli(
+    r = invoke(
         ["ask", "--retries", "0", "hi", "--base-url", "https://no-such-host.invalid/v1"], cli_env
     )
     assert r.returncode == 4 and "cannot resolve" in one_line_error(r)
@@ -76,13 +76,13 @@ def test_dns_failure_exits_4(cli_env):
 
 def test_read_timeout_before_first_byte_exits_4(cli_env, server):
     server.push(Reply(events=sse_reply(["late"]), header_delay=3))
-    r = run_cli(["ask", "--retries", "0", "--timeout", "0.5", "hi"], cli_env)
+    r = invoke(["ask", "--retries", "0", "--timeout", "0.5", "hi"], cli_env)
     assert r.returncode == 4 and "within 0.5s" in one_line_error(r)
 
 
 def test_stall_mid_stream_beyond_timeout_keeps_partial(cli_env, server):
     server.push(Reply(events=sse_reply(["part ", "never"]), stall_after=1, stall_for=3))
-    r = run_cli(["ask", "--timeout", "0.5", "hi"], cli_env)
+    r = invoke(["ask", "--timeout", "0.5", "hi"], cli_env)
     assert r.returncode == 4 and r.stdout == b"part \n"
     assert "incomplete" in one_line_error(r)
     assert "[incomplete]" in history(cli_env)
@@ -91,7 +91,7 @@ def test_stall_mid_stream_beyond_timeout_keeps_partial(cli_env, server):
 @pytest.mark.parametrize("mode", ["chunked", "close"])
 def test_dropped_connection_mid_stream_keeps_partial_and_exits_4(cli_env, server, mode):
     server.push(Reply(events=sse_reply(["kept ", "text ", "lost"]), drop_after=2, mode=mode))
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 4 and r.stdout == b"kept text \n"
     assert "incomplete" in one_line_error(r)
     assert "kept text" in history(cli_env)
@@ -99,27 +99,27 @@ def test_dropped_connection_mid_stream_keeps_partial_and_exits_4(cli_env, server
 
 def test_malformed_sse_line_is_an_api_error(cli_env, server):
     server.push(Reply(events=[chunk("ok "), "data: {broken\n\n"]))
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 1 and r.stdout == b"ok \n"
     assert "malformed" in one_line_error(r)
 
 
 def test_error_object_mid_stream(cli_env, server):
     server.push(Reply(events=[chunk("start "), 'data: {"error": {"message": "crashed"}}\n\n']))
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 1 and "crashed" in one_line_error(r)
     assert r.stdout == b"start \n"
 
 
 def test_200_with_html_body(cli_env, server):
     server.push(Reply(body="<html>login</html>", content_type="text/html"))
-    r = run_cli(["ask", "--no-stream", "hi"], cli_env)
+    r = invoke(["ask", "--no-stream", "hi"], cli_env)
     assert r.returncode == 1 and "expected JSON, got text/html" in one_line_error(r)
 
 
 def test_200_with_invalid_json(cli_env, server):
     server.push(Reply(body='{"choices": [', content_type="application/json"))
-    r = run_cli(["ask", "--no-stream", "hi"], cli_env)
+    r = invoke(["ask", "--no-stream", "hi"], cli_env)
     assert r.returncode == 1 and "invalid response" in one_line_error(r)
 
 
@@ -134,7 +134,7 @@ def test_200_with_invalid_json(cli_env, server):
 )
 def test_error_bodies_of_every_shape(cli_env, server, status, code, shape):
     server.push(Reply(status=status, body=shape("the server says no")))
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == code
     line = one_line_error(r)
     assert f"HTTP {status}" in line and "the server says no" in line
@@ -143,7 +143,7 @@ def test_error_bodies_of_every_shape(cli_env, server, status, code, shape):
 def test_ten_megabyte_reply_streams_through(cli_env, server):
     piece = "0123456789" * 100
     server.push(Reply(events=sse_reply([piece] * 10_000, usage=False)))
-    r = run_cli(["ask", "hi"], cli_env, timeout=120)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 0 and len(r.stdout) == 10_000_001
 
 
@@ -190,23 +190,23 @@ def test_read_only_data_dir_still_prints_the_reply(cli_env, server, home):
         (home / "data" / "aimlchat").write_text("not a directory")
     else:
         (home / "data").chmod(0o500)
-    r = run_cli(["ask", "hi"], cli_env)
+    r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 0 and r.stdout == b"Hello from the loopback server.\n"
-    assert b"history is not being saved" in r.stderr and b"Traceback" not in r.stderr
+    assert "history is not being saved" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_corrupt_history_database_is_a_clear_error(cli_env, server, home):
     db = home / "data" / "aimlchat" / "history.db"
     db.parent.mkdir(parents=True)
     db.write_bytes(b"this is not sqlite" * 100)
-    r = run_cli(["history", "list"], cli_env)
+    r = invoke(["history", "list"], cli_env)
     assert r.returncode == 1 and "damaged" in one_line_error(r)
-    r = run_cli(["ask", "hi"], cli_env)
-    assert r.returncode == 0 and b"history is not being saved" in r.stderr
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 0 and "history is not being saved" in r.stderr
 
 
 def test_ten_megabyte_stdin_is_refused_naming_the_limit(cli_env, server):
-    r = run_cli(["ask", "hi"], cli_env, input=b"x" * (10 * 1024 * 1024))
+    r = invoke(["ask", "hi"], cli_env, input=b"x" * (10 * 1024 * 1024))
     assert r.returncode == 2 and "8 MB limit" in one_line_error(r)
     assert server.requests == []
 
@@ -235,20 +235,21 @@ def test_ten_megabyte_stdin_is_refused_naming_the_limit(cli_env, server):
     ],
 )
 def test_bad_input_is_a_usage_error_without_a_request(cli_env, server, args, needle):
-    r = run_cli(["ask", "hi", *args], cli_env)
+    r = invoke(["ask", "hi", *args], cli_env)
     assert r.returncode == 2, r.stderr
-    assert needle in r.stderr.decode() and b"Traceback" not in r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
     assert server.requests == []
 
 
 def test_key_never_leaks_even_when_the_server_echoes_it(cli_env, server):
     server.push(Reply(status=400, body={"message": f"bad key {TEST_KEY}"}))
-    r = run_cli(["ask", "--debug", "hi"], cli_env)
+    r = invoke(["ask", "--debug", "hi"], cli_env)
     server.push(Reply(events=sse_reply([f"echo {TEST_KEY}"])))
-    r2 = run_cli(["ask", "--debug", "hi"], cli_env)
-    for out in (r.stdout, r.stderr, r2.stderr):
-        assert TEST_KEY.encode() not in out
-    assert b"***" in r.stderr
+    r2 = invoke(["ask", "--debug", "hi"], cli_env)
+    assert TEST_KEY.encode() not in r.stdout
+    for err in (r.stderr, r2.stderr):
+        assert TEST_KEY not in err
+    assert "***" in r.stderr
     db = Path(cli_env["XDG_DATA_HOME"]) / "aimlchat" / "history.db"
     dump = "\n".join(sqlite3.connect(db).iterdump())
     assert "SECRET" not in dump.replace(f"echo {TEST_KEY}", "")  # the model's own text aside
@@ -291,7 +292,7 @@ def test_server_error_text_is_made_safe_on_a_terminal(cli_env, server):
 
 def test_ndjson_reports_errors_as_an_event(cli_env, server):
     server.push(Reply(events=sse_reply(["a "]), drop_after=1))
-    r = run_cli(["ask", "--ndjson", "hi"], cli_env)
+    r = invoke(["ask", "--ndjson", "hi"], cli_env)
     events = [json.loads(line) for line in r.stdout.decode().splitlines()]
     assert events[0]["type"] == "delta" and events[-1]["type"] == "error"
     assert events[-1]["exit_code"] == 4

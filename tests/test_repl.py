@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.conftest import run_cli, spawn
+from tests.conftest import invoke, spawn
 from tests.loopback import Reply, sse_reply
 
 PROMPT = "›"
@@ -83,7 +83,7 @@ def test_ctrl_c_mid_stream_keeps_partial_and_next_turn_works(cli_env, server):
     say(child, "again")
     child.sendeof()
     child.expect(pexpect.EOF)
-    r = run_cli(["history", "show"], cli_env)
+    r = invoke(["history", "show"], cli_env)
     text = r.stdout.decode()
     assert "## assistant [interrupted]" in text and "w5" in text
     assert "Hello from the loopback server." in text
@@ -133,7 +133,7 @@ def test_kill_9_mid_reply_keeps_every_earlier_message(cli_env, server):
     child.expect_exact("x3")
     os.kill(child.pid, signal.SIGKILL)
     child.expect(pexpect.EOF)
-    r = run_cli(["history", "show"], cli_env)
+    r = invoke(["history", "show"], cli_env)
     text = r.stdout.decode()
     assert r.returncode == 0
     assert "before the crash" in text and "Hello from the loopback server." in text
@@ -158,8 +158,8 @@ def test_two_repls_writing_at_once_lose_nothing(cli_env, server):
 
 
 def test_chat_with_piped_stdin_exits_2_with_a_hint(cli_env, server):
-    r = run_cli(["chat"], cli_env, input="hello")
-    assert r.returncode == 2 and b"aimlchat ask" in r.stderr
+    r = invoke(["chat"], cli_env, input="hello")
+    assert r.returncode == 2 and "aimlchat ask" in r.stderr
 
 
 def test_slash_commands_with_pipe_input(cli_env, server, monkeypatch):
