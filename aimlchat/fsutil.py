@@ -46,6 +46,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(path)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename onto `path` durable: fsync the folder that holds it. Best effort,
+    since some systems cannot open a folder for reading."""
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

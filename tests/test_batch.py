@@ -4,7 +4,6 @@ per-item errors, input, order, budget, shards, progress and history."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,12 @@ def test_concurrency_is_never_exceeded(
     script.delay = 0.1
     src = write_prompts(tmp_path / "in.jsonl", 40)
     out = tmp_path / "out.jsonl"
-    started = time.monotonic()
     result = invoke(["batch", str(src), "-o", str(out), "--concurrency", "5"], cli_env)
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert server.peak_in_flight == 5  # reached, and never passed
+    # Counted by the server as requests arrive and are answered: 5 at once means the
+    # requests did overlap, and never 6 means the bound held.
+    assert server.peak_in_flight == 5
     assert sorted(ids(out)) == sorted(f"q{i}" for i in range(1, 41))
-    assert elapsed < 40 * 0.1 / 5 * 2.5  # the requests did overlap
 
 
 def test_rate_limit_storm_pauses_every_worker_for_retry_after(
@@ -55,10 +53,10 @@ def test_rate_limit_storm_pauses_every_worker_for_retry_after(
     assert all(r["error"] is None for r in results(out))
     first = script.rate_limited_at[0]
     arrivals = [r["time"] for r in server.requests if r["path"].endswith("/completions")]
-    # Requests already on the wire may land just after the first 429; then nothing
-    # until Retry-After has passed, from any worker.
-    quiet = [t for t in arrivals if first + 0.15 < t < first + 0.95]
-    assert quiet == []
+    # Until Retry-After has passed, only the other 5 workers' requests already on their
+    # way may land (and get their 429): no worker sends another, however slow the machine.
+    during_the_pause = [t for t in arrivals if first < t < first + 0.95]
+    assert len(during_the_pause) <= 6 - 1
     assert "6 retries" in result.stderr
 
 
@@ -145,24 +143,45 @@ def test_plain_text_lines_from_stdin(server: LoopbackServer, cli_env: dict[str, 
     assert result.stderr.count("\n") == 1 and "batch: 2 done" in result.stderr
 
 
+NO_PROMPT = '{"prompt": "ok"}\nplain\n{"id": "x", "system": "no prompt"}\n'
+DUPLICATE_ID = '{"id": 1, "prompt": "a"}\n{"id": "1", "prompt": "b"}\n'
+
+
+@pytest.mark.parametrize(
+    ("lines", "said"),
+    [
+        (NO_PROMPT, 'input line 3: a JSON record needs a non-empty "prompt" string'),
+        (DUPLICATE_ID, "input line 2: duplicate id '1'"),
+    ],
+    ids=["no prompt", "duplicate id"],
+)
 def test_a_bad_line_is_exit_2_naming_it_before_any_request(
-    tmp_path: Path, server: LoopbackServer, cli_env: dict[str, str]
+    tmp_path: Path, server: LoopbackServer, cli_env: dict[str, str], lines: str, said: str
 ) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_text('{"prompt": "ok"}\nplain\n{"id": "x", "system": "no prompt"}\n')
+    src.write_text(lines)
     result = invoke(["batch", str(src)], cli_env)
     assert result.returncode == 2
-    assert "input line 3" in result.stderr and '"prompt"' in result.stderr
+    assert said in result.stderr
     assert server.chat_bodies() == []
 
 
-def test_duplicate_ids_are_refused(
-    tmp_path: Path, server: LoopbackServer, cli_env: dict[str, str]
+def _help(command: str, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> str:
+    # Click prints --help itself, to sys.stdout rather than the injected stream.
+    shown = invoke([command, "--help"], env).stdout.decode() + capsys.readouterr().out
+    assert shown.startswith(f"Usage: aimlchat {command} ")
+    return shown
+
+
+def test_batch_takes_the_shared_options_but_extra_fields_are_dash_capital_o(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = tmp_path / "in.jsonl"
-    src.write_text('{"id": 1, "prompt": "a"}\n{"id": "1", "prompt": "b"}\n')
-    result = invoke(["batch", str(src)], cli_env)
-    assert result.returncode == 2 and "input line 2: duplicate id '1'" in result.stderr
+    batch, ask = _help("batch", cli_env, capsys), _help("ask", cli_env, capsys)
+    assert "-o, --output OUT" in batch and "-O, --option KEY=VALUE" in batch
+    assert "-o, --option KEY=VALUE" in ask  # the rename is batch's alone
+    assert "--temperature" in batch and "--schema" in batch
+    for absent in ("--no-stream", "--attach", "--tool", "--continue", "--no-history", "--raw"):
+        assert absent not in batch
 
 
 def test_record_fields_override_the_command_line(

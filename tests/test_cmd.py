@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +99,14 @@ def test_ctrl_c_at_the_menu_aborts_with_130_and_runs_nothing(env, server, tmp_pa
 def test_a_key_pressed_while_the_model_answers_does_not_choose(env, server, tmp_path):
     made = tmp_path / "made-by-the-model"
     server.script = lambda request: Reply(events=sse_reply([f"touch {made}"]), header_delay=1.0)
-    child = spawn(["cmd", "make a file"], env)
-    time.sleep(0.3)
+    child = spawn(["cmd", "make a file"], {**env, "TERM": "xterm"})
+    child.expect(r"waiting \d+\.\d s")  # the spinner: the model is still answering
     child.send("e")  # typed ahead, before any command was shown
     child.expect_exact(MENU)
-    time.sleep(0.3)
-    assert not made.exists()
     child.send("a")
+    child.expect_exact("aborted; nothing was run")  # the menu took the "a", not the "e"
     assert finish(child) == 0
-    assert not made.exists()
+    assert not made.exists()  # looked at once the process is over: nothing can come late
 
 
 def test_revise_sends_the_follow_up_and_offers_the_new_command(env, server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from aimlchat.errors import UsageError
 from aimlchat.terminal.clipboard import copy
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.output import Output
-from aimlchat.terminal.spinner import ERASE, Spinner, SpinnerSink
+from aimlchat.terminal.spinner import ERASE, FRAMES, Spinner, SpinnerSink
+from tests.conftest import invoke
+from tests.loopback import Reply, sse_reply
 
 
 class _Recorder:
@@ -53,17 +56,25 @@ def test_spinner_draws_until_the_first_token_then_erases_itself():
     assert stream.frames.acquire(timeout=5)
     SpinnerSink(sink, spinner).feed("first")
     drawn = stream.getvalue()
-    assert "s" in drawn and "retrying in 2.0s (1/2)" in drawn
+    assert re.search(rf"[{FRAMES}] waiting \d+\.\d s", drawn)  # the seconds so far, 1 decimal
+    assert re.search(rf"[{FRAMES}] HTTP 429; retrying in 2\.0s \(1/2\) \d+\.\d s", drawn)
     assert drawn.endswith(ERASE) and not spinner.active
     assert sink.fed == ["first"]
     assert stream.getvalue() == drawn  # nothing more once the reply has started
 
 
-def test_spinner_on_a_pipe_writes_nothing():
-    stream = io.StringIO()
-    with Spinner(stream, enabled=False):
-        pass
-    assert stream.getvalue() == ""
+@pytest.mark.parametrize("stderr_tty", [False, True])
+def test_the_spinner_is_drawn_only_when_stderr_is_a_terminal(cli_env, server, stderr_tty):
+    # The first token waits long past the spinner's first frame (0.2 s): a terminal sees
+    # frames (the control, so this test can fail), a pipe sees nothing at all.
+    server.push(Reply(events=sse_reply(["Hello."]), first_delay=1.0))
+    result = invoke(["ask", "hi"], {**cli_env, "TERM": "xterm"}, stderr_tty=stderr_tty)
+    assert result.returncode == 0 and result.stdout == b"Hello.\n"
+    frame = re.search(rf"[{FRAMES}] waiting \d+\.\d s", result.stderr)
+    if stderr_tty:
+        assert frame and result.stderr.endswith(ERASE)
+    else:
+        assert result.stderr == ""
 
 
 def _out(tty: bool) -> tuple[Output, io.StringIO]:

@@ -129,6 +129,22 @@ def test_choices_are_hidden_by_show_shown_with_all_and_exported_marked(cli_env):
     assert [m["status"] for m in doc["messages"]] == ["ok", "ok", "choice"]
 
 
+def test_export_md_puts_tool_calls_on_their_own_lines_after_the_text(cli_env):
+    def call(name: str) -> dict[str, object]:
+        return {"id": name, "type": "function", "function": {"name": name, "arguments": "{}"}}
+
+    store = Store(db_path(cli_env))
+    cid = store.create(model="m", system=None)
+    store.add(cid, "user", "weather?")
+    store.add(cid, "assistant", "Let me look.", tool_calls=[call("weather")])
+    store.add(cid, "tool", "sunny", tool_call_id="weather")
+    store.add(cid, "assistant", None, tool_calls=[call("clock"), call("map")])
+    store.add(cid, "assistant", "Sunny.")
+    md = invoke(["history", "export", "1", "-f", "md"], cli_env).stdout.decode()
+    assert "## assistant\n\nLet me look.\n\n→ weather {}\n\n## tool\n\nsunny\n" in md
+    assert "## assistant\n\n→ clock {}\n→ map {}\n\n## assistant\n\nSunny.\n" in md
+
+
 # -- --no-history ----------------------------------------------------------------------
 
 

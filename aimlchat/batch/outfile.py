@@ -20,6 +20,7 @@ from typing import Any
 
 from aimlchat.batch.records import id_key, valid_id
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.fsutil import fsync_dir
 from aimlchat.terminal.output import Output
 
 FSYNC_EVERY = 1.0  # seconds: the most a power cut can take back
@@ -82,15 +83,6 @@ def _lock(fd: int, path: Path) -> None:
         ) from None
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _without_errors(fd: int, path: Path) -> int:
     """Rewrite OUT minus its error records; return the new file's (locked) descriptor."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -113,7 +105,7 @@ def _without_errors(fd: int, path: Path) -> int:
     # from now on finds it locked; one that opened the old file found that locked.
     _lock(new_fd, path)
     os.replace(tmp, path)
-    _fsync_dir(path)
+    fsync_dir(path)
     os.close(fd)
     return new_fd
 

@@ -1,86 +1,32 @@
 """`aimlchat batch`: its options, parsed and handed to `aimlchat.commands.batch`.
 
-Registered in `aimlchat.cli.app` by one line. The request options are rows of the shared
-table (`aimlchat.cli.options.shared_options`), minus what means nothing for many items at
-once: -n, attachments, streaming, conversations, and `-o KEY=VALUE` — here `-o` names OUT,
-as in most batch tools, so the extra body fields are `-O KEY=VALUE`.
+Registered in `aimlchat.cli.app` by one line. The request options are those of `ask`
+(`aimlchat.cli.options`), minus what means nothing for many items at once, and with
+`-o` naming OUT, as in most batch tools, so the extra body fields are `-O KEY=VALUE`.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from aimlchat.cli.options import shared_options
+from aimlchat.cli.options import request_options_from, request_options_without
 from aimlchat.cli.wiring import env_of
-from aimlchat.settings import params
 
-if TYPE_CHECKING:
-    from aimlchat.settings.resolve import Flags
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-BODY = tuple(p.name for p in params.BODY if p.name != "n")
-SHARED = ("model", "system", "role", *BODY)
-SHARED_TAIL = (
-    *("format", "schema", "base_url", "timeout", "retries"),
-    *("no_color", "allow_insecure", "debug"),
-)
-OPTION = typer.Option(
-    "--option",
-    "-O",
-    metavar="KEY=VALUE",
-    help="Any other body field; VALUE is JSON if it parses, else a string.",
+# What `batch` does not offer: one reply per item (no -n), always whole (no --no-stream),
+# no conversations, files, templates or tools (each IN record is the whole request), and
+# nothing for a reply on a terminal (OUT is JSONL, with usage and cost per item).
+# History is `--history`, off by default, instead of `--no-history`.
+BATCH_WITHOUT = (
+    *("n", "var", "no_stream", "file", "attach", "image_detail"),
+    *("tool", "yes", "max_steps", "context_length", "continue_", "session", "no_history"),
+    *("usage", "raw", "show_reasoning", "code_theme"),
 )
 
 
-def batch_options(func: F) -> F:
-    """Add the shared request options `batch` takes (see `cli.options.request_options`)."""
-    rows = {name: (kind, option) for name, kind, option in shared_options()}
-    rows["option"] = (list[str] | None, OPTION)
-    extra = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=False if rows[name][0] is bool else None,
-            annotation=Annotated[rows[name][0], rows[name][1]],
-        )
-        for name in (*SHARED, "option", *SHARED_TAIL)
-    ]
-    sig = inspect.signature(func, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    func.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
-    func.__annotations__ = {**func.__annotations__, **{p.name: p.annotation for p in extra}}
-    return func
-
-
-def flags_from(kw: dict[str, Any], *, history: bool) -> Flags:
-    from aimlchat.settings.resolve import Flags
-
-    return Flags(
-        model=kw["model"],
-        system=kw["system"],
-        role=kw["role"],
-        params={k: kw[k] for k in BODY if kw[k] is not None and kw[k] is not False},
-        extra=list(kw["option"] or []),
-        no_stream=True,
-        base_url=kw["base_url"],
-        timeout=kw["timeout"],
-        retries=kw["retries"],
-        format=kw["format"],
-        schema=kw["schema"],
-        no_color=kw["no_color"],
-        allow_insecure=kw["allow_insecure"],
-        debug=kw["debug"],
-        no_history=not history,
-    )
-
-
-@batch_options
+@request_options_without(*BATCH_WITHOUT, flags={"option": ("--option", "-O")})
 def batch(
     ctx: typer.Context,
     input_: Annotated[
@@ -145,7 +91,7 @@ def batch(
 
     env = env_of(ctx)
     run_batch(
-        App(flags_from(kw, history=history), env),
+        App(request_options_from({**kw, "no_stream": True, "no_history": not history}), env),
         BatchOptions(
             input=input_,
             output=output,

@@ -1,4 +1,4 @@
-"""The options `ask` and `chat` share, added to each command's signature once.
+"""The options `ask`, `chat`, `cmd` and `batch` share, added to each command's signature once.
 
 The parameters (model, sampling, format, theme, base URL, …) are generated from
 `aimlchat.settings.params.TABLE`: flags, types, help and completion of choices. The
@@ -7,9 +7,10 @@ options that only steer the CLI itself (history, attachments, output) are listed
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -164,8 +165,11 @@ def _param_option(param: Param) -> tuple[Any, Any]:
     return kind, option
 
 
-def shared_options() -> list[tuple[str, Any, Any]]:
-    """(name, type, typer option) for every option `ask` and `chat` share, in help order."""
+def shared_options(
+    flags: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[tuple[str, Any, Any]]:
+    """(name, type, typer option) for every option `ask` and `chat` share, in help order;
+    `flags` gives some of them other flags (same name, type and help)."""
     rows = []
     for name in _ORDER:
         if name in params.BY_NAME:
@@ -175,17 +179,29 @@ def shared_options() -> list[tuple[str, Any, Any]]:
             if not option.param_decls:
                 # An explicit name makes a bool a plain flag (--raw), not --raw/--no-raw.
                 option.param_decls = ("--" + name.replace("_", "-"),)
+        if flags and name in flags:
+            option = copy.copy(option)  # the row is shared with the other commands
+            # In `Annotated`, typer reads a first flag given positionally from `default`.
+            option.default, option.param_decls = ..., flags[name]
         rows.append((name, kind, option))
     return rows
 
 
-def request_options_without(*names: str) -> Callable[[F], F]:
+def request_options_without(
+    *names: str, flags: Mapping[str, tuple[str, ...]] | None = None
+) -> Callable[[F], F]:
     """`request_options` minus `names` (what one command must not offer: `cmd` has no
-    --yes); `request_options_from` then takes them as not given."""
-    return functools.partial(request_options, without=names)
+    --yes), `flags` renaming some (`batch`'s -o is OUT, so its --option is -O);
+    `request_options_from` then takes the missing ones as not given."""
+    return functools.partial(request_options, without=names, flags=flags)
 
 
-def request_options(func: F, *, without: tuple[str, ...] = ()) -> F:
+def request_options(
+    func: F,
+    *,
+    without: tuple[str, ...] = (),
+    flags: Mapping[str, tuple[str, ...]] | None = None,
+) -> F:
     """Give `func` every shared option without writing the parameters out twice.
 
     typer reads a command's parameters from `inspect.signature` and type hints, so
@@ -199,7 +215,7 @@ def request_options(func: F, *, without: tuple[str, ...] = ()) -> F:
             default=False if kind is bool else None,
             annotation=Annotated[kind, option],
         )
-        for name, kind, option in shared_options()
+        for name, kind, option in shared_options(flags)
         if name not in without
     ]
     own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]

@@ -127,7 +127,9 @@ class HistoryView:
             if m.reasoning:  # collapsed where Markdown is rendered (GitHub, most viewers)
                 lines += ["<details>", "<summary>reasoning</summary>", "", m.reasoning.strip()]
                 lines += ["", "</details>", ""]
-            lines.append(text_of(m.content) + calls_text(m.tool_calls))
+            calls = calls_text(m.tool_calls).rstrip("\n")
+            # The calls are a paragraph of their own, after the text (if any).
+            lines.append("\n\n".join(part for part in (text_of(m.content), calls) if part))
         self._out("\n".join(lines) + "\n")
 
     def remove(self, ref: str) -> None:
