@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
                 _quiet_stdout(env)
             else:
                 if debug:
-                    Notifier(env).raw(_traceback())
+                    Notifier(env).debug(_traceback())
                 Notifier(env).error(exc.message, exc.hint)
             status = exc.exit_code
         except typer.Abort:  # EOF at a hidden prompt
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             status = _exit_status(exc, env)
         except Exception as exc:  # the last line of defence: no traceback without --debug
             if debug:
-                Notifier(env).raw(_traceback())
+                Notifier(env).debug(_traceback())
             Notifier(env).error(
                 f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}",
                 None if debug else "run with --debug for details",

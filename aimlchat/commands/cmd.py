@@ -23,6 +23,7 @@ from aimlchat.chat.session import Chat
 from aimlchat.chat.shellcmd import command_from, describe_prompt
 from aimlchat.commands.runtime import App
 from aimlchat.errors import ApiError, ExitCode, UsageError
+from aimlchat.settings.secrets import without_secrets
 
 MENU = (("e", "execute"), ("r", "revise"), ("d", "describe"), ("c", "copy"), ("a", "abort"))
 ABORT_KEYS = ("a", "q", "\x1b", "\x04")  # a, q, Esc, Ctrl-D
@@ -59,6 +60,8 @@ def ask_command(app: App, chat: Chat, message: Message) -> str:
     command = command_from(result.text)
     if not command:
         raise ApiError("the model gave no command", hint="ask again, in other words")
+    if "\0" in command:  # no shell can take one; refused before it is shown or printed
+        raise ApiError("the model's command holds a NUL byte; not used", hint="ask again")
     return command
 
 
@@ -178,7 +181,7 @@ def show_command(app: App, command: str) -> None:
     from aimlchat.chat.files import fenced
     from aimlchat.terminal.render import print_markdown
 
-    env.stdout.write("\n")
+    app.out.data("\n")
     block = fenced("", command, "bash").lstrip("\n")  # a fence no backtick inside can close
     print_markdown(env.stdout, block, color=True, code_theme=app.code_theme)
 
@@ -186,10 +189,12 @@ def show_command(app: App, command: str) -> None:
 def execute(app: App, command: str) -> int:
     """`$SHELL -c COMMAND` in the foreground, on the terminal; its status, reported."""
     shell = app.env.environ.get("SHELL") or "/bin/sh"
-    app.env.stdout.flush()
+    app.out.flush()
+    # The command is the model's: like a tool's, it gets no key of ours.
+    environ = without_secrets(app.env.environ)
     try:
         with _ctrl_c_goes_to_the_command():
-            status = subprocess.run([shell, "-c", command], env=dict(app.env.environ)).returncode
+            status = subprocess.run([shell, "-c", command], env=environ).returncode
     except OSError as exc:
         raise UsageError(
             f"cannot run {shell}: {exc.strerror or exc}", hint="check $SHELL"

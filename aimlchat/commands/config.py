@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-from aimlchat.errors import AimlchatError, ConfigError, UsageError
+from aimlchat.errors import AimlchatError, ConfigError
 from aimlchat.fsutil import atomic_write, private_dir
 from aimlchat.settings import config, params
 from aimlchat.settings.config import FileConfig, Paths
 from aimlchat.settings.resolve import Flags, Settings, resolve
+from aimlchat.settings.secrets import MASK, masked
+from aimlchat.terminal.columns import columns
+from aimlchat.terminal.editor import edit_file
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
 from aimlchat.terminal.output import Output
@@ -39,13 +40,6 @@ TEMPLATE = """\
 # model = "meta-llama/llama-4-scout"
 # params = { temperature = 1.2 }
 """
-
-SECRET_WORDS = ("key", "token", "secret", "password")
-
-
-def _masked(name: str, value: Any) -> Any:
-    secret = any(w in name.lower() for w in SECRET_WORDS) and "command" not in name.lower()
-    return "***" if secret and value else value
 
 
 def key_source(environ: Mapping[str, str], paths: Paths, cfg: FileConfig) -> str:
@@ -78,9 +72,9 @@ def _rows(settings: Settings, key_from: str, paths: Paths, cfg: FileConfig) -> l
         for p in params.TABLE
         if p.config_key == p.name
     ]
-    rows.append(["api_key", "***" if key_from != "none" else None, key_from])
+    rows.append(["api_key", MASK if key_from != "none" else None, key_from])
     for name, value in settings.params.items():
-        rows.append([f"params.{name}", _masked(name, value), settings.sources[f"params.{name}"]])
+        rows.append([f"params.{name}", masked(name, value), settings.sources[f"params.{name}"]])
     if cfg.roles:
         rows.append(["roles", sorted(cfg.roles), "config.toml"])
     for name in ("config_file", "key_file", "data_dir", "cache_dir"):
@@ -108,7 +102,7 @@ def show_config(paths: Paths, env: Environment, *, as_json: bool = False) -> Non
         out.data(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     else:
         cells = [[name, _cell(name, value), src] for name, value, src in rows]
-        out.data(_table(["SETTING", "VALUE", "SOURCE"], cells, aligned=out.is_terminal))
+        out.data(columns(["SETTING", "VALUE", "SOURCE"], cells, aligned=out.is_terminal))
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(
@@ -124,28 +118,12 @@ def _cell(name: str, value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def _table(headers: list[str], rows: list[list[str]], *, aligned: bool) -> str:
-    """Aligned columns for a person; tab-separated for a pipe (cut, sort, grep)."""
-    lines = [headers, *rows]
-    if not aligned:
-        return "".join("\t".join(r) + "\n" for r in lines)
-    widths = [max(len(r[i]) for r in lines) for i in range(len(headers) - 1)]
-    return "".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1] + "\n"
-        for r in lines
-    )
-
-
 def edit_config(paths: Paths, env: Environment) -> None:
     path = paths.config_file
     private_dir(path.parent)
     if not path.exists():
         atomic_write(path, TEMPLATE.encode("utf-8"))
-    editor = env.environ.get("VISUAL") or env.environ.get("EDITOR") or "vi"
-    try:
-        subprocess.run([*shlex.split(editor), str(path)], check=False)
-    except FileNotFoundError:
-        raise UsageError(f"editor not found: {editor}", hint="set $EDITOR") from None
+    edit_file(env.environ, path)
     cfg = config.load_file(path)
     notifier = Notifier(env)
     for warning in cfg.warnings:

@@ -17,6 +17,7 @@ from aimlchat.commands.runtime import App
 from aimlchat.fsutil import atomic_write
 from aimlchat.settings.config import Paths, load_file
 from aimlchat.settings.resolve import role_named
+from aimlchat.terminal.columns import columns
 from aimlchat.terminal.environment import Environment
 
 SUMMARY_WIDTH = 60
@@ -32,7 +33,7 @@ def list_roles(app: App, *, as_json: bool = False) -> None:
         [e.name, e.source, e.role.model or "-", _first_line(e.role.system, app.out.is_terminal)]
         for e in entries
     ]
-    app.out.data(_table(["NAME", "SOURCE", "MODEL", "SYSTEM"], rows, aligned=app.out.is_terminal))
+    app.out.data(columns(["NAME", "SOURCE", "MODEL", "SYSTEM"], rows, aligned=app.out.is_terminal))
 
 
 def show_role(app: App, name: str, *, as_json: bool = False) -> None:
@@ -90,17 +91,6 @@ def _first_line(text: str | None, shorten: bool) -> str:
     if shorten and len(line) > SUMMARY_WIDTH:
         return line[: SUMMARY_WIDTH - 1] + "…"
     return line
-
-
-def _table(headers: list[str], rows: list[list[str]], *, aligned: bool) -> str:
-    lines = [headers, *rows]
-    if not aligned:
-        return "".join("\t".join(r) + "\n" for r in lines)
-    widths = [max(len(r[i]) for r in lines) for i in range(len(headers) - 1)]
-    return "".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] + "\n"
-        for r in lines
-    )
 
 
 def _toml_key(name: str) -> str:

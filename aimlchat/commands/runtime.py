@@ -99,7 +99,7 @@ def make_client(
         timeout=settings.timeout,
         retries=settings.retries,
         notice=notice or notifier.info,
-        log=notifier.raw if debug else None,
+        log=notifier.debug if debug else None,
     )
 
 

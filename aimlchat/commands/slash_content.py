@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
-import tempfile
 from typing import Any
 
 from aimlchat.chat.attach import image_part
@@ -90,9 +87,9 @@ class ContentCommands(ReplCore):
         self.app.notifier.info(f"{counted(images, blocks)} attached to the next message")
 
     def cmd_edit(self, _: str) -> None:
-        text = edit_in_editor(
-            self.app.env.environ.get("VISUAL") or self.app.env.environ.get("EDITOR") or "vi"
-        )
+        from aimlchat.terminal.editor import edit_text
+
+        text = edit_text(self.app.env.environ)
         # Editors end the file with a newline the user never typed.
         text = text[:-1] if text.endswith("\n") else text
         if text.strip():
@@ -100,16 +97,3 @@ class ContentCommands(ReplCore):
             self.send(text)
         else:
             self.app.notifier.info("empty message; nothing sent")
-
-
-def edit_in_editor(editor: str) -> str:
-    fd, path = tempfile.mkstemp(prefix="aimlchat-", suffix=".md")
-    os.close(fd)
-    try:
-        subprocess.run([*shlex.split(editor), path], check=False)
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise UsageError(f"editor not found: {editor}", hint="set $EDITOR") from None
-    finally:
-        os.unlink(path)

@@ -110,9 +110,7 @@ def resolve(
             values[param.name] = _setting(param, flags, role, environ, cfg, sources)
     values["base_url"] = check_base_url(values["base_url"], allow_insecure=flags.allow_insecure)
     body = _body(flags, role, cfg, sources)
-    system = role.system if role is not None and role.system is not None else flags.system
-    if system is not None:
-        sources["system"] = f"role {flags.role}" if flags.role else "flag --system"
+    system = _system(flags, role, sources)
     return Settings(
         **values,
         system=system,
@@ -160,6 +158,17 @@ def role_named(name: str, cfg: FileConfig, builtins: Mapping[str, Role] | None =
     if base is not None and role.system is None:
         return replace(role, system=base.system)
     return role
+
+
+def _system(flags: Flags, role: Role | None, sources: dict[str, str]) -> str | None:
+    """-s wins over the role's prompt, as every flag wins over the role."""
+    if flags.system is not None:
+        sources["system"] = f"{FLAG} --system"
+        return flags.system
+    if role is not None and role.system is not None:
+        sources["system"] = f"role {flags.role}"
+        return role.system
+    return None
 
 
 def _tools(flags: Flags, role: Role | None) -> tuple[str, ...]:

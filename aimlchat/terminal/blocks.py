@@ -127,7 +127,8 @@ class BlockSplitter:
         Otherwise the last lines of the block's Markdown; a cropped nested fence keeps
         its opening line so the part shown still renders as code.
         """
-        partial = "".join(self._line)
+        # A CR ending the partial line may be half of a CRLF: not shown as `^M` meanwhile.
+        partial = "".join(self._line).removesuffix("\r")
         if self._fence is not None and self._kind == "fence":
             code = [*self._cur[1:], partial] if partial else self._cur[1:]
             while code and not code[-1].strip():

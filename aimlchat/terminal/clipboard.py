@@ -39,8 +39,15 @@ def copy(text: str, out: Output, environ: Mapping[str, str]) -> list[str]:
     argv = _native(environ)
     if argv is not None:
         try:
+            # No pipes on stdout/stderr: wl-copy and xclip fork a child that keeps serving
+            # the selection, and holds any pipe open; `run` would wait for it to close.
             subprocess.run(
-                argv, input=text.encode("utf-8"), check=True, timeout=5, capture_output=True
+                argv,
+                input=text.encode("utf-8"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=True,
+                timeout=5,
             )
             ways.append(argv[0])
         except (OSError, subprocess.SubprocessError):

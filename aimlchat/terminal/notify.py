@@ -41,5 +41,14 @@ class Notifier:
         self._write(line)
 
     def raw(self, text: str) -> None:
-        """Multi-line text that is ours (a traceback with --debug), redacted."""
+        """Multi-line text that is ours (usage text), redacted."""
         self._write(redact(text).rstrip("\n"))
+
+    def debug(self, text: str) -> None:
+        """--debug's lines (requests, error bodies, a traceback): they carry the server's
+        text, so redacted, and made terminal-safe on a terminal, newlines kept. A file
+        or pipe gets them as they are, for a bug report."""
+        text = redact(text).rstrip("\n")
+        if self._env.stderr_tty:
+            text = terminal_safe(text)
+        self._write(text)

@@ -12,7 +12,7 @@ from typing import BinaryIO, Protocol, TextIO, runtime_checkable
 
 from aimlchat.errors import StdoutClosed
 from aimlchat.terminal.environment import Environment
-from aimlchat.terminal.sanitize import terminal_safe
+from aimlchat.terminal.sanitize import held_back, terminal_safe
 
 
 class Output:
@@ -33,6 +33,13 @@ class Output:
         """An escape sequence of our own (OSC 52 for /copy): only ever to a terminal."""
         if self.is_terminal:
             self._write_text(sequence)
+
+    def flush(self) -> None:
+        """Everything written is on its way (before another process writes here)."""
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed("stdout was closed") from None
 
     def _write_bytes(self, text: str) -> None:
         if self._bin is None:
@@ -77,19 +84,26 @@ class ReasoningSink(Sink, Protocol):
 class PlainSink:
     """A pipe or file: exactly the model's text, flushed per delta, one trailing newline.
 
-    `--raw` on a terminal uses it too: `Output.data` makes the text safe there.
+    `--raw` on a terminal uses it too: `Output.data` makes the text safe there, and a
+    CR at the end of a delta waits for the next one, so that a CRLF cut between two
+    deltas shows as a newline (not `^M`) as it does within one.
     """
 
     def __init__(self, out: Output) -> None:
         self._out = out
         self._last = ""
+        self._cr = ""  # a CR held back on a terminal
 
     def feed(self, text: str) -> None:
+        if self._out.is_terminal:
+            text, self._cr = held_back(self._cr + text)
         if not text:
             return
         self._out.data(text)
         self._last = text[-1]
 
     def finish(self, *, status: str | None = None) -> None:
-        if self._last and self._last != "\n":
-            self.feed("\n")
+        held, self._cr = self._cr, ""
+        if held or (self._last and self._last != "\n"):
+            self._out.data(held + "\n")
+            self._last = "\n"

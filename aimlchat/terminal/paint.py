@@ -1,7 +1,8 @@
 """Markdown and code into rows of styled text, and rows into what the terminal gets.
 
 With render.py, the only importer of rich. Every entry point takes model text and makes
-it terminal-safe first.
+it terminal-safe first, and every row is made safe again as it is encoded: markdown-it
+decodes character references (`&#x202E;`) after the source was checked.
 
 Rows are copy-clean: no padding column on the left, no spaces to fill the width on the
 right, and a code line is never broken: however long, it is one line that the terminal
@@ -23,7 +24,7 @@ from rich.segment import ControlType, Segment
 from rich.style import Style
 from rich.syntax import Syntax
 
-from aimlchat.terminal.sanitize import terminal_safe
+from aimlchat.terminal.sanitize import is_terminal_safe, terminal_safe
 from aimlchat.terminal.simple import simple_lines, table_lines
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ class Painter:
 
     def encode(self, row: Row, width: int, *, crop: bool = False) -> tuple[str, int]:
         """The row as terminal text, and the cells it takes (cut to `width` if `crop`)."""
+        row = _safe(row)
         segments, cells = row.segments, row.width
         if crop and cells > width:
             segments, cells = _crop(segments, width), width
@@ -241,6 +243,19 @@ def _row(line: list[Segment]) -> Row:
             break
         segments.pop()
     return Row(segments, sum(cell_len(s.text) for s in segments), fill)
+
+
+def _safe(row: Row) -> Row:
+    """The row with any control or bidi character shown, as `terminal_safe` shows it.
+
+    A character reference in Markdown (`&#x202E;`, in a paragraph or a table cell) is
+    decoded by the parser, after the source was made safe; it is caught here, the one
+    place every row passes on its way to the terminal.
+    """
+    if all(is_terminal_safe(segment.text) for segment in row.segments):
+        return row
+    segments = [Segment(terminal_safe(s.text), s.style, s.control) for s in row.segments]
+    return Row(segments, sum(cell_len(s.text) for s in segments), row.fill)
 
 
 def _crop(segments: list[Segment], width: int) -> list[Segment]:

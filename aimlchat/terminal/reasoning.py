@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TextIO
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.live import LiveRegion, NoEcho, terminal_reflows
 from aimlchat.terminal.output import Sink
-from aimlchat.terminal.sanitize import terminal_safe
+from aimlchat.terminal.sanitize import held_back, terminal_safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,6 +103,7 @@ class ThinkingSink:
         self._clock = clock
         self._parts: list[str] = []
         self._tail = ""  # the end of the thinking, made safe: what the region shows
+        self._cr = ""  # a CR at the end of the last piece, shown once the next one comes
         self._started: float | None = None
         self._tokens: int | None = None
         self._done = False  # the answer started (or the reply ended): no more live thinking
@@ -136,6 +137,7 @@ class ThinkingSink:
         self._parts.append(text)
         if self._done:
             return  # thinking after the answer began: kept in history, not redrawn
+        text, self._cr = held_back(self._cr + text)  # a CRLF cut in two is a newline
         safe = terminal_safe(text)
         self._tail = (self._tail + safe)[-8192:]
         if self._started is None:

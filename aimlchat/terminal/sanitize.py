@@ -23,6 +23,20 @@ def _visible(match: re.Match[str]) -> str:
     return f"<U+{code:04X}>"
 
 
+def held_back(text: str) -> tuple[str, str]:
+    """`text` without a trailing CR, and that CR.
+
+    For text that streams in pieces: the CR may be half of a CRLF whose LF starts the
+    next piece, and `terminal_safe` makes a CRLF a newline only when it sees it whole.
+    """
+    return (text[:-1], "\r") if text.endswith("\r") else (text, "")
+
+
+def is_terminal_safe(text: str) -> bool:
+    """Whether `terminal_safe` would leave `text` as it is."""
+    return _UNSAFE.search(text) is None
+
+
 def terminal_safe(text: str) -> str:
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")

@@ -1,0 +1,44 @@
+"""What counts as a secret: the names of settings and body fields that hold one (masked
+by `config show`), and the environment variables a child process must not inherit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aimlchat.settings.config import ENV_KEY
+
+# Environment variables of ours that hold a secret: kept from any command the model wrote.
+SECRET_ENV = (ENV_KEY,)
+
+# A name is secret when its LAST word is one of these. Words are split at `_`, `-`, `.`
+# and camelCase: `api_key`, `auth_token`, `client_secret`, `accessToken` are secrets;
+# `max_tokens`, `max_completion_tokens`, `top_logprobs`, `api_key_command` are not (a
+# plural is a count or a list, and a command only says how to get the key).
+SECRET_WORDS = frozenset(
+    {"key", "apikey", "token", "secret", "password", "passwd", "passphrase", "credentials",
+     "authorization"}
+)  # fmt: skip
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+MASK = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    words = _WORD.findall(name)
+    return bool(words) and words[-1].lower() in SECRET_WORDS
+
+
+def masked(name: str, value: Any) -> Any:
+    """`value` to show for the setting `name`: a secret's as `***`, inside tables too
+    (`[body] extra_headers = { Authorization = "…" }`)."""
+    if is_secret_name(name):
+        return MASK if value not in (None, "") else value
+    if isinstance(value, Mapping):
+        return {key: masked(str(key), item) for key, item in value.items()}
+    return value
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a command aimlchat did not write: our secrets taken out."""
+    return {name: value for name, value in environ.items() if name not in SECRET_ENV}
