@@ -77,10 +77,6 @@ class StoreError(AimlchatError):
     exit_code = ExitCode.API
 
 
-class Interrupted(AimlchatError):
-    exit_code = ExitCode.INTERRUPTED
-
-
 class Redactor:
     """Replaces every known secret in text that is about to leave the process.
 

@@ -27,17 +27,21 @@ def _tool_chunk(item: dict[str, Any], index: int = 0) -> str:
     return f"data: {json.dumps(obj)}\n\n"
 
 
-def tool_call_events(calls: list[Call], *, text: str = "", per_chunk: int = 1) -> list[str]:
+def tool_call_events(
+    calls: list[Call], *, text: str = "", per_chunk: int = 1, indexed: bool = True
+) -> list[str]:
     """SSE events of a reply asking for `calls`, as OpenAI streams them: optional text, then
     per call a first chunk with its id and name, then its arguments `per_chunk` characters
-    at a time; then finish_reason `tool_calls`, the usage and [DONE]."""
+    at a time; then finish_reason `tool_calls`, the usage and [DONE]. Not `indexed`: no
+    piece carries an `index`, as Gemini's OpenAI-compatible endpoint streams them."""
     events = [chunk(text)] if text else []
     for n, (call_id, name, arguments) in enumerate(calls):
-        first = {"index": n, "id": call_id, "type": "function"}
+        at = {"index": n} if indexed else {}
+        first = {**at, "id": call_id, "type": "function"}
         events.append(_tool_chunk({**first, "function": {"name": name, "arguments": ""}}))
         for i in range(0, len(arguments), per_chunk):
             piece = arguments[i : i + per_chunk]
-            events.append(_tool_chunk({"index": n, "function": {"arguments": piece}}))
+            events.append(_tool_chunk({**at, "function": {"arguments": piece}}))
     events.append(chunk(finish="tool_calls"))
     usage = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
     events.append(chunk(empty_choices=True, usage=usage))
@@ -45,8 +49,9 @@ def tool_call_events(calls: list[Call], *, text: str = "", per_chunk: int = 1) -
     return events
 
 
-def tool_reply(*calls: Call, text: str = "", per_chunk: int = 1) -> Reply:
-    return Reply(events=tool_call_events(list(calls), text=text, per_chunk=per_chunk))
+def tool_reply(*calls: Call, text: str = "", per_chunk: int = 1, indexed: bool = True) -> Reply:
+    events = tool_call_events(list(calls), text=text, per_chunk=per_chunk, indexed=indexed)
+    return Reply(events=events)
 
 
 def text_reply(text: str, *, prompt_tokens: int = 10) -> Reply:

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import TEST_KEY, invoke
 from tests.loopback import Reply, chunk, completion, sse_reply
 
-# -- on the wire: encodings, real-server shapes, choices, threads ---------------------------
+# -- on the wire: encodings, real-server shapes, choices -----------------------------------
 
 
 @pytest.mark.parametrize("mode", ["chunked", "close"])
@@ -125,30 +125,6 @@ def test_every_choice_of_n_is_saved_and_only_the_first_is_sent_on(cli_env, serve
     invoke(["ask", "-c", "--no-stream", "next"], cli_env)
     sent = [m["content"] for m in server.chat_bodies()[-1]["messages"]]
     assert sent == ["hi", "A", "next"]
-
-
-def test_one_client_serves_many_threads(server, caplog):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from aimlchat.api.client import Client
-
-    client = Client(
-        base_url=server.base_url,
-        api_key="k",
-        timeout=10,
-        retries=0,
-        notice=lambda s: None,
-        pool_size=8,
-    )
-
-    def ask(i: int) -> str:
-        body = {"model": "m", "messages": [{"role": "user", "content": str(i)}], "stream": False}
-        return client.complete(body).text()
-
-    with ThreadPoolExecutor(8) as pool:
-        texts = list(pool.map(ask, range(40)))
-    assert texts == ["Hello from the loopback server."] * 40
-    assert "pool is full" not in caplog.text
 
 
 # -- errors: content filter, field errors, error bodies, labels -----------------------------

@@ -28,11 +28,13 @@ def test_a_call_confirmed_with_y_runs_and_one_declined_with_n_does_not(cli_env, 
     child.expect_exact("tools offered: weather")
     child.expect_exact(PROMPT)
     child.sendline("weather in Paris and Rome?")
-    child.expect_exact('→ weather {"city": "Paris"}')
+    child.expect_exact("→ weather {")  # the whole call, above the question
+    child.expect_exact('"city": "Paris"')
     child.expect_exact("run weather? [y/N/a(lways this session)]")
     child.sendline("y")
     child.expect_exact("← weather: ok")
-    child.expect_exact('→ weather {"city": "Rome"}')
+    child.expect_exact("→ weather {")  # the whole call, above the question
+    child.expect_exact('"city": "Rome"')
     child.expect_exact("run weather? [y/N/a(lways this session)]")
     child.sendline("n")
     child.expect_exact("← weather: declined: weather was not run")

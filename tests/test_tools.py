@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 
 from aimlchat.errors import ConfigError, Terminated, UsageError
-from aimlchat.tools.assemble import ToolCall, ToolCallAssembler, from_message
-from aimlchat.tools.consent import Consent, FdAsk, describe
+from aimlchat.tools.assemble import ToolCall
+from aimlchat.tools.consent import Consent, FdAsk, describe, question
 from aimlchat.tools.messages import assistant_message, result_event, tool_message
 from aimlchat.tools.run import Status, ToolInterrupted, ToolResult, run_call
 from aimlchat.tools.spec import BUILTINS, openai_tools, parse_tools, select
@@ -179,75 +178,8 @@ def test_unknown_tool_name_is_a_usage_error_with_close_matches():
     assert "weather" in (err.value.hint or "")
 
 
-# -- assembling calls -----------------------------------------------------------------
-
-
-def stream_of(args: str, *, name: str = "weather", id: str = "call_9", index: int = 0):
-    first = {"index": index, "id": id, "type": "function", "function": {"name": name}}
-    yield [{**first, "function": {"name": name, "arguments": ""}}]
-    for char in args:
-        yield [{"index": index, "function": {"arguments": char}}]
-
-
-def test_arguments_one_character_per_chunk_are_joined():
-    assembler = ToolCallAssembler()
-    for items in stream_of('{"city": "Paris"}'):
-        assembler.feed(items)
-    (got,) = assembler.calls()
-    assert got == ToolCall("call_9", "weather", '{"city": "Paris"}')
-    assert got.arguments() == {"city": "Paris"}
-
-
-def test_two_calls_in_one_turn_interleaved_stay_apart():
-    assembler = ToolCallAssembler()
-    first = list(stream_of('{"city": "Paris"}', id="a", index=0))
-    second = list(stream_of('{"city": "Rome"}', id="b", index=1))
-    for pair in itertools.zip_longest(first, second):
-        for items in pair:
-            assembler.feed(items)
-    assert [(c.id, c.arguments()) for c in assembler.calls()] == [
-        ("a", {"city": "Paris"}),
-        ("b", {"city": "Rome"}),
-    ]
-
-
-def test_repeated_id_and_name_and_a_name_in_pieces():
-    assembler = ToolCallAssembler()
-    assembler.feed([{"index": 0, "id": "x", "function": {"name": "weather", "arguments": "{"}}])
-    assembler.feed([{"index": 0, "id": "x", "function": {"name": "weather", "arguments": "}"}}])
-    assembler.feed([{"index": 1, "function": {"name": "list_"}}])
-    assembler.feed([{"index": 1, "function": {"name": "dir", "arguments": "{}"}}])
-    assert assembler.calls() == [
-        ToolCall("x", "weather", "{}"),
-        ToolCall("call_1", "list_dir", "{}"),
-    ]
-
-
-def test_chunks_without_index_follow_their_id():
-    assembler = ToolCallAssembler()
-    assembler.feed([{"id": "a", "function": {"name": "weather", "arguments": '{"city"'}}])
-    assembler.feed([{"function": {"arguments": ': "Oslo"}'}}])
-    assembler.feed([{"id": "b", "function": {"name": "list_dir", "arguments": "{}"}}])
-    got = assembler.calls()
-    assert [(c.id, c.name, c.arguments_text) for c in got] == [
-        ("a", "weather", '{"city": "Oslo"}'),
-        ("b", "list_dir", "{}"),
-    ]
-
-
-def test_non_streamed_tool_calls_and_missing_ids_get_stable_ones():
-    message = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {"type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}},
-            {"type": "function", "function": {"name": "list_dir", "arguments": {"path": "."}}},
-        ],
-    }
-    got = from_message(message)
-    assert [(c.id, c.name) for c in got] == [("call_0", "weather"), ("call_1", "list_dir")]
-    assert got[1].arguments() == {"path": "."}
-    assert from_message({"role": "assistant", "content": "hi"}) == []
+# -- checking calls -------------------------------------------------------------------
+# (Assembling them from streamed pieces goes through Response: test_review_fixes_api.)
 
 
 @pytest.mark.parametrize(
@@ -465,7 +397,7 @@ def test_always_is_remembered_for_the_session(tmp_path: Path):
     calls = [call("weather", id="1"), call("weather", id="2")]
     results = run_calls(calls, found, consent, cwd=tmp_path)
     assert [r.status for r in results] == [Status.OK, Status.OK]
-    assert ask.asked == ["run weather? [y/N/a(lways this session)] "]  # type: ignore[attr-defined]
+    assert ask.asked == [question(calls[0])]  # type: ignore[attr-defined]
     assert marker.read_text() == "xx"
     run_calls([call("weather", id="3")], found, consent, cwd=tmp_path)  # still not asked
     assert marker.read_text() == "xxx"

@@ -7,9 +7,9 @@ the server closes the socket, for the whole body). `read1` does not undo a
 Content-Encoding, so a gzipped stream (a proxy that ignores `Accept-Encoding: identity`)
 is inflated here, chunk by chunk, as it arrives.
 
-One `Client` may be shared by threads (the batch workers): its `requests.Session` is
-configured once in `__init__` and never changed afterwards, and urllib3's connection pool
-is thread-safe; `pool_size` bounds the connections it keeps for reuse.
+A `Client` belongs to one thread: requests does not promise that a `Session` may be
+shared, so the batch workers build one each (batch.request keeps it thread-local), and
+each keeps its own connection alive from one request to the next.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import requests.adapters
 import urllib3.exceptions
 
 from aimlchat import __version__
 from aimlchat.api.errors_http import http_error, network_error
 from aimlchat.api.inflate import Inflater
+from aimlchat.api.pages import is_text
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import AimlchatError, ApiError, NetworkError, UsageError, redact
@@ -44,7 +44,6 @@ DEBUG_BODY_LIMIT = 2000
 PAGE_LIMIT = 2 * 1024 * 1024  # -f URL: a page, not a download
 MAX_REDIRECTS = 5
 PAGE_ACCEPT = "text/html, text/plain;q=0.9, text/*;q=0.8, application/json;q=0.8, */*;q=0.1"
-PAGE_TEXT_TYPES = ("application/json", "application/xml", "application/xhtml+xml", "")
 
 Log = Callable[[str], None]
 
@@ -94,7 +93,6 @@ class Client:
         retries: int,
         notice: Log,
         log: Log | None = None,
-        pool_size: int = requests.adapters.DEFAULT_POOLSIZE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
@@ -105,11 +103,6 @@ class Client:
         self._log = log
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"aimlchat/{__version__}"
-        if pool_size != requests.adapters.DEFAULT_POOLSIZE:
-            # One kept connection per worker thread; past the pool, connections are thrown away.
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool_size)
-            self._session.mount("https://", adapter)
-            self._session.mount("http://", adapter)
 
     # -- public API ---------------------------------------------------------------
 
@@ -159,8 +152,7 @@ class Client:
                 if resp.status_code >= 400:
                     error = UsageError if resp.status_code < 500 else NetworkError
                     raise error(f"cannot fetch {url}: HTTP {resp.status_code} {resp.reason}")
-                kind = ctype.split(";")[0].strip().lower()
-                if not (kind.startswith("text/") or kind in PAGE_TEXT_TYPES):
+                if not is_text(ctype):  # the caller says what it is (or passes an image on)
                     return b"", ctype
                 return self._read_page(resp, url, limit), ctype
         raise UsageError(f"cannot fetch {url}: more than {MAX_REDIRECTS} redirects")

@@ -45,7 +45,9 @@ class ReasoningDelta:
 class ToolCallDelta:
     """A piece of one tool call: `arguments` arrive split over many chunks, joined by `call`."""
 
-    call: int  # the call's position among the choice's tool calls
+    # The call's position among the choice's tool calls; None when a streamed piece has
+    # no `index` (Gemini): then its id, or the lack of one, says which call it is.
+    call: int | None
     id: str | None = None
     name: str | None = None
     arguments: str = ""
@@ -159,13 +161,17 @@ def _events(choices: list[Any], obj: dict[str, Any]) -> list[Event]:
 def choice_events(choice: dict[str, Any], position: int) -> list[Event]:
     """One choice of a chunk (`delta`) or of a body (`message`): the one parser for both.
 
-    A missing or unusable `index` means the choice's position in the list."""
-    index = _index(choice.get("index"), position)
-    part = choice.get("delta")
+    A missing or unusable `index` means the choice's position in the list. A body's tool
+    calls are numbered by position (each is whole); a streamed one without an `index`
+    keeps None, for the assembler to place by its id."""
+    index = _index(choice.get("index"))
+    if index is None:
+        index = position
+    delta = choice.get("delta")
+    whole = not isinstance(delta, dict)  # a body's message: each tool call comes whole
+    part = delta if isinstance(delta, dict) else choice.get("message")
     if not isinstance(part, dict):
-        part = choice.get("message")
-        if not isinstance(part, dict):
-            part = {"content": choice.get("text")}  # the legacy completions shape
+        part = {"content": choice.get("text")}  # the legacy completions shape
     events: list[Event] = []
     reasoning = part.get("reasoning_content") or part.get("reasoning")
     if reasoning and (reasoning := _text(reasoning)):
@@ -176,7 +182,7 @@ def choice_events(choice: dict[str, Any], position: int) -> list[Event]:
     calls = part.get("tool_calls")
     if calls and isinstance(calls, list):
         events += [
-            _tool_call(call, _index(call.get("index"), n), index)
+            _tool_call(call, n if whole else _index(call.get("index")), index)
             for n, call in enumerate(calls)
             if isinstance(call, dict)
         ]
@@ -190,7 +196,7 @@ def _usage(value: Any) -> Usage | None:
     return Usage.from_json(value) if value else None
 
 
-def _tool_call(call: dict[str, Any], n: int, index: int) -> ToolCallDelta:
+def _tool_call(call: dict[str, Any], n: int | None, index: int) -> ToolCallDelta:
     function = call.get("function")
     function = function if isinstance(function, dict) else {}
     arguments = function.get("arguments")
@@ -227,18 +233,19 @@ def _text(value: Any) -> str:
     return ""
 
 
-def _index(value: Any, position: int) -> int:
+def _index(value: Any) -> int | None:
+    """An `index` as a number (some servers send 1.0 or "1"); None when there is none."""
     if type(value) is int:
-        return value if value >= 0 else position
+        return value if value >= 0 else None
     if isinstance(value, bool):
-        return position
+        return None
     if isinstance(value, int):
-        return value if value >= 0 else position
+        return value if value >= 0 else None
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
-    return position
+    return None
 
 
 def _count(value: Any) -> int | None:

@@ -31,6 +31,7 @@ from aimlchat.api.protocol import (
     payload,
 )
 from aimlchat.api.sse import SSEEvent
+from aimlchat.api.surrogates import SurrogateMender
 from aimlchat.api.think import ThinkSplitter
 from aimlchat.errors import ApiError, NetworkError, redact
 from aimlchat.tools.assemble import ToolCall, ToolCallAssembler
@@ -60,6 +61,7 @@ class Response:
         # thinking; then its index is in `_passing` and its text goes straight on.
         self._splitters: dict[int, ThinkSplitter] = {}
         self._passing: set[int] = set()
+        self._mender = SurrogateMender()  # before anything else: a pair split by the stream
         self.done = False  # ended as the protocol says: [DONE], every finish, or a whole body
 
     # -- events ------------------------------------------------------------------------
@@ -90,15 +92,15 @@ class Response:
             obj = payload(item)
             if not self._meta:
                 self._keep_meta(obj)
-            return chunk_events(obj)
+            return self._mender.mend(chunk_events(obj))
         events = body_events(item)
         self._body = item
         self.done = True
-        return events
+        return self._mender.mend(events)
 
     def _split(self, event: ChatEvent | StreamError) -> list[ChatEvent | StreamError]:
         """`<think>…</think>` at the start of a choice's content becomes reasoning."""
-        if type(event) is TextDelta:
+        if type(event) is TextDelta and event.index not in self._passing:
             splitter = self._splitters.get(event.index)
             if splitter is None:
                 splitter = self._splitters[event.index] = ThinkSplitter(event.index)
@@ -111,10 +113,12 @@ class Response:
             return [*self._splitters.pop(event.index).flush(), event]
         return [event]
 
-    def _flush(self) -> list[ChatEvent]:
-        """The content ended: text held back in case it was a tag, as what it was."""
+    def _flush(self) -> list[ChatEvent | StreamError]:
+        """The content ended: half a surrogate pair and text held back in case it was a
+        tag, as what they were."""
+        pieces = [piece for event in self._mender.flush() for piece in self._split(event)]
         splitters, self._splitters = self._splitters, {}
-        return [piece for s in splitters.values() for piece in s.flush()]
+        return [*pieces, *(piece for s in splitters.values() for piece in s.flush())]
 
     def _take(self, event: ChatEvent | StreamError) -> ChatEvent:
         if isinstance(event, StreamError):

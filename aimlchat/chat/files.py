@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aimlchat.api.pages import is_text, media_type
 from aimlchat.chat.attach import image_part, sniff_mime
 from aimlchat.chat.gitignore import Ignore
 from aimlchat.errors import UsageError
@@ -204,18 +205,11 @@ def _text(data: bytes) -> str | None:
 
 def _add_url(ctx: FileContext, url: str, fetch: Fetch) -> None:
     body, ctype = fetch(url)
-    kind = ctype.split(";")[0].strip().lower()
+    kind = media_type(ctype)
     if kind.startswith("image/"):
         ctx.images.append(image_part(url))
         return
-    textual = kind.startswith("text/") or kind in (
-        "application/json",
-        "application/xml",
-        "application/xhtml+xml",
-        "application/javascript",
-        "",
-    )
-    if not textual:
+    if not is_text(ctype):
         raise UsageError(f"{url} is {kind}; only text pages can be sent")
     text = _text(body)
     if text is None:

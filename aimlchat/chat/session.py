@@ -219,16 +219,20 @@ class Chat(Transcript):
             for event in events:
                 if observe is not None:
                     observe(event)
+                # `shown` is set before the sink is fed: a feed that raises (SIGTERM, a
+                # Ctrl-C during the first screen update) may already have taken the
+                # terminal (echo off, cursor hidden), and only `finish` gives it back.
                 if isinstance(event, TextDelta) and event.index == 0:
-                    sink.feed(event.text)
                     shown = True
+                    sink.feed(event.text)
                 elif thinking is not None:
-                    shown = _show_thinking(thinking, event) or shown
+                    shown = shown or _is_thinking(event)
+                    _show_thinking(thinking, event)
             # Choice 0 is the reply, shown as it comes; with -n, the others follow it.
             others = "".join(CHOICE_SEPARATOR + response.text(i) for i in response.indexes() if i)
             if others:
-                sink.feed(others)
                 shown = True
+                sink.feed(others)
         except BaseException as exc:
             status = "incomplete" if isinstance(exc, AimlchatError) else "interrupted"
             self._keep_partial(response, sink if shown else None, status)
@@ -316,15 +320,17 @@ def _last_user(messages: Sequence[Message]) -> int | None:
     return None
 
 
-def _show_thinking(sink: ReasoningSink, event: ChatEvent) -> bool:
-    """The reply's thinking to a sink that shows it; whether there was any to show."""
+def _is_thinking(event: ChatEvent) -> bool:
+    return isinstance(event, ReasoningDelta) and event.index == 0
+
+
+def _show_thinking(sink: ReasoningSink, event: ChatEvent) -> None:
+    """The reply's thinking to a sink that shows it."""
     if isinstance(event, ReasoningDelta):
         if event.index == 0:
             sink.reason(event.text)
-            return True
     elif isinstance(event, Usage) and event.reasoning_tokens is not None:
         sink.reasoning_tokens(event.reasoning_tokens)
-    return False
 
 
 def _thought(message: Message, response: Response, index: int = 0) -> Message:

@@ -8,7 +8,7 @@ re-exported here.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aimlchat import __version__
@@ -160,19 +160,27 @@ def _command_line_attachments(app: App) -> tuple[list[dict[str, Any]], list[str]
     return images + more, blocks
 
 
-def ask_consent(question: str) -> str:
+def ask_consent(write: Callable[[str], None]) -> Callable[[str], str]:
     """`run weather? [y/N/a(lways this session)]` between two replies; Ctrl-C declines
-    and stops the turn (a KeyboardInterrupt), Ctrl-D is no."""
-    from prompt_toolkit import prompt
+    and stops the turn (a KeyboardInterrupt), Ctrl-D is no. The call shown above the
+    question is written first: prompt_toolkit would clip a message taller than the screen."""
 
-    return prompt(question)
+    def ask(question: str) -> str:
+        from prompt_toolkit import prompt
+
+        shown, _, last = question.rpartition("\n")
+        if shown:
+            write(shown + "\n")
+        return prompt(last)
+
+    return ask
 
 
 def run_chat(app: App, first: str | None = None) -> None:
     """The REPL; `first` (`chat "…"`) is sent at once, with `-a`/`-f` attached to it."""
     first = fill_prompt(first.strip(), app.vars) if first and first.strip() else None
     images, blocks = _command_line_attachments(app)
-    chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent)
+    chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent(app.out.data))
     write = app.out.data
     repl = Repl(app, chat, write)
     resumed = f" · resumed {len(chat.messages)} messages" if chat.messages else ""

@@ -2,15 +2,14 @@
 
 Servers differ: OpenAI sends `id` and `name` once, in a call's first chunk, then the
 arguments a few characters at a time; some repeat `id`/`name` in every chunk; some send
-the name in pieces; some leave out `index` or `id`. The input is the raw
-`delta["tool_calls"]` items, so this does not depend on how the stream is parsed.
+the name in pieces; some leave out `index` (Gemini) or `id`. The pieces come from
+api.protocol's ToolCallDelta, through api.response, for streamed and whole replies alike.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -53,16 +52,7 @@ class ToolCall:
 class _Partial:
     id: str = ""
     name: str = ""
-    arguments: str = ""
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    # A few servers send arguments as an object instead of a JSON string.
-    return json.dumps(value, ensure_ascii=False)
+    arguments: list[str] = field(default_factory=list)  # joined once: a piece may be a character
 
 
 def _merge_name(known: str, piece: str) -> str:
@@ -76,7 +66,7 @@ def _merge_name(known: str, piece: str) -> str:
 
 
 class ToolCallAssembler:
-    """Feed it each chunk's `delta["tool_calls"]`; ask for `calls()` when the turn ends."""
+    """Feed it each piece of a reply's tool calls; ask for `calls()` when the turn ends."""
 
     def __init__(self, id_prefix: str = "call_") -> None:
         self._id_prefix = id_prefix
@@ -86,47 +76,32 @@ class ToolCallAssembler:
     def __bool__(self) -> bool:
         return bool(self._parts)
 
-    def feed(self, items: Iterable[Any] | None) -> None:
-        for item in items or ():
-            if isinstance(item, dict):
-                self._feed_one(item)
-
-    def _slot(self, item: dict[str, Any]) -> int:
-        index = item.get("index")
-        if isinstance(index, int) and not isinstance(index, bool):
-            return index
-        # No index: an id names a call; a chunk without one continues the last call.
-        call_id = item.get("id")
-        if isinstance(call_id, str) and call_id:
-            for slot, part in self._parts.items():
-                if part.id == call_id:
-                    return slot
-            return max(self._parts, default=-1) + 1
-        if self._last is not None:
-            return self._last
-        return 0
-
-    def _feed_one(self, item: dict[str, Any]) -> None:
-        function = item.get("function")
-        function = function if isinstance(function, dict) else {}
-        name = function.get("name")
-        self.feed_piece(
-            self._slot(item),
-            item.get("id") if isinstance(item.get("id"), str) else None,
-            name if isinstance(name, str) else None,
-            _text(function.get("arguments")),
-        )
-
-    def feed_piece(self, call: int, id: str | None, name: str | None, arguments: str) -> None:
-        """One piece already taken apart (e.g. the protocol module's ToolCallDelta:
-        `feed_piece(ev.call, ev.id, ev.name, ev.arguments)`)."""
-        self._last = call
-        part = self._parts.setdefault(call, _Partial())
+    def feed_piece(
+        self, call: int | None, id: str | None, name: str | None, arguments: str
+    ) -> None:
+        """One piece (the protocol module's ToolCallDelta). `call` is the piece's `index`;
+        None when the server sent none (Gemini), and then its id says which call it is."""
+        slot = self._slot(id) if call is None else call
+        self._last = slot
+        part = self._parts.setdefault(slot, _Partial())
         if id and not part.id:
             part.id = id
         if name:
             part.name = _merge_name(part.name, name)
-        part.arguments += arguments
+        part.arguments.append(arguments)
+
+    def _slot(self, call_id: str | None) -> int:
+        """Where a piece without an index goes: an id names a call (a new id, a new call;
+        some servers repeat it in every piece); a piece without one continues the last."""
+        last = self._last
+        if not call_id:
+            return 0 if last is None else last
+        for slot, part in self._parts.items():
+            if part.id == call_id:
+                return slot
+        if last is not None and not self._parts[last].id:
+            return last  # the last call's id, sent after its first piece
+        return max(self._parts, default=-1) + 1
 
     def calls(self) -> list[ToolCall]:
         out: list[ToolCall] = []
@@ -137,18 +112,5 @@ class ToolCallAssembler:
             if not call_id or call_id in used:
                 call_id = f"{self._id_prefix}{position}"
             used.add(call_id)
-            out.append(ToolCall(call_id, part.name, part.arguments))
+            out.append(ToolCall(call_id, part.name, "".join(part.arguments)))
         return out
-
-
-def from_message(message: dict[str, Any], id_prefix: str = "call_") -> list[ToolCall]:
-    """The calls of a non-streamed `choices[0].message` (its `tool_calls`)."""
-    items = message.get("tool_calls")
-    if not isinstance(items, list):
-        return []
-    assembler = ToolCallAssembler(id_prefix)
-    for position, item in enumerate(items):
-        if isinstance(item, dict):
-            # A whole call per item: its position is its index, whatever it says.
-            assembler.feed([{**item, "index": position}])
-    return assembler.calls()

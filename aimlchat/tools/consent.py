@@ -1,9 +1,13 @@
 """Consent: a tool runs only when the user said so, now or for the session, or in config.
 
-Every call is shown first (`→ weather {"city": "Paris"}`), made safe for a terminal since
-the name and arguments are the model's text. Asking is injected (`ask(question) -> str`):
-the REPL asks through prompt_toolkit; `FdAsk` reads a line from a terminal's fd. With no
-way to ask and no `--yes`, the call is declined, and stderr says how to allow it.
+Every call is shown, made safe for a terminal since the name and arguments are the
+model's text. A call that is asked about is shown whole, in the question itself (the
+arguments pretty-printed, every line of them: the user consents to what they can see,
+where they answer); one that runs or is declined without a question (`--yes`,
+`confirm = false`, no terminal) gets one line, `→ weather {"city": "Paris"}`, elided past
+SHOWN characters. Asking is injected (`ask(question) -> str`): the REPL asks through
+prompt_toolkit; `FdAsk` reads a line from a terminal's fd. With no way to ask and no
+`--yes`, the call is declined, and stderr says how to allow it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from aimlchat.tools.spec import ToolSpec
 
 Ask = Callable[[str], str]
 Say = Callable[[str], None]
-SHOWN = 300  # characters of arguments shown; the rest is elided
+SHOWN = 300  # characters of arguments shown when nothing is asked; the rest is elided
 _YES = ("y", "yes")
 _ALWAYS = ("a", "always")
 
@@ -30,19 +34,31 @@ def _one_line(text: str) -> str:
 
 
 def describe(call: ToolCall) -> str:
-    """`→ weather {"city": "Paris"}`, on one line, safe for a terminal."""
-    try:
-        args = json.dumps(call.arguments(), ensure_ascii=False)
-    except ValueError:
-        args = call.arguments_text
-    args = _one_line(args)
+    """`→ weather {"city": "Paris"}`, on one line, safe for a terminal, elided: for a call
+    nobody is asked about."""
+    args = _one_line(_arguments(call))
     if len(args) > SHOWN:
         args = args[:SHOWN] + "…"
     return f"→ {_one_line(call.name) or '(no name)'} {args}".rstrip()
 
 
-def question(name: str) -> str:
-    return f"run {_one_line(name)}? [y/N/a(lways this session)] "
+def describe_whole(call: ToolCall) -> str:
+    """The call with all of its arguments, pretty-printed over as many lines as they take,
+    safe for a terminal: for a call the user is asked about."""
+    args = terminal_safe(_arguments(call, indent=2))
+    return f"→ {_one_line(call.name) or '(no name)'} {args}".rstrip()
+
+
+def _arguments(call: ToolCall, indent: int | None = None) -> str:
+    try:
+        # JSON escapes every control character in the model's strings (\n, \u001b).
+        return json.dumps(call.arguments(), ensure_ascii=False, indent=indent)
+    except ValueError:
+        return call.arguments_text
+
+
+def question(call: ToolCall) -> str:
+    return f"{describe_whole(call)}\nrun {_one_line(call.name)}? [y/N/a(lways this session)] "
 
 
 def how_to_allow(name: str) -> str:
@@ -67,22 +83,26 @@ class Consent:
         self.always: set[str] = set()
 
     def show(self, call: ToolCall) -> None:
+        """The call's one line, for a call that is not asked about."""
         if self._show is not None:
             self._show(describe(call))
 
     def review(self, call: ToolCall, spec: ToolSpec) -> ToolResult | None:
         """None when the call may run; otherwise the declined result to send instead.
-        A KeyboardInterrupt from `ask` propagates: Ctrl-C at the question stops the turn."""
+        Shows the call: whole, in the question, when it asks. A KeyboardInterrupt from
+        `ask` propagates: Ctrl-C at the question stops the turn."""
         if self.assume_yes or not spec.confirm or spec.name in self.always:
+            self.show(call)
             return None
         if self._ask is None:
+            self.show(call)
             self._warn(
                 f"tool {_one_line(spec.name)} not run: no terminal to ask for consent; "
                 + how_to_allow(spec.name)
             )
             return declined_result(call, "there was no terminal to ask the user for consent")
         try:
-            answer = self._ask(question(spec.name)).strip().lower()
+            answer = self._ask(question(call)).strip().lower()
         except EOFError:
             answer = ""
         if answer in _YES:

@@ -33,10 +33,6 @@ def tool_message(result: ToolResult) -> Message:
     return {"role": "tool", "tool_call_id": result.call.id, "content": result.content}
 
 
-def tool_messages(results: Sequence[ToolResult]) -> list[Message]:
-    return [tool_message(result) for result in results]
-
-
 def call_event(call: ToolCall) -> dict[str, Any]:
     """`--ndjson`'s `tool_call` event."""
     return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments_text}

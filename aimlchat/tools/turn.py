@@ -25,12 +25,12 @@ def _one(
     cwd: Path,
     environ: Mapping[str, str] | None,
 ) -> ToolResult:
-    consent.show(call)
     checked = check_call(call, available)
     if isinstance(checked, ToolResult):
+        consent.show(call)
         return checked  # nothing runs, so there is nothing to consent to
     spec, args = checked
-    declined = consent.review(call, spec)
+    declined = consent.review(call, spec)  # shows the call: whole when it asks about it
     if declined is not None:
         return declined
     return run_checked(call, spec, args, cwd=cwd, environ=environ)
