@@ -202,7 +202,9 @@ cli.command(epilog=EXIT_CODES)(batch)
 @cli.command()
 def models(
     ctx: typer.Context,
-    search: Annotated[str | None, typer.Argument(help="Filter by id, alias or name.")] = None,
+    search: Annotated[
+        str | None, typer.Argument(metavar="[SEARCH]", help="Filter by id, alias or name.")
+    ] = None,
     pricing: Annotated[bool, typer.Option("--pricing", help="Price per 1M tokens.")] = False,
     vision: Annotated[bool, typer.Option("--vision", help="Only image-input models.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every type, not only chat.")] = False,

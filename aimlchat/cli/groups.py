@@ -14,6 +14,9 @@ from aimlchat.cli.wiring import paths_of as _paths
 if TYPE_CHECKING:
     from aimlchat.commands.history import HistoryView
 
+# An all-digit REF is an id, anything else a name (names cannot be all digits).
+REF = "ID|NAME"
+
 history_cli = typer.Typer(
     help="Browse saved conversations.", no_args_is_help=True, rich_markup_mode=None
 )
@@ -46,7 +49,9 @@ def history_list(
 @history_cli.command("show")
 def history_show(
     ctx: typer.Context,
-    ref: Annotated[str | None, typer.Argument(help="Id or name; latest if omitted.")] = None,
+    ref: Annotated[
+        str | None, typer.Argument(metavar=f"[{REF}]", help="Id or name; latest if omitted.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include undone and replaced.")] = False,
 ) -> None:
     """Show one conversation.  Example: aimlchat history show 3"""
@@ -56,7 +61,9 @@ def history_show(
 @history_cli.command("search")
 def history_search(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="Words to find, as typed (any order).")],
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="Words to find, as typed (any order).")
+    ],
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many hits.")] = 20,
 ) -> None:
     """Find messages and names containing every word of TEXT, newest first.
@@ -72,7 +79,9 @@ def history_search(
 @history_cli.command("export")
 def history_export(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Id or name.")],
+    ref: Annotated[
+        str | None, typer.Argument(metavar=f"[{REF}]", help="Id or name; latest if omitted.")
+    ] = None,
     format_: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
 ) -> None:
     """Print a conversation as Markdown or JSON.  Example: aimlchat history export 3 -f json"""
@@ -80,9 +89,20 @@ def history_export(
 
 
 @history_cli.command("rm")
-def history_rm(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Id or name.")]) -> None:
-    """Delete a conversation.  Example: aimlchat history rm 3"""
-    _history(ctx).remove(ref)
+def history_rm(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar=REF, help="Id or name.", show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+) -> None:
+    """Delete a conversation. On a terminal it asks first, unless -y; when stdin is not
+    a terminal (a script) it deletes at once.
+
+    \b
+    Examples:
+      aimlchat history rm 3
+      aimlchat history rm -y old-notes
+    """
+    _history(ctx).remove(ref, yes=yes)
 
 
 # -- key ------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ def roles_list(ctx: typer.Context, json_: Annotated[bool, JSON] = False) -> None
 @roles_cli.command("show")
 def roles_show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The role.", autocompletion=complete_role)],
+    name: Annotated[
+        str, typer.Argument(metavar="ROLE", help="The role.", autocompletion=complete_role)
+    ],
     json_: Annotated[bool, JSON] = False,
 ) -> None:
     """Show what a role sets and the -v its prompt needs.  Example: aimlchat roles show cmd"""
@@ -61,7 +63,9 @@ def roles_edit(
     ctx: typer.Context,
     name: Annotated[
         str | None,
-        typer.Argument(help="Add this role first if it is new.", autocompletion=complete_role),
+        typer.Argument(
+            metavar="[NAME]", help="Add this role first if it is new.", autocompletion=complete_role
+        ),
     ] = None,
 ) -> None:
     """Open config.toml in $EDITOR (a new NAME gets a stub at its end), then check it.

@@ -9,8 +9,9 @@ from typing import Any
 from aimlchat.chat.conversation import text_of
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
+from aimlchat.storage.refs import is_id
 from aimlchat.storage.search import Hit, snippet
-from aimlchat.storage.store import ACTIVE, Store, StoredMessage
+from aimlchat.storage.store import ACTIVE, ConversationInfo, Store, StoredMessage
 from aimlchat.tools.messages import calls_text
 
 
@@ -29,13 +30,7 @@ class HistoryView:
         self.store = Store(app.paths.db_file)
 
     def _resolve(self, ref: str | None) -> int:
-        cid = self.store.latest() if ref is None else self.store.find(ref)
-        if cid is None:
-            raise UsageError(
-                "no saved conversations yet" if ref is None else f"no conversation {ref!r}",
-                hint="see: aimlchat history list",
-            )
-        return cid
+        return self.store.resolve(ref)
 
     def _out(self, text: str) -> None:
         self.app.out.data(text)
@@ -60,6 +55,12 @@ class HistoryView:
                 f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
                 f"{c.title or '(empty)'}{name}\n"
             )
+        for c in rows:
+            if c.name and is_id(c.name):  # given before names could not be all digits
+                self.app.notifier.info(
+                    f'conversation {c.id} is named "{c.name}", which now reads as an id:'
+                    f" rename it with /save NAME in: aimlchat chat --session {c.id}"
+                )
 
     def search(self, query: str, *, limit: int) -> None:
         """One line per message (or conversation name) containing every word, newest first."""
@@ -95,7 +96,7 @@ class HistoryView:
                 f"{count} more not in the conversation ({', '.join(hidden)}): see --all"
             )
 
-    def export(self, ref: str, fmt: str) -> None:
+    def export(self, ref: str | None, fmt: str) -> None:
         if fmt not in ("md", "json"):
             raise UsageError(f"--format must be md or json (got {fmt!r})")
         cid = self._resolve(ref)
@@ -132,10 +133,25 @@ class HistoryView:
             lines.append("\n\n".join(part for part in (text_of(m.content), calls) if part))
         self._out("\n".join(lines) + "\n")
 
-    def remove(self, ref: str) -> None:
+    def remove(self, ref: str, *, yes: bool = False) -> None:
+        """Delete one conversation; on a terminal only once the user says yes (a script,
+        whose stdin is not a terminal, has no one to ask)."""
         cid = self._resolve(ref)
+        info = self.store.info(cid)
+        assert info is not None
+        if self.env.stdin_tty and not yes and not self._confirm(info):
+            self.app.notifier.info(f"kept conversation {cid}")
+            return
         self.store.delete(cid)
         self.app.notifier.info(f"deleted conversation {cid}")
+
+    def _confirm(self, info: ConversationInfo) -> bool:
+        """`delete conversation 60 "title" (12 messages)? [y/N]` on stderr; EOF is no."""
+        title = info.title or info.name or "(empty)"
+        question = f'delete conversation {info.id} "{title}" ({info.messages} messages)? [y/N] '
+        self.env.stderr.write(self.app.notifier.clean(question))
+        self.env.stderr.flush()
+        return self.env.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _hit_line(hit: Hit, query: str) -> str:

@@ -18,6 +18,7 @@ from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.runtime import App
 from aimlchat.commands.slash import COMMANDS, NAMES, Repl
 from aimlchat.commands.slash_content import counted, file_context
+from aimlchat.storage.refs import is_id
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -43,7 +44,8 @@ def completion_sources(app: App, repl: Repl | None = None) -> Sources:
         if store is None:
             return ()
         rows = store.conversations(limit=200)
-        return [*(c.name for c in rows if c.name), *(str(c.id) for c in rows)]
+        names = [c.name for c in rows if c.name and not is_id(c.name)]  # digits: an id
+        return [*names, *(str(c.id) for c in rows)]
 
     def params() -> dict[str, Sequence[str]]:
         return dict(settable_choices())
@@ -197,6 +199,8 @@ def run_chat(app: App, first: str | None = None) -> None:
         write(f"› {first}\n")  # as if typed at the prompt
         repl.send(first)
     loop(repl, make_prompt_session(app, repl))
-    ref = repl.chat.name or (str(repl.chat.conversation_id) if repl.chat.conversation_id else None)
+    name, cid = repl.chat.name, repl.chat.conversation_id
+    # A name an older release let be all digits would now resume that id: give ours.
+    ref = name if name and not is_id(name) else (str(cid) if cid else None)
     if ref is not None:
         write(f"Bye. Resume with: aimlchat chat --session {shlex.quote(ref)}\n")

@@ -319,6 +319,11 @@ class App:
             if cid is None:
                 self.notifier.info("no earlier conversation; starting a new one")
             return cid, None
-        if self.settings.session:
-            return store.find(self.settings.session), self.settings.session
+        from aimlchat.storage.refs import is_id
+
+        ref = self.settings.session
+        if ref and is_id(ref):  # an id resumes that conversation; it never names a new one
+            return store.resolve(ref), None
+        if ref:
+            return store.find(ref), ref
         return None, None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from aimlchat.chat.conversation import text_of
 from aimlchat.chat.transcript import Settings
 from aimlchat.commands.repl_core import ReplCore
@@ -83,15 +85,14 @@ class ConversationCommands(ReplCore):
             chat.conversation_id, name, model=chat.settings.model, system=chat.settings.system
         )
         chat.name = name
-        self.app.notifier.info(f"saved as {name!r}; resume with: aimlchat chat --session {name}")
+        resume = f"aimlchat chat --session {shlex.quote(name)}"
+        self.app.notifier.info(f"saved as {name!r}; resume with: {resume}")
 
     def cmd_load(self, ref: str) -> None:
         store = self.chat.store
         if store is None:
             raise AimlchatError("history is not available in this session")
-        cid = store.find(ref) if ref else store.latest()
-        if cid is None:
-            raise UsageError(f"no conversation {ref!r}", hint="see: aimlchat history list")
+        cid = store.resolve(ref or None)  # all digits: an id; else a name; none: the latest
         settings = Settings(
             model=self.chat.settings.model,
             params=self.chat.settings.params,

@@ -41,7 +41,10 @@ def pending(db: sqlite3.Connection) -> list[Migration]:
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply what is pending; the caller holds the write lock. Returns the names applied."""
+    """Apply what is pending; the caller holds the write lock, with foreign keys off (a
+    pragma that cannot change inside a transaction). Returns the names applied."""
+    if db.execute("PRAGMA foreign_keys").fetchone()[0]:
+        raise RuntimeError("migrate with PRAGMA foreign_keys = OFF: a rebuild would cascade")
     db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
     )
@@ -160,6 +163,44 @@ def m005_tool_calls(db: sqlite3.Connection) -> None:
     so a conversation that used tools loads back as a context the API accepts."""
     db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT")
     db.execute("ALTER TABLE messages ADD COLUMN tool_call_id TEXT")
+
+
+CONVERSATION_COLUMNS = "id, name, title, model, system, created_at, updated_at"
+
+
+@migration
+def m006_conversation_ids_never_reused(db: sqlite3.Connection) -> None:
+    """AUTOINCREMENT on conversations: a deleted conversation's id is never handed out
+    again, so an old "Resume with: aimlchat chat --session 61" cannot open another one.
+
+    SQLite cannot add it in place, so the table is rebuilt (SQLite's "12 steps" for an
+    ALTER TABLE it lacks) inside the migration's transaction, with foreign keys off: on,
+    the DROP would cascade and delete every message. The messages' REFERENCES
+    conversations(id) ON DELETE CASCADE names the table, so it holds for the new one;
+    the FTS triggers are on messages, which is not touched.
+    """
+    broken = len(db.execute("PRAGMA foreign_key_check").fetchall())
+    db.execute(
+        """CREATE TABLE conversations_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT UNIQUE,
+            title TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            system TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        f"INSERT INTO conversations_new({CONVERSATION_COLUMNS})"
+        f" SELECT {CONVERSATION_COLUMNS} FROM conversations"
+    )
+    db.execute("DROP TABLE conversations")
+    db.execute("ALTER TABLE conversations_new RENAME TO conversations")
+    db.execute("CREATE INDEX conversations_by_update ON conversations(updated_at)")
+    # Every message must still have its conversation (bar any orphans it already had).
+    if len(db.execute("PRAGMA foreign_key_check").fetchall()) > broken:
+        raise sqlite3.IntegrityError("rebuilding conversations lost a message's conversation")
 
 
 # -- content ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from aimlchat.errors import StoreError, UsageError
 from aimlchat.fsutil import private_dir, private_file
 from aimlchat.storage import migrations, search
 from aimlchat.storage.migrations import decode, encode, plain_text
+from aimlchat.storage.refs import check_name, is_id, not_found
 from aimlchat.storage.search import Hit
 
 # Statuses of a message. The first three are part of the conversation sent to the model.
@@ -122,8 +123,14 @@ class Store:
     def _migrate(self) -> None:
         if not migrations.pending(self._db):  # the usual open: no write lock
             return
-        with self._tx() as db:
-            migrations.migrate(db)
+        # Off for the migrations' transaction (the pragma cannot change inside one): a
+        # rebuilt table's DROP would otherwise cascade and delete the rows pointing at it.
+        self._db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self._tx() as db:
+                migrations.migrate(db)
+        finally:
+            self._db.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         self._db.close()
@@ -136,6 +143,8 @@ class Store:
         Two processes opening the same new `--session NAME` at once both get here; the
         check runs inside the write lock, so they end up in one conversation.
         """
+        if name is not None:
+            check_name(name)
         with self._tx() as db:
             if name is not None:
                 row = db.execute("SELECT id FROM conversations WHERE name = ?", (name,)).fetchone()
@@ -157,6 +166,7 @@ class Store:
         self, conversation_id: int | None, name: str, *, model: str, system: str | None
     ) -> int:
         """Name a conversation (a new, empty one when None); never another's name."""
+        check_name(name)
         with self._tx() as db:
             _check_free(db, name, conversation_id)
             if conversation_id is None:
@@ -165,13 +175,25 @@ class Store:
             return conversation_id
 
     def find(self, ref: str) -> int | None:
-        """A conversation by name, or by id."""
+        """A conversation by id when `ref` is all digits (even if an older conversation
+        was given that name), else by name."""
+        if not is_id(ref):
+            return self._one("name", ref)
+        # Past SQLite's 64-bit integers no id matches (and int() refuses 5000 digits).
+        return self._one("id", int(ref)) if len(ref.lstrip("0")) <= 18 else None
+
+    def resolve(self, ref: str | None) -> int:
+        """The conversation `ref` refers to (the latest when None), or a UsageError."""
+        cid = self.latest() if ref is None else self.find(ref)
+        if cid is None:
+            raise not_found(ref, self._one("name", ref) if ref and is_id(ref) else None)
+        return cid
+
+    def _one(self, column: str, value: int | str) -> int | None:
         try:
-            row = self._db.execute("SELECT id FROM conversations WHERE name = ?", (ref,)).fetchone()
-            if row is None and ref.isdigit():
-                row = self._db.execute(
-                    "SELECT id FROM conversations WHERE id = ?", (int(ref),)
-                ).fetchone()
+            row = self._db.execute(
+                f"SELECT id FROM conversations WHERE {column} = ?", (value,)
+            ).fetchone()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
         return int(row[0]) if row else None
