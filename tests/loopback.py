@@ -529,6 +529,101 @@ def cmd_reply(body: dict[str, Any]) -> str:
     return f"echo CMD-RAN-$((6*7)) REVISION-{revisions}" if revisions else "echo CMD-RAN-$((6*7))"
 
 
+# What `main` serves at /page.html, for trying `-f URL` by hand: markup, a script and a
+# style that the page's text must not carry.
+BUILTIN_PAGE = """<!doctype html>
+<html><head><title>Loopback page</title>
+<style>body { color: red }</style><script>alert("not text")</script></head>
+<body><nav>Home · About</nav>
+<h1>A page for -f URL</h1>
+<p>This page is served by <b>tests/loopback.py</b> so that <code>aimlchat ask -f URL</code>
+can be tried by hand, with no network.</p>
+<ul><li>first point</li><li>second point</li></ul>
+</body></html>
+"""
+
+
+def _add_by_hand_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "errors and pages",
+        "e.g. --status 429 --retry-after 2, --status 401, --status 500; "
+        "aimlchat ask -f http://127.0.0.1:PORT/page.html",
+    )
+    group.add_argument(
+        "--status",
+        type=int,
+        metavar="CODE",
+        help="answer every API request (chat and /models) with this HTTP status (400-599) "
+        'and an API-shaped body, {"statusCode": CODE, "message": ...}',
+    )
+    group.add_argument(
+        "--retry-after", metavar="SECONDS", help="with --status: send this Retry-After header"
+    )
+    group.add_argument(
+        "--body", metavar="TEXT", help="with --status: this body instead (JSON if it parses)"
+    )
+    group.add_argument(
+        "--page",
+        action="append",
+        default=[],
+        metavar="PATH=FILE",
+        help="serve FILE at GET PATH, for -f URL (repeatable; its type from its name); "
+        "/page.html is built in",
+    )
+
+
+def _error_reply(status: int, retry_after: str | None, body: str | None) -> Reply:
+    from http import HTTPStatus
+
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    if body is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:  # a status Python has no name for (499)
+            phrase = "Error"
+        return Reply(status=status, body={"statusCode": status, "message": phrase}, headers=headers)
+    try:
+        json.loads(body)
+        ctype = "application/json"
+    except ValueError:
+        ctype = "text/plain"
+    return Reply(status=status, body=body, headers=headers, content_type=ctype)
+
+
+def _apply_by_hand_options(
+    server: LoopbackServer, args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> list[str]:
+    """Errors and pages as the options ask; the lines that tell what is served."""
+    import mimetypes
+    from pathlib import Path
+
+    server.pages["/page.html"] = Reply(body=BUILTIN_PAGE, content_type="text/html; charset=utf-8")
+    for spec in args.page:
+        path, sep, name = spec.partition("=")
+        if not sep or not path or not name:
+            parser.error(f"--page takes PATH=FILE, not {spec!r}")
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            parser.error(f"--page {spec}: {exc.strerror or exc}")
+        ctype = mimetypes.guess_type(name)[0] or "text/plain"
+        path = path if path.startswith("/") else "/" + path
+        server.pages[path] = Reply(body=data, content_type=f"{ctype}; charset=utf-8")
+    origin = server.base_url.removesuffix("/v1")
+    lines = ["pages: " + ", ".join(origin + path for path in server.pages)]
+    if args.status is None:
+        if args.retry_after or args.body is not None:
+            parser.error("--retry-after and --body go with --status")
+        return lines
+    if not 400 <= args.status <= 599:
+        parser.error("--status takes an error status, 400 to 599")
+    reply = _error_reply(args.status, args.retry_after, args.body)
+    server.script = lambda request: reply
+    server.models_reply = reply
+    wait = f" with Retry-After: {args.retry_after}" if args.retry_after else ""
+    return [*lines, f"every API request gets HTTP {args.status}{wait}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
@@ -549,6 +644,7 @@ def main() -> None:
     )
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--first-delay", type=float, default=0.0, help="before the first token")
+    _add_by_hand_options(parser)
     args = parser.parse_args()
     server = LoopbackServer(args.port)
 
@@ -562,7 +658,9 @@ def main() -> None:
 
         server.models_reply = Reply(body=loopback_tools.MODELS_WITH_SMALL)
         server.script = getattr(loopback_tools, f"{args.scenario}_script")
+        notes = _apply_by_hand_options(server, args, parser)
         print(f"loopback AI/ML API on {server.base_url} (scenario {args.scenario})", flush=True)
+        print("\n".join(notes), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
         return
@@ -615,10 +713,12 @@ def main() -> None:
         return default_reply(request)
 
     server.script = scripted
+    notes = _apply_by_hand_options(server, args, parser)
     print(
         f"loopback AI/ML API on {server.base_url} (scenario {args.scenario}); Ctrl-C stops",
         flush=True,
     )
+    print("\n".join(notes), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

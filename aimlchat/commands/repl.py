@@ -33,11 +33,12 @@ __all__ = ["COMMANDS", "NAMES", "Quit", "Repl", "loop", "make_prompt_session", "
 
 def completion_sources(app: App, repl: Repl | None = None) -> Sources:
     """Where each argument's completions come from, read when Tab is pressed."""
+    from aimlchat.commands.model_choice import chat_names
     from aimlchat.commands.repl_complete import Sources
     from aimlchat.settings.params import settable_choices
 
     def models() -> Sequence[str]:
-        return [name for m in app.prices.models if m.is_chat for name in (m.id, *m.aliases)]
+        return chat_names(app.prices.models)  # re-read when `aimlchat models` refreshed it
 
     def conversations() -> Sequence[str]:
         store = repl.chat.store if repl is not None else None
@@ -122,12 +123,13 @@ def make_prompt_session(app: App, repl: Repl | None = None, **io: Any) -> Prompt
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 
-    from aimlchat.commands.repl_complete import make_completer
+    from aimlchat.commands.repl_complete import hint, make_completer
 
-    return PromptSession(
+    sources = completion_sources(app, repl)
+    session: PromptSession[str] = PromptSession(
         history=_history(app),
         auto_suggest=AutoSuggestFromHistory(),
-        completer=make_completer(completion_sources(app, repl)),
+        completer=make_completer(sources),
         complete_while_typing=True,
         key_bindings=_key_bindings(),
         enable_suspend=True,  # Ctrl-Z stops the REPL like any job; `fg` resumes it
@@ -135,6 +137,17 @@ def make_prompt_session(app: App, repl: Repl | None = None, **io: Any) -> Prompt
         prompt_continuation=lambda width, line_number, soft_wrap: "." * (width - 1) + " ",
         **io,
     )
+
+    def right_of_input() -> Any:
+        """Why Tab offers nothing, where the user can fix it (no model list cached), in
+        grey at the right of the line: drawn on any terminal (a bottom toolbar waits for
+        the cursor position report, which not every terminal gives), gone once sent."""
+        text = session.default_buffer.document.text_before_cursor
+        said = None if session.app.is_done else hint(sources, text)
+        return [("class:auto-suggestion", said)] if said else None
+
+    session.rprompt = right_of_input
+    return session
 
 
 def loop(repl: Repl, session: PromptSession[str]) -> None:

@@ -4,6 +4,8 @@
 and then enum values, `/load` conversation names and ids, `/role` role names, and
 `/image` `/file` paths. Sources are callables, read when Tab is pressed, so a `/save`
 or a refreshed catalogue shows at once and nothing is loaded before it is needed.
+Where Tab has nothing to offer for a reason the user can fix (no model list cached),
+`hint` says so, for a line under the prompt.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from aimlchat.commands.model_choice import NO_MODEL_LIST
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completion
@@ -51,6 +55,21 @@ def _matches(
             yield name, None
 
 
+def _model_argument(text: str) -> bool:
+    """`/model WORD` or `/model! WORD`, the cursor still in WORD."""
+    command, space, rest = text.partition(" ")
+    in_word = " " not in rest and "\n" not in rest
+    return bool(space) and in_word and command.lower() in ("/model", "/model!")
+
+
+def hint(sources: Sources, text: str) -> str | None:
+    """The line under the prompt while `text` is typed: why Tab offers nothing, if it
+    is something the user can fix. Asked on every redraw, so cheap when not /model."""
+    if _model_argument(text) and not sources.models():
+        return NO_MODEL_LIST
+    return None
+
+
 def make_completer(sources: Sources) -> Any:
     from prompt_toolkit.completion import Completer, Completion, PathCompleter
     from prompt_toolkit.document import Document
@@ -81,7 +100,7 @@ def make_completer(sources: Sources) -> Any:
 
         def _arguments(self, command: str, rest: str) -> Iterable[tuple[str, str | None]]:
             words = rest.split(" ")
-            if command == "/model" and len(words) == 1:
+            if command in ("/model", "/model!") and len(words) == 1:
                 return _matches(sources.models(), words[0], substring=True)
             if command == "/load" and len(words) == 1:
                 return _matches(sources.conversations(), words[0])

@@ -119,17 +119,27 @@ def open_store(paths: Paths, settings: Settings, notifier: Notifier) -> Store | 
 
 
 class Prices:
-    """The cached catalogue, read at most once: the REPL prices every reply from it."""
+    """The cached catalogue: the REPL prices every reply and completes `/model` from it.
+    Read again only when the file changes, so `aimlchat models` in another shell shows
+    in a running chat at the cost of one stat()."""
 
     def __init__(self, cache_file: Path, warn: Notifier) -> None:
         self.cache_file = cache_file
         self._notifier = warn
+        self._read: tuple[tuple[int, int, int] | None, list[Model]] | None = None
 
-    @functools.cached_property
+    @property
     def models(self) -> list[Model]:
         from aimlchat.api.catalog import cached_models
 
-        return cached_models(self.cache_file) or []
+        try:
+            st = self.cache_file.stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        if self._read is None or self._read[0] != stamp:
+            self._read = (stamp, (cached_models(self.cache_file) or []) if stamp else [])
+        return self._read[1]
 
     def price(self, model: str, usage: TokenCounts) -> float | None:
         from aimlchat.api.catalog import cost, find_model

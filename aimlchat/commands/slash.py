@@ -29,7 +29,7 @@ COMMANDS = [
     Command("/exit", "", "leave (also /quit, Ctrl-D)"),
     Command("/quit", "", "leave"),
     Command("/clear", "", "start a new conversation"),
-    Command("/model", "[NAME]", "show or switch the model"),
+    Command("/model", "[NAME]", "show or switch the model (/model! NAME: one not listed)"),
     Command("/system", "[TEXT]", "show or set the system prompt"),
     Command("/role", "NAME", "use a named system prompt from config"),
     Command("/set", "PARAM [VALUE]", "set a parameter (no VALUE: unset); /set lists them"),
@@ -64,8 +64,11 @@ class Repl(ConversationCommands, ContentCommands, ToolCommands):
 
     def _command(self, text: str) -> None:
         word, _, rest = text.partition(" ")
-        method = getattr(self, "cmd_" + word[1:].lower(), None)
-        if word.lower() not in NAMES or method is None:
+        # A trailing "!" insists, where a command has a way to: "/model! NAME" is cmd_model_anyway.
+        base = word.lower().removesuffix("!")
+        anyway = "_anyway" if base != word.lower() else ""
+        method = getattr(self, "cmd_" + base[1:] + anyway, None)
+        if base not in NAMES or method is None:
             close = [n for n in NAMES if n.startswith(word.lower()[:3])]
             self.app.notifier.warn(
                 f"unknown command {word}; not sent"

@@ -19,10 +19,24 @@ class ConversationCommands(ReplCore):
         self.app.notifier.info("new conversation")
 
     def cmd_model(self, name: str) -> None:
+        """`/model NAME`: a name the cached list lacks is refused, with the close ones."""
+        from aimlchat.commands import model_choice
+
         if not name:
             self.write(f"model: {self.chat.settings.model}\n")
             return
-        self.app.warn_unknown_model(name)
+        models = self.app.prices.models
+        refused = model_choice.refusal(models, name)
+        if refused is not None:
+            raise refused
+        if not models:
+            self.app.notifier.warn(model_choice.unchecked(name))
+        self.cmd_model_anyway(name)
+
+    def cmd_model_anyway(self, name: str) -> None:
+        """`/model! NAME`: switch unchecked (a model newer than the cached list)."""
+        if not name:
+            raise UsageError("/model! needs a NAME")
         self.chat.settings.model = name
         self.chat.settings_changed()
         self.app.notifier.info(f"model is now {name}")
