@@ -111,3 +111,14 @@ class StdoutClosed(AimlchatError):
     """The reader of stdout went away (`| head`): a quiet exit, like a SIGPIPE death."""
 
     exit_code = ExitCode.STDOUT_CLOSED
+
+
+class StdoutUnwritable(AimlchatError):
+    """stdout refuses what is written (a full disk, an I/O error, a descriptor closed
+    before we started): unlike a reader that went away, worth saying."""
+
+    exit_code = ExitCode.API
+
+    def __init__(self, reason: str, *, what: str = "the output", hint: str | None = None) -> None:
+        super().__init__(f"cannot write {what}: {reason}", hint=hint)
+        self.reason = reason

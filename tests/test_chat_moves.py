@@ -77,7 +77,7 @@ def test_attach_and_file_go_with_the_first_message(cli_env, server, tmp_path):
 def test_files_without_a_first_message_wait_for_the_first_one_typed(cli_env, server, tmp_path):
     (tmp_path / "notes.txt").write_text("the notes\n")
     child = spawn(["chat", "-f", "notes.txt"], cli_env, cwd=str(tmp_path))
-    child.expect_exact("wait for the first message")
+    child.expect_exact("1 file waits for the first message")
     child.expect_exact(PROMPT)
     assert server.chat_bodies() == []
     child.sendline("summarise")

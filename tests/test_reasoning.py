@@ -168,7 +168,7 @@ def _thinking_sink(**kw: Any) -> tuple[ThinkingSink, io.StringIO, Clock]:
 def test_summary_line_says_time_and_tokens_marking_estimates():
     assert summary(8.24, 1240, 3.0) == "thought for 8.2 s · 1,240 tokens"
     assert summary(0.04, None, 1239.6) == "thought for 0.0 s · ~1,240 tokens"
-    assert summary(None, None, 0.2) == "thought · ~1 tokens"  # a whole body: no time
+    assert summary(None, None, 0.2) == "thought · ~1 token"  # a whole body: no time
 
 
 def test_a_whole_reply_has_no_thinking_time_to_tell():

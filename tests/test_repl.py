@@ -185,7 +185,7 @@ def test_slash_commands_with_pipe_input(cli_env, server, monkeypatch):
     body = server.chat_bodies()[0]
     assert body["max_tokens"] == 5 and body["messages"][-1]["content"] == "hello"
     assert repl.chat.settings.model == "other/model"
-    assert "1 replies · 10 prompt + 5 completion" in out.getvalue()
+    assert "1 reply · 10 prompt + 5 completion" in out.getvalue()
 
 
 def test_multiline_input_with_escape_enter(cli_env, server):

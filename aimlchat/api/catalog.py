@@ -188,8 +188,17 @@ def find_model(models: list[Model], name: str) -> Model | None:
 
 
 def closest(models: list[Model], name: str, n: int = 3) -> list[str]:
-    names = [m.id for m in models] + [a for m in models for a in m.aliases]
+    """Chat models named like `name`: what `-m` meant (an image model would not answer)."""
+    chat = [m for m in models if m.is_chat]
+    names = [m.id for m in chat] + [a for m in chat for a in m.aliases]
     return difflib.get_close_matches(name, names, n=n, cutoff=0.4)
+
+
+def text_only(models: list[Model], name: str) -> bool:
+    """Whether the catalogue says the model takes no image input (a listing without
+    modalities says nothing)."""
+    model = find_model(models, name)
+    return model is not None and bool(model.input_modalities) and not model.vision
 
 
 def cost(model: Model | None, prompt_tokens: int, completion_tokens: int) -> float | None:

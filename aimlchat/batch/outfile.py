@@ -22,6 +22,7 @@ from aimlchat.batch.records import id_key, valid_id
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.fsutil import fsync_dir
 from aimlchat.terminal.output import Output
+from aimlchat.words import plural
 
 FSYNC_EVERY = 1.0  # seconds: the most a power cut can take back
 
@@ -138,7 +139,7 @@ class OutFile:
                 os.write(fd, b"\n")
             if state.errors:
                 fd = _without_errors(fd, path)
-                notice(f"{path}: asking the {len(state.errors)} failed items again")
+                notice(f"{path}: asking the {plural(len(state.errors), 'failed item')} again")
         except BaseException:
             with contextlib.suppress(OSError):
                 os.close(fd)

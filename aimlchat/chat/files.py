@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from aimlchat.api.pages import is_text, media_type
 from aimlchat.chat.attach import image_part, sniff_mime
 from aimlchat.chat.gitignore import Ignore
+from aimlchat.chat.utf8 import decode_utf8
 from aimlchat.errors import UsageError
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -39,6 +41,7 @@ class FileContext:
     blocks: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # binary files met inside a folder walk
+    not_utf8: list[str] = field(default_factory=list)  # text files in another encoding, too
     total: int = 0
 
     def text(self) -> str:
@@ -175,11 +178,17 @@ def _add_data(
         else:
             ctx.skipped.append(label)
         return
-    text = _text(data)
-    if text is None:
+    if _binary(data):
         if explicit:
             raise UsageError(f"{label} is a binary file; only text files can be sent")
         ctx.skipped.append(label)
+        return
+    try:
+        text = decode_utf8(label, data, convert="" if label == "stdin" else shlex.quote(label))
+    except UsageError:
+        if explicit:  # Latin-1 text, say: which byte, and how to convert it
+            raise
+        ctx.not_utf8.append(label)
         return
     _count(ctx, len(data))
     ctx.blocks.append(fenced(label, text, lang or ""))
@@ -194,12 +203,16 @@ def _count(ctx: FileContext, size: int) -> None:
         )
 
 
+def _binary(data: bytes) -> bool:
+    return b"\x00" in data[:SNIFF_BYTES]
+
+
 def _text(data: bytes) -> str | None:
-    if b"\x00" in data[:SNIFF_BYTES]:
+    if _binary(data):
         return None
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
+        return decode_utf8("", data)
+    except UsageError:
         return None
 
 

@@ -151,13 +151,20 @@ class Estimator:
 
 
 def tokens_text(n: int) -> str:
-    """`96k`, `1.2k`, `850`; a window of whole KiB as people say it (131072 → `128k`)."""
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20}M"
-    if n >= 1024 and n % 1024 == 0:
-        return f"{n >> 10}k"
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f}".removesuffix(".0") + "M"
-    if n >= 9_950:
-        return f"{round(n / 1000)}k"
-    return f"{n / 1000:.1f}".removesuffix(".0") + "k" if n >= 1000 else str(n)
+    """`128k`, `1M`, `96k`, `1.2k`, `850`: a count as a model's card says it, whether it is
+    round in thousands (128000, as the catalogue lists most) or in KiB (131072); others
+    rounded. The one formatter for `models` and `/context`, so they agree."""
+    if n >= 999_500:
+        return _scaled(n, 1_000_000, 1 << 20, "M")
+    if n >= 1000:
+        return _scaled(n, 1000, 1 << 10, "k")
+    return str(n)
+
+
+def _scaled(n: int, decimal: int, binary: int, unit: str) -> str:
+    for size in (decimal, binary):  # 128000 is 125 KiB too, but nobody says so
+        if n % size == 0:
+            return f"{n // size}{unit}"
+    if n < 9.95 * decimal:
+        return f"{n / decimal:.1f}".removesuffix(".0") + unit
+    return f"{round(n / decimal)}{unit}"

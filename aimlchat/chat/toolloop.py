@@ -28,6 +28,7 @@ from aimlchat.tools.run import (
 )
 from aimlchat.tools.spec import ToolSpec, openai_tools
 from aimlchat.tools.turn import run_calls
+from aimlchat.words import plural
 
 if TYPE_CHECKING:
     from aimlchat.chat.session import Chat, TurnResult
@@ -165,7 +166,7 @@ def summary(result: ToolResult) -> str:
     name = result.call.name or "?"
     if result.ok:
         size = len(result.content.encode("utf-8"))
-        return f"← {name}: ok, {size:,} bytes in {result.seconds:.1f} s"
+        return f"← {name}: ok, {plural(size, 'byte')} in {result.seconds:.1f} s"
     first = result.content.splitlines()[0] if result.content else result.status.value
     return f"← {name}: {first.removeprefix('error: ')}"
 
@@ -174,5 +175,5 @@ def _not_run(call: ToolCall, steps: int) -> ToolResult:
     return ToolResult(
         call,
         Status.DECLINED,
-        f"not run: the limit of {steps} tool steps in one turn was reached",
+        f"not run: the limit of {plural(steps, 'tool step')} in one turn was reached",
     )

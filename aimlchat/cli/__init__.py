@@ -14,7 +14,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aimlchat.errors import AimlchatError, ExitCode, Terminated, UsageError, redact
+from aimlchat.errors import (
+    AimlchatError,
+    ExitCode,
+    StdoutUnwritable,
+    Terminated,
+    UsageError,
+    redact,
+)
 
 if TYPE_CHECKING:
     from aimlchat.terminal.environment import Environment
@@ -67,6 +74,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             if exc.exit_code == ExitCode.STDOUT_CLOSED:
                 _quiet_stdout(env)
             else:
+                if isinstance(exc, StdoutUnwritable):  # the exit's flush must not fail again
+                    _quiet_stdout(env)
                 if debug:
                     Notifier(env).debug(_traceback())
                 Notifier(env).error(exc.message, exc.hint)

@@ -16,10 +16,10 @@ from typing import Any
 from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
 from aimlchat.chat.session import ReplyFiltered, TurnResult
 from aimlchat.chat.toolloop import SinkPerReply
-from aimlchat.commands.message import build_message
+from aimlchat.commands.message import build_message, warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.commands.tooling import tty_ask
-from aimlchat.errors import AimlchatError, Terminated, UsageError, redact
+from aimlchat.errors import AimlchatError, StdoutUnwritable, Terminated, UsageError, redact
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.spinner import Spinner, SpinnerSink
 
@@ -88,6 +88,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         ask=tty_ask(app.env, needed=bool(app.settings.tools)),
         report=report,
     )
+    warn_text_only(app, chat.settings.model, message)
     spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
     sink: Any
     if out.extract:
@@ -103,6 +104,9 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     except (KeyboardInterrupt, Terminated):
         if chat.store is not None and chat.statuses and chat.statuses[-1] == "interrupted":
             app.notifier.info("the partial reply was saved (aimlchat history show)")
+        raise
+    except StdoutUnwritable as exc:  # the reply came whole all the same, and was saved
+        exc.hint = exc.hint or ("it was saved: aimlchat history show" if chat.store else None)
         raise
     except AimlchatError as exc:
         if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON and usage too

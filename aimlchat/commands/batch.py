@@ -28,6 +28,7 @@ from aimlchat.batch.runner import Ending, Runner, StopFlag
 from aimlchat.batch.scheduler import Done, run_item
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
+from aimlchat.words import plural
 
 PATIENCE = 600.0  # seconds of nothing but rate limits before the batch gives up
 
@@ -263,11 +264,11 @@ def _report(
     app: App, opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | StdoutFile
 ) -> None:
     reason = ending.reason
-    written = f"{stats.done:,} results written" + (
+    written = f"{plural(stats.done, 'result')} written" + (
         f" to {writer.path}" if writer.path is not None else ""
     )
     if ending.left_in_flight:
-        written += f"; {ending.left_in_flight} unfinished requests were dropped"
+        written += f"; {plural(ending.left_in_flight, 'unfinished request')} dropped"
     if reason in ("interrupt", "terminate"):
         code = ExitCode.INTERRUPTED if reason == "interrupt" else ExitCode.TERMINATED
         word = "interrupted" if reason == "interrupt" else "terminated"
@@ -283,7 +284,8 @@ def _report(
         )
     if stats.errors:
         raise Stopped(
-            f"{stats.errors:,} of {stats.done:,} items failed; their records hold the error",
+            f"{stats.errors:,} of {plural(stats.done, 'item')} failed;"
+            " their records hold the error",
             ExitCode.API,
             "rerun with --retry-errors to ask them again" if writer.path else None,
         )

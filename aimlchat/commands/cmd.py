@@ -77,8 +77,10 @@ class Menu:
         self.fd = fd
 
     def run(self, command: str) -> int:
+        again = False
         while True:
-            show_command(self.app, command)
+            show_command(self.app, command, gap=again)  # a blank line only between rounds
+            again = True
             try:
                 choice = self.choose()
             except KeyboardInterrupt:
@@ -172,16 +174,17 @@ def _menu_line(color: bool) -> str:
     return "  ".join(key(k, word) for k, word in MENU) + " ? "
 
 
-def show_command(app: App, command: str) -> None:
+def show_command(app: App, command: str, *, gap: bool = False) -> None:
     """The command, highlighted as shell code (made terminal-safe by the renderer)."""
     env = app.env
+    if gap:
+        app.out.data("\n")
     if app.opts.raw or not env.stdout_color:
-        app.out.data(f"\n{command}\n\n")
+        app.out.data(f"{command}\n\n")
         return
     from aimlchat.chat.files import fenced
     from aimlchat.terminal.render import print_markdown
 
-    app.out.data("\n")
     block = fenced("", command, "bash").lstrip("\n")  # a fence no backtick inside can close
     print_markdown(env.stdout, block, color=True, code_theme=app.code_theme)
 

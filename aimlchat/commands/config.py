@@ -17,6 +17,7 @@ from aimlchat.terminal.editor import edit_file
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
 from aimlchat.terminal.output import Output
+from aimlchat.words import plural
 
 TEMPLATE = """\
 # aimlchat configuration (TOML). Flags and environment variables win over this file.
@@ -86,9 +87,6 @@ def _rows(settings: Settings, key_from: str, paths: Paths, cfg: FileConfig) -> l
 def show_config(paths: Paths, env: Environment, *, as_json: bool = False) -> None:
     """The effective settings and their sources; a broken file is shown, then exit 3."""
     cfg = config.load_file(paths.config_file)
-    notifier = Notifier(env)
-    for warning in cfg.warnings:
-        notifier.warn(warning)
     problems = list(cfg.errors)
     settings = _effective(env, cfg, problems)
     rows = _rows(settings, key_source(env.environ, paths, cfg), paths, cfg)
@@ -103,11 +101,32 @@ def show_config(paths: Paths, env: Environment, *, as_json: bool = False) -> Non
     else:
         cells = [[name, _cell(name, value), src] for name, value, src in rows]
         out.data(columns(["SETTING", "VALUE", "SOURCE"], cells, aligned=out.is_terminal))
+    notifier = Notifier(env)
+    list_problems(notifier, cfg)
+    for problem in problems[len(cfg.errors) :]:  # the environment's
+        notifier.error(problem)
+    if cfg.errors:
+        raise ConfigError(f"{cfg.path}: {_tally(cfg)}, listed above", hint=FIX)
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(
-            f"{paths.config_file}: {problems[0]}{more}", hint="fix it with: aimlchat config edit"
-        )
+        raise ConfigError(f"the environment: {plural(len(problems), 'error')}, listed above")
+
+
+FIX = "fix it with: aimlchat config edit"
+
+
+def _tally(cfg: FileConfig) -> str:
+    """`2 errors and 1 warning`: what is wrong with the file, in a few words."""
+    said = [plural(len(cfg.errors), "error")] if cfg.errors else []
+    said += [plural(len(cfg.warnings), "warning")] if cfg.warnings else []
+    return " and ".join(said)
+
+
+def list_problems(notifier: Notifier, cfg: FileConfig) -> None:
+    """Every warning and every error of config.toml, one line each."""
+    for warning in cfg.warnings:
+        notifier.warn(warning)
+    for error in cfg.errors:
+        notifier.error(f"config.toml: {error}")
 
 
 def _cell(name: str, value: Any) -> str:
@@ -126,9 +145,8 @@ def edit_config(paths: Paths, env: Environment) -> None:
     edit_file(env.environ, path)
     cfg = config.load_file(path)
     notifier = Notifier(env)
-    for warning in cfg.warnings:
-        notifier.warn(warning)
-    if cfg.errors:
-        notifier.warn(f"{path}: {cfg.errors[0]}; fix it with: aimlchat config edit")
-        return
-    notifier.info(f"{path} is valid")
+    list_problems(notifier, cfg)
+    if cfg.errors:  # saved as written; every other command refuses it until it is fixed
+        raise ConfigError(f"{path}: {_tally(cfg)}, listed above", hint=FIX)
+    warned = f", with {plural(len(cfg.warnings), 'warning')} (listed above)" if cfg.warnings else ""
+    notifier.info(f"{path} is valid{warned}")

@@ -13,6 +13,7 @@ from aimlchat.storage.refs import is_id
 from aimlchat.storage.search import Hit, snippet
 from aimlchat.storage.store import ACTIVE, ConversationInfo, Store, StoredMessage
 from aimlchat.tools.messages import calls_text
+from aimlchat.words import noun
 
 
 def _when(ts: float) -> str:
@@ -52,7 +53,7 @@ class HistoryView:
         for c in rows:
             name = f" ({c.name})" if c.name else ""
             self._out(
-                f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} msgs  "
+                f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} {noun(c.messages, 'msg'):<4}  "
                 f"{c.title or '(empty)'}{name}\n"
             )
         for c in rows:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aimlchat.chat.conversation import STDIN_PLACEHOLDER, Message, compose_prompt, user_message
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
+from aimlchat.words import plural
 
 if TYPE_CHECKING:
     from aimlchat.chat.files import FileContext
@@ -40,13 +41,9 @@ def read_stdin_bytes(app: App) -> bytes:
 
 
 def decode_stdin(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            hint="convert it first, e.g. iconv -f latin1 -t utf-8",
-        ) from None
+    from aimlchat.chat.utf8 import decode_utf8
+
+    return decode_utf8("stdin", data)
 
 
 def fill_prompt(prompt: str, values: Mapping[str, str]) -> str:
@@ -75,12 +72,16 @@ def gather_files(
         fetch=fetch,
         image_detail=app.settings.image_detail,
     )
-    if found.skipped:
-        count = len(found.skipped)
-        names = ", ".join(found.skipped[:SKIPPED_SHOWN])
-        more = f" and {count - SKIPPED_SHOWN} more" if count > SKIPPED_SHOWN else ""
-        app.notifier.info(f"skipped {count} binary file{'s' * (count > 1)}: {names}{more}")
+    _note_skipped(app, found.skipped, "binary file")
+    _note_skipped(app, found.not_utf8, "file not in UTF-8", "files not in UTF-8")
     return found
+
+
+def _note_skipped(app: App, labels: list[str], kind: str, kinds: str | None = None) -> None:
+    if labels:
+        names = ", ".join(labels[:SKIPPED_SHOWN])
+        more = f" and {len(labels) - SKIPPED_SHOWN} more" if len(labels) > SKIPPED_SHOWN else ""
+        app.notifier.info(f"skipped {plural(len(labels), kind, kinds)}: {names}{more}")
 
 
 def _cwd() -> Path:
@@ -137,3 +138,18 @@ def _images(app: App, stdin: bytes | None) -> list[dict[str, Any]]:
         image_part(spec, detail=app.settings.image_detail, read_stdin=lambda: stdin or b"")
         for spec in app.opts.attach
     ]
+
+
+def warn_text_only(app: App, model: str, message: Message) -> None:
+    """Images for a model the cached catalogue says reads text only: one line, before
+    sending (some servers drop them without a word)."""
+    content = message.get("content")
+    if not isinstance(content, list) or not any(p.get("type") == "image_url" for p in content):
+        return
+    from aimlchat.api.catalog import text_only
+
+    if text_only(app.prices.models, model):
+        app.notifier.warn(
+            f"{model} takes no image input, says the catalogue; the image may be ignored "
+            "(models that take images: aimlchat models --vision)"
+        )

@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 from aimlchat.api.catalog import Model, load_catalogue
+from aimlchat.chat.tokens import tokens_text
 from aimlchat.commands.runtime import App
 
 
 def _tokens(n: int | None) -> str:
-    if n is None:
-        return ""
-    return f"{n // 1000}K" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+    return "" if n is None else tokens_text(n)  # as /context says it
 
 
 def _price(per_token: float | None) -> str:
@@ -72,8 +71,15 @@ def show_models(
         # A pipe gets tab-separated columns: easy to cut, sort and grep.
         app.out.data("".join("\t".join(r) + "\n" for r in [headers, *rows]))
         return
-    from aimlchat.terminal.render import print_table
+    from aimlchat.terminal.table import print_table
 
     print_table(
-        env.stdout, headers, rows, color=env.stdout_color, terminal=True, justify_right=right
+        env.stdout,
+        headers,
+        rows,
+        color=env.stdout_color,
+        terminal=True,
+        justify_right=right,
+        whole=[0, *right],  # the ID is what people copy; the name and type give way
+        optional=[1],
     )

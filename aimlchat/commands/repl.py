@@ -19,6 +19,7 @@ from aimlchat.commands.runtime import App
 from aimlchat.commands.slash import COMMANDS, NAMES, Repl
 from aimlchat.commands.slash_content import counted, file_context
 from aimlchat.storage.refs import is_id
+from aimlchat.words import plural
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -198,16 +199,19 @@ def run_chat(app: App, first: str | None = None) -> None:
     chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent(app.out.data))
     write = app.out.data
     repl = Repl(app, chat, write)
-    resumed = f" · resumed {len(chat.messages)} messages" if chat.messages else ""
+    resumed = f" · resumed {plural(len(chat.messages), 'message')}" if chat.messages else ""
+    unsaved = " · history off" if chat.store is None else ""
     write(
-        f"aimlchat {__version__} · {chat.settings.model}{resumed}\n"
+        f"aimlchat {__version__} · {chat.settings.model}{resumed}{unsaved}\n"
         "/help for commands · Esc Enter for a new line · Ctrl-D to exit\n"
     )
     repl.show_last_exchange()
     repl.attach(images, blocks)
     if images or blocks:
-        waiting = "go with it" if first else "wait for the first message"
-        app.notifier.info(f"{counted(images, blocks)} {waiting}")
+        one = len(images) + len(blocks) == 1
+        verb = ("goes" if one else "go") if first else ("waits" if one else "wait")
+        waiting = "with it" if first else "for the first message"
+        app.notifier.info(f"{counted(images, blocks)} {verb} {waiting}")
     if first:
         write(f"› {first}\n")  # as if typed at the prompt
         repl.send(first)

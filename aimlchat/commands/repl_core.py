@@ -12,6 +12,7 @@ from typing import Any
 
 from aimlchat.chat.conversation import text_of, user_message
 from aimlchat.chat.session import Chat, TurnResult
+from aimlchat.commands.message import warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError
 
@@ -62,6 +63,7 @@ class ReplCore:
 
     def send(self, text: str) -> None:
         message = user_message("\n\n".join([*self.pending_files, text]), self.pending_images)
+        warn_text_only(self.app, self.chat.settings.model, message)
         images, files = self.pending_images, self.pending_files
         self.pending_images, self.pending_files = [], []
         self._turn(lambda sink: self.chat.send(message, sink))

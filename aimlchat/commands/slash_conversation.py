@@ -10,6 +10,7 @@ from aimlchat.commands.repl_core import ReplCore
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.settings import params, parse
 from aimlchat.tools.messages import calls_text
+from aimlchat.words import plural
 
 
 class ConversationCommands(ReplCore):
@@ -113,13 +114,15 @@ class ConversationCommands(ReplCore):
             stream=self.chat.settings.stream,
         )
         self.chat = self.chat.renew(settings, conversation_id=cid)
-        self.app.notifier.info(f"loaded conversation {cid} ({len(self.chat.messages)} messages)")
+        self.app.notifier.info(
+            f"loaded conversation {cid} ({plural(len(self.chat.messages), 'message')})"
+        )
         self.show_last_exchange()
 
     def cmd_usage(self, _: str) -> None:
         t = self.chat.totals
         line = (
-            f"{t.turns} replies · {t.prompt_tokens} prompt + {t.completion_tokens} "
+            f"{plural(t.turns, 'reply')} · {t.prompt_tokens} prompt + {t.completion_tokens} "
             f"completion = {t.prompt_tokens + t.completion_tokens} tokens"
         )
         line += f" · ${t.cost:.6f}" if t.cost is not None else " · cost unknown"

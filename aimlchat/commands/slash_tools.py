@@ -7,6 +7,7 @@ from aimlchat.commands.repl_core import ReplCore
 from aimlchat.commands.tooling import describe_tools
 from aimlchat.errors import AimlchatError
 from aimlchat.tools.spec import ALL, unknown_tool
+from aimlchat.words import plural
 
 NONE = "none"
 
@@ -45,7 +46,9 @@ class ToolCommands(ReplCore):
         plan = chat.plan([])
         self.write(describe(plan, chat.context().estimator) + "\n")
         if chat.tools is not None and chat.tools.offered:
-            self.write(f"  (system includes the schemas of {len(chat.tools.offered)} tools)\n")
+            self.write(
+                f"  (system includes the schemas of {plural(len(chat.tools.offered), 'tool')})\n"
+            )
         if plan.window.length is None and not self.app.prices.models:
             self.write("  the model catalogue is not cached: `aimlchat models` loads it\n")
         last = chat.last_plan

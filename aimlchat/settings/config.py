@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from aimlchat.errors import ConfigError, UsageError
 from aimlchat.settings import params
+from aimlchat.words import plural
 
 if TYPE_CHECKING:
     from aimlchat.tools.spec import ToolSpec
@@ -110,12 +111,17 @@ class FileConfig:
     errors: list[str] = field(default_factory=list)
 
     def check(self) -> None:
-        """Refuse a broken file, naming its first problem."""
-        if self.errors:
-            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            raise ConfigError(
-                f"{self.path}: {self.errors[0]}{more}", hint="see: aimlchat config show"
-            )
+        """Refuse a broken file in one line: its first problem, and where all are listed."""
+        if not self.errors:
+            return
+        count = len(self.errors)
+        more = f" (and {plural(count - 1, 'more error')})" if count > 1 else ""
+        raise ConfigError(
+            f"{self.path}: {self.errors[0]}{more}",
+            hint=f"all {count} listed by: aimlchat config show"
+            if count > 1
+            else "fix it with: aimlchat config edit",
+        )
 
 
 SETTING_KEYS = tuple(p.name for p in params.TABLE if p.in_config and not p.body)

@@ -102,9 +102,12 @@ class Param:
         """
         text = f"{self.help}."
         if self.kind in ("float", "int") and (self.low is not None or self.high is not None):
-            text = (
-                f"{self.help} ({self.describe().replace('between ', '').replace(' and ', ' to ')})."
-            )
+            # The range is said here, once: the table's help never states it.
+            span = self.describe().replace("between ", "").replace(" and ", " to ")
+            if self.help.endswith(")"):  # one parenthesis, not two in a row
+                text = f"{self.help[:-1]}; {span})."
+            else:
+                text = f"{self.help} ({span})."
         extra = [f"env {self.env}"] if self.env else []
         if self.default is not None:
             shown = _num(self.default) if isinstance(self.default, float) else self.default
@@ -143,7 +146,7 @@ TABLE: tuple[Param, ...] = (
     _body("stop", "str_list", "Stop sequence; repeat for more", max_items=4),
     # AIML's document says minimum 1, but 0 is a seed like any other for OpenAI, vLLM and
     # llama.cpp; a server that refuses it says so in its own 400.
-    _body("seed", "int", "Seed for repeatable sampling, ≥ 0", low=0),
+    _body("seed", "int", "Seed for repeatable sampling", low=0),
     _body("frequency_penalty", "float", "Penalise frequent tokens", low=-2, high=2),
     _body("presence_penalty", "float", "Penalise tokens already present", low=-2, high=2),
     # The document types top_k as a number with no range; it counts tokens.

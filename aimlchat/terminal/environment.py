@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, cast
 
 
 def _isatty(stream: object) -> bool:
@@ -27,6 +29,46 @@ def color_wanted(environ: Mapping[str, str], is_tty: bool, no_color_flag: bool =
     return is_tty
 
 
+class ClosedStdout(io.TextIOBase):
+    """stdout when the caller closed it (`>&-`): each write fails, as on a closed
+    descriptor, and `Output` turns that into one clear line."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        pass  # nothing is ever buffered
+
+
+def _reserve(fd: int) -> None:
+    """Put /dev/null on `fd` if it is closed.
+
+    Python leaves sys.stdin/stdout/stderr None for a descriptor the caller closed
+    (`<&-`, cron, daemons), and the next file opened would take its number: the history
+    database on fd 1, where a child process (a tool, the editor) would write.
+    """
+    try:
+        os.fstat(fd)
+        return
+    except OSError:
+        pass
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _process_streams() -> tuple[TextIO, TextIO, TextIO]:
+    """sys's streams; one that is None (its descriptor closed) stands in: stdin reads as
+    empty (no stdin), stdout refuses writes, stderr drops them."""
+    for fd in (0, 1, 2):
+        _reserve(fd)
+    stdin = sys.stdin or open(os.devnull, encoding="utf-8")  # noqa: SIM115 - the process's
+    stdout = sys.stdout or cast(TextIO, ClosedStdout())
+    stderr = sys.stderr or open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    return stdin, stdout, stderr
+
+
 @dataclass
 class Environment:
     stdin: TextIO
@@ -40,14 +82,15 @@ class Environment:
 
     @classmethod
     def from_process(cls) -> Environment:
+        stdin, stdout, stderr = _process_streams()
         return cls(
-            stdin=sys.stdin,
-            stdout=sys.stdout,
-            stderr=sys.stderr,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
             environ=os.environ,
-            stdin_tty=_isatty(sys.stdin),
-            stdout_tty=_isatty(sys.stdout),
-            stderr_tty=_isatty(sys.stderr),
+            stdin_tty=_isatty(stdin),
+            stdout_tty=_isatty(stdout),
+            stderr_tty=_isatty(stderr),
         )
 
     @property

@@ -3,16 +3,45 @@
 Every command writes what it prints through `Output`, so no command has to remember to
 test `isatty` or to sanitise: a pipe or file gets data byte for byte, a terminal never
 gets an escape sequence it did not come from us. A reader that goes away (`| head`)
-becomes `StdoutClosed` (exit 141) here, the one place that writes.
+becomes `StdoutClosed` (exit 141) here, the one place that writes; stdout that refuses
+data (a full disk, an I/O error, closed by the caller) becomes `StdoutUnwritable`.
 """
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import BinaryIO, Protocol, TextIO, runtime_checkable
 
-from aimlchat.errors import StdoutClosed
+from aimlchat.errors import AimlchatError, StdoutClosed, StdoutUnwritable
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.sanitize import held_back, terminal_safe
+
+REPLY = "the reply"  # what a sink's failed write could not show
+
+
+def write_failed(exc: OSError, what: str = "the output") -> AimlchatError:
+    """A failed write to stdout, as the user hears of it: a reader that went away is a
+    quiet 141; a full disk, an I/O error or a closed descriptor is one clear line."""
+    if isinstance(exc, BrokenPipeError):
+        return StdoutClosed("stdout was closed")
+    return StdoutUnwritable(exc.strerror or str(exc), what=what)
+
+
+class StdoutWrites:
+    """`with StdoutWrites("the reply"):` around writes to stdout that do not go through
+    `Output` (the rich renderer's): an OSError becomes what `write_failed` says."""
+
+    def __init__(self, what: str = "the output") -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, OSError):
+            raise write_failed(exc, self.what) from None
 
 
 class Output:
@@ -38,8 +67,8 @@ class Output:
         """Everything written is on its way (before another process writes here)."""
         try:
             self.stream.flush()
-        except BrokenPipeError:
-            raise StdoutClosed("stdout was closed") from None
+        except OSError as exc:
+            raise write_failed(exc) from None
 
     def _write_bytes(self, text: str) -> None:
         if self._bin is None:
@@ -50,15 +79,15 @@ class Output:
             self.stream.flush()
             self._bin.write(text.encode("utf-8", "surrogateescape"))
             self._bin.flush()
-        except BrokenPipeError:
-            raise StdoutClosed("stdout was closed") from None
+        except OSError as exc:
+            raise write_failed(exc) from None
 
     def _write_text(self, text: str) -> None:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except BrokenPipeError:
-            raise StdoutClosed("stdout was closed") from None
+        except OSError as exc:
+            raise write_failed(exc) from None
 
 
 class Sink(Protocol):
@@ -93,17 +122,29 @@ class PlainSink:
         self._out = out
         self._last = ""
         self._cr = ""  # a CR held back on a terminal
+        self._failed: StdoutUnwritable | None = None
 
     def feed(self, text: str) -> None:
         if self._out.is_terminal:
             text, self._cr = held_back(self._cr + text)
-        if not text:
+        if not text or self._failed is not None:
             return
-        self._out.data(text)
+        try:
+            self._out.data(text)
+        except StdoutUnwritable as exc:
+            # A full disk: the reply still comes in whole, to be saved; `finish` says why
+            # it is not here (after saving).
+            self._failed = exc
+            return
         self._last = text[-1]
 
     def finish(self, *, status: str | None = None) -> None:
         held, self._cr = self._cr, ""
-        if held or (self._last and self._last != "\n"):
-            self._out.data(held + "\n")
-            self._last = "\n"
+        try:
+            if self._failed is None and (held or (self._last and self._last != "\n")):
+                self._out.data(held + "\n")
+                self._last = "\n"
+        except StdoutUnwritable as exc:
+            self._failed = exc
+        if self._failed is not None:
+            raise StdoutUnwritable(self._failed.reason, what=REPLY)

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.live import LiveRegion, NoEcho, terminal_reflows
-from aimlchat.terminal.output import Sink
+from aimlchat.terminal.output import REPLY, Sink, StdoutWrites
 from aimlchat.terminal.sanitize import held_back, terminal_safe
+from aimlchat.words import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,9 +48,10 @@ def rough_tokens(text: str) -> float:
 def summary(seconds: float | None, tokens: int | None, estimate: float) -> str:
     """`thought for 8.2 s · 1,240 tokens`; `~` marks a count that is an estimate. No time
     when it is not known (a whole, non-streamed reply arrives at once)."""
-    count = f"{tokens:,}" if tokens is not None else f"~{max(1, round(estimate)):,}"
+    estimated = tokens is None
+    count = plural(max(1, round(estimate)) if tokens is None else tokens, "token")
     took = "thought" if seconds is None else f"thought for {seconds:.1f} s"
-    return f"{took} · {count} tokens"
+    return f"{took} · {'~' * estimated}{count}"
 
 
 def with_thinking(
@@ -137,6 +139,10 @@ class ThinkingSink:
         self._parts.append(text)
         if self._done:
             return  # thinking after the answer began: kept in history, not redrawn
+        with StdoutWrites(REPLY):  # a failed write says what it means (the ticker's are dropped)
+            self._show(text)
+
+    def _show(self, text: str) -> None:
         text, self._cr = held_back(self._cr + text)  # a CRLF cut in two is a newline
         safe = terminal_safe(text)
         self._tail = (self._tail + safe)[-8192:]
@@ -152,14 +158,16 @@ class ThinkingSink:
 
     def feed(self, text: str) -> None:
         if text and not self._done:
-            self._close(answered=True)
+            with StdoutWrites(REPLY):
+                self._close(answered=True)
         self._answer.feed(text)
 
     def finish(self, *, status: str | None = None) -> None:
-        if not self._done:
-            self._close(answered=False)
-        else:
-            self._end_region()  # in case Ctrl-C cut the closing short
+        with StdoutWrites(REPLY):
+            if not self._done:
+                self._close(answered=False)
+            else:
+                self._end_region()  # in case Ctrl-C cut the closing short
         self._answer.finish(status=status)
 
     @property

@@ -16,14 +16,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aimlchat.terminal.blocks import Block, BlockSplitter, Tail
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.live import LiveRegion, NoEcho, terminal_reflows
-from aimlchat.terminal.output import Output, PlainSink, Sink
-from aimlchat.terminal.sanitize import terminal_safe
+from aimlchat.terminal.output import REPLY, Output, PlainSink, Sink, StdoutWrites
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -150,7 +148,7 @@ class MarkdownSink:
 
     def feed(self, text: str) -> None:
         self._hold.install()
-        with self._hold, self._lock:
+        with StdoutWrites(REPLY), self._hold, self._lock:
             self._pending.extend(self.splitter.feed(text))
             if not self._use_live:
                 if self._pending:
@@ -165,7 +163,7 @@ class MarkdownSink:
                 self._timer.start()
 
     def finish(self, *, status: str | None = None) -> None:
-        with self._hold:
+        with StdoutWrites(REPLY), self._hold:
             self._finish(status)
 
     def _finish(self, status: str | None) -> None:
@@ -182,9 +180,11 @@ class MarkdownSink:
                 else:
                     self._print(rows, width)
             finally:
-                self._live.close(width)
-                self._no_echo.stop()
-                self._hold.remove()
+                try:
+                    self._live.close(width)
+                finally:  # even when the terminal refuses the erase: Ctrl-C and echo back
+                    self._no_echo.stop()
+                    self._hold.remove()
         if status:  # "interrupted" or "incomplete", as history marks the reply
             self.console.print(f"[{status}]", style="dim italic", markup=False)
 
@@ -297,27 +297,6 @@ def _terminal_fd(file: TextIO) -> int | None:
         return file.fileno() if file.isatty() else None
     except (AttributeError, OSError, ValueError):
         return None
-
-
-def print_table(
-    file: TextIO,
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    color: bool,
-    terminal: bool,
-    justify_right: Sequence[int] = (),
-) -> None:
-    from rich.box import SIMPLE_HEAD
-    from rich.table import Table
-
-    console = make_console(file, color=color, terminal=terminal)
-    table = Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i in justify_right else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*(terminal_safe(cell) for cell in row))
-    console.print(table)
 
 
 def print_markdown(file: TextIO, text: str, *, color: bool, code_theme: str) -> None:

@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from aimlchat.words import plural
+
 READ_CAP = 256 * 1024
 LIST_CAP = 1000
 _SNIFF = 8192
@@ -23,7 +25,7 @@ class ToolFailure(Exception):
 
 def human_size(size: int) -> str:
     if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} bytes"
+        return f"{size / 1024:.0f} KB" if size >= 1024 else plural(size, "byte")
     return f"{size / (1024 * 1024):.1f} MB"
 
 

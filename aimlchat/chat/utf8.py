@@ -1,0 +1,23 @@
+"""Text that people send (stdin, -f files): UTF-8, its BOM dropped, and where it is not
+UTF-8 a message that says which byte, and how to convert it."""
+
+from __future__ import annotations
+
+from aimlchat.errors import UsageError
+
+BOM = "\ufeff"  # what Windows editors put first; the model should not see it
+
+
+def decode_utf8(label: str, data: bytes, *, convert: str = "") -> str:
+    """`data` as text; UsageError naming `label`'s first byte that is not UTF-8.
+
+    `convert` is what the iconv hint converts (a file name; stdin's comes piped).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{label} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint=f"convert it first, e.g. iconv -f latin1 -t utf-8 {convert}".rstrip(),
+        ) from None
+    return text.removeprefix(BOM)
