@@ -43,6 +43,31 @@ def test_a_truncated_last_line_in_out_is_repaired(
     assert "3 already in OUT" in result.stderr
 
 
+def test_a_resumed_batch_is_not_a_success_while_out_holds_error_records(
+    tmp_path: Path, server: LoopbackServer, script: BatchScript, cli_env: dict[str, str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    # The first 5 items of IN, 2 of them refused with a 400: what an interrupted run leaves.
+    head = write_prompts(tmp_path / "head.jsonl", 5, fail=frozenset({2, 4}))
+    assert invoke(["batch", str(head), "-o", str(out)], cli_env).returncode == 1
+    src = write_prompts(tmp_path / "in.jsonl", 12, fail=frozenset({2, 4}))
+    rerun = invoke(["batch", str(src), "-o", str(out)], cli_env)
+    assert rerun.returncode == 1, rerun.stderr
+    assert "batch: 7 done · 0 errors" in rerun.stderr
+    assert "(5 already in OUT, skipped; 2 of them errors)" in rerun.stderr
+    assert f"{out} holds 2 error records from an earlier run" in rerun.stderr
+    assert "--retry-errors" in rerun.stderr
+    # Asking nothing more changes nothing: OUT as a whole decides the exit status.
+    assert invoke(["batch", str(src), "-o", str(out)], cli_env).returncode == 1
+    assert len(server.chat_bodies()) == 12
+
+    script.fail = ""
+    fixed = invoke(["batch", str(src), "-o", str(out), "--retry-errors"], cli_env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(server.chat_bodies()) == 14
+    assert sorted(ids(out)) == sorted(f"q{i}" for i in range(1, 13))
+
+
 def test_out_that_is_not_a_batch_result_is_refused(
     tmp_path: Path, server: LoopbackServer, cli_env: dict[str, str]
 ) -> None:

@@ -288,22 +288,35 @@ def test_large_arguments_to_a_tool_that_never_reads_stdin_do_not_hang(tmp_path: 
     assert (result.status, result.content) == (Status.OK, "done\n")
 
 
+# Holds the tool's stdout until the test releases it (or a minute has passed).
+WAITS_FOR_RELEASE = (
+    "import os, sys, time\n"
+    "end = time.monotonic() + 60\n"
+    "while not os.path.exists(sys.argv[1]) and time.monotonic() < end: time.sleep(0.02)\n"
+)
+
+
 def test_a_child_left_holding_the_output_does_not_hold_up_the_result(tmp_path: Path):
-    pidfile = tmp_path / "left.pid"
+    pidfile, release = tmp_path / "left.pid", tmp_path / "release"
     body = (
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "child = subprocess.Popen([sys.executable, '-c', sys.argv[3], sys.argv[2]])\n"
         "open(sys.argv[1], 'w').write(str(child.pid)); print('started')\n"
     )
-    found = tools(bg={"command": [*script(tmp_path, "bg", body), str(pidfile)], "timeout": 10})
-    started = time.monotonic()
+    argv = [*script(tmp_path, "bg", body), str(pidfile), str(release), WAITS_FOR_RELEASE]
+    found = tools(bg={"command": argv, "timeout": 120})
     result = run_call(call("bg"), found, cwd=tmp_path)
     pid = read_pid(pidfile)
     try:
+        # The child ends only once released, and that comes after run_call returned: a
+        # result that waited for the child's hold on stdout could not be OK (it would have
+        # waited out the child's minute, or the timeout) with the child still there.
         assert (result.status, result.content) == (Status.OK, "started\n")
-        assert time.monotonic() - started < 2
         assert not gone(pid)  # what a tool starts on purpose (a viewer, say) keeps running
+        release.touch()
+        assert wait_gone(pid)  # still waiting for its release, not stopped with the tool
     finally:
-        os.kill(pid, signal.SIGKILL)
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_missing_program_is_an_error_result(tmp_path: Path):
@@ -314,8 +327,9 @@ def test_a_missing_program_is_an_error_result(tmp_path: Path):
 
 
 def test_ctrl_c_while_a_tool_runs_kills_its_group_and_records_interrupted(tmp_path: Path):
-    pidfile = tmp_path / "grandchild.pid"
-    argv = [*script(tmp_path, "slow", SPAWNS_GRANDCHILD), str(pidfile)]
+    pidfile, note = tmp_path / "grandchild.pid", tmp_path / "stopped"
+    body = NOTES_SIGTERM + SPAWNS_GRANDCHILD  # then sleeps 60 s
+    argv = [*script(tmp_path, "slow", body), str(pidfile), str(note)]
     found = tools(slow={"command": argv})
 
     def interrupt_when_running() -> None:
@@ -323,7 +337,6 @@ def test_ctrl_c_while_a_tool_runs_kills_its_group_and_records_interrupted(tmp_pa
         os.kill(os.getpid(), signal.SIGINT)
 
     timer = threading.Thread(target=interrupt_when_running)
-    started = time.monotonic()
     timer.start()
     with pytest.raises(ToolInterrupted) as exc:
         run_calls(
@@ -333,7 +346,10 @@ def test_ctrl_c_while_a_tool_runs_kills_its_group_and_records_interrupted(tmp_pa
             cwd=tmp_path,
         )
     timer.join()
-    assert time.monotonic() - started < 5
+    # Stopped rather than waited out (it sleeps a minute): asked with SIGTERM and reaped
+    # by the time run_calls raises; the second call never started.
+    pid, how = note.read_text().split()
+    assert how == "SIGTERM" and gone(int(pid))
     assert isinstance(exc.value, KeyboardInterrupt)  # the REPL's Ctrl-C path handles it
     assert [(r.call.id, r.status) for r in exc.value.results] == [
         ("a", Status.INTERRUPTED),

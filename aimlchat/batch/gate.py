@@ -70,6 +70,10 @@ class RateGate:
     def closed(self) -> bool:
         return self._closed.is_set()
 
+    def now(self) -> float:
+        """The gate's clock, the one `Ticket.started` is on."""
+        return self._clock()
+
     def acquire(self) -> Ticket:
         """Wait for a free slot outside any pause; raise Cancelled once the batch stops."""
         with self._cond:

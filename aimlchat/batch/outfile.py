@@ -29,8 +29,9 @@ FSYNC_EVERY = 1.0  # seconds: the most a power cut can take back
 
 @dataclass
 class Existing:
-    done: set[str] = field(default_factory=set)
-    errors: set[str] = field(default_factory=set)  # ids whose record is an error
+    done: set[str] = field(default_factory=set)  # ids a run skips
+    errors: set[str] = field(default_factory=set)  # error records to drop (--retry-errors)
+    failed: set[str] = field(default_factory=set)  # ids in `done` whose record is an error
     keep_bytes: int | None = None  # truncate to this size: a torn last line
     add_newline: bool = False  # a whole last record that only lacks its newline
 
@@ -64,10 +65,21 @@ def scan(path: Path, *, retry_errors: bool) -> Existing:
             size += len(raw)
             if obj is None:
                 continue
-            key = id_key(obj["id"])
-            (state.errors if retry_errors and obj.get("error") else state.done).add(key)
+            _add(state, id_key(obj["id"]), failed=bool(obj.get("error")), retry=retry_errors)
     state.errors -= state.done
     return state
+
+
+def _add(state: Existing, key: str, *, failed: bool, retry: bool) -> None:
+    if not failed:
+        state.done.add(key)
+        state.failed.discard(key)  # a success anywhere in OUT wins over an error
+    elif retry:
+        state.errors.add(key)
+    else:
+        if key not in state.done:  # else already there, as a success or an error
+            state.failed.add(key)
+        state.done.add(key)
 
 
 def _lock(fd: int, path: Path) -> None:

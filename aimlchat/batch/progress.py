@@ -21,11 +21,14 @@ BAR = 16
 class Stats:
     total: int | None = None  # items this run will ask; None when IN is a stream
     skipped: int = 0  # already in OUT
+    skipped_errors: int = 0  # of those, the ones OUT holds as errors
     done: int = 0  # written, errors included
     errors: int = 0
     tokens: int = 0
     cost: float = 0.0
-    unpriced: int = 0  # replies whose model has no catalogue price
+    priced: int = 0  # replies with a cost
+    unpriced: int = 0  # replies without: no usage, or no catalogue price for the model
+    prices_known: bool = True  # False: no catalogue at all, so no reply can have a cost
     retries: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -52,8 +55,13 @@ def _duration(seconds: float) -> str:
 
 
 def _money(stats: Stats) -> str:
+    if not stats.priced and (stats.unpriced or not stats.prices_known):
+        return "cost unknown"  # not $0: nothing says what was spent
     cost = stats.cost
-    text = f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}" if cost < 100 else f"${cost:,.2f}"
+    if cost == 0:
+        text = "$0"
+    else:
+        text = f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}" if cost < 100 else f"${cost:,.2f}"
     return text + ("+?" if stats.unpriced else "")
 
 
@@ -93,7 +101,11 @@ def summary(stats: Stats, now: float) -> str:
     ]
     line = " · ".join(parts)
     if stats.skipped:
-        line += f" ({stats.skipped:,} already in OUT, skipped)"
+        errors = stats.skipped_errors
+        of_them = (
+            f"; {errors:,} of them {'an error' if errors == 1 else 'errors'}" if errors else ""
+        )
+        line += f" ({stats.skipped:,} already in OUT, skipped{of_them})"
     return line
 
 

@@ -148,11 +148,20 @@ def parse_line(raw: bytes, number: int) -> Record | None:
 class Reader:
     """Records of IN that this run should ask: in this shard, not already in OUT."""
 
-    def __init__(self, shard: Shard, done: Container[str], *, check_duplicates: bool) -> None:
+    def __init__(
+        self,
+        shard: Shard,
+        done: Container[str],
+        *,
+        check_duplicates: bool,
+        failed: Container[str] = frozenset(),
+    ) -> None:
         self.shard = shard
         self.done = done
+        self.failed = failed  # of `done`, those OUT holds as errors
         self.check_duplicates = check_duplicates
         self.skipped = 0  # already in OUT
+        self.skipped_errors = 0  # already in OUT, as an error
 
     def records(self, lines: Iterable[bytes]) -> Iterator[Record]:
         # Memory: a set of the ids seen (to refuse duplicates) is O(ids), not O(items).
@@ -174,6 +183,7 @@ class Reader:
                 seen.add(key)
             if key in self.done:
                 self.skipped += 1
+                self.skipped_errors += key in self.failed
                 continue
             yield record
 

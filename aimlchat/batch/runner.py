@@ -6,6 +6,15 @@ producer on stdin never holds back writing results), the workers, and this loop.
 loop waits on nothing else, and only a tenth of a second at a time, so a stop request
 from a signal handler is seen at once. The window (credits) bounds memory: at most
 `window` items are read and not yet written, whatever the size of IN.
+
+A network failure (no HTTP answer, after the item's retries) says nothing yet about the
+item: the server may be down for everyone. So it is held, not written, until a request
+sent after it failed gets an HTTP answer: then the server was there, and the failure is
+the item's error record. (An answer to a request sent earlier proves nothing: when a
+server goes down, requests already in its hands still come back.) A held item gives its
+credit back at once, so the feeder keeps the workers busy to find out. As many held as
+`-j` (at least 3 once this run had an answer), or any left at the end, stop the batch:
+nothing is written for them, and a rerun asks them again.
 """
 
 from __future__ import annotations
@@ -23,10 +32,11 @@ from aimlchat.batch.progress import Progress, Stats
 from aimlchat.batch.records import Record
 from aimlchat.batch.reorder import Reorder
 from aimlchat.batch.scheduler import Done, Job, Pool
-from aimlchat.errors import AimlchatError, redact
+from aimlchat.errors import AimlchatError, NetworkError, redact
 
 POLL = 0.1
 GRACE = 5.0  # seconds in-flight requests get after Ctrl-C or SIGTERM
+UNREACHABLE_AFTER = 3  # held network failures that stop a batch, once it had an answer
 
 
 class Writer(Protocol):
@@ -53,9 +63,11 @@ class StopFlag:
 
 @dataclass
 class Ending:
-    reason: str | None  # None: every item was read | interrupt terminate budget input fatal
+    # None: every item was read | interrupt terminate budget input fatal unreachable
+    reason: str | None
     error: BaseException | None = None
     left_in_flight: int = 0  # requests still running when the loop gave up on them
+    unrecorded: int = 0  # items that failed on the network, written nowhere
 
 
 def result_line(record: Record, model: str, done: Done) -> str:
@@ -113,6 +125,7 @@ class Runner:
         # Enough items ahead to keep every worker busy; more when order must be kept,
         # so that one slow item does not stall the pool at once.
         window = concurrency * (4 if ordered else 2)
+        self._concurrency = concurrency
         self._credits = threading.Semaphore(window)
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._reorder: Reorder[Done] = Reorder(ordered=ordered)
@@ -121,6 +134,9 @@ class Runner:
         self._exhausted = False
         self._quit = False
         self._deadline: float | None = None
+        self._answered = False  # some request of this run got an HTTP answer
+        self._held: list[Done] = []  # network failures no later request was answered after
+        self._credited: set[int] = set()  # seqs held, whose credit went back already
         self.ending = Ending(None)
         threading.Thread(
             target=self._feed, args=(records,), name="aimlchat-batch-feed", daemon=True
@@ -207,9 +223,41 @@ class Runner:
     def _take(self, done: Done) -> None:
         if done.fatal is not None:
             self.stop("fatal", done.fatal)
+        if isinstance(done.error, NetworkError):
+            self._hold(done)
+            return
+        if done.reply is not None or done.error is not None:  # the server answered
+            self._answered = True
+            if done.sent is not None and self.ending.reason != "unreachable":
+                self._release_held(before=done.sent)
+        self._pass(done)
+
+    def _hold(self, done: Done) -> None:
+        self._held.append(done)
+        self._credited.add(done.job.seq)
+        self._credits.release()
+        limit = max(UNREACHABLE_AFTER, self._concurrency) if self._answered else self._concurrency
+        if len(self._held) >= limit:
+            self.stop("unreachable", self._held[0].error)
+
+    def _release_held(self, *, before: float) -> None:
+        """The items that failed before `before`, when a request sent then was answered."""
+        still: list[Done] = []
+        for held in self._held:
+            if held.ended is not None and held.ended < before:
+                self._pass(held)
+            else:
+                still.append(held)
+        self._held = still
+
+    def _pass(self, done: Done) -> None:
+        """On to OUT, through the reorder buffer; each item leaving it frees a credit."""
         keep = done if done.reply is not None or done.error is not None else None
         for ready in self._reorder.add(done.job.seq, keep):
-            self._credits.release()
+            if ready is None or ready.job.seq not in self._credited:
+                self._credits.release()
+            else:
+                self._credited.discard(ready.job.seq)
             if ready is not None:
                 self._write(ready)
 
@@ -227,9 +275,11 @@ class Runner:
         usage = done.reply.usage
         if usage:
             s.tokens += usage.get("total_tokens", 0)
-            if done.reply.cost is None:
-                s.unpriced += 1
-        s.cost += done.reply.cost or 0.0
+        if done.reply.cost is None:
+            s.unpriced += 1
+        else:
+            s.priced += 1
+            s.cost += done.reply.cost
         if self._on_success is not None:
             self._on_success(done)
         if self._max_cost is not None and s.cost >= self._max_cost:
@@ -240,6 +290,11 @@ class Runner:
         # same (paid for), in input order; the rerun appends what is missing.
         for done in self._reorder.drain():
             self._write(done)
+        if self._held:
+            # Nothing answered after these: the server may as well have been down.
+            if self.ending.reason is None:
+                self.ending.reason, self.ending.error = "unreachable", self._held[0].error
+            self.ending.unrecorded = len(self._held)
         self.ending.left_in_flight = self._pending
         self._quit = True
         self._credits.release()  # wake the feeder so it sees _quit

@@ -36,6 +36,8 @@ class Done:
     error: AimlchatError | None = None  # the item failed: recorded in OUT
     abandoned: bool = False  # never sent (or not retried): the batch was stopping
     fatal: BaseException | None = None  # stops the whole batch
+    sent: float | None = None  # when the last attempt went out (the gate's clock)
+    ended: float | None = None  # when that attempt failed
 
 
 Send = Callable[[Record], Reply]
@@ -76,7 +78,7 @@ def run_item(job: Job, send: Send, gate: RateGate, retries: int, patience: float
                 continue
             gate.release(ticket, ok=False)
             if not _transient(exc) or tries >= retries:
-                return Done(job, error=exc)
+                return Done(job, error=exc, sent=ticket.started, ended=gate.now())
             wait = getattr(exc, "retry_after", None)
             try:
                 gate.sleep(min(wait, MAX_PAUSE) if wait is not None else backoff(tries))
@@ -88,7 +90,7 @@ def run_item(job: Job, send: Send, gate: RateGate, retries: int, patience: float
             gate.release(ticket, ok=False)
             return Done(job, fatal=exc)
         gate.release(ticket, ok=True)
-        return Done(job, reply=reply)
+        return Done(job, reply=reply, sent=ticket.started)
 
 
 class Pool:

@@ -102,14 +102,15 @@ def _open_out(app: App, opts: BatchOptions) -> tuple[OutFile | StdoutFile, Exist
 # -- prices and history -------------------------------------------------------------------
 
 
-def _prices(app: App, model: str, *, need: bool) -> Price:
-    """Catalogue prices: the cached copy, else fetched once. --max-cost cannot do without."""
+def _prices(app: App, model: str, *, need: bool) -> tuple[Price, bool]:
+    """Catalogue prices: the cached copy, else fetched once. --max-cost cannot do without.
+    Also whether there is a catalogue at all: without one, no cost can be known."""
     from aimlchat.api.catalog import load_catalogue
 
     models = app.prices.models
     price = prices(models)
     if models and (not need or price(model, 1, 1) is not None):
-        return price
+        return price, True
     try:
         client = app.client(need_key=False)
         models = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn).models
@@ -117,14 +118,14 @@ def _prices(app: App, model: str, *, need: bool) -> Price:
         if need:
             raise UsageError(f"--max-cost needs prices; {exc.message}") from None
         app.notifier.warn(f"no prices ({exc.message}); cost is left null")
-        return price
+        return price, bool(models)
     price = prices(models)
     if need and price(model, 1, 1) is None:
         raise UsageError(
             f"--max-cost: the catalogue has no price for {model}",
             hint="pick a priced model (aimlchat models --pricing), or drop --max-cost",
         )
-    return price
+    return price, True
 
 
 def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
@@ -187,16 +188,17 @@ def run_batch(app: App, opts: BatchOptions) -> None:
     debug_log = app.notifier.raw if app.opts.debug else None
     connection = Connection(s.base_url, app.api_key(), s.timeout, debug_log)
     defaults = Defaults(s.model, s.system, dict(s.params), app.response_format)
-    price = _prices(app, s.model, need=opts.max_cost is not None)
+    price, known = _prices(app, s.model, need=opts.max_cost is not None)
     requester = Requester(connection, defaults, price)
     with _lines(app, _input_path(opts.input)):
         pass  # a missing IN is an error before OUT is created
     writer, existing = _open_out(app, opts)
+    stats = Stats(prices_known=known)
     try:
-        stats, ending = _run(app, opts, shard, requester, writer, existing)
+        ending = _run(app, opts, shard, requester, writer, existing, stats)
     finally:
         writer.close()
-    _report(app, opts, stats, ending, writer)
+    _report(opts, stats, ending, writer)
 
 
 def _run(
@@ -206,16 +208,16 @@ def _run(
     requester: Requester,
     writer: OutFile | StdoutFile,
     existing: Existing,
-) -> tuple[Stats, Ending]:
+    stats: Stats,
+) -> Ending:
     path = _input_path(opts.input)
-    stats = Stats()
-    reader = Reader(shard, existing.done, check_duplicates=True)
+    reader = Reader(shard, existing.done, check_duplicates=True, failed=existing.failed)
     if _is_regular(path):
         # One quick pass first: the total for the progress line, and every line checked
         # before a single request is paid for.
         with _lines(app, path) as lines:
             stats.total = count(reader, lines)
-        stats.skipped = reader.skipped
+        stats.skipped, stats.skipped_errors = reader.skipped, reader.skipped_errors
         reader = Reader(shard, existing.done, check_duplicates=False)
     elif app.env.stdin_tty and path is None:
         app.notifier.info("reading prompts from the terminal, one per line; Ctrl-D ends")
@@ -244,10 +246,10 @@ def _run(
         )
         ending = runner.run()
     if stats.total is None:
-        stats.skipped = reader.skipped
+        stats.skipped, stats.skipped_errors = reader.skipped, reader.skipped_errors
     progress.clear()
     app.notifier.info(summary(stats, clock()))
-    return stats, ending
+    return ending
 
 
 def _usd(amount: float) -> str:
@@ -260,9 +262,39 @@ def _resume_hint(writer: OutFile | StdoutFile) -> str:
     return f"run the same command again to resume: the items in {writer.path} are skipped"
 
 
-def _report(
-    app: App, opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | StdoutFile
-) -> None:
+def _items(n: int, word: str = "item") -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _unreachable(ending: Ending, written: str, writer: OutFile | StdoutFile) -> Stopped:
+    """The server gave no answer: the items that failed so are left for a rerun."""
+    error = ending.error
+    why = error.message if isinstance(error, AimlchatError) else "no answer"
+    message = f"cannot reach the server ({why}); nothing recorded for {_items(ending.unrecorded)}"
+    if not written.startswith("0 "):
+        message += f"; {written}"
+    hints = [error.hint] if isinstance(error, AimlchatError) and error.hint else []
+    return Stopped(message, ExitCode.NETWORK, " ".join([*hints, _resume_hint(writer)]))
+
+
+def _failed(stats: Stats, writer: OutFile | StdoutFile) -> Stopped | None:
+    """Exit 0 only when OUT holds a success for every item: errors from this run, or from
+    an earlier one that this run skipped, are exit 1."""
+    said = []
+    if stats.errors:
+        said.append(
+            f"{stats.errors:,} of {plural(stats.done, 'item')} failed; their records hold the error"
+        )
+    if stats.skipped_errors:
+        earlier = _items(stats.skipped_errors, "error record")
+        said.append(f"{writer.path} holds {earlier} from an earlier run")
+    if not said:
+        return None
+    hint = "rerun with --retry-errors to ask them again" if writer.path else None
+    return Stopped("; ".join(said), ExitCode.API, hint)
+
+
+def _report(opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | StdoutFile) -> None:
     reason = ending.reason
     written = f"{plural(stats.done, 'result')} written" + (
         f" to {writer.path}" if writer.path is not None else ""
@@ -275,6 +307,8 @@ def _report(
         raise Stopped(f"{word}: {written}", code, _resume_hint(writer))
     if reason in ("input", "fatal") and ending.error is not None:
         raise ending.error
+    if reason == "unreachable":
+        raise _unreachable(ending, written, writer)
     if reason == "budget":
         raise Stopped(
             f"--max-cost ${_usd(opts.max_cost or 0)} reached (${_usd(stats.cost)} spent); "
@@ -282,10 +316,6 @@ def _report(
             ExitCode.API,
             _resume_hint(writer),
         )
-    if stats.errors:
-        raise Stopped(
-            f"{stats.errors:,} of {plural(stats.done, 'item')} failed;"
-            " their records hold the error",
-            ExitCode.API,
-            "rerun with --retry-errors to ask them again" if writer.path else None,
-        )
+    failed = _failed(stats, writer)
+    if failed is not None:
+        raise failed
