@@ -35,7 +35,8 @@ def click_command(args: Sequence[str], environ: Mapping[str, str]) -> Any:
     wanted = next((a for a in args if not a.startswith("-")), None)
     app = copy.copy(cli)
     app.registered_commands = [
-        info if _name(info) == wanted else _stubbed(info) for info in cli.registered_commands
+        _built(info) if _name(info) == wanted else _stubbed(info)
+        for info in cli.registered_commands
     ]
     app.registered_groups = [
         group if group.name == wanted else _stubbed_group(group) for group in cli.registered_groups
@@ -50,6 +51,14 @@ def _stubbed_group(group: Any) -> Any:
         _stubbed(info) for info in group.typer_instance.registered_commands
     ]
     return stub
+
+
+def _built(info: Any) -> Any:
+    from aimlchat.cli.options import with_options
+
+    if info.callback is not None:
+        with_options(info.callback)
+    return info
 
 
 def _stubbed(info: Any) -> Any:

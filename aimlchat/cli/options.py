@@ -196,6 +196,9 @@ def request_options_without(
     return functools.partial(request_options, without=names, flags=flags)
 
 
+_PENDING = "__aimlchat_options__"
+
+
 def request_options(
     func: F,
     *,
@@ -204,9 +207,24 @@ def request_options(
 ) -> F:
     """Give `func` every shared option without writing the parameters out twice.
 
+    Only marked here: `with_options` extends the signature when the command is built,
+    and a run builds only the command it names (see aimlchat.cli.build), so `--help`
+    does not pay for ~50 options of three commands it merely lists.
+    """
+    setattr(func, _PENDING, (without, flags))
+    return func
+
+
+def with_options(func: F) -> F:
+    """Apply a pending `request_options` (once).
+
     typer reads a command's parameters from `inspect.signature` and type hints, so
     extending `__signature__` and `__annotations__` is enough.
     """
+    pending = func.__dict__.pop(_PENDING, None)
+    if pending is None:
+        return func
+    without, flags = pending
     sig = inspect.signature(func, eval_str=True)
     extra = [
         inspect.Parameter(
