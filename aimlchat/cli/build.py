@@ -30,7 +30,9 @@ def click_command(args: Sequence[str], environ: Mapping[str, str]) -> Any:
     from aimlchat.cli import COMPLETE_VAR
     from aimlchat.cli.app import cli
 
-    if COMPLETE_VAR in environ:
+    if COMPLETE_VAR in environ:  # completion walks the whole tree
+        for info in cli.registered_commands:
+            _built(info)
         return typer.main.get_command(cli)
     wanted = next((a for a in args if not a.startswith("-")), None)
     app = copy.copy(cli)
