@@ -1,4 +1,4 @@
-"""Private folders and atomic, crash-safe file writes."""
+"""Private folders, atomic crash-safe file writes, and size-capped reads of named files."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from aimlchat.errors import UsageError
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -58,3 +60,25 @@ def fsync_dir(path: Path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def read_capped(path: Path, *, label: str, limit: int, kind: str) -> bytes:
+    """The bytes of a file the user named, or a UsageError saying plainly what is wrong.
+
+    `kind` names what is limited in the message ("images", "files").
+    """
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise UsageError(f"{label} is not a file")
+        if size > limit:
+            raise UsageError(
+                f"{label} is {size / 1e6:.1f} MB; {kind} are limited to {limit // 1024 // 1024} MB"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {label}") from None
+    except PermissionError:
+        raise UsageError(f"cannot read {label}: permission denied") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {label}: {exc.strerror or exc}") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aimlchat.errors import UsageError
+from aimlchat.fsutil import read_capped
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DETAILS = ("low", "high", "auto")
@@ -40,7 +41,9 @@ def image_part(
                 raise UsageError("-a - needs the image on stdin")
             data, label = read_stdin(), "stdin"
         else:
-            data, label = _read_file(Path(spec).expanduser()), spec
+            path = Path(spec).expanduser()
+            data = read_capped(path, label=str(path), limit=MAX_IMAGE_BYTES, kind="images")
+            label = spec
         mime = sniff_mime(data)
         if mime is None:
             raise UsageError(f"{label} is not a JPEG, PNG, GIF or WEBP image")
@@ -49,22 +52,3 @@ def image_part(
     if detail:
         image["detail"] = detail
     return {"type": "image_url", "image_url": image}
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise UsageError(f"{path} is not a file")
-        if size > MAX_IMAGE_BYTES:
-            raise UsageError(
-                f"{path} is {size / 1e6:.1f} MB; images are limited to "
-                f"{MAX_IMAGE_BYTES // (1024 * 1024)} MB"
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}") from None
-    except PermissionError:
-        raise UsageError(f"cannot read {path}: permission denied") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -20,6 +20,7 @@ from aimlchat.chat.attach import image_part, sniff_mime
 from aimlchat.chat.gitignore import Ignore
 from aimlchat.chat.utf8 import decode_utf8
 from aimlchat.errors import UsageError
+from aimlchat.fsutil import read_capped
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_TOTAL_BYTES = 8 * 1024 * 1024  # the same budget as stdin
@@ -144,22 +145,7 @@ def walk(root: Path) -> Iterator[Path]:
 def _add_path(
     ctx: FileContext, path: Path, label: str, detail: str | None, *, explicit: bool
 ) -> None:
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise UsageError(f"{label} is not a file")
-        if size > MAX_FILE_BYTES:
-            raise UsageError(
-                f"{label} is {size / 1e6:.1f} MB; files are limited to "
-                f"{MAX_FILE_BYTES // 1024 // 1024} MB"
-            )
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {label}") from None
-    except PermissionError:
-        raise UsageError(f"cannot read {label}: permission denied") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {label}: {exc.strerror or exc}") from None
+    data = read_capped(path, label=label, limit=MAX_FILE_BYTES, kind="files")
     _add_data(ctx, label, data, detail, explicit=explicit, lang=LANGS.get(path.suffix.lower()))
 
 
