@@ -1,7 +1,7 @@
 """Batch input: one item per line, read as a stream, never loaded whole.
 
-A line is a JSON object (`{"id", "prompt", "system", "model", "params"}`, only `prompt`
-required) or, when it does not start with `{`, a plain prompt. A line that starts with
+A line is a JSON object (`{"id", "prompt", "system", "model", "params", "files"}`, only
+`prompt` required) or, when it does not start with `{`, a plain prompt. A line that starts with
 `{` but does not parse is a broken record, not a prompt: sending it would waste a request
 on garbage, so it stops the batch (exit 2) naming the line. Blank lines are skipped but
 keep their number, so a default id is what `sed -n Np` shows.
@@ -29,6 +29,7 @@ class Record:
     system: str | None = None  # None: the default; "": explicitly none
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    files: tuple[str, ...] = ()  # -f specs, collected when the item is sent
 
     @property
     def key(self) -> str:
@@ -102,14 +103,24 @@ def _optional_text(obj: dict[str, Any], name: str, number: int) -> str | None:
     return value
 
 
+def _files(value: Any, number: int) -> tuple[str, ...]:
+    """A record's `-f` specs: only their shape is checked here; the files themselves are
+    read when the item is sent, so a missing one is that item's error, not the batch's."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _bad(number, '"files" must be a list of non-empty strings (paths, globs, URLs)')
+    if "-" in value:
+        raise _bad(number, '"files" cannot name stdin (-); name a file instead')
+    return tuple(value)
+
+
 def from_object(obj: Any, number: int) -> Record:
     if not isinstance(obj, dict):
         raise _bad(number, "a line starting with { must be a JSON object")
     prompt = obj.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise _bad(number, 'a JSON record needs a non-empty "prompt" string')
-    if "files" in obj:
-        raise _bad(number, '"files" in records is not supported yet; put the text in "prompt"')
     rid = obj.get("id", number)
     if not valid_id(rid):
         raise _bad(number, '"id" must be a non-empty string or a whole number')
@@ -123,6 +134,7 @@ def from_object(obj: Any, number: int) -> Record:
         system=_optional_text(obj, "system", number),
         model=model,
         params=_params(obj.get("params"), number),
+        files=_files(obj.get("files"), number),
     )
 
 

@@ -1,7 +1,9 @@
 """The one place a batch record becomes a request body, and a reply becomes a result.
 
 Everything the batch knows about the API layer (`Client`, `build_body`, reply parsing,
-catalogue prices) is here, so a change in that layer is a change in this file only.
+catalogue prices, `-f` files) is here, so a change in that layer is a change in this file
+only. The user message is built as `ask` builds it: the files first (the shared `-f`
+ones, then the record's own), then the prompt, with images as image parts.
 Each worker thread gets its own `Client`: a requests `Session` is not documented as
 thread-safe, and one session per worker keeps one pooled keep-alive connection each.
 """
@@ -10,14 +12,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aimlchat.api.catalog import Model, cost, find_model
 from aimlchat.api.client import Client
 from aimlchat.api.response import Response
 from aimlchat.batch.records import Record
-from aimlchat.chat.conversation import build_body, user_message
+from aimlchat.chat.conversation import Message, build_body, user_message
+from aimlchat.chat.files import MAX_TOTAL_BYTES, FileContext, collect, is_url
+from aimlchat.errors import UsageError
 
 Price = Callable[[str, int, int], "float | None"]
 
@@ -30,6 +35,9 @@ class Defaults:
     system: str | None = None
     params: dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
+    files: FileContext = field(default_factory=FileContext)  # -f, collected once
+    cwd: Path | None = None  # what a record's relative "files" are relative to
+    image_detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,38 @@ class Requester:
             response_format = record.params["response_format"]
         return build_body(
             model=self.model_of(record),
-            messages=[user_message(record.prompt)],
+            messages=[self.message(record)],
             params=params,
             stream=False,
             system=self.system_of(record),
             response_format=response_format,
         )
+
+    def message(self, record: Record) -> Message:
+        """Shared files, the record's files, then its prompt; reads the record's files."""
+        shared, own = self.defaults.files, self._own_files(record)
+        files = "\n\n".join([*shared.blocks, *own.blocks])
+        text = f"{files}\n\n{record.prompt}" if files else record.prompt
+        return user_message(text, [*shared.images, *own.images])
+
+    def _own_files(self, record: Record) -> FileContext:
+        """A record's "files", read in the worker: a problem with them (missing, binary,
+        too big) is a UsageError, which makes that item's error record, not the batch's."""
+        if not record.files:
+            return FileContext()
+        d = self.defaults
+        own = collect(
+            list(record.files),
+            cwd=d.cwd or Path.cwd(),
+            fetch=self._client().fetch_text if any(is_url(s) for s in record.files) else None,
+            image_detail=d.image_detail,
+        )
+        if d.files.total + own.total > MAX_TOTAL_BYTES:
+            raise UsageError(
+                f"-f and this record's files add up to more than "
+                f"{MAX_TOTAL_BYTES // 1024 // 1024} MB; not sent"
+            )
+        return own
 
     def send(self, record: Record) -> Reply:
         """Ask once (no retries here: the scheduler retries); raise typed errors."""

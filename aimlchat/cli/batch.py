@@ -16,11 +16,12 @@ from aimlchat.cli.options import request_options_from, request_options_without
 from aimlchat.cli.wiring import env_of
 
 # What `batch` does not offer: one reply per item (no -n), always whole (no --no-stream),
-# no conversations, files, templates or tools (each IN record is the whole request), and
-# nothing for a reply on a terminal (OUT is JSONL, with usage and cost per item).
+# no conversations, -a images, templates or tools (each IN record is the whole request;
+# -f files are shared by every item, a record adds its own "files"), and nothing for a
+# reply on a terminal (OUT is JSONL, with usage and cost per item).
 # History is `--history`, off by default, instead of `--no-history`.
 BATCH_WITHOUT = (
-    *("n", "var", "no_stream", "file", "attach", "image_detail"),
+    *("n", "var", "no_stream", "attach", "image_detail"),
     *("tool", "yes", "max_steps", "context_length", "continue_", "session", "no_history"),
     *("usage", "raw", "show_reasoning", "code_theme"),
 )
@@ -77,6 +78,8 @@ def batch(
     \b
     IN lines are JSON records or plain prompts:
       {"id": "q1", "prompt": "…", "system": "…", "model": "…", "params": {"temperature": 0}}
+      {"id": "q2", "prompt": "Review this", "files": ["src/app.py"]}
+    -f files go before every item's prompt, then the record's own "files".
     OUT lines: {"id", "text", "finish_reason", "usage", "cost", "model", "error"}
 
     \b
@@ -85,6 +88,7 @@ def batch(
       aimlchat batch prompts.jsonl -o out.jsonl          # again: resumes
       cut -f2 data.tsv | aimlchat batch - -m gpt-4o > out.jsonl
       aimlchat batch big.jsonl -o part2.jsonl --shard 2/3   # host 2 of 3
+      aimlchat batch qs.jsonl -o out.jsonl -f spec.md        # spec.md with every prompt
     """
     from aimlchat.commands.batch import BatchOptions, run_batch
     from aimlchat.commands.runtime import App

@@ -26,6 +26,8 @@ from aimlchat.batch.records import Reader, Shard, count
 from aimlchat.batch.request import Connection, Defaults, Price, Requester, prices
 from aimlchat.batch.runner import Ending, Runner, StopFlag
 from aimlchat.batch.scheduler import Done, run_item
+from aimlchat.chat.files import FileContext
+from aimlchat.commands.message import gather_files, working_dir
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
 from aimlchat.words import plural
@@ -97,6 +99,13 @@ def _open_out(app: App, opts: BatchOptions) -> tuple[OutFile | StdoutFile, Exist
         return OutFile.open(opts.output, retry_errors=opts.retry_errors, notice=app.notifier.info)
     except OSError as exc:
         raise UsageError(f"cannot open {opts.output}: {exc.strerror}") from None
+
+
+def _shared_files(app: App) -> FileContext:
+    """-f for every item: read once, every limit checked, before any request."""
+    if "-" in app.opts.files:
+        raise UsageError("batch cannot take -f -: stdin may be IN", hint="name the file instead")
+    return gather_files(app, app.opts.files)
 
 
 # -- prices and history -------------------------------------------------------------------
@@ -187,7 +196,15 @@ def run_batch(app: App, opts: BatchOptions) -> None:
     s = app.settings
     debug_log = app.notifier.raw if app.opts.debug else None
     connection = Connection(s.base_url, app.api_key(), s.timeout, debug_log)
-    defaults = Defaults(s.model, s.system, dict(s.params), app.response_format)
+    defaults = Defaults(
+        s.model,
+        s.system,
+        dict(s.params),
+        app.response_format,
+        files=_shared_files(app),
+        cwd=working_dir(),
+        image_detail=s.image_detail,
+    )
     price, known = _prices(app, s.model, need=opts.max_cost is not None)
     requester = Requester(connection, defaults, price)
     with _lines(app, _input_path(opts.input)):

@@ -67,7 +67,7 @@ def gather_files(
     fetch = app.client(need_key=False).fetch_text if any(is_url(s) for s in specs) else None
     found = collect(
         specs,
-        cwd=_cwd(),
+        cwd=working_dir(),
         read_stdin=read_stdin,
         fetch=fetch,
         image_detail=app.settings.image_detail,
@@ -84,7 +84,7 @@ def _note_skipped(app: App, labels: list[str], kind: str, kinds: str | None = No
         app.notifier.info(f"skipped {plural(len(labels), kind, kinds)}: {names}{more}")
 
 
-def _cwd() -> Path:
+def working_dir() -> Path:
     try:
         return Path.cwd()
     except OSError:
