@@ -7,7 +7,10 @@ re-exported here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shlex
+import signal
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +21,7 @@ from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.runtime import App
 from aimlchat.commands.slash import COMMANDS, NAMES, Repl
 from aimlchat.commands.slash_content import counted, file_context
+from aimlchat.errors import Terminated
 from aimlchat.storage.refs import is_id
 from aimlchat.words import plural
 
@@ -151,11 +155,39 @@ def make_prompt_session(app: App, repl: Repl | None = None, **io: Any) -> Prompt
     return session
 
 
+def _prompt(session: PromptSession[str], draft: str) -> str:
+    """One prompt, during which a SIGTERM ends it through the event loop.
+
+    The process's handler raises `Terminated` wherever the signal lands; inside
+    prompt_toolkit's own tasks (its history loader) that became "Unhandled exception in
+    event loop … Press ENTER to continue" instead of an exit.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def pre_run() -> None:
+        app = session.app
+
+        def terminate() -> None:
+            if not app.future or not app.future.done():
+                app.exit(exception=Terminated())
+
+        # Not in the main thread (pipe-input tests): the process's handler stays.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+
+    try:
+        return session.prompt("› ", default=draft, pre_run=pre_run)
+    finally:
+        # The loop's own handler is gone with the loop (SIG_DFL): put the process's back.
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, previous)
+
+
 def loop(repl: Repl, session: PromptSession[str]) -> None:
     while True:
         try:
             draft, repl.draft = repl.draft, ""
-            line = session.prompt("› ", default=draft)
+            line = _prompt(session, draft)
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt clears the line
         except EOFError:
