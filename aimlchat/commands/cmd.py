@@ -23,7 +23,7 @@ from aimlchat.chat.session import Chat
 from aimlchat.chat.shellcmd import command_from, describe_prompt
 from aimlchat.commands.runtime import App
 from aimlchat.errors import ApiError, ExitCode, UsageError
-from aimlchat.settings.secrets import without_secrets
+from aimlchat.tools.run import tool_environment
 
 MENU = (("e", "execute"), ("r", "revise"), ("d", "describe"), ("c", "copy"), ("a", "abort"))
 ABORT_KEYS = ("a", "q", "\x1b", "\x04")  # a, q, Esc, Ctrl-D
@@ -194,7 +194,7 @@ def execute(app: App, command: str) -> int:
     shell = app.env.environ.get("SHELL") or "/bin/sh"
     app.out.flush()
     # The command is the model's: like a tool's, it gets no key of ours.
-    environ = without_secrets(app.env.environ)
+    environ = tool_environment(app.env.environ)
     try:
         with _ctrl_c_goes_to_the_command():
             status = subprocess.run([shell, "-c", command], env=environ).returncode

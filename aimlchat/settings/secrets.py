@@ -1,16 +1,12 @@
 """What counts as a secret: the names of settings and body fields that hold one (masked
-by `config show`), and the environment variables a child process must not inherit."""
+by `config show`). The environment a child process must not inherit is
+`aimlchat.tools.run.tool_environment`'s."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from typing import Any
-
-from aimlchat.settings.config import ENV_KEY
-
-# Environment variables of ours that hold a secret: kept from any command the model wrote.
-SECRET_ENV = (ENV_KEY,)
 
 # A name is secret when its LAST word is one of these. Words are split at `_`, `-`, `.`
 # and camelCase: `api_key`, `auth_token`, `client_secret`, `accessToken` are secrets;
@@ -37,8 +33,3 @@ def masked(name: str, value: Any) -> Any:
     if isinstance(value, Mapping):
         return {key: masked(str(key), item) for key, item in value.items()}
     return value
-
-
-def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for a command aimlchat did not write: our secrets taken out."""
-    return {name: value for name, value in environ.items() if name not in SECRET_ENV}

@@ -93,6 +93,7 @@ def check_call(
 
 
 def tool_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a command the model wrote (a tool, `cmd`): our secrets taken out."""
     source = os.environ if environ is None else environ
     return {k: v for k, v in source.items() if k not in _HIDDEN_ENV}
 
