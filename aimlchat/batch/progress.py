@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aimlchat.terminal.environment import Environment
+from aimlchat.words import plural
 
 REDRAW_EVERY = 0.1
 BAR = 16
@@ -65,10 +66,6 @@ def _money(stats: Stats) -> str:
     return text + ("+?" if stats.unpriced else "")
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def live_line(stats: Stats, now: float) -> str:
     parts = []
     if stats.total:
@@ -79,8 +76,8 @@ def live_line(stats: Stats, now: float) -> str:
     else:
         parts.append(f"{stats.done:,} done")
     parts.append(f"{stats.rate(now):.1f}/s")
-    parts.append(_plural(stats.errors, "error"))
-    parts.append(_plural(stats.retries, "retry").replace("retrys", "retries"))
+    parts.append(plural(stats.errors, "error"))
+    parts.append(plural(stats.retries, "retry"))
     parts.append(f"{stats.tokens:,} tokens")
     parts.append(_money(stats))
     eta = stats.eta(now)
@@ -92,10 +89,10 @@ def live_line(stats: Stats, now: float) -> str:
 def summary(stats: Stats, now: float) -> str:
     parts = [
         f"batch: {stats.done:,} done",
-        _plural(stats.errors, "error"),
+        plural(stats.errors, "error"),
         f"{_duration(now - stats.started)}",
         f"{stats.rate(now):.1f}/s",
-        _plural(stats.retries, "retry").replace("retrys", "retries"),
+        plural(stats.retries, "retry"),
         f"{stats.tokens:,} tokens",
         _money(stats),
     ]

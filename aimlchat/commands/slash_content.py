@@ -9,6 +9,7 @@ from aimlchat.chat.attach import image_part
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.words import plural
 
 
 def file_context(app: App, specs: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -24,16 +25,12 @@ def file_context(app: App, specs: list[str]) -> tuple[list[dict[str, Any]], list
 
 def counted(images: list[dict[str, Any]], blocks: list[str]) -> str:
     """ "2 files and 1 image": what an attachment brought."""
-    parts = [_plural(len(blocks), "file")] if blocks or not images else []
-    return " and ".join(parts + ([_plural(len(images), "image")] if images else []))
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    parts = [plural(len(blocks), "file")] if blocks or not images else []
+    return " and ".join(parts + ([plural(len(images), "image")] if images else []))
 
 
 def _whole(reply: str) -> str:
-    return f"the whole reply ({_plural(len(reply.splitlines()), 'line')})"
+    return f"the whole reply ({plural(len(reply.splitlines()), 'line')})"
 
 
 def _pick(reply: str, arg: str) -> tuple[str, str]:
@@ -50,7 +47,7 @@ def _pick(reply: str, arg: str) -> tuple[str, str]:
     lang = f"{block.lang}, " if block.lang else ""
     return (
         block.content,
-        f"code block {arg} ({lang}{_plural(block.content.count(chr(10)), 'line')})",
+        f"code block {arg} ({lang}{plural(block.content.count(chr(10)), 'line')})",
     )
 
 
