@@ -1,0 +1,99 @@
+"""What a crash left in a conversation's history, mended when it is loaded.
+
+A process killed outright (`kill -9`, power loss) saves no "interrupted" marks: its last
+rows stop wherever it was. Two shapes a strict API refuses on the next `--continue`:
+- an assistant message whose `tool_calls` lack a `tool` result for some id (killed while
+  a tool ran): a synthetic "interrupted" result is put in for each missing id;
+- a user message that got no reply (killed while waiting for it), which would make two
+  user messages in a row: it is left out of the context, as a failed request's is.
+History itself is not changed: the repair happens in memory on every load, so a process
+still writing that conversation (another terminal) is never contradicted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimlchat.storage.store import StoredMessage
+from aimlchat.words import plural
+
+INTERRUPTED_RESULT = "[interrupted: no result was recorded]"
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Loaded:
+    """A conversation's context as loaded: messages with their row ids (None for a
+    synthetic one) and statuses, and what had to be mended."""
+
+    messages: list[Message] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    filled_results: int = 0  # synthetic tool results put in
+    unanswered: list[Message] = field(default_factory=list)  # user messages left out
+
+    def add(self, message: Message, mid: int | None, status: str) -> None:
+        self.messages.append(message)
+        self.ids.append(mid)
+        self.statuses.append(status)
+
+    def pop(self) -> Message:
+        self.ids.pop()
+        self.statuses.pop()
+        return self.messages.pop()
+
+
+def _call_ids(tool_calls: Any) -> list[str]:
+    calls = tool_calls if isinstance(tool_calls, list) else []
+    return [str(c.get("id")) for c in calls if isinstance(c, dict)]
+
+
+def load(rows: Sequence[StoredMessage]) -> Loaded:
+    """The active rows of a conversation as a context the API accepts."""
+    out = Loaded()
+    waiting: list[str] = []  # ids of the last tool_calls message still without a result
+
+    def answer_the_rest() -> None:
+        for call_id in waiting:
+            result = {"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_RESULT}
+            out.add(result, None, "interrupted")
+            out.filled_results += 1
+        waiting.clear()
+
+    def drop_unanswered_user() -> None:
+        if out.messages and out.messages[-1].get("role") == "user":
+            out.unanswered.append(out.pop())
+
+    for row in rows:
+        if row.role == "tool":
+            if row.tool_call_id in waiting:
+                waiting.remove(row.tool_call_id)
+            out.add(row.for_api(), row.id, row.status)
+            continue
+        answer_the_rest()
+        if row.role == "user":
+            drop_unanswered_user()
+        out.add(row.for_api(), row.id, row.status)
+        if row.role == "assistant" and row.tool_calls:
+            waiting[:] = _call_ids(row.tool_calls)
+    answer_the_rest()
+    drop_unanswered_user()
+    return out
+
+
+def notice(loaded: Loaded) -> str | None:
+    """One line for the user when loading mended something, else None."""
+    mended = []
+    if loaded.filled_results:
+        calls = plural(loaded.filled_results, "tool call")
+        mended.append(f"{calls} without a result sent as interrupted")
+    if loaded.unanswered:
+        n = len(loaded.unanswered)
+        which = "a message" if n == 1 else f"{n} messages"
+        mended.append(f"{which} that got no reply left out (history keeps it)")
+    if not mended:
+        return None
+    return "the conversation was cut off by a stopped process: " + "; ".join(mended)

@@ -1,0 +1,76 @@
+"""Start-up benchmark (not part of the pass/fail run).
+
+    python -m tests.benchmarks.bench_startup            # 21 rounds
+    python -m tests.benchmarks.bench_startup --rounds 41
+
+Each round runs every command once, in turn, so a burst of load on the machine hits them
+all alike; the table gives each one's median wall time and its ratio to its baseline:
+`--help` and `--version` against `python -c "import typer"`, and a piped `ask` (with
+history, and with `--no-history`) against a bare requests script printing the same reply.
+`python -X importtime` says where the time goes; this says how much there is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from tests.benchmarks.bench_stream import REQUESTS_SCRIPT, env_for
+from tests.loopback import LoopbackServer
+
+PY = sys.executable
+
+
+def wall(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=21)
+    args = parser.parse_args()
+    server = LoopbackServer().start()
+    with tempfile.TemporaryDirectory() as home:
+        env = env_for(server, home)
+        script = os.path.join(home, "plain.py")
+        with open(script, "w") as fh:
+            fh.write(REQUESTS_SCRIPT)
+        # The console script when installed (as a user runs it), else the module.
+        exe = os.path.join(os.path.dirname(PY), "aimlchat")
+        cli = [exe] if os.path.exists(exe) else [PY, "-m", "aimlchat"]
+        commands = {
+            "import typer": [PY, "-c", "import typer"],
+            "--help": [*cli, "--help"],
+            "--version": [*cli, "--version"],
+            "requests script": [PY, script],
+            "piped ask": [*cli, "ask", "hi"],
+            "piped ask --no-history": [*cli, "ask", "--no-history", "hi"],
+        }
+        for argv in commands.values():  # warm the caches and compile bytecode
+            wall(argv, env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.rounds):
+            for name, argv in commands.items():
+                times[name].append(wall(argv, env))
+    server.stop()
+    median = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
+    base = {
+        "--help": "import typer",
+        "--version": "import typer",
+        "piped ask": "requests script",
+        "piped ask --no-history": "requests script",
+    }
+    for name, ms in median.items():
+        ratio = f"  = {ms / median[base[name]]:.2f}x {base[name]}" if name in base else ""
+        print(f"{name:<24} {ms:6.1f} ms{ratio}")
+
+
+if __name__ == "__main__":
+    main()
