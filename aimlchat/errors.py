@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     AUTH = 3
     NETWORK = 4
     RATE_LIMITED = 5
+    HANGUP = 129
     INTERRUPTED = 130
     STDOUT_CLOSED = 141
     TERMINATED = 143
@@ -33,6 +34,10 @@ class AimlchatError(Exception):
 
 class UsageError(AimlchatError):
     exit_code = ExitCode.USAGE
+
+
+class Unsupported(UsageError):
+    """Something this operating system cannot do: "… is not available on Windows"."""
 
 
 class ConfigError(AimlchatError):
@@ -70,6 +75,12 @@ class RateLimitError(ApiError):
 class NetworkError(AimlchatError):
     exit_code = ExitCode.NETWORK
 
+    def __init__(self, message: str, *, hint: str | None = None, unsent: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        # True only when the request certainly never reached the server (no connection was
+        # made): the one network failure that may be retried without paying twice.
+        self.unsent = unsent
+
 
 class StoreError(AimlchatError):
     """The history database cannot be opened or written."""
@@ -104,7 +115,22 @@ redact = Redactor()
 class Terminated(BaseException):
     """SIGTERM. Not a KeyboardInterrupt: the REPL turns Ctrl-C into "back to the prompt",
     but a TERM must end the process (143). Partial replies are saved the same way, since
-    the session keeps text on any BaseException."""
+    the session keeps text on any BaseException. What raises it: aimlchat/signals.py."""
+
+    exit_code = ExitCode.TERMINATED
+    word = "terminated"  # the notice on the way out
+    cause = "aimlchat was terminated (SIGTERM)"  # in an interrupted tool result, for the model
+    terminal_gone = False
+
+
+class Hangup(Terminated):
+    """SIGHUP: the terminal went away (window closed, ssh dropped). Ends the run on the
+    same path as SIGTERM (partial reply saved, a running tool's group stopped), with 129."""
+
+    exit_code = ExitCode.HANGUP
+    word = "hung up"
+    cause = "the user's terminal hung up (SIGHUP)"
+    terminal_gone = True
 
 
 class StdoutClosed(AimlchatError):

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from aimlchat.errors import UsageError
+from aimlchat.osplatform import fchmod
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -27,7 +28,7 @@ def private_file(path: Path) -> Path:
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)
+        fchmod(fd, FILE_MODE)
     finally:
         os.close(fd)
     return path
@@ -39,7 +40,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), FILE_MODE)
+            fchmod(fh.fileno(), FILE_MODE)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

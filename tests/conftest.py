@@ -22,7 +22,7 @@ TEST_KEY = "sk-test-SECRET-0123456789"
 @pytest.fixture(autouse=True)
 def signal_handlers_restored() -> Iterator[None]:
     """A run in-process must leave no handler behind for the next test to inherit."""
-    watched = (signal.SIGINT, signal.SIGTERM)
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     before = {signum: signal.getsignal(signum) for signum in watched}
     yield
     after = {signum: signal.getsignal(signum) for signum in watched}

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -162,6 +164,22 @@ def thinking_words(seconds: float = 3.0, delay: float = 0.05) -> list[str]:
 
 
 @dataclass
+class Gate:
+    """Holds a streamed reply before its event `at` until the test opens it: a test acts
+    (types ahead, sends a signal) at a known point of a reply, waiting on events, not time."""
+
+    at: int
+    reached: threading.Event = field(default_factory=threading.Event)
+    opened: threading.Event = field(default_factory=threading.Event)
+
+    def wait_reached(self, timeout: float = 15) -> None:
+        assert self.reached.wait(timeout), "the reply never reached the gate"
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+@dataclass
 class Reply:
     """What the server does for one chat request."""
 
@@ -180,6 +198,7 @@ class Reply:
     # Content-Encoding "gzip" or "deflate": a body compressed whole; events compressed as
     # one stream, flushed (Z_SYNC_FLUSH) after each so each can be decoded on arrival.
     encoding: str | None = None
+    gate: Gate | None = None  # held before event gate.at until the test opens it
 
 
 def _compressor(encoding: str) -> Any:
@@ -404,6 +423,9 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(reply.stall_for)
                 self.close_connection = True
                 return
+            if reply.gate is not None and i == reply.gate.at:
+                reply.gate.reached.set()
+                reply.gate.opened.wait(30)
             if i and reply.delay:
                 time.sleep(reply.delay)
             data = event.encode("utf-8")
@@ -433,6 +455,8 @@ class LoopbackServer(ThreadingHTTPServer):
         self.in_flight = 0  # chat requests being answered right now
         self.peak_in_flight = 0
         self.script: Callable[[dict[str, Any]], Reply] = default_reply
+        self.dropped = 0  # connections the client closed while they were being answered
+        self.client_gone = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -450,6 +474,16 @@ class LoopbackServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-reply (Ctrl-C, a timeout, a test that is done) is
+        what these tests do on purpose: counted, not printed. Anything else is a bug here."""
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted
+            with self.lock:
+                self.dropped += 1
+            self.client_gone.set()
+            return
+        super().handle_error(request, client_address)
 
     def push(self, *replies: Reply) -> None:
         with self.lock:
@@ -563,6 +597,17 @@ def _add_by_hand_options(parser: argparse.ArgumentParser) -> None:
         "--body", metavar="TEXT", help="with --status: this body instead (JSON if it parses)"
     )
     group.add_argument(
+        "--header-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long before answering each chat request at all (a slow non-streamed "
+        "reply): try `aimlchat ask --timeout 1` against --header-delay 3",
+    )
+    group.add_argument(
+        "--log", action="store_true", help="print a numbered line for each chat request"
+    )
+    group.add_argument(
         "--page",
         action="append",
         default=[],
@@ -624,6 +669,23 @@ def _apply_by_hand_options(
     return [*lines, f"every API request gets HTTP {args.status}{wait}"]
 
 
+def _slow_and_logged(server: LoopbackServer, args: argparse.Namespace) -> None:
+    """--header-delay and --log, around whatever script the other options chose."""
+    if not args.header_delay and not args.log:
+        return
+    script = server.script
+
+    def wrapped(request: dict[str, Any]) -> Reply:
+        if args.log:
+            print(f"chat request #{len(server.chat_bodies())}", flush=True)
+        reply = script(request)
+        if args.header_delay:
+            reply = dataclasses.replace(reply, header_delay=args.header_delay)
+        return reply
+
+    server.script = wrapped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
@@ -659,6 +721,7 @@ def main() -> None:
         server.models_reply = Reply(body=loopback_tools.MODELS_WITH_SMALL)
         server.script = getattr(loopback_tools, f"{args.scenario}_script")
         notes = _apply_by_hand_options(server, args, parser)
+        _slow_and_logged(server, args)
         print(f"loopback AI/ML API on {server.base_url} (scenario {args.scenario})", flush=True)
         print("\n".join(notes), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
@@ -714,6 +777,7 @@ def main() -> None:
 
     server.script = scripted
     notes = _apply_by_hand_options(server, args, parser)
+    _slow_and_logged(server, args)
     print(
         f"loopback AI/ML API on {server.base_url} (scenario {args.scenario}); Ctrl-C stops",
         flush=True,

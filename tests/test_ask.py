@@ -312,11 +312,11 @@ def test_history_list_search_export_rm(cli_env, server):
 def test_retry_after_http_date_is_honoured():
     import email.utils
 
-    from aimlchat.api.client import _retry_after
+    from aimlchat.api.retry import retry_after
 
     future = email.utils.formatdate(time.time() + 3, usegmt=True)
-    assert 1 <= (_retry_after(future) or 0) <= 3
-    assert _retry_after("2") == 2.0 and _retry_after("soon") is None
+    assert 1 <= (retry_after(future) or 0) <= 3
+    assert retry_after("2") == 2.0 and retry_after("soon") is None
 
 
 def test_terminal_stdin_without_a_prompt_is_a_usage_error_not_a_hang(cli_env, server):

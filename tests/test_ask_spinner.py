@@ -56,9 +56,11 @@ def test_with_stdout_piped_the_spinner_is_on_the_terminal_and_the_file_exact(
 
 
 def test_a_retry_is_shown_beside_the_spinner(cli_env, server):
-    server.push(Reply(status=503, body={"message": "busy"}), _slow(["Fine."]))
+    busy = Reply(status=503, body={"message": "busy"}, headers={"Retry-After": "1"})
+    server.push(busy, _slow(["Fine."]))
     child = spawn(["ask", "--raw", "--retries", "1", "hi"], cli_env)
-    child.expect(r"HTTP 503; retrying in \d\.\ds \(1/1\) \d\.\d s")
+    child.expect(r"HTTP 503; retrying \(1/1\) in \d\.\d s")  # the delay, counting down
+    child.expect(r"waiting \(retry 1/1\) 0\.\d s")  # then the retry's own wait, from zero
     assert "Fine." in _all_output(child)
 
 

@@ -120,6 +120,7 @@ def test_kill_9_mid_run_then_a_rerun_asks_each_item_once(
 @pytest.mark.parametrize(("signum", "code", "word"), [
     (signal.SIGINT, 130, "interrupted"),
     (signal.SIGTERM, 143, "terminated"),
+    (signal.SIGHUP, 129, "hung up"),
 ])  # fmt: skip
 def test_a_signal_finishes_in_flight_items_and_says_how_to_resume(
     tmp_path: Path,

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from aimlchat.chat.context import (
     ContextWindow,
     Window,
-    describe,
     is_context_error,
     limit_from_error,
     prompt_tokens_from_error,
     resolve_window,
 )
+from aimlchat.chat.context_view import describe
 from aimlchat.chat.tokens import (
     IMAGE_HIGH,
     IMAGE_LOW,
@@ -529,15 +529,18 @@ def test_describe_shows_what_is_sent_and_where_the_numbers_come_from() -> None:
     text = describe(plan, ctx.estimator)
     lines = text.splitlines()
     assert lines[0] == "tiny/model: window 4k (--context-length)"
-    assert lines[1] == f"  system   ~{tokens_text(plan.fixed_tokens)}"
-    assert lines[2] == (
+    system = ctx.estimator.tokens(fixed_tokens(SYSTEM) - fixed_tokens(None))
+    assert lines[1] == f"  system   ~{tokens_text(system)}"
+    overhead = plan.fixed_tokens - system
+    assert lines[2] == f"  overhead ~{overhead}  per request (the chat template)"
+    assert lines[3] == (
         f"  history  ~{tokens_text(plan.history_tokens)}  {kept} of 60 messages "
         f"({plan.start} earlier left out, ~{tokens_text(plan.left_out_tokens)})"
     )
-    assert lines[3] == f"  new      ~{tokens_text(plan.new_tokens)}  1 message"
-    assert lines[4] == "  reply    1k reserved"
+    assert lines[4] == f"  new      ~{tokens_text(plan.new_tokens)}  1 message"
+    assert lines[5] == "  reply    1k reserved"
     total = plan.prompt_tokens + plan.reserve
-    assert lines[5] == f"  total    ~{tokens_text(total)} of 4k ({100 * total // 4096}%)"
-    assert lines[6] == "  estimate: per character, not yet calibrated, +10% margin"
+    assert lines[6] == f"  total    ~{tokens_text(total)} of 4k ({100 * total // 4096}%)"
+    assert lines[7] == "  estimate: per character, not yet calibrated, +10% margin"
     ctx.estimator.observe(plan.raw_prompt, int(plan.raw_prompt * 1.2))
     assert "x1.10 from 1 server count," in describe(plan, ctx.estimator)

@@ -75,9 +75,11 @@ def test_dns_failure_exits_4(cli_env):
 
 
 def test_read_timeout_before_first_byte_exits_4(cli_env, server):
+    # With the default --retries: a request that may have reached the server is not resent.
     server.push(Reply(events=sse_reply(["late"]), header_delay=3))
-    r = invoke(["ask", "--retries", "0", "--timeout", "0.5", "hi"], cli_env)
+    r = invoke(["ask", "--timeout", "0.5", "hi"], cli_env)
     assert r.returncode == 4 and "within 0.5s" in one_line_error(r)
+    assert "may have been billed" in r.stderr and len(server.chat_bodies()) == 1
 
 
 def test_stall_mid_stream_beyond_timeout_keeps_partial(cli_env, server):

@@ -23,11 +23,12 @@ def db_path(env: dict[str, str]) -> Path:
 
 
 def conversations(env: dict[str, str], count: int) -> Store:
-    """`count` conversations, ids 1..count, each with one user message "m<id>"."""
+    """`count` conversations, ids 1..count, each a message "m<id>" and its reply "r<id>"."""
     store = Store(db_path(env))
     for _ in range(count):
         cid = store.create(model="m", system=None)
         store.add(cid, "user", f"m{cid}")
+        store.add(cid, "assistant", f"r{cid}")
     return store
 
 
@@ -71,7 +72,7 @@ def test_session_with_an_id_resumes_that_conversation(cli_env, server):
     assert r.returncode == 0, r.stderr
     sent = [m["content"] for m in server.chat_bodies()[0]["messages"] if m["role"] == "user"]
     assert sent == ["m2", "more"]
-    assert [m.content for m in Store(db_path(cli_env)).messages(2)] == ["m2", "more", REPLY]
+    assert [m.content for m in Store(db_path(cli_env)).messages(2)] == ["m2", "r2", "more", REPLY]
 
 
 def test_session_with_an_unknown_id_is_a_usage_error_and_creates_nothing(cli_env, server):
@@ -219,7 +220,7 @@ def test_rm_on_a_terminal_asks_and_no_keeps_it(cli_env):
     conversations(cli_env, 2)
     r = invoke(["history", "rm", "2"], cli_env, input="n\n", stdin_tty=True, stdout_tty=True)
     assert r.returncode == 0
-    assert 'delete conversation 2 "m2" (1 messages)? [y/N]' in r.stderr
+    assert 'delete conversation 2 "m2" (2 messages)? [y/N]' in r.stderr
     assert "kept conversation 2" in r.stderr
     assert ids(cli_env) == [1, 2]
 

@@ -221,8 +221,8 @@ def test_config_show_shows_token_limits_and_masks_secrets_inside_tables(cli_env)
     rows = {line.split("\t")[0]: line.split("\t")[1] for line in r.stdout.decode().splitlines()}
     assert rows["params.max_tokens"] == "512"
     assert rows["params.max_completion_tokens"] == "900"
-    assert rows["params.user_token"] == '"***"'
-    assert rows["params.extra_headers"] == '{"Authorization": "***", "X-Id": "7"}'
+    assert rows["body.user_token"] == '"***"'
+    assert rows["body.extra_headers"] == '{"Authorization": "***", "X-Id": "7"}'
     assert b"tok-123" not in r.stdout and b"b-1" not in r.stdout
     assert masked("api_key", "") == "" and masked("api_key", None) is None  # nothing to hide
 

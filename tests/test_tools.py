@@ -473,16 +473,42 @@ def test_shown_call_is_safe_for_a_terminal_and_one_line():
 
 def test_fd_ask_reads_one_line_per_question_from_a_terminal():
     primary, secondary = os.openpty()
+
+    def typist() -> None:  # each answer typed once its question is on the screen
+        shown = b""
+        for n, answer in enumerate((b"a\n", b"y\n"), start=1):
+            while shown.count(b"run weather? ") < n and readable([primary], [], [], 5)[0]:
+                shown += os.read(primary, 4096)
+            os.write(primary, answer)
+
     try:
         ask = FdAsk(secondary, secondary)
-        os.write(primary, b"a\ny\n")
+        typing = threading.Thread(target=typist)
+        typing.start()
         assert ask("run weather? ") == "a\n"
         assert ask("run weather? ") == "y\n"
-        # The echo and the question reach the primary side in separate writes: read both.
+        typing.join(10)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
+def test_fd_ask_drops_what_was_typed_before_the_question():
+    primary, secondary = os.openpty()
+    try:
+        os.write(primary, b"y\n")  # typed while the reply streamed
+        assert readable([secondary], [], [], 5)[0]  # queued on the terminal
+        answered: list[str] = []
+        asking = threading.Thread(
+            target=lambda: answered.append(FdAsk(secondary, secondary)("run? "))
+        )
+        asking.start()
         shown = b""
-        while shown.count(b"run weather? ") < 2 and readable([primary], [], [], 5)[0]:
+        while b"run? " not in shown and readable([primary], [], [], 5)[0]:
             shown += os.read(primary, 4096)
-        assert shown.count(b"run weather? ") == 2
+        os.write(primary, b"n\n")
+        asking.join(10)
+        assert answered == ["n\n"]
     finally:
         os.close(primary)
         os.close(secondary)

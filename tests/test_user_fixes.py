@@ -17,7 +17,7 @@ import pexpect
 import pytest
 
 from aimlchat.api.catalog import Model, closest, parse_models, text_only
-from aimlchat.chat.context import describe
+from aimlchat.chat.context_view import describe
 from aimlchat.chat.tokens import tokens_text
 from aimlchat.cli import main
 from aimlchat.errors import StdoutUnwritable
@@ -305,10 +305,15 @@ def test_counts_agree_with_their_nouns():
 
 def test_history_list_says_1_msg(cli_env, server):
     server.push(Reply(status=400, body={"message": "no"}))
-    assert invoke(["hi"], cli_env).returncode == 1  # no reply: the message alone is kept
+    assert invoke(["hi"], cli_env).returncode == 1  # no reply: kept, but hidden as failed
     assert invoke(["hi"], cli_env).returncode == 0
+    from aimlchat.storage.store import Store
+
+    store = Store(Path(cli_env["XDG_DATA_HOME"]) / "aimlchat" / "history.db")
+    store.add(store.create(model="m", system=None), "user", "left unanswered by kill -9")
     listing = invoke(["history", "list"], cli_env).stdout.decode()
     assert "   1 msg  " in listing and "   2 msgs  " in listing, listing
+    assert "   0 msgs  " in listing, listing
 
 
 def test_the_seed_range_is_said_once_in_help(cli_env):

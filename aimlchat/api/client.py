@@ -14,9 +14,8 @@ each keeps its own connection alive from one request to the next.
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import json
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -32,12 +31,10 @@ from aimlchat.api.errors_http import http_error, network_error
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.pages import is_text
 from aimlchat.api.response import Response
+from aimlchat.api.retry import RetryPolicy, retry_after
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import AimlchatError, ApiError, NetworkError, UsageError, redact
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_WAIT = 60.0
-BACKOFF_BASE = 0.5
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
 DEBUG_BODY_LIMIT = 2000
@@ -55,20 +52,6 @@ class ModelsResponse:
     data: Any
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _redirect_target(url: str, location: str) -> str:
     """Where a redirect of a fetched page leads; only ever to another http(s) URL."""
     target = urljoin(url, location)
@@ -78,9 +61,30 @@ def _redirect_target(url: str, location: str) -> str:
     return target
 
 
-def _backoff(attempt: int) -> float:
-    # Exponential with jitter so that many clients do not retry in lock step.
-    return BACKOFF_BASE * (2.0**attempt) * (0.75 + random.random() * 0.5)
+def _unsent(exc: requests.RequestException) -> bool:
+    """Whether the request certainly never left: no connection was made.
+
+    Anything later (a reset while sending, a close before the answer, a read timeout)
+    may have reached the server, and a paid request that may have arrived is not sent
+    again: requests cannot tell how much of the request was written (see api.retry)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # a certificate problem does not go away by asking again
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
+    # NewConnectionError (refused, DNS: NameResolutionError) subclasses ConnectTimeoutError.
+    return isinstance(cause, urllib3.exceptions.ConnectTimeoutError)
+
+
+def _set_read_timeout(resp: requests.Response, seconds: float) -> None:
+    """From now on, the longest silence while the body is read (the idle timeout).
+
+    requests has one read timeout for the wait for the answer and for every read after
+    it; the socket under the response takes a new one once the headers are in."""
+    sock: Any = getattr(getattr(resp.raw, "connection", None), "sock", None)
+    with contextlib.suppress(AttributeError, OSError):  # no socket: keep the one timeout
+        sock.settimeout(seconds)
 
 
 class Client:
@@ -93,12 +97,20 @@ class Client:
         retries: int,
         notice: Log,
         log: Log | None = None,
+        connect_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
+        """`timeout`: the wait for the answer to begin once the request is sent;
+        `connect_timeout` (default: `timeout`, at most 10 s): for the connection;
+        `idle_timeout` (default: `timeout`): the longest silence once the answer began."""
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         redact.add(api_key)
         self.timeout = timeout
+        self.connect_timeout = connect_timeout or min(timeout, 10.0)
+        self.idle_timeout = idle_timeout or timeout
         self.retries = retries
+        self.policy = RetryPolicy(retries)
         self._notice = notice
         self._log = log
         self._session = requests.Session()
@@ -166,11 +178,11 @@ class Client:
                 url,
                 headers={"Accept": PAGE_ACCEPT},  # and never Authorization
                 stream=True,
-                timeout=(min(self.timeout, 30.0), self.timeout),
+                timeout=(self.connect_timeout, self.timeout),
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise self._network_error(exc, url) from None
+            raise self._network_error(exc, url, paid=False) from None
 
     def _read_page(self, resp: requests.Response, url: str, limit: int) -> bytes:
         too_big = UsageError(
@@ -183,7 +195,8 @@ class Client:
         try:
             body: bytes = resp.raw.read(limit + 1, decode_content=True) or b""
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._network_error(exc, url) from None
+            why = self._body_error(exc).message.split(";")[0]
+            raise NetworkError(f"cannot fetch {url}: {why}") from None
         if len(body) > limit:
             raise too_big
         return body
@@ -207,20 +220,26 @@ class Client:
     def _read_stream(self, resp: requests.Response) -> Iterator[SSEEvent]:
         try:
             yield from self._sse_events(resp)
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise NetworkError(
-                f"the server sent nothing for {self.timeout:g}s; the reply is incomplete"
-            ) from None
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-            self._debug(f"stream error: {exc!r}")
-            raise NetworkError("the connection dropped; the reply is incomplete") from None
+            raise self._body_error(exc) from None
+
+    def _body_error(self, exc: BaseException) -> NetworkError:
+        """The answer began and then stopped coming: never sent again (it was received)."""
+        self._debug(f"error reading the answer: {exc!r}")
+        # requests wraps a read timeout in the body as ConnectionError(ReadTimeoutError).
+        cause = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else exc
+        if isinstance(cause, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+            return NetworkError(
+                f"the server sent nothing for {self.idle_timeout:g}s; the reply is incomplete"
+            )
+        return NetworkError("the connection dropped; the reply is incomplete")
 
     def _json(self, resp: requests.Response) -> Any:
         ctype = resp.headers.get("Content-Type", "")
         try:
             body = resp.content
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise self._network_error(exc, self.base_url) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._body_error(exc) from None
         try:
             return json.loads(body)
         except ValueError:
@@ -249,9 +268,11 @@ class Client:
             hdrs["Accept"] = "text/event-stream"
             # Compressed streams arrive in compressor-sized lumps; ask for plain bytes.
             hdrs["Accept-Encoding"] = "identity"
+        idempotent = method == "GET"
         attempt = 0
         while True:
             self._debug_request(method, url, hdrs, body)
+            failure: AimlchatError
             try:
                 resp = self._session.request(
                     method,
@@ -260,43 +281,55 @@ class Client:
                     headers=hdrs,
                     params=params,
                     stream=True,  # the body is read by whoever handles it: stream or JSON
-                    timeout=(min(self.timeout, 30.0), self.timeout),
+                    timeout=(self.connect_timeout, self.timeout),
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 self._debug(f"request failed: {exc!r}")
-                error = self._network_error(exc, url)
-                if attempt >= self.retries:
-                    raise error from None
-                self._wait(attempt, None, error.message)
-                attempt += 1
-                continue
-            self._debug(f"<- {resp.status_code} {resp.reason} {dict(resp.headers)}")
-            if resp.status_code < 400 or resp.status_code == 304:
-                if 300 <= resp.status_code < 400 and resp.status_code != 304:
-                    resp.close()
-                    raise ApiError(
-                        f"HTTP {resp.status_code}: the server redirects to "
-                        f"{resp.headers.get('Location', '?')}",
-                        hint="update --base-url",
-                    )
-                return resp
-            failure = self._error_from(resp)
-            wait = _retry_after(resp.headers.get("Retry-After"))
-            if isinstance(failure, ApiError):
-                failure.retry_after = wait
-            if resp.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                failure = self._network_error(exc, url, paid=not idempotent)
+                why = failure.message
+            else:
+                self._debug(f"<- {resp.status_code} {resp.reason} {dict(resp.headers)}")
+                if resp.status_code < 400 or resp.status_code == 304:
+                    return self._answered(resp)
+                failure = self._error_from(resp)
+                if isinstance(failure, ApiError):
+                    failure.retry_after = retry_after(resp.headers.get("Retry-After"))
+                why = f"HTTP {resp.status_code}"
+            delay = self.policy.delay(attempt, failure, idempotent=idempotent)
+            if delay is None:
+                asked = self.policy.too_long(failure)
+                if asked is not None and self.policy.retryable(failure):
+                    failure.message += f"; the server asks to wait {asked:.0f}s"
                 raise failure
-            if wait is not None and wait > MAX_RETRY_WAIT:
-                failure.message += f"; the server asks to wait {wait:.0f}s"
-                raise failure
-            self._wait(attempt, wait, f"HTTP {resp.status_code}")
+            self._wait(attempt, delay, why)
             attempt += 1
 
-    def _network_error(self, exc: BaseException, url: str) -> NetworkError:
-        timed_out = isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError))
-        tls = isinstance(exc, requests.exceptions.SSLError)
-        return network_error(exc, url, self.timeout, timed_out=timed_out, tls=tls)
+    def _answered(self, resp: requests.Response) -> requests.Response:
+        """A 2xx or 304, its body still to read (a redirect is refused)."""
+        if 300 <= resp.status_code < 400 and resp.status_code != 304:
+            resp.close()
+            raise ApiError(
+                f"HTTP {resp.status_code}: the server redirects to "
+                f"{resp.headers.get('Location', '?')}",
+                hint="update --base-url",
+            )
+        _set_read_timeout(resp, self.idle_timeout)
+        return resp
+
+    def _network_error(
+        self, exc: requests.RequestException, url: str, *, paid: bool
+    ) -> NetworkError:
+        unsent = _unsent(exc)
+        return network_error(
+            exc,
+            url,
+            self.connect_timeout if unsent else self.timeout,
+            timed_out=isinstance(exc, requests.Timeout),
+            tls=isinstance(exc, requests.exceptions.SSLError),
+            unsent=unsent,
+            paid=paid,
+        )
 
     def _error_from(self, resp: requests.Response) -> AimlchatError:
         with closing(resp):
@@ -312,9 +345,18 @@ class Client:
             resp.status_code, resp.reason or "", body, resp.headers.get("Content-Type", "")
         )
 
-    def _wait(self, attempt: int, retry_after: float | None, why: str) -> None:
-        delay = retry_after if retry_after is not None else _backoff(attempt)
-        self._notice(f"{why}; retrying in {delay:.1f}s ({attempt + 1}/{self.retries})")
+    def _wait(self, attempt: int, delay: float, why: str) -> None:
+        from aimlchat.terminal.spinner import Pause  # a spinner counts it down, then resumes
+
+        count = f"({attempt + 1}/{self.retries})"
+        self._notice(
+            Pause(
+                f"{why}; retrying in {delay:.1f}s {count}",
+                seconds=delay,
+                before=f"{why}; retrying {count} in",
+                after=f"waiting (retry {attempt + 1}/{self.retries})",
+            )
+        )
         time.sleep(delay)
 
     def _debug(self, text: str) -> None:

@@ -134,18 +134,38 @@ def _code(obj: dict[str, Any]) -> str | None:
 
 
 def network_error(
-    exc: BaseException, url: str, timeout: float, *, timed_out: bool, tls: bool
+    exc: BaseException,
+    url: str,
+    wait: float,
+    *,
+    timed_out: bool,
+    tls: bool,
+    unsent: bool,
+    paid: bool,
 ) -> NetworkError:
     """A request that got no HTTP answer, said in terms of the host the user configured.
-    The caller classifies timeouts and TLS failures: only it knows requests' types."""
+
+    The caller classifies (only it knows requests' types): `unsent` when no connection
+    was made, so the server cannot have the request; `wait` is the timeout that ran out.
+    A `paid` request that may have reached the server says it may have been billed.
+    """
     text = str(exc)
     host = url.split("/")[2] if "//" in url else url
+    maybe_billed = "; it may have been billed — not retried" if paid else ""
     if timed_out or isinstance(exc, socket.timeout):
-        return NetworkError(f"no response from {host} within {timeout:g}s")
+        if unsent:
+            return NetworkError(f"could not connect to {host} within {wait:g}s", unsent=True)
+        return NetworkError(
+            f"no answer from {host} within {wait:g}s after the request was sent{maybe_billed}"
+        )
     if any(s in text for s in _DNS_FAILURES):
-        return NetworkError(f"cannot resolve host {host.rsplit(':', 1)[0]}")
+        return NetworkError(f"cannot resolve host {host.rsplit(':', 1)[0]}", unsent=unsent)
     if "Connection refused" in text or "ConnectionRefusedError" in text:
-        return NetworkError(f"connection refused by {host}", hint="is the server running?")
+        return NetworkError(
+            f"connection refused by {host}", hint="is the server running?", unsent=unsent
+        )
     if tls:
-        return NetworkError(f"TLS error talking to {host}")
-    return NetworkError(f"cannot reach {host}: {type(exc).__name__}")
+        return NetworkError(f"TLS error talking to {host}", unsent=unsent)
+    if unsent:
+        return NetworkError(f"cannot reach {host}: {type(exc).__name__}", unsent=True)
+    return NetworkError(f"the connection to {host} broke before an answer{maybe_billed}")

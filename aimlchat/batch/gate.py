@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aimlchat.api import retry
+
 MAX_PAUSE = 120.0  # the longest a Retry-After (or backoff) holds the batch at once
-BACKOFF_BASE = 0.5
 
 
 class Cancelled(Exception):
@@ -34,8 +35,8 @@ class Ticket:
 
 
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """Exponential with jitter, so that many workers do not retry in lock step."""
-    return min(MAX_PAUSE, BACKOFF_BASE * (2.0 ** min(attempt, 16)) * (0.75 + rand() * 0.5))
+    """The retry policy's backoff (api.retry), up to the longest pause of the batch."""
+    return retry.backoff(attempt, rand, MAX_PAUSE)
 
 
 class RateGate:
@@ -69,6 +70,17 @@ class RateGate:
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
+
+    @property
+    def paused(self) -> bool:
+        """A shared rate-limit pause is holding every worker back now."""
+        return self._paused_until > self._clock()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests let through and not back yet: sent, or about to be."""
+        with self._cond:
+            return self._active
 
     def now(self) -> float:
         """The gate's clock, the one `Ticket.started` is on."""

@@ -5,26 +5,38 @@ O(ids), never O(text)) so a rerun skips them; a last line cut short by a crash i
 off (a prefix of a JSON object never parses, so a torn record cannot pass for a whole
 one); `--retry-errors` rewrites the file without its error records, atomically, so every
 id still appears once. An exclusive lock stops two runs from appending to one file.
+
+Only a file of our own records is ever changed: any line that is not a batch record (a
+`json.dump` document, a CSV, another tool's JSONL) makes OUT refused and left as it is.
+A torn last line is cut off only when whole records precede it; a file holding nothing
+but an unparsable line is refused too, since nothing proves it is ours.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aimlchat.batch.records import id_key, valid_id
 from aimlchat.errors import AimlchatError, UsageError
-from aimlchat.fsutil import fsync_dir
+from aimlchat.osplatform import fchmod, lock_exclusive
 from aimlchat.terminal.output import Output
 from aimlchat.words import plural
 
 FSYNC_EVERY = 1.0  # seconds: the most a power cut can take back
+OPEN_ATTEMPTS = 5  # OUT replaced by rename between opening and locking it, in a row
+RECORD_KEYS = frozenset({"id", "text", "error"})  # on every line a batch has ever written
+
+
+class WriteFailed(AimlchatError):
+    """OUT cannot be written or made durable: the batch must stop."""
 
 
 @dataclass
@@ -37,35 +49,56 @@ class Existing:
 
 
 def _result(raw: bytes) -> dict[str, Any] | None:
+    """The batch record on a line of OUT, or None when the line is not one."""
     try:
         obj = json.loads(raw)
     except ValueError:
         return None
-    if isinstance(obj, dict) and valid_id(obj.get("id")):
+    if isinstance(obj, dict) and valid_id(obj.get("id")) and obj.keys() >= RECORD_KEYS:
         return obj
     return None
 
 
-def scan(path: Path, *, retry_errors: bool) -> Existing:
+def _parses(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _torn(raw: bytes) -> bool:
+    """A last line a crash cut short: a record's start (or the zeros some file systems
+    leave after a power cut) that does not parse, since a prefix of a record never does."""
+    return raw.lstrip(b"\0")[:1] in (b"{", b"") and not _parses(raw)
+
+
+def scan(fh: BinaryIO, path: Path, *, retry_errors: bool) -> Existing:
+    """The ids OUT (open as `fh`) holds, and what to repair; UsageError if it is not OUT."""
     state = Existing()
-    size = 0
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            obj = _result(raw)
-            if not raw.endswith(b"\n"):  # only ever the last line
-                if obj is None:
-                    state.keep_bytes = size
-                    break
-                state.add_newline = True
-            elif obj is None and raw.strip():
+    size = records = 0
+    for number, raw in enumerate(fh, start=1):
+        obj = _result(raw) if raw.strip() else None
+        if obj is None and raw.strip():
+            # Torn: only the last line, only after whole records. Anything else means
+            # OUT is some other file: hands off.
+            if raw.endswith(b"\n") or not _torn(raw):
                 raise UsageError(
                     f"{path} line {number} is not a batch result; not appending to it",
                     hint="give -o a new file, or the OUT of an earlier batch",
                 )
-            size += len(raw)
-            if obj is None:
-                continue
+            if not records:
+                raise UsageError(
+                    f"{path} holds no whole batch record, only a line cut short; not touching it",
+                    hint="if a crashed batch left it, delete it and run again",
+                )
+            state.keep_bytes = size
+            break
+        if obj is not None:
+            records += 1
+            state.add_newline = not raw.endswith(b"\n")  # only ever the last line
             _add(state, id_key(obj["id"]), failed=bool(obj.get("error")), retry=retry_errors)
+        size += len(raw)
     state.errors -= state.done
     return state
 
@@ -83,17 +116,82 @@ def _add(state: Existing, key: str, *, failed: bool, retry: bool) -> None:
 
 
 def _lock(fd: int, path: Path) -> None:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not lock_exclusive(fd):
         raise UsageError(
             f"{path} is being written by another aimlchat batch",
             hint="wait for it to finish, or give -o another file",
         ) from None
+
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether `path` still names the open file `fd` (not replaced or removed since)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _open_locked(path: Path) -> tuple[int, bool]:
+    """OUT opened (created if missing) and locked; also whether this call created it.
+
+    Another run's `--retry-errors` replaces OUT by a rename: a lock taken on the file
+    opened just before that would guard a file without a name, and what is appended to
+    it would be lost. So the name is checked again once the lock is held."""
+    for _ in range(OPEN_ATTEMPTS):
+        created = True
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except FileExistsError:
+            created = False
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                continue  # removed in between: create it
+        try:
+            _lock(fd, path)
+            if _names(fd, path):
+                return fd, created
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise UsageError(
+        f"{path} keeps being replaced by another program; not writing to it",
+        hint="give -o a file nothing else writes",
+    )
+
+
+def _not_saved(path: Path, exc: OSError) -> WriteFailed:
+    """What a failed fsync means (EIO, ENOSPC on NFS): the disk may not keep `path`."""
+    return WriteFailed(
+        f"cannot save {path} to disk (fsync: {exc.strerror})",
+        hint="the last results may be lost; check the disk, then rerun to resume",
+    )
+
+
+def _fsync(fd: int, path: Path) -> None:
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise _not_saved(path, exc) from None
+
+
+def _sync_dir(path: Path) -> None:
+    """Make OUT's name durable (a new file, a rename onto it): fsync its folder. A system
+    that cannot open a folder (Windows) or sync one (EINVAL) has nothing to do here."""
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise _not_saved(path.parent, exc) from None
+    finally:
+        os.close(dir_fd)
 
 
 def _without_errors(fd: int, path: Path) -> int:
@@ -101,25 +199,27 @@ def _without_errors(fd: int, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     mode = os.fstat(fd).st_mode & 0o777
     try:
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            os.fchmod(dst.fileno(), mode)
+        with os.fdopen(os.dup(fd), "rb") as src, open(tmp, "wb") as dst:
+            src.seek(0)
+            fchmod(dst.fileno(), mode)
             for raw in src:
                 obj = _result(raw)
                 if obj is None or not obj.get("error"):
                     dst.write(raw)
             dst.flush()
-            os.fsync(dst.fileno())
+            _fsync(dst.fileno(), tmp)
         new_fd = os.open(tmp, os.O_RDWR | os.O_APPEND)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     # Lock the new file before it takes the name: a second run that opens the name
-    # from now on finds it locked; one that opened the old file found that locked.
+    # from now on finds it locked; one that opened the old file finds that locked, or,
+    # once this run lets go of it, no longer named OUT (see _open_locked).
     _lock(new_fd, path)
     os.replace(tmp, path)
-    fsync_dir(path)
     os.close(fd)
+    _sync_dir(path)
     return new_fd
 
 
@@ -134,15 +234,20 @@ class OutFile:
         self._clock = clock
         self._dirty = False
         self._synced = clock()
+        self._failed: WriteFailed | None = None  # once set, every write says so again
 
     @classmethod
     def open(
         cls, path: Path, *, retry_errors: bool, notice: Callable[[str], None]
     ) -> tuple[OutFile, Existing]:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        fd, created = _open_locked(path)
         try:
-            _lock(fd, path)
-            state = scan(path, retry_errors=retry_errors)
+            if created:
+                _sync_dir(path)
+            # Read through the locked descriptor: the file the lock guards, whatever
+            # the name points at by now.
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                state = scan(fh, path, retry_errors=retry_errors)
             if state.keep_bytes is not None:
                 torn = os.fstat(fd).st_size - state.keep_bytes
                 os.ftruncate(fd, state.keep_bytes)
@@ -159,6 +264,8 @@ class OutFile:
         return cls(path, fd), state
 
     def write(self, line: str) -> None:
+        if self._failed is not None:
+            raise self._failed
         view = memoryview(line.encode("utf-8"))
         try:
             # One unbuffered write per record: a record is on disk whole or not at all
@@ -167,7 +274,8 @@ class OutFile:
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
-            raise AimlchatError(f"cannot write {self.path}: {exc.strerror}") from None
+            self._failed = WriteFailed(f"cannot write {self.path}: {exc.strerror}")
+            raise self._failed from None
         self._dirty = True
         self.tick()
 
@@ -176,16 +284,24 @@ class OutFile:
             self._sync()
 
     def _sync(self) -> None:
-        with contextlib.suppress(OSError):
-            os.fsync(self._fd)
+        if self._failed is not None:
+            raise self._failed
+        try:
+            _fsync(self._fd, self.path)
+        except WriteFailed as exc:
+            self._failed = exc
+            raise
         self._dirty = False
         self._synced = self._clock()
 
     def close(self) -> None:
-        if self._dirty:
-            self._sync()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        """Sync what is left and close; a failure is raised only if not reported yet."""
+        try:
+            if self._dirty and self._failed is None:
+                self._sync()
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
 
 
 class StdoutFile:

@@ -31,6 +31,7 @@ class Stats:
     unpriced: int = 0  # replies without: no usage, or no catalogue price for the model
     prices_known: bool = True  # False: no catalogue at all, so no reply can have a cost
     retries: int = 0
+    paused: bool = False  # a shared rate-limit pause is on
     started: float = field(default_factory=time.monotonic)
 
     def rate(self, now: float) -> float:
@@ -75,6 +76,8 @@ def live_line(stats: Stats, now: float) -> str:
         parts.append(f"{stats.done:,}/{stats.total:,} {bar} {share:4.0%}")
     else:
         parts.append(f"{stats.done:,} done")
+    if stats.paused:  # early in the line, so a narrow terminal still shows it
+        parts.append("paused (rate limit)")
     parts.append(f"{stats.rate(now):.1f}/s")
     parts.append(plural(stats.errors, "error"))
     parts.append(plural(stats.retries, "retry"))

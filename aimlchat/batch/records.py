@@ -4,14 +4,17 @@ A line is a JSON object (`{"id", "prompt", "system", "model", "params", "files"}
 `prompt` required) or, when it does not start with `{`, a plain prompt. A line that starts with
 `{` but does not parse is a broken record, not a prompt: sending it would waste a request
 on garbage, so it stops the batch (exit 2) naming the line. Blank lines are skipped but
-keep their number, so a default id is what `sed -n Np` shows.
+keep their number, so a default id is what `sed -n Np` shows. A UTF-8 BOM before the
+first line (Notepad's "UTF-8") is dropped. A record's `params` take the parameters
+config's [params] knows (and `response_format`); other keys are warned about, as config
+does, and not sent: batch's `-O KEY=VALUE` sends any field.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +22,30 @@ from aimlchat.errors import UsageError
 from aimlchat.settings import params as param_specs
 
 RESERVED_PARAMS = frozenset({"messages", "stream", "model", "stream_options"})
+KNOWN_PARAMS = (*(p.name for p in param_specs.BODY), "response_format")
+BOM = b"\xef\xbb\xbf"
+
+Unknown = Callable[[str, int], None]  # an unknown key in params, on input line N
+
+
+class UnknownParams:
+    """Warns once per unknown key in records' params, with the nearest known key, however
+    many records (and passes over IN) have it."""
+
+    def __init__(self, warn: Callable[[str], None]) -> None:
+        self._warn = warn
+        self._seen: set[str] = set()
+
+    def __call__(self, key: str, number: int) -> None:
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        near = param_specs.closest(key, KNOWN_PARAMS)
+        tail = f" (did you mean {near!r}?)" if near else ""
+        self._warn(
+            f"input line {number}: unknown key {key!r} in params{tail}; not sent "
+            "(-O KEY=VALUE sends any field)"
+        )
 
 
 @dataclass(frozen=True)
@@ -79,8 +106,8 @@ def _bad(number: int, text: str, hint: str | None = None) -> UsageError:
     return UsageError(f"input line {number}: {text}", hint=hint)
 
 
-def _params(value: Any, number: int) -> dict[str, Any]:
-    """A record's body fields, judged as `-o KEY=VALUE` would be."""
+def _params(value: Any, number: int, unknown: Unknown | None) -> dict[str, Any]:
+    """A record's body fields, judged as `-o KEY=VALUE` would be; unknown keys left out."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -89,6 +116,10 @@ def _params(value: Any, number: int) -> dict[str, Any]:
     for key, item in value.items():
         if key in RESERVED_PARAMS:
             raise _bad(number, f"params cannot set {key!r}; use the record's own fields")
+        if param_specs.canonical(key) not in KNOWN_PARAMS:
+            if unknown is not None:
+                unknown(key, number)
+            continue
         name, checked_value = param_specs.body_field(
             key, item, source=f"input line {number}: params.{key}"
         )
@@ -115,7 +146,7 @@ def _files(value: Any, number: int) -> tuple[str, ...]:
     return tuple(value)
 
 
-def from_object(obj: Any, number: int) -> Record:
+def from_object(obj: Any, number: int, unknown: Unknown | None = None) -> Record:
     if not isinstance(obj, dict):
         raise _bad(number, "a line starting with { must be a JSON object")
     prompt = obj.get("prompt")
@@ -133,13 +164,15 @@ def from_object(obj: Any, number: int) -> Record:
         prompt=prompt,
         system=_optional_text(obj, "system", number),
         model=model,
-        params=_params(obj.get("params"), number),
+        params=_params(obj.get("params"), number, unknown),
         files=_files(obj.get("files"), number),
     )
 
 
-def parse_line(raw: bytes, number: int) -> Record | None:
+def parse_line(raw: bytes, number: int, unknown: Unknown | None = None) -> Record | None:
     """The record on one line of IN, or None for a blank line."""
+    if number == 1:
+        raw = raw.removeprefix(BOM)
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
@@ -154,7 +187,7 @@ def parse_line(raw: bytes, number: int) -> Record | None:
         raise _bad(
             number, f"invalid JSON ({exc})", "a plain-text prompt cannot start with {"
         ) from None
-    return from_object(obj, number)
+    return from_object(obj, number, unknown)
 
 
 class Reader:
@@ -167,8 +200,10 @@ class Reader:
         *,
         check_duplicates: bool,
         failed: Container[str] = frozenset(),
+        unknown: Unknown | None = None,
     ) -> None:
         self.shard = shard
+        self.unknown = unknown
         self.done = done
         self.failed = failed  # of `done`, those OUT holds as errors
         self.check_duplicates = check_duplicates
@@ -179,7 +214,7 @@ class Reader:
         # Memory: a set of the ids seen (to refuse duplicates) is O(ids), not O(items).
         seen: set[str] | None = set() if self.check_duplicates else None
         for number, raw in enumerate(lines, start=1):
-            record = parse_line(raw, number)
+            record = parse_line(raw, number, self.unknown)
             if record is None:
                 continue
             key = record.key

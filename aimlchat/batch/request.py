@@ -44,8 +44,10 @@ class Defaults:
 class Connection:
     base_url: str
     api_key: str
-    timeout: float
+    timeout: float  # for the answer to begin (see api.client)
     log: Callable[[str], None] | None = None
+    connect_timeout: float | None = None
+    idle_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class Requester:
         return own
 
     def send(self, record: Record) -> Reply:
-        """Ask once (no retries here: the scheduler retries); raise typed errors."""
+        """Ask once (no retries here: the scheduler retries, by api.retry's policy)."""
         response = self._client().complete(self.body(record))
         return self._reply(self.model_of(record), response)
 
@@ -137,6 +139,8 @@ class Requester:
                 base_url=c.base_url,
                 api_key=c.api_key,
                 timeout=c.timeout,
+                connect_timeout=c.connect_timeout,
+                idle_timeout=c.idle_timeout,
                 retries=0,
                 notice=lambda text: None,
                 log=c.log,

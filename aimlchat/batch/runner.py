@@ -15,6 +15,12 @@ server goes down, requests already in its hands still come back.) A held item gi
 credit back at once, so the feeder keeps the workers busy to find out. As many held as
 `-j` (at least 3 once this run had an answer), or any left at the end, stop the batch:
 nothing is written for them, and a rerun asks them again.
+
+When the loop gives up on the requests in flight (a second Ctrl-C, or the grace period
+over), it first writes whatever came back, and counts as dropped only the requests that
+are still out: items read but never sent are not counted, as the closed gate turns them
+back at once. OUT that cannot be written (or fsynced) stops the batch at once, since no
+result could be kept.
 """
 
 from __future__ import annotations
@@ -28,14 +34,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aimlchat.batch.gate import RateGate
+from aimlchat.batch.outfile import WriteFailed
 from aimlchat.batch.progress import Progress, Stats
 from aimlchat.batch.records import Record
 from aimlchat.batch.reorder import Reorder
 from aimlchat.batch.scheduler import Done, Job, Pool
-from aimlchat.errors import AimlchatError, NetworkError, redact
+from aimlchat.errors import AimlchatError, NetworkError, UsageError, redact
 
 POLL = 0.1
 GRACE = 5.0  # seconds in-flight requests get after Ctrl-C or SIGTERM
+SETTLE = 1.0  # at most, for items never sent to come back once the gate is closed
 UNREACHABLE_AFTER = 3  # held network failures that stop a batch, once it had an answer
 
 
@@ -63,7 +71,8 @@ class StopFlag:
 
 @dataclass
 class Ending:
-    # None: every item was read | interrupt terminate budget input fatal unreachable
+    # None: every item was read | interrupt terminate hangup budget unpriced input fatal
+    # unreachable
     reason: str | None
     error: BaseException | None = None
     left_in_flight: int = 0  # requests still running when the loop gave up on them
@@ -108,6 +117,7 @@ class Runner:
         model_of: Callable[[Record], str],
         flag: StopFlag,
         max_cost: float | None = None,
+        priced: Callable[[str], bool] = lambda model: True,
         on_success: Callable[[Done], None] | None = None,
         notice: Callable[[str], None] = lambda text: None,
         clock: Callable[[], float] = time.monotonic,
@@ -119,6 +129,7 @@ class Runner:
         self._model_of = model_of
         self._flag = flag
         self._max_cost = max_cost
+        self._priced = priced  # --max-cost can count what this model costs
         self._on_success = on_success
         self._notice = notice
         self._clock = clock
@@ -171,9 +182,11 @@ class Runner:
                 except queue.Empty:
                     kind, value = "", None
                 self._handle(kind, value)
-                self._writer.tick()
+                self._tick()
                 self.stats.retries = self._gate.retries
-                self._progress.update()
+                paused = self._gate.paused
+                changed, self.stats.paused = paused != self.stats.paused, paused
+                self._progress.update(force=changed)
         finally:
             self._finish()
         return self.ending
@@ -191,7 +204,7 @@ class Runner:
 
     def _handle(self, kind: str, value: Any) -> None:
         if kind == "item":
-            if self.ending.reason is None:
+            if self.ending.reason is None and not self._unpriced(value):
                 self._pool.submit(Job(self._seq, value))
                 self._seq += 1
                 self._pending += 1
@@ -204,6 +217,31 @@ class Runner:
             self._exhausted = True
             self.stop("input" if isinstance(value, AimlchatError) else "fatal", value)
 
+    def _unpriced(self, record: Record) -> bool:
+        """--max-cost cannot hold for a model without a price: end the batch at it."""
+        model = self._model_of(record)
+        if self._max_cost is None or self._priced(model):
+            return False
+        self.stop(
+            "unpriced",
+            UsageError(
+                f"--max-cost: the catalogue has no price for {model} (input line {record.line})"
+            ),
+        )
+        return True
+
+    def _broken(self, exc: WriteFailed) -> None:
+        """OUT cannot keep results: stop now, without waiting for the requests out."""
+        self.stop("fatal", exc)
+        self.ending.reason, self.ending.error = "fatal", exc  # over any other reason
+        self._deadline = self._clock()
+
+    def _tick(self) -> None:
+        try:
+            self._writer.tick()
+        except WriteFailed as exc:
+            self._broken(exc)
+
     def stop(self, reason: str, error: BaseException | None = None) -> None:
         """Take no new items; let the requests in flight end (within GRACE on a signal)."""
         if self.ending.reason is not None:
@@ -211,7 +249,7 @@ class Runner:
         self.ending.reason = reason
         self.ending.error = error
         self._gate.close()
-        if reason in ("interrupt", "terminate"):
+        if reason in ("interrupt", "terminate", "hangup"):
             self._deadline = self._clock() + GRACE
             if self._pending:
                 self._progress.clear()
@@ -266,7 +304,11 @@ class Runner:
         line = result_line(record, self._model_of(record), done)
         if self._writer.shares_terminal:
             self._progress.clear()
-        self._writer.write(line)
+        try:
+            self._writer.write(line)
+        except WriteFailed as exc:
+            self._broken(exc)
+            return
         s = self.stats
         s.done += 1
         if done.reply is None:
@@ -285,7 +327,31 @@ class Runner:
         if self._max_cost is not None and s.cost >= self._max_cost:
             self.stop("budget")
 
+    def _settle(self) -> int:
+        """The loop gave up with items pending: take in what came back (and the items
+        the closed gate turned back) until only requests still out are left; their count.
+
+        Pending items are queued (never sent), held by a worker on their way back, or out
+        (holding a gate ticket). The gate is closed, so none goes out any more: once the
+        pending count is the queued ones plus those out, the rest are back."""
+        self._gate.close()
+        end = self._clock() + SETTLE
+        while self._pending:
+            queued = self._pool.queued()  # first: a job taken after this is never sent
+            out = self._gate.in_flight
+            if self._pending <= queued + out or self._clock() >= end:
+                return min(out, self._pending)
+            try:
+                kind, value = self._inbox.get(timeout=POLL)
+            except queue.Empty:
+                continue
+            if kind == "done":
+                self._pending -= 1
+                self._take(value)
+        return 0
+
     def _finish(self) -> None:
+        left = self._settle()
         # Results held for order behind an item that will not come: written all the
         # same (paid for), in input order; the rerun appends what is missing.
         for done in self._reorder.drain():
@@ -295,9 +361,9 @@ class Runner:
             if self.ending.reason is None:
                 self.ending.reason, self.ending.error = "unreachable", self._held[0].error
             self.ending.unrecorded = len(self._held)
-        self.ending.left_in_flight = self._pending
+        self.ending.left_in_flight = left
         self._quit = True
         self._credits.release()  # wake the feeder so it sees _quit
         self._gate.close()
         self._pool.close(wait=self._pending == 0)
-        self._writer.tick()
+        self._tick()

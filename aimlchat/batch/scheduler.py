@@ -1,10 +1,13 @@
 """Worker threads: each takes one item at a time, passes the gate before every attempt,
 retries what is worth retrying, and hands back exactly one `Done` per item.
 
-What is retried: 429 and 503 pause the whole batch (see `gate`) and the item goes again,
-for as long as the batch is making progress; 408, 409, 500, 502, 504 and network errors
-are retried per item, `--retries` times with the same backoff as `ask`; any other error
-is the item's own and is recorded. 401/403 stop the batch: every item would fail alike.
+What is retried is decided by `ask`'s policy (aimlchat.api.retry): 429 and 503 pause the
+whole batch (see `gate`) and the item goes again, for as long as the batch is making
+progress; the policy's other retryable failures (408, 409, other 5xx, a connection never
+made) are retried per item, `--retries` times with its backoff. A timeout or a dropped
+connection after the request went out is never sent again: it may have been billed. Any
+other error is the item's own and is recorded. 401/403 stop the batch: every item would
+fail alike.
 """
 
 from __future__ import annotations
@@ -14,13 +17,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aimlchat.batch.gate import MAX_PAUSE, Cancelled, RateGate, Stalled, backoff
+from aimlchat.api.retry import RetryPolicy
+from aimlchat.batch.gate import Cancelled, RateGate, Stalled
 from aimlchat.batch.records import Record
 from aimlchat.batch.request import Reply
-from aimlchat.errors import AimlchatError, ApiError, AuthError, NetworkError, RateLimitError
-
-SHARED = frozenset({429, 503})  # about the key or the service, not the item
-TRANSIENT = frozenset({408, 409, 500, 502, 504})
+from aimlchat.errors import AimlchatError, ApiError, AuthError, RateLimitError
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,6 @@ class Done:
 Send = Callable[[Record], Reply]
 
 
-def _transient(exc: AimlchatError) -> bool:
-    if isinstance(exc, NetworkError):
-        return True
-    return isinstance(exc, ApiError) and exc.status in TRANSIENT
-
-
 def _stalled(patience: float) -> RateLimitError:
     return RateLimitError(
         f"rate limited for over {patience / 60:.0f} minutes without a single success",
@@ -57,7 +52,7 @@ def _stalled(patience: float) -> RateLimitError:
     )
 
 
-def run_item(job: Job, send: Send, gate: RateGate, retries: int, patience: float) -> Done:
+def run_item(job: Job, send: Send, gate: RateGate, policy: RetryPolicy, patience: float) -> Done:
     tries = 0
     while True:
         try:
@@ -70,18 +65,18 @@ def run_item(job: Job, send: Send, gate: RateGate, retries: int, patience: float
             gate.release(ticket, ok=False)
             return Done(job, fatal=exc)
         except AimlchatError as exc:
-            if isinstance(exc, ApiError) and exc.status in SHARED:
+            if isinstance(exc, ApiError) and policy.shared(exc):
                 try:
                     gate.rate_limited(ticket, exc.retry_after)
                 except Stalled:
                     return Done(job, fatal=_stalled(patience))
                 continue
             gate.release(ticket, ok=False)
-            if not _transient(exc) or tries >= retries:
+            delay = policy.delay(tries, exc)
+            if delay is None:
                 return Done(job, error=exc, sent=ticket.started, ended=gate.now())
-            wait = getattr(exc, "retry_after", None)
             try:
-                gate.sleep(min(wait, MAX_PAUSE) if wait is not None else backoff(tries))
+                gate.sleep(delay)
             except Cancelled:
                 return Done(job, abandoned=True)
             tries += 1
@@ -114,6 +109,10 @@ class Pool:
 
     def submit(self, job: Job) -> None:
         self._tasks.put(job)
+
+    def queued(self) -> int:
+        """Jobs no worker has taken yet."""
+        return self._tasks.qsize()
 
     def _loop(self) -> None:
         while (job := self._tasks.get()) is not None:

@@ -11,7 +11,7 @@ How the session uses it (pure: no I/O here; the session prints and sends):
 - On an API error where `is_context_error(status, text)`: `plan = ctx.trim_harder(plan, text)`,
   its notice on stderr, retry once. A limit stated in the error is kept for later turns.
 - After each reply with usage: `ctx.estimator.observe(plan.raw_prompt, usage.prompt_tokens)`.
-  A new model gets a new ContextWindow (its tokenizer differs). `/context`: `describe(plan, est)`.
+  A new model gets a new ContextWindow (its tokenizer differs). `/context`: chat.context_view.
 History is never changed: a plan sends a suffix of it, whole turns only.
 """
 
@@ -312,34 +312,6 @@ def limit_from_error(text: str) -> int | None:
 def prompt_tokens_from_error(text: str) -> int | None:
     """The prompt's size as the server counted it, where the error says (`7193 in the messages`)."""
     return _first_number(_PROMPT_SHAPES, text)
-
-
-def describe(plan: Plan, estimator: Estimator) -> str:
-    """`/context`: what the last (or next) request sends, and how the numbers were made."""
-    window, total = plan.window, plan.prompt_tokens + plan.reserve
-    if window.length is None:
-        head, share = "window unknown (not in the catalogue; a server error will say)", ""
-    else:
-        head = f"window {tokens_text(window.length)} ({window.source})"
-        share = f" of {tokens_text(window.length)} ({100 * total // window.length}%)"
-    sent = len(plan.history) - plan.start
-    history = f"{sent} of {_count(len(plan.history), 'message')}"
-    if plan.start:
-        history += f" ({plan.start} earlier left out, ~{tokens_text(plan.left_out_tokens)})"
-    seen = estimator.observations
-    calibrated = f"x{estimator.ratio:.2f} from {_count(seen, 'server count')}"
-    return "\n".join(
-        [
-            f"{window.model}: {head}",
-            f"  system   ~{tokens_text(plan.fixed_tokens)}",
-            f"  history  ~{tokens_text(plan.history_tokens)}  {history}",
-            f"  new      ~{tokens_text(plan.new_tokens)}  {_count(len(plan.new), 'message')}",
-            f"  reply    {tokens_text(plan.reserve)} reserved",
-            f"  total    ~{tokens_text(total)}{share}",
-            f"  estimate: per character, {calibrated if seen else 'not yet calibrated'}, "
-            f"+{estimator.margin:.0%} margin",
-        ]
-    )
 
 
 def _count(n: int, noun: str) -> str:

@@ -8,7 +8,6 @@ images go the `-a` way, as image parts. Every limit is checked before anything i
 from __future__ import annotations
 
 import glob
-import os
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 from aimlchat.api.pages import is_text, media_type
 from aimlchat.chat.attach import image_part, sniff_mime
-from aimlchat.chat.gitignore import Ignore
+from aimlchat.chat.gitignore import listed
 from aimlchat.chat.utf8 import decode_utf8
 from aimlchat.errors import UsageError
 from aimlchat.fsutil import read_capped
@@ -105,7 +104,10 @@ def _expand(spec: str, cwd: Path) -> Iterator[tuple[Path, bool]]:
             found = True
             yield child, False
         if not found:
-            raise UsageError(f"{spec}: no text files in this folder")
+            raise UsageError(
+                f"{spec}: no files to send in this folder",
+                hint="hidden files and what git ignores are left out",
+            )
         return
     if path.exists() or not glob.has_magic(spec):
         yield path, True
@@ -127,18 +129,11 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 def walk(root: Path) -> Iterator[Path]:
-    """Files under `root`, sorted, skipping hidden ones, `.git` and what .gitignore excludes."""
-    ignore = Ignore.load(root)
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        ignore = ignore.child(here)
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and not ignore.excluded(here / d, True)
-        )
-        for name in sorted(files):
-            path = here / name
-            if name.startswith(".") or ignore.excluded(path, False) or path.is_symlink():
-                continue
+    """Files under `root`, sorted, skipping hidden ones, `.git`, symlinks and what git
+    ignores (every .gitignore from the repository root down, .git/info/exclude)."""
+    for rel in listed(root):
+        path = root / rel
+        if not path.is_symlink():
             yield path
 
 

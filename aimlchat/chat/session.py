@@ -17,6 +17,7 @@ from typing import Any
 from aimlchat.api.client import Client
 from aimlchat.api.protocol import ChatEvent, ReasoningDelta, TextDelta, Usage
 from aimlchat.api.response import Response
+from aimlchat.chat import fit
 from aimlchat.chat.context import ContextWindow, Plan, Window, is_context_error, resolve_window
 from aimlchat.chat.conversation import Message, build_body
 from aimlchat.chat.toolloop import ToolBox, run_turn
@@ -26,7 +27,7 @@ from aimlchat.errors import AimlchatError, ApiError
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import ReasoningSink, Sink
 from aimlchat.tools.assemble import ToolCall
-from aimlchat.tools.messages import assistant_message, tool_message
+from aimlchat.tools.messages import assistant_message
 from aimlchat.tools.run import ToolResult
 
 CHOICE_SEPARATOR = "\n\n---\n\n"
@@ -91,6 +92,8 @@ class Chat(Transcript):
         self.client = client
         self._price = price
         self._note = note or warn
+        if self.load_notice:
+            self._note(self.load_notice)
         self.tools = tools  # None: calls in a reply are not run (nor saved)
         self._window_for = window or resolve_window
         self._context: ContextWindow | None = None
@@ -284,7 +287,12 @@ class Chat(Transcript):
         self._fail_last_user()
 
     def add_tool_result(self, result: ToolResult) -> None:
-        self._append(tool_message(result))
+        """Saved as the model gets it: cut to what the window has left (chat.fit)."""
+        turn = self.messages[_last_user(self.messages) or 0 :]
+        message, notice = fit.fitted(self.context(), self.settings.system, turn, result)
+        if notice:
+            self._note(notice)
+        self._append(message)
 
     def _keep_choices(self, response: Response) -> None:
         # -n N: choices 1.. go to history as "choice" rows, kept out of the next context.

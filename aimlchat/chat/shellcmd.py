@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from aimlchat import osplatform
 from aimlchat.chat.extract import code_blocks
+from aimlchat.errors import ApiError
 
 CMD_ROLE = "cmd"
 
 
 def system_prompt(environ: Mapping[str, str], cwd: Path) -> str:
-    shell = environ.get("SHELL") or "/bin/sh"
+    shell = osplatform.shell(environ)
     return (
         "You turn the user's request into exactly one shell command.\n"
         f"Operating system: {_os_name()}. Shell: {shell} ({Path(shell).name}). "
@@ -42,9 +45,36 @@ def _os_name() -> str:
 
 
 def command_from(reply: str) -> str:
-    """The command in a reply, even when the model wrapped it in a fence or a `$ `."""
-    blocks = code_blocks(reply)
-    text = blocks[0].content if blocks else reply
+    """The one command in a reply, even when the model wrapped it in a fence or a `$ `.
+
+    What goes to `| sh` must be a command and nothing else: a reply with several code
+    blocks, or prose with no fence, is refused rather than guessed at.
+    """
+    fenced = code_blocks(reply)
+    blocks = [b for b in fenced if b.content.strip()]
+    if len({b.content.strip() for b in blocks}) > 1:
+        raise _no_single_command(f"it holds {len(blocks)} code blocks")
+    text = blocks[0].content if blocks else "" if fenced else reply
     lines = [line.rstrip() for line in text.strip().splitlines()]
     lines = [line[2:] if line.startswith("$ ") else line for line in lines if line.strip()]
+    if not lines:
+        raise ApiError("the model gave no command", hint="ask again, in other words")
+    if not fenced:
+        if any(not line.endswith(_CONTINUED) for line in lines[:-1]):
+            raise _no_single_command("it is several lines of text with no code block")
+        if _PROSE.match(lines[0]):
+            raise _no_single_command("it reads as prose")
     return "\n".join(lines)
+
+
+# How a bare reply may go on to a next line and still be one command.
+_CONTINUED = ("\\", "|", "&&", "||")
+# A sentence: a capitalised word, then words, then a full stop, colon, ! or ?.
+_PROSE = re.compile(r"^[A-Z][a-z]+,? [^\n]*[.:!?]$")
+
+
+def _no_single_command(why: str) -> ApiError:
+    return ApiError(
+        f"the model's reply holds no single command ({why}); nothing printed",
+        hint="ask again, in other words",
+    )

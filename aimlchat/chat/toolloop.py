@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aimlchat.api.protocol import ChatEvent
-from aimlchat.errors import AimlchatError
-from aimlchat.terminal.output import Sink
+from aimlchat.errors import AimlchatError, Terminated
+from aimlchat.terminal.output import ReasoningSink, Sink
 from aimlchat.tools.assemble import ToolCall
 from aimlchat.tools.consent import Consent
 from aimlchat.tools.messages import call_event, result_event
@@ -72,13 +72,11 @@ class StepLimit(AimlchatError):
 
 class SinkPerReply:
     """A sink that opens a fresh one for each reply of a turn: a terminal sink is done once
-    finished, and a tool step's lines go between two replies."""
+    finished, and a tool step's lines go between two replies. Build it with `per_reply`."""
 
-    def __init__(self, make: Callable[[], Sink]) -> None:
+    def __init__(self, make: Callable[[], Sink], first: Sink) -> None:
         self._make = make
-        # The first one is made now, while the request is on its way: a terminal sink
-        # loads its renderer, and made on the first token it would delay it ~60 ms.
-        self._current: Sink | None = make()
+        self._current: Sink | None = first
 
     def feed(self, text: str) -> None:
         self._sink().feed(text)
@@ -88,18 +86,35 @@ class SinkPerReply:
             self._current = self._make()
         return self._current
 
-    def __getattr__(self, name: str) -> Any:
-        # Whatever else the sink does (the model's thinking) goes to this reply's sink.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._sink(), name)
-
     def finish(self, *, status: str | None = None) -> None:
         current, self._current = self._current, None
         if current is not None:
             current.finish(status=status)
         elif status:  # nothing shown yet, but how the reply ended is still worth a line
             self._make().finish(status=status)
+
+
+class ThinkingPerReply(SinkPerReply):
+    """`SinkPerReply` over sinks that show the model's thinking (a terminal's). Real methods,
+    not `__getattr__`: from Python 3.12 a runtime Protocol check ignores `__getattr__`, and
+    the thinking view went blank."""
+
+    def reason(self, text: str) -> None:
+        cast(ReasoningSink, self._sink()).reason(text)
+
+    def reasoning_tokens(self, count: int) -> None:
+        cast(ReasoningSink, self._sink()).reasoning_tokens(count)
+
+
+def per_reply(make: Callable[[], Sink]) -> SinkPerReply:
+    """A sink per reply of a turn, showing thinking exactly when `make`'s sinks do.
+
+    The first one is made now, while the request is on its way: a terminal sink loads its
+    renderer, and made on the first token it would delay it ~60 ms."""
+    first = make()
+    if isinstance(first, ReasoningSink):
+        return ThinkingPerReply(make, first)
+    return SinkPerReply(make, first)
 
 
 def run_turn(chat: Chat, sink: Sink, observe: Callable[[ChatEvent], None] | None) -> TurnResult:
@@ -137,12 +152,13 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
     except ToolInterrupted as exc:  # Ctrl-C: the tool's process group is already stopped
         _record(chat, box, exc.results[len(saved) :])
         raise
-    except BaseException:  # SIGTERM (Terminated) or anything else: no call goes unanswered
+    except BaseException as exc:  # SIGTERM, SIGHUP or anything else: no call goes unanswered
+        why = exc.cause if isinstance(exc, Terminated) else "aimlchat stopped"
         rest = calls[len(saved) :]
         _record(
             chat,
             box,
-            [interrupted_result(call, started=n == 0) for n, call in enumerate(rest)],
+            [interrupted_result(call, started=n == 0, why=why) for n, call in enumerate(rest)],
         )
         raise
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aimlchat.chat import repair
 from aimlchat.chat.conversation import Message
 from aimlchat.errors import StoreError
 from aimlchat.storage.store import Store
@@ -45,6 +46,7 @@ class Transcript:
         self.message_ids: list[int | None] = []
         self.statuses: list[str] = []
         self.unsent: Message | None = None  # a message that got no reply at all
+        self.load_notice: str | None = None  # what loading mended after a crash
         if store is not None and conversation_id is not None:
             self._load(conversation_id)
 
@@ -70,10 +72,13 @@ class Transcript:
             self.settings.model = info.model
         if info.system is not None and self.settings.system is None:
             self.settings.system = info.system
-        for row in self.store.messages(conversation_id):
-            self.messages.append(row.for_api())
-            self.message_ids.append(row.id)
-            self.statuses.append(row.status)
+        loaded = repair.load(self.store.messages(conversation_id))
+        self.messages, self.message_ids, self.statuses = (
+            loaded.messages,
+            loaded.ids,
+            loaded.statuses,
+        )
+        self.load_notice = repair.notice(loaded)
 
     def _ensure_conversation(self) -> int | None:
         if self.conversation_id is None:

@@ -8,11 +8,9 @@ one line on stderr and an `ExitCode`. Tests call `main` in-process with a fake
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aimlchat.errors import (
     AimlchatError,
@@ -22,27 +20,10 @@ from aimlchat.errors import (
     UsageError,
     redact,
 )
+from aimlchat.signals import ending_raises
 
 if TYPE_CHECKING:
     from aimlchat.terminal.environment import Environment
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises `Terminated` in the main thread, so partial replies are saved."""
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread (an in-process test): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
@@ -59,7 +40,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         env.no_color = True
     debug = "--debug" in args or env.environ.get("AIMLCHAT_DEBUG") == "1"
     status: int
-    with _sigterm_raises():
+    with ending_raises(env.terminal_outputs()):
         try:
             args = _default_command(args, env)
             command = click_command(args, env.environ)
@@ -67,9 +48,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             status = result if isinstance(result, int) else ExitCode.OK
             if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
                 Notifier(env).info("interrupted")
-        except Terminated:
-            Notifier(env).info("terminated")
-            status = ExitCode.TERMINATED
+        except Terminated as exc:  # SIGTERM or SIGHUP (Hangup), raised by aimlchat/signals.py
+            Notifier(env).info(exc.word)
+            status = exc.exit_code
         except AimlchatError as exc:
             if exc.exit_code == ExitCode.STDOUT_CLOSED:
                 _quiet_stdout(env)
@@ -112,8 +93,9 @@ _TOP_FLAGS = ("-h", "--help", "-V", "--version", "--install-completion", "--show
 def _default_command(args: list[str], env: Environment) -> list[str]:
     """`aimlchat "question"` asks; `… | aimlchat` asks with stdin; bare `aimlchat` chats.
 
-    A subcommand name still wins (`aimlchat ask models` asks the word "models"), and a
-    lone word that looks like a mistyped subcommand is an error rather than a paid request.
+    A subcommand name still wins (`aimlchat ask models` asks the word "models"); `help`
+    alone or before a command name shows help; a clear typo of a command is an error
+    rather than a paid request (the rule: cli/typos.py), any other word is a prompt.
     """
     from aimlchat.cli.app import command_names
 
@@ -134,26 +116,21 @@ def _default_command(args: list[str], env: Environment) -> list[str]:
     names = command_names()
     if first in names or first in _TOP_FLAGS:
         return args
+    if first == "help" and all(a in names for a in args[1:2]):
+        return [*args[1:], "--help"]
     _refuse_mistyped_command(args, names)
     return ["ask", *args]
 
 
 def _refuse_mistyped_command(args: list[str], names: list[str]) -> None:
     """`aimlchat hsitory` or `aimlchat histroy list`: an error, not a paid request."""
-    import difflib
-
-    first = args[0]
-    if first.startswith("-") or " " in first:
-        return
-    close = difflib.get_close_matches(first, names, n=1, cutoff=0.75)
-    if not close:
-        return
     from aimlchat.cli.app import subcommand_names
+    from aimlchat.cli.typos import mistyped
 
-    rest = [a for a in args[1:] if not a.startswith("-")]
-    if len(args) == 1 or (rest and rest[0] in subcommand_names(close[0])):
+    close = mistyped(args, names, {name: subcommand_names(name) for name in names})
+    if close is not None:
         raise UsageError(
-            f"{first!r} is not a command; did you mean {close[0]}?",
+            f"{args[0]!r} is not a command; did you mean {close}?",
             hint=f"to ask it as a prompt: aimlchat ask {' '.join(args)}",
         )
 

@@ -111,6 +111,8 @@ def ask(
     """
     from aimlchat.commands.ask import AskOutput, run_ask
 
+    if extract and extract_last:
+        raise UsageError("use -x or --extract-last, not both")
     run_ask(
         _app(ctx, kw),
         AskOutput(

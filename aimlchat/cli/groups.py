@@ -83,9 +83,16 @@ def history_export(
         str | None, typer.Argument(metavar=f"[{REF}]", help="Id or name; latest if omitted.")
     ] = None,
     format_: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every conversation, oldest first (json: one array; md: one after another).",
+        ),
+    ] = False,
 ) -> None:
     """Print a conversation as Markdown or JSON.  Example: aimlchat history export 3 -f json"""
-    _history(ctx).export(ref, format_)
+    _history(ctx).export(ref, format_, every=every)
 
 
 @history_cli.command("rm")

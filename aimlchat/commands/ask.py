@@ -15,11 +15,18 @@ from typing import Any
 
 from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
 from aimlchat.chat.session import ReplyFiltered, TurnResult
-from aimlchat.chat.toolloop import SinkPerReply
+from aimlchat.chat.toolloop import per_reply
 from aimlchat.commands.message import build_message, warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.commands.tooling import tty_ask
-from aimlchat.errors import AimlchatError, StdoutUnwritable, Terminated, UsageError, redact
+from aimlchat.errors import (
+    AimlchatError,
+    ApiError,
+    StdoutUnwritable,
+    Terminated,
+    UsageError,
+    redact,
+)
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.spinner import Spinner, SpinnerSink
 
@@ -81,6 +88,14 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         raise UsageError("use --json or --ndjson, not both")
     if out.extract and (out.json or out.ndjson):
         raise UsageError(f"use -x or --{'json' if out.json else 'ndjson'}, not both")
+    choices = int(app.settings.params.get("n") or 1)
+    if out.extract and choices > 1:
+        raise UsageError(
+            f"-x prints one code block, and -n {choices} asks for {choices} replies",
+            hint="use -n 1, or --json to get every reply",
+        )
+    # --format json (or --schema) with -n: each reply one JSON document a line, not Markdown
+    json_lines = choices > 1 and app.response_format is not None and not out.json
     message = build_message(app, out.prompt, no_stdin=out.no_stdin)
     report = _ndjson_line(app) if out.ndjson else None  # tool_call and tool_result events
     chat = app.open_chat(
@@ -91,12 +106,12 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     warn_text_only(app, chat.settings.model, message)
     spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
     sink: Any
-    if out.extract:
+    if out.extract or (json_lines and not out.ndjson):
         sink = WholeReply(spinner)
     elif out.json or out.ndjson:
         sink = SpinnerSink(NullSink(), spinner)
     else:  # a tool step's lines go between two replies, after the spinner has gone
-        sink = SpinnerSink(SinkPerReply(app.reply_sink), spinner)
+        sink = SpinnerSink(per_reply(app.reply_sink), spinner)
     observe = _ndjson_writer(app) if out.ndjson else None
     try:
         with spinner:
@@ -123,6 +138,8 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     _report(app, out, result, chat.cost_of(result.usage))
     if out.extract:
         print_code(app, result.text, last=out.extract == "last", saved=chat.store is not None)
+    elif json_lines and not out.ndjson:
+        print_json_lines(app, result.response.texts(), saved=chat.store is not None)
     return result
 
 
@@ -155,6 +172,25 @@ def print_code(app: App, reply: str, *, last: bool, saved: bool) -> None:
         see = "aimlchat history show" if saved else "run it again without -x"
         raise AimlchatError("the reply has no fenced code block", hint=f"see the reply: {see}")
     app.out.data(blocks[-1 if last else 0].content)
+
+
+def print_json_lines(app: App, texts: list[str], *, saved: bool) -> None:
+    """Each reply as one compact JSON document a line (JSON Lines); one that does not
+    parse (cut off by --max-tokens, say) is left out and makes the exit status 1."""
+    bad = []
+    for number, text in enumerate(texts, 1):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            bad.append(str(number))
+            continue
+        app.out.data(json.dumps(doc, ensure_ascii=False) + "\n")
+    if bad:
+        see = "aimlchat history show" if saved else "--json"
+        raise ApiError(
+            f"reply {', '.join(bad)} of {len(texts)} is not valid JSON; left out",
+            hint=f"see it: {see}",
+        )
 
 
 def _report(app: App, out: AskOutput, result: TurnResult, cost: float | None) -> None:

@@ -2,8 +2,9 @@
 the way a run ended into an exit status and one line that says what to do next.
 
 The main thread runs the batch loop itself (`Runner.run`), so Ctrl-C and SIGTERM reach
-it: both only set a flag here, and the loop stops taking items, gives the requests in
-flight a few seconds, writes what came back, and ends with 130 or 143.
+it: Ctrl-C, SIGTERM and SIGHUP only set a flag here, and the loop stops taking items,
+gives the requests in flight a few seconds, writes what came back, and ends with 130,
+143 or 129.
 """
 
 from __future__ import annotations
@@ -19,20 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aimlchat.batch.gate import RateGate
+from aimlchat.api.retry import RetryPolicy
+from aimlchat.batch.gate import MAX_PAUSE, RateGate
 from aimlchat.batch.outfile import Existing, OutFile, StdoutFile
 from aimlchat.batch.progress import Progress, Stats, summary
-from aimlchat.batch.records import Reader, Shard, count
-from aimlchat.batch.request import Connection, Defaults, Price, Requester, prices
+from aimlchat.batch.records import Reader, Shard, Unknown, UnknownParams, count
+from aimlchat.batch.request import Connection, Defaults, Requester
 from aimlchat.batch.runner import Ending, Runner, StopFlag
 from aimlchat.batch.scheduler import Done, run_item
 from aimlchat.chat.files import FileContext
+from aimlchat.commands.batch_prices import has_price, load_prices
 from aimlchat.commands.message import gather_files, working_dir
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
 from aimlchat.words import plural
 
 PATIENCE = 600.0  # seconds of nothing but rate limits before the batch gives up
+_SIGNALLED = {
+    "interrupt": (ExitCode.INTERRUPTED, "interrupted"),
+    "terminate": (ExitCode.TERMINATED, "terminated"),
+    "hangup": (ExitCode.HANGUP, "hung up"),
+}
 
 
 @dataclass
@@ -108,33 +116,7 @@ def _shared_files(app: App) -> FileContext:
     return gather_files(app, app.opts.files)
 
 
-# -- prices and history -------------------------------------------------------------------
-
-
-def _prices(app: App, model: str, *, need: bool) -> tuple[Price, bool]:
-    """Catalogue prices: the cached copy, else fetched once. --max-cost cannot do without.
-    Also whether there is a catalogue at all: without one, no cost can be known."""
-    from aimlchat.api.catalog import load_catalogue
-
-    models = app.prices.models
-    price = prices(models)
-    if models and (not need or price(model, 1, 1) is not None):
-        return price, True
-    try:
-        client = app.client(need_key=False)
-        models = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn).models
-    except AimlchatError as exc:
-        if need:
-            raise UsageError(f"--max-cost needs prices; {exc.message}") from None
-        app.notifier.warn(f"no prices ({exc.message}); cost is left null")
-        return price, bool(models)
-    price = prices(models)
-    if need and price(model, 1, 1) is None:
-        raise UsageError(
-            f"--max-cost: the catalogue has no price for {model}",
-            hint="pick a priced model (aimlchat models --pricing), or drop --max-cost",
-        )
-    return price, True
+# -- history -------------------------------------------------------------------
 
 
 def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
@@ -172,14 +154,26 @@ def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(flag: StopFlag) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set a flag the batch loop reads: nothing half-written."""
-    previous: dict[signal.Signals, Any] = {}
+def _stop_on_signals(flag: StopFlag, app: App) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP set a flag the batch loop reads: nothing half-written.
+    The ending signals are aimlchat/signals.py's; on a hangup the terminal is gone, so
+    the progress line and the last notice go nowhere rather than fail."""
+    from aimlchat.signals import ending_signals, silence
+
+    previous: dict[int, Any] = {}
 
     def handler(reason: str) -> Callable[[int, Any], None]:
-        return lambda signum, frame: flag.request(reason)
+        def on_signal(signum: int, frame: Any) -> None:
+            if reason == "hangup":
+                silence(app.env.terminal_outputs())
+            flag.request(reason)
 
-    for signum, reason in ((signal.SIGINT, "interrupt"), (signal.SIGTERM, "terminate")):
+        return on_signal
+
+    reasons: dict[int, str] = {signal.SIGINT: "interrupt"}
+    for signum, error in ending_signals().items():
+        reasons[signum] = "hangup" if error.terminal_gone else "terminate"
+    for signum, reason in reasons.items():
         with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
             previous[signum] = signal.signal(signum, handler(reason))
     try:
@@ -194,8 +188,15 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         raise UsageError(f"--max-cost must be more than 0 (got {opts.max_cost})")
     shard = Shard.parse(opts.shard)
     s = app.settings
-    debug_log = app.notifier.raw if app.opts.debug else None
-    connection = Connection(s.base_url, app.api_key(), s.timeout, debug_log)
+    debug_log = app.notifier.debug if app.opts.debug else None  # terminal-safe, as ask
+    connection = Connection(
+        s.base_url,
+        app.api_key(),
+        s.timeout,
+        debug_log,
+        connect_timeout=s.connect_timeout,
+        idle_timeout=s.idle_timeout,
+    )
     defaults = Defaults(
         s.model,
         s.system,
@@ -205,17 +206,37 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         cwd=working_dir(),
         image_detail=s.image_detail,
     )
-    price, known = _prices(app, s.model, need=opts.max_cost is not None)
+    unknown = UnknownParams(app.notifier.warn)
+    need = opts.max_cost is not None
+    named = _models_named(app, shard, unknown, opts.input) if need else set()
+    price, known = load_prices(app, {s.model, *named}, need=need)
     requester = Requester(connection, defaults, price)
     with _lines(app, _input_path(opts.input)):
         pass  # a missing IN is an error before OUT is created
     writer, existing = _open_out(app, opts)
     stats = Stats(prices_known=known)
     try:
-        ending = _run(app, opts, shard, requester, writer, existing, stats)
-    finally:
-        writer.close()
+        ending = _run(
+            app, opts, shard, requester, writer, existing, stats,
+            unknown=unknown, priced=has_price(price),
+        )  # fmt: skip
+    except BaseException:
+        with contextlib.suppress(AimlchatError):  # the error under way says more
+            writer.close()
+        raise
+    writer.close()  # a failed fsync here is an error: the results may not be on disk
     _report(opts, stats, ending, writer)
+
+
+def _models_named(app: App, shard: Shard, unknown: Unknown, spec: str) -> set[str]:
+    """The models IN's records name, for --max-cost to price up front (a file only: a
+    stream is read once, and a model without a price met there ends the batch)."""
+    path = _input_path(spec)
+    if not _is_regular(path):
+        return set()
+    reader = Reader(shard, frozenset(), check_duplicates=False, unknown=unknown)
+    with _lines(app, path) as lines:
+        return {record.model for record in reader.records(lines) if record.model}
 
 
 def _run(
@@ -226,27 +247,35 @@ def _run(
     writer: OutFile | StdoutFile,
     existing: Existing,
     stats: Stats,
+    *,
+    unknown: Unknown,
+    priced: Callable[[str], bool],
 ) -> Ending:
     path = _input_path(opts.input)
-    reader = Reader(shard, existing.done, check_duplicates=True, failed=existing.failed)
+    reader = Reader(
+        shard, existing.done, check_duplicates=True, failed=existing.failed, unknown=unknown
+    )
     if _is_regular(path):
         # One quick pass first: the total for the progress line, and every line checked
         # before a single request is paid for.
         with _lines(app, path) as lines:
             stats.total = count(reader, lines)
         stats.skipped, stats.skipped_errors = reader.skipped, reader.skipped_errors
-        reader = Reader(shard, existing.done, check_duplicates=False)
+        reader = Reader(shard, existing.done, check_duplicates=False, unknown=unknown)
     elif app.env.stdin_tty and path is None:
         app.notifier.info("reading prompts from the terminal, one per line; Ctrl-D ends")
     clock = time.monotonic
     stats.started = clock()
     progress = Progress(app.env, stats, clock)
     gate = RateGate(opts.concurrency, patience=PATIENCE)
+    # ask's policy: what may be sent again is the same; a Retry-After up to the gate's
+    # longest pause is waited for.
+    policy = RetryPolicy(app.settings.retries, max_wait=MAX_PAUSE)
     work = functools.partial(
-        run_item, send=requester.send, gate=gate, retries=app.settings.retries, patience=PATIENCE
+        run_item, send=requester.send, gate=gate, policy=policy, patience=PATIENCE
     )
     flag = StopFlag()
-    with _lines(app, path) as lines, _stop_on_signals(flag):
+    with _lines(app, path) as lines, _stop_on_signals(flag, app):
         runner = Runner(
             records=reader.records(lines),
             work=work,
@@ -258,6 +287,7 @@ def _run(
             model_of=requester.model_of,
             flag=flag,
             max_cost=opts.max_cost,
+            priced=priced,
             on_success=_history(app, requester) if opts.history else None,
             notice=app.notifier.info,
         )
@@ -318,14 +348,19 @@ def _report(opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | 
     )
     if ending.left_in_flight:
         written += f"; {plural(ending.left_in_flight, 'unfinished request')} dropped"
-    if reason in ("interrupt", "terminate"):
-        code = ExitCode.INTERRUPTED if reason == "interrupt" else ExitCode.TERMINATED
-        word = "interrupted" if reason == "interrupt" else "terminated"
+    if reason in _SIGNALLED:
+        code, word = _SIGNALLED[reason]
         raise Stopped(f"{word}: {written}", code, _resume_hint(writer))
     if reason in ("input", "fatal") and ending.error is not None:
         raise ending.error
     if reason == "unreachable":
         raise _unreachable(ending, written, writer)
+    if reason == "unpriced" and isinstance(ending.error, AimlchatError):
+        raise Stopped(
+            f"{ending.error.message}; {written}; the other items were not asked",
+            ExitCode.USAGE,
+            f"give it a priced model, or drop --max-cost; then {_resume_hint(writer)}",
+        )
     if reason == "budget":
         raise Stopped(
             f"--max-cost ${_usd(opts.max_cost or 0)} reached (${_usd(stats.cost)} spent); "

@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+from aimlchat import osplatform
 from aimlchat.chat.conversation import Message, user_message
 from aimlchat.chat.session import Chat
 from aimlchat.chat.shellcmd import command_from, describe_prompt
@@ -57,9 +58,7 @@ def ask_command(app: App, chat: Chat, message: Message) -> str:
         from aimlchat.commands.ask import usage_line
 
         app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
-    command = command_from(result.text)
-    if not command:
-        raise ApiError("the model gave no command", hint="ask again, in other words")
+    command = command_from(result.text)  # or an ApiError: no single command in the reply
     if "\0" in command:  # no shell can take one; refused before it is shown or printed
         raise ApiError("the model's command holds a NUL byte; not used", hint="ask again")
     return command
@@ -191,16 +190,17 @@ def show_command(app: App, command: str, *, gap: bool = False) -> None:
 
 def execute(app: App, command: str) -> int:
     """`$SHELL -c COMMAND` in the foreground, on the terminal; its status, reported."""
-    shell = app.env.environ.get("SHELL") or "/bin/sh"
+    argv = osplatform.shell_argv(app.env.environ, command)
     app.out.flush()
     # The command is the model's: like a tool's, it gets no key of ours.
     environ = tool_environment(app.env.environ)
     try:
         with _ctrl_c_goes_to_the_command():
-            status = subprocess.run([shell, "-c", command], env=environ).returncode
+            status = subprocess.run(argv, env=environ).returncode
     except OSError as exc:
         raise UsageError(
-            f"cannot run {shell}: {exc.strerror or exc}", hint="check $SHELL"
+            f"cannot run {argv[0]}: {exc.strerror or exc}",
+            hint=f"check {osplatform.shell_variable()}",
         ) from None
     if status < 0:  # killed by a signal: report it as the shell would
         name = _signal_name(-status)

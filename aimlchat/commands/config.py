@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +24,9 @@ TEMPLATE = """\
 # aimlchat configuration (TOML). Flags and environment variables win over this file.
 # model = "meta-llama/llama-4-scout"
 # base_url = "https://api.aimlapi.com/v1"
-# timeout = 60
+# connect_timeout = 10   # seconds to connect
+# timeout = 60           # seconds for the answer to begin (then not retried: it may be billed)
+# idle_timeout = 60      # seconds of silence once the answer has begun (default: timeout)
 # retries = 2
 # code_theme = "monokai"
 # api_key_command = "pass show aimlapi"   # its stdout is the key; no shell
@@ -75,9 +78,14 @@ def _rows(settings: Settings, key_from: str, paths: Paths, cfg: FileConfig) -> l
     ]
     rows.append(["api_key", MASK if key_from != "none" else None, key_from])
     for name, value in settings.params.items():
-        rows.append([f"params.{name}", masked(name, value), settings.sources[f"params.{name}"]])
+        source = settings.sources[f"params.{name}"]
+        table = "body" if source.endswith("[body]") else "params"  # named as in the file
+        rows.append([f"{table}.{name}", masked(name, value), source])
     if cfg.roles:
         rows.append(["roles", sorted(cfg.roles), "config.toml"])
+    for name, tool in sorted(cfg.tools.items()):  # what a model may be offered to run
+        command = list(tool.command) if tool.command is not None else "(built-in)"
+        rows.append([f"tools.{name}", command, "config.toml"])
     for name in ("config_file", "key_file", "data_dir", "cache_dir"):
         path = getattr(paths, name)
         rows.append([name, str(path), "exists" if path.exists() else "missing"])
@@ -130,8 +138,10 @@ def list_problems(notifier: Notifier, cfg: FileConfig) -> None:
 
 
 def _cell(name: str, value: Any) -> str:
-    if name.startswith("params."):  # as it is sent: JSON
+    if name.startswith(("params.", "body.")):  # as it is sent: JSON
         return json.dumps(value, ensure_ascii=False)
+    if name.startswith("tools.") and isinstance(value, list):
+        return shlex.join(value)
     if name == "roles":
         return ", ".join(value)
     return "(none)" if value is None else str(value)

@@ -13,7 +13,7 @@ from aimlchat.storage.refs import is_id
 from aimlchat.storage.search import Hit, snippet
 from aimlchat.storage.store import ACTIVE, ConversationInfo, Store, StoredMessage
 from aimlchat.tools.messages import calls_text
-from aimlchat.words import noun
+from aimlchat.words import noun, plural
 
 
 def _when(ts: float) -> str:
@@ -97,34 +97,49 @@ class HistoryView:
                 f"{count} more not in the conversation ({', '.join(hidden)}): see --all"
             )
 
-    def export(self, ref: str | None, fmt: str) -> None:
+    def export(self, ref: str | None, fmt: str, *, every: bool = False) -> None:
+        """One conversation; or with `every`, all of them, oldest first: a JSON array of
+        the documents one export prints, or the Markdown documents one after another."""
         if fmt not in ("md", "json"):
             raise UsageError(f"--format must be md or json (got {fmt!r})")
-        cid = self._resolve(ref)
+        if every and ref is not None:
+            raise UsageError(f"--all exports every conversation; leave out {ref!r}")
+        if not every:
+            cid = self._resolve(ref)
+            doc = self._json(cid) if fmt == "json" else None
+            self._out(_dumps(doc) if doc is not None else self._markdown(cid))
+            return
+        ids = sorted(c.id for c in self.store.conversations(limit=-1))
+        if fmt == "json":
+            self._out(_dumps([self._json(cid) for cid in ids]))
+            return
+        if not ids:
+            self.app.notifier.info("no saved conversations yet")
+        self._out("\n".join(self._markdown(cid, headed=True) for cid in ids))
+
+    def _json(self, cid: int) -> dict[str, Any]:
         info = self.store.info(cid)
         assert info is not None
-        messages = self.store.messages(cid, all_statuses=True)
-        if fmt == "json":
-            doc: dict[str, Any] = {
-                "id": cid,
-                "name": info.name,
-                "title": info.title,
-                "model": info.model,
-                "system": info.system,
-                "created_at": info.created_at,
-                "messages": [_message_json(m) for m in messages],
-            }
-            self._out(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-            return
-        lines = [
-            f"# {info.title or 'Conversation'}",
-            "",
-            f"- model: `{info.model}`",
-            f"- started: {_when(info.created_at)}",
-        ]
+        return {
+            "id": cid,
+            "name": info.name,
+            "title": info.title,
+            "model": info.model,
+            "system": info.system,
+            "created_at": info.created_at,
+            "messages": [_message_json(m) for m in self.store.messages(cid, all_statuses=True)],
+        }
+
+    def _markdown(self, cid: int, *, headed: bool = False) -> str:
+        info = self.store.info(cid)
+        assert info is not None
+        lines = [f"# {info.title or 'Conversation'}", ""]
+        if headed:  # among others: which one it is
+            lines.append(f"- conversation: {cid}" + (f" ({info.name})" if info.name else ""))
+        lines += [f"- model: `{info.model}`", f"- started: {_when(info.created_at)}"]
         if info.system:
             lines += ["", "## system", "", info.system]
-        for m in messages:
+        for m in self.store.messages(cid, all_statuses=True):
             lines += ["", f"## {m.role}{_mark(m.status)}", ""]
             if m.reasoning:  # collapsed where Markdown is rendered (GitHub, most viewers)
                 lines += ["<details>", "<summary>reasoning</summary>", "", m.reasoning.strip()]
@@ -132,7 +147,7 @@ class HistoryView:
             calls = calls_text(m.tool_calls).rstrip("\n")
             # The calls are a paragraph of their own, after the text (if any).
             lines.append("\n\n".join(part for part in (text_of(m.content), calls) if part))
-        self._out("\n".join(lines) + "\n")
+        return "\n".join(lines) + "\n"
 
     def remove(self, ref: str, *, yes: bool = False) -> None:
         """Delete one conversation; on a terminal only once the user says yes (a script,
@@ -149,10 +164,15 @@ class HistoryView:
     def _confirm(self, info: ConversationInfo) -> bool:
         """`delete conversation 60 "title" (12 messages)? [y/N]` on stderr; EOF is no."""
         title = info.title or info.name or "(empty)"
-        question = f'delete conversation {info.id} "{title}" ({info.messages} messages)? [y/N] '
+        count = plural(info.messages, "message")
+        question = f'delete conversation {info.id} "{title}" ({count})? [y/N] '
         self.env.stderr.write(self.app.notifier.clean(question))
         self.env.stderr.flush()
         return self.env.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
 def _hit_line(hit: Hit, query: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from aimlchat.api.catalog import Model, load_catalogue
 from aimlchat.chat.tokens import tokens_text
 from aimlchat.commands.runtime import App
+from aimlchat.errors import AimlchatError
 
 
 def _tokens(n: int | None) -> str:
@@ -48,9 +49,9 @@ def show_models(
     env = app.env
     if as_json:
         app.out.data(json.dumps([_as_json(m) for m in models], indent=2) + "\n")
-        return
-    if not models:
-        app.notifier.info("no model matches" + (f" {search!r}" if search else ""))
+    if not models:  # as grep: no match is status 1, so a script can tell
+        raise AimlchatError("no model matches" + (f" {search!r}" if search else ""))
+    if as_json:
         return
     headers = ["ID", "NAME", "CONTEXT", "OUTPUT"]
     right = [2, 3]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shlex
 import signal
 from collections.abc import Callable, Sequence
@@ -21,7 +22,6 @@ from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.runtime import App
 from aimlchat.commands.slash import COMMANDS, NAMES, Repl
 from aimlchat.commands.slash_content import counted, file_context
-from aimlchat.errors import Terminated
 from aimlchat.storage.refs import is_id
 from aimlchat.words import plural
 
@@ -156,37 +156,59 @@ def make_prompt_session(app: App, repl: Repl | None = None, **io: Any) -> Prompt
 
 
 def _prompt(session: PromptSession[str], draft: str) -> str:
-    """One prompt, during which a SIGTERM ends it through the event loop.
+    """One prompt, during which SIGTERM and SIGHUP end it through the event loop.
 
-    The process's handler raises `Terminated` wherever the signal lands; inside
+    The process's handlers (aimlchat/signals.py) raise wherever the signal lands; inside
     prompt_toolkit's own tasks (its history loader) that became "Unhandled exception in
-    event loop … Press ENTER to continue" instead of an exit.
+    event loop … Press ENTER to continue" instead of an exit. So while the prompt runs,
+    the loop calls the same handlers and ends the prompt with what they raise. A closed
+    terminal also reads as end of input: the hangup still wins over that EOF.
     """
-    previous = signal.getsignal(signal.SIGTERM)
+    from aimlchat.signals import installed
+
+    handlers = installed()
+    caught: list[BaseException] = []
 
     def pre_run() -> None:
         app = session.app
 
-        def terminate() -> None:
-            if not app.future or not app.future.done():
-                app.exit(exception=Terminated())
+        def end(handler: Callable[[int, Any], None], signum: int) -> None:
+            try:
+                handler(signum, None)
+            except BaseException as exc:  # Terminated or Hangup, as the handler decided
+                caught.append(exc)
+                if not app.future or not app.future.done():
+                    app.exit(exception=exc)
 
-        # Not in the main thread (pipe-input tests): the process's handler stays.
+        # Not in the main thread (pipe-input tests): the process's handlers stay.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+            loop = asyncio.get_running_loop()
+            for signum, handler in handlers.items():
+                loop.add_signal_handler(signum, end, handler, signum)
 
     try:
-        return session.prompt("› ", default=draft, pre_run=pre_run)
+        line = session.prompt("› ", default=draft, pre_run=pre_run)
+    except Exception:
+        if caught:  # the prompt ended on its own (EOF, a failed write) as the signal came
+            raise caught[0] from None
+        raise
     finally:
-        # The loop's own handler is gone with the loop (SIG_DFL): put the process's back.
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(signal.SIGTERM, previous)
+        # The loop's own handlers are gone with the loop (SIG_DFL): put the process's back.
+        for signum, handler in handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, handler)
+    if caught:
+        raise caught[0]
+    return line
 
 
-def loop(repl: Repl, session: PromptSession[str]) -> None:
+def loop(repl: Repl, session: PromptSession[str], held: HeldKeys | None = None) -> None:
     while True:
         try:
             draft, repl.draft = repl.draft, ""
+            if held is not None:
+                held.input = session.input
+                draft = "\n".join(part for part in (draft, held.give_back()) if part)
             line = _prompt(session, draft)
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt clears the line
@@ -208,14 +230,47 @@ def _command_line_attachments(app: App) -> tuple[list[dict[str, Any]], list[str]
     return images + more, blocks
 
 
-def ask_consent(write: Callable[[str], None]) -> Callable[[str], str]:
+class HeldKeys:
+    """Keys typed while a reply streamed, held away from a consent question and given back
+    to the next prompt as its draft: typed before the question was seen, they are neither
+    its answer nor a message sent unseen. Taken from the terminal and from prompt_toolkit's
+    own store (what the last prompt read past its Enter, a pasted second line)."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+        self.input: Any = None  # the REPL prompt's input, once it exists
+        self._text = ""
+
+    def take(self) -> None:
+        from prompt_toolkit.input.typeahead import get_typeahead
+
+        from aimlchat.terminal.keypress import take_typeahead
+
+        if self.input is not None:
+            self._text += "".join(key.data for key in get_typeahead(self.input))
+        if self.fd is not None:
+            self._text += take_typeahead(self.fd)
+
+    def give_back(self) -> str:
+        text, self._text = self._text, ""
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = _ESCAPES.sub("", text)  # arrow keys and the like: not text
+        return "".join(c for c in text if c in "\n\t" or c.isprintable()).strip()
+
+
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")
+
+
+def ask_consent(write: Callable[[str], None], held: HeldKeys) -> Callable[[str], str]:
     """`run weather? [y/N/a(lways this session)]` between two replies; Ctrl-C declines
     and stops the turn (a KeyboardInterrupt), Ctrl-D is no. The call shown above the
-    question is written first: prompt_toolkit would clip a message taller than the screen."""
+    question is written first: prompt_toolkit would clip a message taller than the screen.
+    Keys typed before it appeared are held for the next prompt first (`HeldKeys`)."""
 
     def ask(question: str) -> str:
         from prompt_toolkit import prompt
 
+        held.take()
         shown, _, last = question.rpartition("\n")
         if shown:
             write(shown + "\n")
@@ -228,7 +283,8 @@ def run_chat(app: App, first: str | None = None) -> None:
     """The REPL; `first` (`chat "…"`) is sent at once, with `-a`/`-f` attached to it."""
     first = fill_prompt(first.strip(), app.vars) if first and first.strip() else None
     images, blocks = _command_line_attachments(app)
-    chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent(app.out.data))
+    held = HeldKeys(app.env.stdin_fd())
+    chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent(app.out.data, held))
     write = app.out.data
     repl = Repl(app, chat, write)
     resumed = f" · resumed {plural(len(chat.messages), 'message')}" if chat.messages else ""
@@ -247,7 +303,7 @@ def run_chat(app: App, first: str | None = None) -> None:
     if first:
         write(f"› {first}\n")  # as if typed at the prompt
         repl.send(first)
-    loop(repl, make_prompt_session(app, repl))
+    loop(repl, make_prompt_session(app, repl), held)
     name, cid = repl.chat.name, repl.chat.conversation_id
     # A name an older release let be all digits would now resume that id: give ours.
     ref = name if name and not is_id(name) else (str(cid) if cid else None)

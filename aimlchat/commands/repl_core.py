@@ -33,9 +33,9 @@ class ReplCore:
         self.draft: str = ""  # text to put back at the prompt (a message that got no reply)
 
     def _sink(self) -> Any:
-        from aimlchat.chat.toolloop import SinkPerReply
+        from aimlchat.chat.toolloop import per_reply
 
-        return SinkPerReply(self.app.reply_sink)  # a tool step's lines go between replies
+        return per_reply(self.app.reply_sink)  # a tool step's lines go between replies
 
     def _turn(self, action: Callable[[Any], TurnResult]) -> None:
         try:

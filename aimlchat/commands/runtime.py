@@ -97,6 +97,8 @@ def make_client(
         base_url=settings.base_url,
         api_key=key,
         timeout=settings.timeout,
+        connect_timeout=settings.connect_timeout,
+        idle_timeout=settings.idle_timeout,
         retries=settings.retries,
         notice=notice or notifier.info,
         log=notifier.debug if debug else None,

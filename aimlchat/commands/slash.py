@@ -40,7 +40,9 @@ COMMANDS = [
     Command("/load", "NAME|ID", "switch to a saved conversation"),
     Command("/copy", "[N]", "copy the last reply, or its code block N, to the clipboard"),
     Command("/image", "PATH|URL", "attach an image to the next message"),
-    Command("/file", "PATH|DIR|GLOB|URL", "attach files as context to the next message"),
+    Command(
+        "/file", "[PATH…|rm N]", "attach files to the next message (alone: list; rm N|PATH|all)"
+    ),
     Command("/edit", "", "write the next message in $EDITOR"),
     Command("/usage", "", "tokens and cost so far"),
     Command("/tools", "[NAME|all|none]", "list the tools, or turn one on or off"),

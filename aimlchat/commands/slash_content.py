@@ -78,7 +78,11 @@ class ContentCommands(ReplCore):
         except ValueError as exc:
             raise UsageError(f"/file: {exc}") from None
         if not specs:
-            raise UsageError("/file needs a PATH, DIR, GLOB or URL")
+            self._list_attachments()
+            return
+        if specs[0] == "rm":  # a file named rm: /file ./rm
+            self._remove_attachments(specs[1:])
+            return
         images, blocks = file_context(self.app, specs)
         self.attach(images, blocks)
         self.app.notifier.info(f"{counted(images, blocks)} attached to the next message")
@@ -94,3 +98,56 @@ class ContentCommands(ReplCore):
             self.send(text)
         else:
             self.app.notifier.info("empty message; nothing sent")
+
+    def attachments(self) -> list[str]:
+        """What waits for the next message, as `/file` lists and numbers it."""
+        return [b.split("\n", 1)[0] for b in self.pending_files] + [
+            _image_label(part) for part in self.pending_images
+        ]
+
+    def _list_attachments(self) -> None:
+        labels = self.attachments()
+        if not labels:
+            self.app.notifier.info("nothing attached; /file PATH attaches to the next message")
+            return
+        lines = [f"  {n}  {label}" for n, label in enumerate(labels, 1)]
+        self.write("attached to the next message:\n" + "\n".join(lines) + "\n")
+
+    def _remove_attachments(self, refs: list[str]) -> None:
+        """`/file rm N|PATH|all`: a number as `/file` lists, a path (a folder: all under it)."""
+        if not refs:
+            raise UsageError("/file rm needs N, PATH or all (/file lists them)")
+        labels = self.attachments()
+        if refs == ["all"]:
+            gone = set(range(len(labels)))
+        else:
+            gone = set()
+            for ref in refs:  # check them all first: a typo removes nothing
+                found = _matching(labels, ref)
+                if not found:
+                    raise UsageError(f"no attachment {ref}", hint="/file lists them")
+                gone |= found
+        files = len(self.pending_files)
+        self.pending_files = [b for i, b in enumerate(self.pending_files) if i not in gone]
+        self.pending_images = [
+            p for i, p in enumerate(self.pending_images) if i + files not in gone
+        ]
+        names = ", ".join(labels[i] for i in sorted(gone)) or "nothing"
+        self.app.notifier.info(
+            f"removed {names}; {plural(len(self.attachments()), 'attachment')} left"
+        )
+
+
+def _matching(labels: list[str], ref: str) -> set[int]:
+    if ref.isdigit():
+        return {int(ref) - 1} if 1 <= int(ref) <= len(labels) else set()
+    folder = ref.rstrip("/") + "/"
+    return {i for i, label in enumerate(labels) if label == ref or label.startswith(folder)}
+
+
+def _image_label(part: dict[str, Any]) -> str:
+    url = str((part.get("image_url") or {}).get("url", ""))
+    if not url.startswith("data:"):
+        return f"image {url}"
+    kind = url[5:].split(";", 1)[0] or "image"
+    return f"{kind}, {max(1, len(url) * 3 // 4 // 1024)} KB"

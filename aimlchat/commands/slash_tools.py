@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from aimlchat.chat.context import describe
+from aimlchat.chat.context_view import describe
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.commands.tooling import describe_tools
 from aimlchat.errors import AimlchatError
 from aimlchat.tools.spec import ALL, unknown_tool
-from aimlchat.words import plural
 
 NONE = "none"
 
@@ -44,11 +43,8 @@ class ToolCommands(ReplCore):
         """What the next request sends (before your message) and how it was estimated."""
         chat = self.chat
         plan = chat.plan([])
-        self.write(describe(plan, chat.context().estimator) + "\n")
-        if chat.tools is not None and chat.tools.offered:
-            self.write(
-                f"  (system includes the schemas of {plural(len(chat.tools.offered), 'tool')})\n"
-            )
+        ctx = chat.context()
+        self.write(describe(plan, ctx.estimator, ctx.tools) + "\n")
         if plan.window.length is None and not self.app.prices.models:
             self.write("  the model catalogue is not cached: `aimlchat models` loads it\n")
         last = chat.last_plan

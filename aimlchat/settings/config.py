@@ -1,4 +1,4 @@
-"""Where files live (XDG), and config.toml read and checked key by key.
+"""Where files live (XDG, else platformdirs), and config.toml read and checked key by key.
 
 Nothing here runs at import time. Which value wins (flag > env > file > default) is
 decided in `aimlchat.settings.resolve`.
@@ -27,12 +27,24 @@ ENV_KEY = "AIML_API_KEY"
 SECRET_KEYS = ("api_key",)
 
 
-def _xdg(environ: Mapping[str, str], var: str, fallback: str) -> Path:
+def _folder(environ: Mapping[str, str], var: str, kind: str) -> Path:
+    """$XDG_…_HOME/aimlchat when that is set (on any system, as the XDG spec asks), else
+    this system's own place from platformdirs: ~/.config/aimlchat and the like on Linux,
+    ~/Library/… on macOS, %LOCALAPPDATA%\\aimlchat on Windows."""
     value = environ.get(var, "")
     # The XDG spec says relative values are invalid and must be ignored.
     if value and os.path.isabs(value):
         return Path(value) / APP
-    return Path(environ.get("HOME") or Path.home()) / fallback / APP
+    import platformdirs  # here, not at the top: only commands that touch files need it
+
+    user_dir: Callable[..., str] = getattr(platformdirs, f"user_{kind}_dir")
+    path = Path(user_dir(APP, appauthor=False))
+    # platformdirs reads the process's HOME; an injected environment's HOME wins, as it
+    # did when these paths were computed by hand.
+    home, own_home = environ.get("HOME"), Path(os.path.expanduser("~"))
+    if home and os.path.isabs(home) and sys.platform != "win32" and path.is_relative_to(own_home):
+        return Path(home) / path.relative_to(own_home)
+    return path
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,9 @@ class Paths:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Paths:
         return cls(
-            config_dir=_xdg(environ, "XDG_CONFIG_HOME", ".config"),
-            data_dir=_xdg(environ, "XDG_DATA_HOME", ".local/share"),
-            cache_dir=_xdg(environ, "XDG_CACHE_HOME", ".cache"),
+            config_dir=_folder(environ, "XDG_CONFIG_HOME", "config"),
+            data_dir=_folder(environ, "XDG_DATA_HOME", "data"),
+            cache_dir=_folder(environ, "XDG_CACHE_HOME", "cache"),
         )
 
     @property
@@ -199,8 +211,24 @@ class _Reader:
             elif key == "models":
                 self._models(self._try(_table, key, value) or {})
             else:
-                self._unknown(key, TOP_KEYS, "", "ignored")
+                self._unknown_top(key)
         cfg.settings = {k: v for k, v in cfg.settings.items() if v is not None}
+
+    def _unknown_top(self, key: str) -> None:
+        """A request parameter written above every table (`temperature = 0.2` before
+        `[params]`) is told where it belongs; anything else gets the nearest key."""
+        name = params.canonical(key)
+        if name in PARAM_KEYS:
+            self.cfg.warnings.append(
+                f"config.toml: {key!r} belongs under [params] (write it below the [params] "
+                "line); ignored here"
+            )
+        elif params.closest(key, TOP_KEYS) is None and params.closest(key, PARAM_KEYS):
+            near = params.closest(key, PARAM_KEYS)
+            tail = f"(did you mean {near!r} under [params]?); ignored"
+            self.cfg.warnings.append(f"config.toml: unknown key {key!r} {tail}")
+        else:
+            self._unknown(key, TOP_KEYS, "", "ignored")
 
     def _params(self, table: dict[str, Any], where: str) -> dict[str, Any]:
         checked: dict[str, Any] = {}

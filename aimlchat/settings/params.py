@@ -25,6 +25,10 @@ ENV_BASE_URL = "AIMLCHAT_BASE_URL"
 ENV_MODEL = "AIMLCHAT_MODEL"
 # Fields the CLI owns; `-o` and `[body]` may not set them behind its back.
 RESERVED = frozenset({"messages", "stream"})
+# An integer parameter is a signed 64-bit integer on every server we know of, and a
+# float past 2**53 no longer says which integer was meant: such a float is refused.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+EXACT_FLOAT = 2**53
 
 
 def code_themes() -> Iterator[str]:
@@ -164,9 +168,16 @@ TABLE: tuple[Param, ...] = (
     _setting("code_theme", "enum", "Pygments theme for code blocks", lazy_choices=code_themes,
              default="monokai"),
     _setting("base_url", "str", "API base URL", env=ENV_BASE_URL, default=DEFAULT_BASE_URL),
-    _setting("timeout", "float", "Seconds to wait for the server", low=0, low_open=True,
-             default=60.0),
-    _setting("retries", "int", "Retries on 429/5xx/network errors", low=0, high=10, default=2),
+    # Three waits, so that a slow paid reply is never mistaken for a dead connection.
+    _setting("connect_timeout", "float", "Seconds to wait for the connection", low=0,
+             low_open=True, default=10.0),
+    _setting("timeout", "float", "Seconds to wait for the answer to begin once the request "
+             "is sent (a timeout then is not retried: the request may be billed)", low=0,
+             low_open=True, default=60.0),
+    _setting("idle_timeout", "float", "Seconds of silence allowed once the answer has begun "
+             "(default: --timeout)", low=0, low_open=True),
+    _setting("retries", "int", "Retries on 408/409/429/5xx and failed connections", low=0,
+             high=10, default=2),
     # Per model in config.toml: [models."NAME"] context_length = N.
     _setting("context_length", "int", "The model's context window in tokens (overrides the "
              "catalogue)", low=1, in_config=False),
@@ -236,20 +247,37 @@ def _check_number(param: Param, value: Any, label: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         what = "a whole number" if param.kind == "int" else "a number"
         raise UsageError(f"{label} must be {what} (got {value!r})")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{label} must be a finite number (got {value})")
     number: float | int
     if param.kind == "int":
-        if float(value) != int(value):
-            raise UsageError(f"{label} must be a whole number (got {value})")
-        number = int(value)
+        number = _whole(param, value, label)
     else:
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float (-o temperature=1e999 as JSON)
+            raise UsageError(f"{label} must be a finite number (got {value})") from None
     lo, hi = param.low, param.high
     too_low = lo is not None and (number <= lo if param.low_open else number < lo)
     if too_low or (hi is not None and number > hi):
         raise UsageError(f"{label} must be {param.describe()} (got {_num(number)})")
     return number
+
+
+def _whole(param: Param, value: int | float, label: str) -> int:
+    """An integer as it came, never through a float (2**63 - 1 stays 2**63 - 1)."""
+    if isinstance(value, float):
+        # TOML's `100.0` and JSON's `1e2` are whole; past 2**53 a float is not exact.
+        if not value.is_integer() or abs(value) > EXACT_FLOAT:
+            raise UsageError(f"{label} must be a whole number (got {value})")
+        value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        lo = INT64_MIN if param.low is None else param.low
+        hi = INT64_MAX if param.high is None else param.high
+        raise UsageError(
+            f"{label} must be between {_num(lo)} and {_num(hi)}, a 64-bit integer (got {value})"
+        )
+    return value
 
 
 def _check_choice(param: Param, value: str, label: str) -> str:

@@ -24,13 +24,12 @@ def _json_or_text(raw: str, label: str) -> Any:
         return raw
 
 
-def _number(raw: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
-    return raw  # check() names what was expected
+def _number(raw: str, kind: str) -> Any:
+    """`raw` as an int for an integer parameter (never through a float), else a float."""
+    try:
+        return int(raw) if kind == "int" else float(raw)
+    except ValueError:
+        return raw  # check() names what was expected
 
 
 def parse_text(name: str, text: str, *, source: str | None = None) -> Any:
@@ -43,7 +42,7 @@ def parse_text(name: str, text: str, *, source: str | None = None) -> Any:
         value = {"true": True, "on": True, "yes": True, "1": True}.get(raw.lower(), raw)
         value = {"false": False, "off": False, "no": False, "0": False}.get(raw.lower(), value)
     elif param.kind in ("int", "float"):
-        value = _number(raw)
+        value = _number(raw, param.kind)
     elif param.kind == "str_list":
         value = _json_or_text(raw, label)
     return check(param.name, value, source=label)

@@ -38,6 +38,8 @@ class Flags:
     no_stream: bool = False
     base_url: str | None = None
     timeout: float | None = None
+    connect_timeout: float | None = None
+    idle_timeout: float | None = None
     retries: int | None = None
     raw: bool = False
     show_reasoning: bool = False  # keep the thinking on screen (on a terminal)
@@ -82,6 +84,8 @@ class Settings:
     session: str | None = None
     context_length: int | None = None
     max_steps: int = 8
+    connect_timeout: float = 10.0
+    idle_timeout: float | None = None  # None: the same as `timeout`
     tools: tuple[str, ...] = ()
     yes: bool = False
     # "model" -> "flag --model", "env AIMLCHAT_MODEL", "config.toml", "role NAME", "default";
@@ -128,6 +132,8 @@ def resolve(
 
 
 def _check_combinations(flags: Flags) -> None:
+    if flags.session is not None and not flags.session.strip():  # `--session "$UNSET"`
+        raise UsageError("--session needs a name or an id", hint="see: aimlchat history list")
     if flags.format and flags.schema:
         raise UsageError("use --format or --schema, not both")
     if flags.continue_ and flags.session:

@@ -231,7 +231,9 @@ class Store:
     def _list(self, where: str, args: tuple[Any, ...], limit: int) -> list[ConversationInfo]:
         sql = (
             "SELECT c.id, c.name, c.title, c.model, c.system, c.created_at, c.updated_at,"
-            " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)"
+            # What `history show` shows: the messages of the conversation, not the hidden.
+            " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id"
+            f" AND m.status IN ({', '.join(repr(s) for s in ACTIVE)}))"
             f" FROM conversations c {where} ORDER BY c.updated_at DESC, c.id DESC LIMIT ?"
         )
         try:

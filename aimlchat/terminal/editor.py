@@ -1,4 +1,4 @@
-"""The user's editor ($VISUAL, else $EDITOR, else vi) on a file, or on a new message.
+"""The user's editor ($VISUAL, else $EDITOR, else vi or notepad) on a file, or on a new message.
 
 Every way it can fail is a one-line usage error: a variable shlex cannot split (an
 unbalanced quote), an editor that is not there or cannot run, a message saved in an
@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aimlchat.errors import UsageError
+from aimlchat.osplatform import default_editor
 
 _HINT = "set $VISUAL or $EDITOR to a command, e.g. EDITOR=nano"
 
 
 def editor_command(environ: Mapping[str, str]) -> list[str]:
-    """The editor's argv, from $VISUAL, else $EDITOR (an empty one is not set), else vi."""
+    """The editor's argv, from $VISUAL, else $EDITOR (an empty one is not set), else the
+    system's own (vi; notepad on Windows)."""
     for name in ("VISUAL", "EDITOR"):
         value = environ.get(name, "")
         if value.strip():
@@ -30,7 +32,7 @@ def editor_command(environ: Mapping[str, str]) -> list[str]:
                 raise UsageError(f"cannot read ${name} ({value!r}): {exc}", hint=_HINT) from None
             if argv:
                 return argv
-    return ["vi"]
+    return [default_editor()]
 
 
 def edit_file(environ: Mapping[str, str], path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -109,6 +110,16 @@ class Environment:
             return self.stdin.fileno()
         except (AttributeError, OSError, ValueError):
             return None
+
+    def terminal_outputs(self) -> list[int]:
+        """The descriptors of stdout and stderr that are a terminal: what a hangup
+        silences (aimlchat/signals.py)."""
+        fds = []
+        for stream, tty in ((self.stdout, self.stdout_tty), (self.stderr, self.stderr_tty)):
+            if tty:
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    fds.append(stream.fileno())
+        return fds
 
     @property
     def dumb_terminal(self) -> bool:

@@ -13,9 +13,10 @@ Also here: keys typed while a reply streams are not echoed into the region.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from aimlchat.osplatform import echo_off, in_foreground, restore_modes
 
 HIDE_CURSOR = "\x1b[?25l"
 SHOW_CURSOR = "\x1b[?25h"
@@ -90,15 +91,7 @@ class NoEcho:
     def start(self) -> None:
         if self._fd is None or not in_foreground(self._fd):
             return
-        try:
-            import termios
-
-            self._saved = termios.tcgetattr(self._fd)
-            quiet = list(self._saved)
-            quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
-            termios.tcsetattr(self._fd, termios.TCSANOW, quiet)
-        except (ImportError, OSError, ValueError):
-            self._saved = None
+        self._saved = echo_off(self._fd)
 
     def stop(self) -> None:
         if self._saved is None or self._fd is None:
@@ -106,17 +99,4 @@ class NoEcho:
         saved, self._saved = self._saved, None
         if not in_foreground(self._fd):
             return  # sent to the background meanwhile: the shell owns the modes now
-        try:
-            import termios
-
-            termios.tcsetattr(self._fd, termios.TCSANOW, saved)
-        except (OSError, ValueError):
-            pass
-
-
-def in_foreground(fd: int) -> bool:
-    """Whether this process's group owns the terminal on `fd`."""
-    try:
-        return os.tcgetpgrp(fd) == os.getpgrp()
-    except OSError:
-        return False
+        restore_modes(self._fd, saved)

@@ -2,13 +2,15 @@
 
 Drawn in place by a small thread ~10 times a second and erased before the reply's first
 character is written, so it never mixes with the answer. On a pipe it does nothing.
-Retries and other notices shown meanwhile replace its label (`retrying in 2 s (1/2)`).
+Retries and other notices shown meanwhile replace its label; a retry's delay counts down
+(`retrying (1/2) in 1.4 s`), then the new request's wait is counted from zero.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
@@ -21,14 +23,24 @@ ERASE = "\r\x1b[K"
 
 
 class Spinner:
-    def __init__(self, stream: TextIO, *, enabled: bool, label: str = "waiting") -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        enabled: bool,
+        label: str = "waiting",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream = stream
         self._enabled = enabled
         self._label = label
+        self._clock = clock
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._started = 0.0
+        self._started = clock()
+        self._pause: Pause | None = None
+        self._pause_ends = 0.0
         self._drawn = False
 
     def __enter__(self) -> Spinner:
@@ -44,17 +56,37 @@ class Spinner:
         self.stop()
 
     def start(self) -> None:
-        if not self._enabled or self._thread is not None:
+        if self._thread is not None:
             return
-        self._started = time.monotonic()
+        with self._lock:
+            self._started = self._clock()
+        if not self._enabled:
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="spinner", daemon=True)
         self._thread.start()
 
     def note(self, text: str) -> None:
-        """Show `text` beside the spinner instead of the label (e.g. a retry)."""
+        """Show `text` beside the spinner instead of the label (e.g. `receiving`). A
+        `Pause` counts its seconds down, then the wait after it is counted from zero."""
         with self._lock:
-            self._label = terminal_safe(text).replace("\n", " ")
+            if isinstance(text, Pause):
+                self._pause, self._pause_ends = text, self._clock() + text.seconds
+            else:
+                self._pause = None
+                self._label = _one_line(text)
+
+    def line(self) -> str:
+        """What the spinner shows now, beside its frame: the current wait, never a
+        finished one."""
+        with self._lock:
+            now = self._clock()
+            if self._pause is not None:
+                if now < self._pause_ends:
+                    return f"{_one_line(self._pause.before)} {self._pause_ends - now:.1f} s"
+                self._label, self._started = _one_line(self._pause.after), self._pause_ends
+                self._pause = None
+            return f"{self._label} {now - self._started:.1f} s"
 
     def stop(self) -> None:
         """Erase the spinner; returns once it can no longer draw."""
@@ -78,9 +110,9 @@ class Spinner:
         if self._stop.wait(INTERVAL * 2):
             return
         while not self._stop.is_set():
+            text = self.line()
             with self._lock:
-                elapsed = time.monotonic() - self._started
-                self._write(f"{ERASE}{FRAMES[frame % len(FRAMES)]} {self._label} {elapsed:.1f} s")
+                self._write(f"{ERASE}{FRAMES[frame % len(FRAMES)]} {text}")
                 self._drawn = True
             frame += 1
             self._stop.wait(INTERVAL)
@@ -91,6 +123,24 @@ class Spinner:
             self._stream.flush()
         except (OSError, ValueError):
             self._stop.set()
+
+
+def _one_line(text: str) -> str:
+    return terminal_safe(text).replace("\n", " ")
+
+
+class Pause(str):
+    """A notice of a pause (a retry's delay). As text it is the whole line, for stderr;
+    beside a spinner, `before` and the seconds left, then `after` and the new wait's."""
+
+    seconds: float
+    before: str
+    after: str
+
+    def __new__(cls, text: str, *, seconds: float, before: str, after: str) -> Pause:
+        pause = super().__new__(cls, text)
+        pause.seconds, pause.before, pause.after = seconds, before, after
+        return pause
 
 
 class SpinnerSink:

@@ -17,6 +17,8 @@ import json
 import os
 from collections.abc import Callable
 
+from aimlchat.osplatform import open_terminal
+from aimlchat.terminal.keypress import drop_typeahead
 from aimlchat.terminal.sanitize import terminal_safe
 from aimlchat.tools.assemble import ToolCall
 from aimlchat.tools.run import ToolResult, declined_result
@@ -117,6 +119,7 @@ class FdAsk:
     """Asks on a terminal: writes the question, reads one line from `fd_in`.
 
     Reads a byte at a time so it never takes more than the answer's line from a shared fd.
+    What was typed before the question appeared is thrown away first, as `cmd` does.
     """
 
     def __init__(self, fd_in: int, fd_out: int, *, owned: bool = False) -> None:
@@ -126,15 +129,15 @@ class FdAsk:
 
     @classmethod
     def open_tty(cls) -> FdAsk | None:
-        """Ask on the controlling terminal (`/dev/tty`), e.g. when stdin is a pipe;
-        None when there is none (cron, CI, `setsid`)."""
-        try:
-            fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
-        except OSError:
-            return None
-        return cls(fd, fd, owned=True)
+        """Ask on the controlling terminal (`/dev/tty`, the console on Windows), e.g. when
+        stdin is a pipe; None when there is none (cron, CI, `setsid`)."""
+        fds = open_terminal()
+        return None if fds is None else cls(*fds, owned=True)
 
     def __call__(self, question: str) -> str:
+        if os.isatty(self._in):
+            # A `y` typed while the reply streamed must not answer a question never seen.
+            drop_typeahead(self._in)
         os.write(self._out, question.encode())
         line = bytearray()
         while not line.endswith(b"\n"):
@@ -148,6 +151,7 @@ class FdAsk:
 
     def close(self) -> None:
         if self._owned:
-            with contextlib.suppress(OSError):
-                os.close(self._in)
+            for fd in {self._in, self._out}:  # one on POSIX, two on Windows
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             self._owned = False

@@ -11,13 +11,21 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from aimlchat.errors import Unsupported
+from aimlchat.osplatform import (
+    exited_unreaped,
+    kill_group,
+    new_group_options,
+    require_selectable_pipes,
+    terminate_group,
+)
 
 STDOUT_CAP = 64 * 1024
 STDERR_TAIL = 2 * 1024
@@ -69,32 +77,21 @@ def _exited(proc: subprocess.Popen[bytes]) -> bool:
     afterwards cannot hit a stranger."""
     if proc.returncode is not None:
         return True
-    waitid = getattr(os, "waitid", None)
-    if waitid is None:  # pragma: no cover - macOS before Python 3.13
-        return proc.poll() is not None
-    try:
-        info = waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True
-    return info is not None
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+    exited = exited_unreaped(proc.pid)
+    return proc.poll() is not None if exited is None else exited
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
     """SIGTERM to the whole group, SIGKILL after `grace`, then reap. A second Ctrl-C
     during the grace still ends in the SIGKILL."""
     try:
-        _signal_group(proc, signal.SIGTERM)
+        terminate_group(proc.pid)
         end = time.monotonic() + grace
         while time.monotonic() < end and not _exited(proc):
             time.sleep(0.02)
     finally:
         # Also for a group whose leader left on TERM: a grandchild may ignore it.
-        _signal_group(proc, signal.SIGKILL)
+        kill_group(proc.pid)
         with contextlib.suppress(OSError):
             proc.kill()  # should the group signal have failed, never wait forever below
         proc.wait()
@@ -110,6 +107,7 @@ def _close(proc: subprocess.Popen[bytes]) -> None:
 
 def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     try:
+        require_selectable_pipes()
         return subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
@@ -118,8 +116,10 @@ def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subproce
             cwd=cwd,
             env=dict(env),
             close_fds=True,
-            start_new_session=True,  # its own group: stopped whole, and no Ctrl-C from the tty
+            **new_group_options(),  # its own group: stopped whole, and no Ctrl-C from the tty
         )
+    except Unsupported as exc:
+        raise CannotStart(exc.message) from None
     except FileNotFoundError:
         raise CannotStart(f"{argv[0]}: command not found") from None
     except PermissionError:

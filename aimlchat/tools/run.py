@@ -64,11 +64,11 @@ def declined_result(call: ToolCall, reason: str) -> ToolResult:
     return ToolResult(call, Status.DECLINED, f"declined: {call.name} was not run: {reason}")
 
 
-def interrupted_result(call: ToolCall, *, started: bool = True) -> ToolResult:
+def interrupted_result(
+    call: ToolCall, *, started: bool = True, why: str = "the user pressed Ctrl-C"
+) -> ToolResult:
     what = "was stopped before it finished" if started else "was not run"
-    return ToolResult(
-        call, Status.INTERRUPTED, f"interrupted: the user pressed Ctrl-C; {call.name} {what}"
-    )
+    return ToolResult(call, Status.INTERRUPTED, f"interrupted: {why}; {call.name} {what}")
 
 
 def _error(call: ToolCall, text: str) -> ToolResult:

@@ -1,0 +1,56 @@
+"""config.toml read as a person writes it: a request parameter above [params] is told
+where it belongs, a top-level typo gets the nearest key, and `config show` names [body]
+fields as [body] and lists the declared [tools.NAME]."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import invoke
+from tests.test_settings import write_config
+
+
+def _rows(stdout: bytes) -> dict[str, list[str]]:
+    return {line.split("\t")[0]: line.split("\t")[1:] for line in stdout.decode().splitlines()}
+
+
+@pytest.mark.parametrize("key", ["temperature", "max_tokens", "max-tokens"])
+def test_a_parameter_at_the_top_says_it_belongs_under_params(cli_env, server, home, key):
+    write_config(home, f"{key} = 5\n[params]\ntop_p = 0.5\n")
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert f"{key!r} belongs under [params]" in r.stderr
+    body = server.chat_bodies()[0]
+    assert body["top_p"] == 0.5 and "temperature" not in body and "max_tokens" not in body
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("modle", "did you mean 'model'?"),
+        ("temprature", "did you mean 'temperature' under [params]?"),
+    ],
+)
+def test_a_top_level_typo_gets_the_nearest_key(cli_env, server, home, key, hint):
+    write_config(home, f'{key} = "1"\n')
+    r = invoke(["config", "show"], cli_env)
+    assert r.returncode == 0 and hint in r.stderr
+
+
+def test_config_show_names_body_fields_as_body_and_lists_tools(cli_env, home):
+    write_config(
+        home,
+        '[params]\ntemperature = 0.3\n[body]\nuser = "me"\n'
+        '[tools.weather]\ncommand = ["weather", "--city"]\ndescription = "the weather"\n',
+    )
+    r = invoke(["config", "show"], cli_env)
+    assert r.returncode == 0, r.stderr
+    rows = _rows(r.stdout)
+    assert rows["params.temperature"] == ["0.3", "config.toml [params]"]
+    assert rows["body.user"] == ['"me"', "config.toml [body]"] and "params.user" not in rows
+    assert rows["tools.weather"] == ["weather --city", "config.toml"]
+    doc = json.loads(invoke(["config", "show", "--json"], cli_env).stdout)
+    assert doc["settings"]["tools.weather"]["value"] == ["weather", "--city"]
+    assert doc["settings"]["body.user"]["value"] == "me"
