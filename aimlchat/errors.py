@@ -75,11 +75,15 @@ class RateLimitError(ApiError):
 class NetworkError(AimlchatError):
     exit_code = ExitCode.NETWORK
 
-    def __init__(self, message: str, *, hint: str | None = None, unsent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, unsent: bool = False, lasting: bool = False
+    ) -> None:
         super().__init__(message, hint=hint)
         # True only when the request certainly never reached the server (no connection was
         # made): the one network failure that may be retried without paying twice.
         self.unsent = unsent
+        # Asking again cannot help (a refused certificate): not retried even when unsent.
+        self.lasting = lasting
 
 
 class StoreError(AimlchatError):

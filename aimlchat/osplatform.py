@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -293,6 +293,27 @@ def take_input(fd: int) -> bytes:
             termios.tcsetattr(fd, termios.TCSANOW, saved)
             termios.tcflush(fd, termios.TCIFLUSH)  # a key that came in between: too early
     return bytes(taken)
+
+
+def point_at_devnull(fds: Iterable[int]) -> None:
+    """Point each of `fds` at the null device (os.devnull: nul on Windows), as far as it
+    can: the terminal's outputs after a hangup, stdout once its reader went away, a
+    descriptor the caller closed (so the next file opened does not take its number). The
+    null device's own descriptor is closed after, unless it is one of `fds` (the lowest
+    closed one, where it already is)."""
+    wanted = list(fds)
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        for fd in wanted:
+            if fd != null:
+                with contextlib.suppress(OSError):
+                    os.dup2(null, fd)
+    finally:
+        if null not in wanted:
+            os.close(null)
 
 
 def read_key_bytes(fd: int) -> bytes:

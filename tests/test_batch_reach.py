@@ -1,12 +1,21 @@
-"""`aimlchat batch` when the server cannot be reached: a batch stops (exit 4) instead of
-recording an error for every item, and one network failure among successes is that
-item's error. Also: a cost that cannot be known is said to be unknown, not $0."""
+"""`aimlchat batch` when the server cannot be reached, or does not answer.
+
+A request that surely never left (connection refused, DNS, connect timeout) says nothing
+about the item: the batch holds it, stops with exit 4 once enough are held, and records
+nothing for them, so the rerun asks them. A request that may have reached the server and
+got no answer (a timeout after it was sent, a connection dropped unanswered) may have
+been billed: it is that item's error record at once (exit_code 4), the batch goes on, a
+rerun skips it and only --retry-errors asks it again. Also: a cost that cannot be known
+is said to be unknown, not $0."""
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +35,14 @@ def script(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> BatchScri
     return s
 
 
-def test_a_server_that_is_down_stops_the_batch_with_exit_4_and_records_nothing(
+def _errors(out: Path) -> list[dict[str, Any]]:
+    return [r["error"] for r in results(out) if r["error"] is not None]
+
+
+# -- the request never left: an outage, nothing recorded -------------------------------------
+
+
+def test_a_server_that_refuses_connections_stops_the_batch_with_exit_4_and_records_nothing(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     src = tmp_path / "e.txt"
@@ -38,7 +54,8 @@ def test_a_server_that_is_down_stops_the_batch_with_exit_4_and_records_nothing(
     assert out.read_text() == ""  # a rerun once the server is up asks every item
     assert "cannot reach the server" in result.stderr
     assert "connection refused" in result.stderr
-    assert "run the same command again to resume" in result.stderr
+    # The error's hint and the resume hint read as two sentences, not one run-on.
+    assert "is the server running? Run the same command again to resume" in result.stderr
     assert "items failed" not in result.stderr
     assert "nothing recorded for 3 items" in result.stderr  # all three went out at once
 
@@ -51,28 +68,114 @@ def test_a_server_that_is_down_stops_the_batch_with_exit_4_and_records_nothing(
     assert unrecorded is not None and int(unrecorded[1]) <= 2
 
 
-def test_an_outage_mid_run_stops_with_exit_4_and_the_rerun_finishes(
+def test_a_server_that_goes_down_mid_run_stops_with_exit_4_and_the_rerun_finishes(
     tmp_path: Path, server: LoopbackServer, script: BatchScript, cli_env: dict[str, str]
 ) -> None:
-    server.script = dropping(script, lambda number, prompt: number > 6)
+    port = server.server_address[1]
+    down = threading.Event()
+    lock = threading.Lock()
+
+    def going_down(number: int, prompt: str) -> bool:
+        with lock:  # no request is dropped before new connections are refused
+            if number > 6 and not down.is_set():
+                # Refuse new connections at once (none accepted while the loop winds down),
+                # then stop the accept loop, which runs in another thread than this handler.
+                server.socket.shutdown(socket.SHUT_RDWR)
+                down.set()
+                server.shutdown()
+                server.server_close()
+            return down.is_set()  # and a request on a kept-alive connection is dropped
+
+    server.script = dropping(script, going_down)
     src = write_prompts(tmp_path / "in.jsonl", 30)
     out = tmp_path / "out.jsonl"
     args = ["batch", str(src), "-o", str(out), "-j", "2", "--retries", "0"]
     result = invoke(args, cli_env)
     assert result.returncode == 4, result.stderr
-    assert "cannot reach the server" in result.stderr and "nothing recorded for" in result.stderr
-    assert len(results(out)) == 6 and all(r["error"] is None for r in results(out))
-    # Stopped after 3 failures with no answer after them, not 24: at most the window of
-    # items already handed to the workers (2 x -j) went out on top.
-    assert len(server.chat_bodies()) <= 6 + 3 + 2 * 2
+    assert "cannot reach the server (connection refused" in result.stderr
+    unrecorded = re.search(r"nothing recorded for (\d+) item", result.stderr)
+    assert unrecorded is not None
+    assert len([r for r in results(out) if r["error"] is None]) == 6
+    # The requests the server dropped as it went down may have been billed: recorded;
+    # the refused ones are not. It stopped after a few refusals, far from all 24.
+    dropped = _errors(out)
+    assert dropped and all(
+        e["exit_code"] == 4 and "may have been billed" in e["message"] for e in dropped
+    )
+    assert len(results(out)) + int(unrecorded[1]) < 20
 
-    server.script = script  # the server is back: the rerun asks the rest, once each
-    again = invoke(args, cli_env)
-    assert again.returncode == 0, again.stderr
-    assert sorted(ids(out)) == sorted(f"q{i}" for i in range(1, 31))
+    back = LoopbackServer(port).start()  # the server is back: the rerun asks the rest
+    try:
+        back.script = BatchScript(delay=0.02)
+        again = invoke([*args, "--retry-errors"], cli_env)
+        assert again.returncode == 0, again.stderr
+        assert sorted(ids(out)) == sorted(f"q{i}" for i in range(1, 31))
+        assert len(back.chat_bodies()) == 30 - 6  # once each, the successes not again
+    finally:
+        back.stop()
 
 
-def test_one_network_failure_among_successes_is_that_items_error_record(
+# -- the request may have reached the server: that item's error record -----------------------
+
+
+def test_a_slow_server_gives_each_item_one_request_and_an_error_record_that_may_be_billed(
+    tmp_path: Path, script: BatchScript, cli_env: dict[str, str]
+) -> None:
+    script.delay = 3.0  # the headers come long after --timeout
+    src = write_prompts(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    args = ["batch", str(src), "-o", str(out), "-j", "3", "--retries", "2"]
+    result = invoke([*args, "--timeout", "0.3"], cli_env)
+    assert result.returncode == 1, result.stderr
+    assert script.count == 3  # counted at the server: never sent twice, --retries or not
+    assert "cannot reach the server" not in result.stderr
+    assert "3 of 3 items failed" in result.stderr and "may have been billed" in result.stderr
+    assert sorted(ids(out)) == ["q1", "q2", "q3"]
+    for error in _errors(out):
+        assert error["exit_code"] == 4 and error["status"] is None
+        assert "within 0.3s after the request was sent" in error["message"]
+        assert "may have been billed" in error["message"]
+
+    rerun = invoke([*args, "--timeout", "0.3"], cli_env)
+    assert rerun.returncode == 1, rerun.stderr
+    assert script.count == 3  # a rerun does not pay for them again
+    assert "holds 3 error records from an earlier run" in rerun.stderr
+
+    script.delay = 0.02  # the user asks for them again, explicitly
+    retried = invoke([*args, "--retry-errors"], cli_env)
+    assert retried.returncode == 0, retried.stderr
+    assert script.count == 6
+    assert sorted(ids(out)) == ["q1", "q2", "q3"] and not _errors(out)
+
+
+def test_a_server_that_drops_connections_unanswered_gets_error_records_not_an_outage(
+    tmp_path: Path, server: LoopbackServer, script: BatchScript, cli_env: dict[str, str]
+) -> None:
+    # It accepted every request and answered none after the sixth: each may be billed.
+    server.script = dropping(script, lambda number, prompt: number > 6)
+    src = write_prompts(tmp_path / "in.jsonl", 30)
+    out = tmp_path / "out.jsonl"
+    args = ["batch", str(src), "-o", str(out), "-j", "2", "--retries", "2"]
+    result = invoke(args, cli_env)
+    assert result.returncode == 1, result.stderr
+    assert "cannot reach the server" not in result.stderr
+    assert "24 of 30 items failed" in result.stderr
+    assert len(server.chat_bodies()) == 30  # once each, --retries notwithstanding
+    errors = _errors(out)
+    assert len(errors) == 24
+    assert all(e["exit_code"] == 4 and e["status"] is None for e in errors)
+    assert all("may have been billed" in e["message"] for e in errors)
+
+    server.script = script  # answering again: a rerun still sends nothing for them
+    rerun = invoke(args, cli_env)
+    assert rerun.returncode == 1 and len(server.chat_bodies()) == 30, rerun.stderr
+    retried = invoke([*args, "--retry-errors"], cli_env)
+    assert retried.returncode == 0, retried.stderr
+    assert len(server.chat_bodies()) == 30 + 24
+    assert sorted(ids(out)) == sorted(f"q{i}" for i in range(1, 31)) and not _errors(out)
+
+
+def test_a_connection_dropped_among_successes_is_that_items_error_record(
     tmp_path: Path, server: LoopbackServer, script: BatchScript, cli_env: dict[str, str]
 ) -> None:
     server.script = dropping(script, lambda number, prompt: prompt == "prompt 3")
@@ -141,3 +244,13 @@ def test_cost_is_unknown_only_when_no_reply_had_a_price() -> None:
     assert "cost unknown" in live_line(Stats(prices_known=False), now=1.0)
     assert "$0.0100+?" in live_line(Stats(done=2, priced=1, unpriced=1, cost=0.01), now=1.0)
     assert live_line(Stats(), now=1.0).endswith("$0")
+
+
+def test_hints_are_joined_as_sentences_not_run_together() -> None:
+    from aimlchat.commands.batch import join_hints
+
+    assert join_hints("is the server running?", "run it again") == (
+        "is the server running? Run it again"
+    )
+    assert join_hints("check --base-url", "run it again") == "check --base-url; run it again"
+    assert join_hints("run it again") == "run it again"

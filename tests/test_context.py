@@ -11,13 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimlchat.chat.context import (
-    ContextWindow,
-    Window,
+from aimlchat.chat.context import ContextWindow, Window, resolve_window
+from aimlchat.chat.context_errors import (
     is_context_error,
     limit_from_error,
     prompt_tokens_from_error,
-    resolve_window,
 )
 from aimlchat.chat.context_view import describe
 from aimlchat.chat.tokens import (

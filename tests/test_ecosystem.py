@@ -236,6 +236,36 @@ def test_piped_ask_loads_no_prompt_toolkit_and_no_markdown(cli_env, server):
     assert "prompt_toolkit" not in mods and "rich.markdown" not in mods
 
 
+# What a plain piped `ask` (no -T, -f, -a, -r, -c, nothing cached) never needs: each is a
+# few ms of a start-up that the brief holds to 1.5x a bare requests script.
+NOT_FOR_A_PLAIN_ASK = {
+    "rich",
+    "aimlchat.terminal.render",
+    "aimlchat.terminal.reasoning",
+    "aimlchat.tools.run",
+    "aimlchat.tools.process",
+    "aimlchat.tools.turn",
+    "aimlchat.chat.files",
+    "aimlchat.chat.gitignore",
+    "aimlchat.chat.roles",
+    "aimlchat.chat.repair",
+    "aimlchat.chat.fit",
+    "aimlchat.chat.context_errors",
+    "aimlchat.api.catalog",
+    "aimlchat.storage.search",
+    "platformdirs",
+}
+
+
+def test_a_plain_piped_ask_loads_only_what_it_uses(cli_env, server, tmp_path):
+    env = {k: v for k, v in cli_env.items() if not k.startswith("XDG_")}  # folders from HOME
+    if sys.platform == "linux":
+        assert NOT_FOR_A_PLAIN_ASK & _loaded(["ask", "hi"], env) == set()
+    (tmp_path / "notes.txt").write_text("a note\n")
+    with_a_file = _loaded(["ask", "-f", str(tmp_path / "notes.txt"), "hi"], cli_env)
+    assert "aimlchat.chat.files" in with_a_file  # the check above can see them load
+
+
 SHELLS = {
     "bash": "aimlchat.bash",
     "zsh": "_aimlchat",

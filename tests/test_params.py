@@ -7,6 +7,7 @@ import json
 import pytest
 
 from aimlchat.errors import UsageError
+from aimlchat.record import field_names
 from aimlchat.settings import params, parse
 from aimlchat.settings.resolve import Flags, Settings
 
@@ -140,8 +141,8 @@ def test_help_text_comes_from_the_table():
 
 
 def test_every_setting_is_a_flag_and_a_settings_field():
-    flags = Flags.__dataclass_fields__
-    fields = Settings.__dataclass_fields__
+    flags = field_names(Flags)
+    fields = field_names(Settings)
     for param in params.TABLE:
         if not param.body:
             assert param.name in flags and param.name in fields, param.name

@@ -26,6 +26,7 @@ def no_xdg(monkeypatch, tmp_path):
 
 def _mac_like(monkeypatch, calls):
     library = "/Users/u/Library"
+    monkeypatch.setattr(sys, "platform", "darwin")
 
     def fake(kind, where):
         def user_dir(appname, appauthor=None, **_):
@@ -102,3 +103,27 @@ def test_help_does_not_import_platformdirs(cli_env):
         if line.startswith("import time:") and "|" in line
     }
     assert "typer" in loaded and "platformdirs" not in loaded
+
+
+def test_a_folder_0_2_0_left_in_the_xdg_place_is_kept_on_macos(monkeypatch, tmp_path):
+    """0.2.0 used ~/.config/aimlchat on every system: an upgrade must not lose the key,
+    the config or the history by moving to ~/Library."""
+    _mac_like(monkeypatch, [])
+    old = tmp_path / ".config" / "aimlchat"
+    old.mkdir(parents=True)
+    (old / "config.toml").write_text('model = "m"\n')
+    paths = Paths.from_env({"HOME": str(tmp_path)})
+    assert paths.config_dir == old
+    # data and cache had no folder yet: the system's own place
+    assert paths.data_dir == Path("/Users/u/Library/Application Support/aimlchat")
+
+
+def test_the_systems_own_folder_wins_once_it_exists(monkeypatch, tmp_path):
+    library = tmp_path / "Library"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(
+        platformdirs, "user_config_dir", lambda app, appauthor=None: str(library / app)
+    )
+    (tmp_path / ".config" / "aimlchat").mkdir(parents=True)
+    (library / "aimlchat").mkdir(parents=True)
+    assert Paths.from_env({"HOME": str(tmp_path)}).config_dir == library / "aimlchat"

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from aimlchat.chat.toolloop import per_reply
-from aimlchat.terminal.output import ReasoningSink
+from aimlchat.terminal.output import ReasoningSink, per_reply
 
 
 class Plain:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from aimlchat.errors import AimlchatError, ApiError
 from aimlchat.fsutil import atomic_write
+from aimlchat.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Model:
     id: str
     name: str = ""
@@ -99,12 +99,7 @@ def parse_models(payload: Any) -> list[Model]:
     return models
 
 
-def cache_file(cache_dir: Path, base_url: str) -> Path:
-    digest = hashlib.sha256(base_url.encode()).hexdigest()[:12]
-    return cache_dir / f"models-{digest}.json"
-
-
-@dataclass
+@record()
 class Cached:
     etag: str | None
     fetched_at: float
@@ -124,7 +119,7 @@ def write_cache(path: Path, cached: Cached) -> None:
     atomic_write(path, json.dumps(data).encode("utf-8"))
 
 
-@dataclass
+@record()
 class Listing:
     models: list[Model]
     from_cache: bool  # True when the server could not be asked

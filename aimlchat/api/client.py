@@ -19,7 +19,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -29,11 +28,13 @@ import urllib3.exceptions
 from aimlchat import __version__
 from aimlchat.api.errors_http import http_error, network_error
 from aimlchat.api.inflate import Inflater
+from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
 from aimlchat.api.pages import is_text
 from aimlchat.api.response import Response
 from aimlchat.api.retry import RetryPolicy, retry_after
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import AimlchatError, ApiError, NetworkError, UsageError, redact
+from aimlchat.record import record
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
@@ -45,7 +46,7 @@ PAGE_ACCEPT = "text/html, text/plain;q=0.9, text/*;q=0.8, application/json;q=0.8
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ModelsResponse:
     status: int  # 200, or 304 when the cached copy is still current
     etag: str | None
@@ -70,7 +71,7 @@ def _unsent(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
     if isinstance(exc, requests.exceptions.SSLError):
-        return False  # a certificate problem does not go away by asking again
+        return False  # but a refused certificate is unsent: errors_http.network_error
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
     # NewConnectionError (refused, DNS: NameResolutionError) subclasses ConnectTimeoutError.
@@ -99,10 +100,14 @@ class Client:
         log: Log | None = None,
         connect_timeout: float | None = None,
         idle_timeout: float | None = None,
+        fresh_after: float = FRESH_AFTER,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`timeout`: the wait for the answer to begin once the request is sent;
         `connect_timeout` (default: `timeout`, at most 10 s): for the connection;
-        `idle_timeout` (default: `timeout`): the longest silence once the answer began."""
+        `idle_timeout` (default: `timeout`): the longest silence once the answer began;
+        `fresh_after`: seconds of quiet after which a request opens a new connection
+        (api.keepalive), measured by `clock`."""
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         redact.add(api_key)
@@ -111,6 +116,7 @@ class Client:
         self.idle_timeout = idle_timeout or timeout
         self.retries = retries
         self.policy = RetryPolicy(retries)
+        self._quiet = QuietTimer(fresh_after, clock)
         self._notice = notice
         self._log = log
         self._session = requests.Session()
@@ -143,7 +149,7 @@ class Client:
             params={"include": "pricing,modalities,capabilities"},
             auth=self._key is not None,
         )
-        with closing(resp):
+        with self._done(resp):
             if resp.status_code == 304:
                 return ModelsResponse(304, etag, None)
             return ModelsResponse(resp.status_code, resp.headers.get("ETag"), self._json(resp))
@@ -203,7 +209,7 @@ class Client:
 
     def _chat_source(self, body: dict[str, Any]) -> Iterator[SSEEvent | Any]:
         resp = self._send("POST", "/chat/completions", body, sse=bool(body.get("stream")))
-        with closing(resp):
+        with self._done(resp):
             if "event-stream" in resp.headers.get("Content-Type", ""):
                 yield from self._read_stream(resp)
             else:  # not asked to stream, or a server that ignores stream:true
@@ -271,6 +277,7 @@ class Client:
         idempotent = method == "GET"
         attempt = 0
         while True:
+            self._fresh_if_quiet(url)
             self._debug_request(method, url, hdrs, body)
             failure: AimlchatError
             try:
@@ -305,6 +312,22 @@ class Client:
             self._wait(attempt, delay, why)
             attempt += 1
 
+    def _fresh_if_quiet(self, url: str) -> None:
+        """After a quiet spell, no kept-alive connection (see api.keepalive): a fresh one
+        that fails to connect is known unsent and retried; a stale one's failure is not."""
+        if self._quiet.too_quiet():
+            self._debug(f"quiet for over {self._quiet.limit:g}s: opening a fresh connection")
+            self._session.get_adapter(url).close()  # pools are made again on demand
+
+    @contextlib.contextmanager
+    def _done(self, resp: requests.Response) -> Iterator[requests.Response]:
+        """Closes an API answer (its connection goes back to the pool) and notes when."""
+        try:
+            yield resp
+        finally:
+            resp.close()
+            self._quiet.answered()
+
     def _answered(self, resp: requests.Response) -> requests.Response:
         """A 2xx or 304, its body still to read (a redirect is refused)."""
         if 300 <= resp.status_code < 400 and resp.status_code != 304:
@@ -332,7 +355,7 @@ class Client:
         )
 
     def _error_from(self, resp: requests.Response) -> AimlchatError:
-        with closing(resp):
+        with self._done(resp):  # a retry after Retry-After may find this connection stale
             try:
                 body = resp.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
             except (urllib3.exceptions.HTTPError, OSError):

@@ -164,6 +164,16 @@ def network_error(
         return NetworkError(
             f"connection refused by {host}", hint="is the server running?", unsent=unsent
         )
+    if tls and "CERTIFICATE_VERIFY_FAILED" in text:
+        # Refused in the handshake, before the request left: nothing can have been billed,
+        # and asking again gets the same certificate.
+        why = text.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0]
+        return NetworkError(
+            f"the certificate of {host} was refused: {why.strip(' )') or 'not trusted'}",
+            hint="check the base URL; for a private CA set REQUESTS_CA_BUNDLE",
+            unsent=True,
+            lasting=True,
+        )
     if tls:
         return NetworkError(f"TLS error talking to {host}", unsent=unsent)
     if unsent:

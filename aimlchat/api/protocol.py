@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from aimlchat.api.errors_http import error_text
 from aimlchat.api.sse import SSEEvent
 from aimlchat.errors import ApiError
+from aimlchat.record import record
 
 
 class ProtocolError(ApiError):
@@ -27,13 +28,13 @@ class ProtocolError(ApiError):
         super().__init__(f"invalid response from server: {what}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TextDelta:
     text: str
     index: int = 0  # the choice
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReasoningDelta:
     """The model's thinking (`reasoning_content` or `reasoning`), kept apart from its answer."""
 
@@ -41,7 +42,7 @@ class ReasoningDelta:
     index: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ToolCallDelta:
     """A piece of one tool call: `arguments` arrive split over many chunks, joined by `call`."""
 
@@ -54,13 +55,13 @@ class ToolCallDelta:
     index: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finish:
     reason: str
     index: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
@@ -87,13 +88,13 @@ class Usage:
         return _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StreamError:
     message: str
     code: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Done:
     """`data: [DONE]`: the stream's own end marker."""
 

@@ -13,7 +13,7 @@ while showing it) is closed, not read on: what arrived is what the accessors rep
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from aimlchat.api.protocol import (
@@ -34,12 +34,13 @@ from aimlchat.api.sse import SSEEvent
 from aimlchat.api.surrogates import SurrogateMender
 from aimlchat.api.think import ThinkSplitter
 from aimlchat.errors import ApiError, NetworkError, redact
+from aimlchat.record import record
 from aimlchat.tools.assemble import ToolCall, ToolCallAssembler
 
 _META = ("id", "created", "model", "system_fingerprint")
 
 
-@dataclass
+@record()
 class _Choice:
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)

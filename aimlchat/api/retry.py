@@ -12,9 +12,11 @@ Everything else is final, on purpose: a read timeout after the request went out,
 connection reset or closed before the first byte of an answer. requests cannot say how
 much of the request had been written when a connection broke, and a server that read it
 all may have started (and billed) the reply, so "may have been sent" counts as sent.
-An idempotent request (GET /models, a page for `-f URL`) may be sent again after any
-network failure. `batch` adds one thing on top, in its gate: a 429 or 503 pauses every
-worker, since a rate limit belongs to the key, not to the item.
+That is why a request after a quiet spell does not go on a kept-alive connection the
+server or a NAT may have closed meanwhile (api.keepalive): on a fresh one, a failure to
+connect is known unsent. An idempotent request (GET /models, a page for `-f URL`) may
+be sent again after any network failure. `batch` adds one thing on top, in its gate: a
+429 or 503 pauses every worker, since a rate limit belongs to the key, not to the item.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import email.utils
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from aimlchat.errors import AimlchatError, ApiError, NetworkError
+from aimlchat.record import record
 
 TRY_AGAIN = frozenset({408, 409, 429})  # and every 5xx
 SHARED = frozenset({429, 503})  # about the key or the service, not one request
@@ -59,7 +62,7 @@ def try_again_status(status: int | None) -> bool:
     return status is not None and (status in TRY_AGAIN or 500 <= status <= 599)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RetryPolicy:
     retries: int  # sends after the first
     max_wait: float = MAX_RETRY_WAIT
@@ -69,7 +72,7 @@ class RetryPolicy:
     def retryable(error: AimlchatError, *, idempotent: bool = False) -> bool:
         """Whether sending again is safe and may help, whatever the attempt count."""
         if isinstance(error, NetworkError):
-            return error.unsent or idempotent
+            return (error.unsent or idempotent) and not error.lasting
         return isinstance(error, ApiError) and try_again_status(error.status)
 
     @staticmethod

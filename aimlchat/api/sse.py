@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+
+from aimlchat.record import record
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SSEEvent:
     data: str
     event: str = "message"

@@ -11,9 +11,9 @@ unpaired becomes U+FFFD, as does a half left at the end of the choice or the str
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from aimlchat.api.protocol import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta
+from aimlchat.record import replace
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -14,9 +14,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aimlchat.api import retry
+from aimlchat.record import record
 
 MAX_PAUSE = 120.0  # the longest a Retry-After (or backoff) holds the batch at once
 
@@ -29,7 +29,7 @@ class Stalled(Exception):
     """Rate limited for so long with no success that waiting on is pointless."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ticket:
     started: float  # when the request was let through
 

@@ -20,13 +20,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from aimlchat.batch.records import id_key, valid_id
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.osplatform import fchmod, lock_exclusive
+from aimlchat.record import record
 from aimlchat.terminal.output import Output
 from aimlchat.words import plural
 
@@ -39,7 +40,7 @@ class WriteFailed(AimlchatError):
     """OUT cannot be written or made durable: the batch must stop."""
 
 
-@dataclass
+@record()
 class Existing:
     done: set[str] = field(default_factory=set)  # ids a run skips
     errors: set[str] = field(default_factory=set)  # error records to drop (--retry-errors)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from aimlchat.record import record
 from aimlchat.terminal.environment import Environment
 from aimlchat.words import plural
 
@@ -18,13 +19,14 @@ REDRAW_EVERY = 0.1
 BAR = 16
 
 
-@dataclass
+@record()
 class Stats:
     total: int | None = None  # items this run will ask; None when IN is a stream
     skipped: int = 0  # already in OUT
     skipped_errors: int = 0  # of those, the ones OUT holds as errors
     done: int = 0  # written, errors included
     errors: int = 0
+    maybe_billed: int = 0  # of those, requests sent that got no answer
     tokens: int = 0
     cost: float = 0.0
     priced: int = 0  # replies with a cost

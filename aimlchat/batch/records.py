@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from aimlchat.errors import UsageError
+from aimlchat.record import record
 from aimlchat.settings import params as param_specs
 
 RESERVED_PARAMS = frozenset({"messages", "stream", "model", "stream_options"})
@@ -48,7 +49,7 @@ class UnknownParams:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Record:
     line: int  # 1-based line number in IN
     id: str | int  # as given, or the line number
@@ -74,7 +75,7 @@ def valid_id(value: Any) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Shard:
     """`--shard K/N`: this process takes the items whose id hashes to K (1-based) of N."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,12 @@ from aimlchat.batch.records import Record
 from aimlchat.chat.conversation import Message, build_body, user_message
 from aimlchat.chat.files import MAX_TOTAL_BYTES, FileContext, collect, is_url
 from aimlchat.errors import UsageError
+from aimlchat.record import record
 
 Price = Callable[[str, int, int], "float | None"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Defaults:
     """What the command line says for every item; a record may override each."""
 
@@ -40,7 +41,7 @@ class Defaults:
     image_detail: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Connection:
     base_url: str
     api_key: str
@@ -50,7 +51,7 @@ class Connection:
     idle_timeout: float | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reply:
     text: str
     finish_reason: str | None

@@ -7,14 +7,19 @@ loop waits on nothing else, and only a tenth of a second at a time, so a stop re
 from a signal handler is seen at once. The window (credits) bounds memory: at most
 `window` items are read and not yet written, whatever the size of IN.
 
-A network failure (no HTTP answer, after the item's retries) says nothing yet about the
-item: the server may be down for everyone. So it is held, not written, until a request
-sent after it failed gets an HTTP answer: then the server was there, and the failure is
-the item's error record. (An answer to a request sent earlier proves nothing: when a
-server goes down, requests already in its hands still come back.) A held item gives its
-credit back at once, so the feeder keeps the workers busy to find out. As many held as
-`-j` (at least 3 once this run had an answer), or any left at the end, stop the batch:
-nothing is written for them, and a rerun asks them again.
+A request that surely never left (refused, DNS, connect timeout: `NetworkError.unsent`,
+after the item's retries) says nothing yet about the item: the server may be down for
+everyone. So it is held, not written, until a request sent after it failed gets an HTTP
+answer: then the server was there, and the failure is the item's error record. (An
+answer to a request sent earlier proves nothing: when a server goes down, requests
+already in its hands still come back.) A held item gives its credit back at once, so
+the feeder keeps the workers busy to find out. As many held as `-j` (at least 3 once
+this run had an answer), or any left at the end, stop the batch: nothing is written for
+them, and a rerun asks them again.
+
+A request that may have reached the server and got no answer (a timeout after it was
+sent, a connection dropped unanswered) is never held: it may have been billed, so it is
+the item's error record at once, which a rerun skips; only --retry-errors asks again.
 
 When the loop gives up on the requests in flight (a second Ctrl-C, or the grace period
 over), it first writes whatever came back, and counts as dropped only the requests that
@@ -30,7 +35,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aimlchat.batch.gate import RateGate
@@ -40,6 +44,7 @@ from aimlchat.batch.records import Record
 from aimlchat.batch.reorder import Reorder
 from aimlchat.batch.scheduler import Done, Job, Pool
 from aimlchat.errors import AimlchatError, NetworkError, UsageError, redact
+from aimlchat.record import record
 
 POLL = 0.1
 GRACE = 5.0  # seconds in-flight requests get after Ctrl-C or SIGTERM
@@ -69,14 +74,14 @@ class StopFlag:
             self.urgent = True
 
 
-@dataclass
+@record()
 class Ending:
     # None: every item was read | interrupt terminate hangup budget unpriced input fatal
     # unreachable
     reason: str | None
     error: BaseException | None = None
     left_in_flight: int = 0  # requests still running when the loop gave up on them
-    unrecorded: int = 0  # items that failed on the network, written nowhere
+    unrecorded: int = 0  # items whose request never left (held), written nowhere
 
 
 def result_line(record: Record, model: str, done: Done) -> str:
@@ -146,7 +151,7 @@ class Runner:
         self._quit = False
         self._deadline: float | None = None
         self._answered = False  # some request of this run got an HTTP answer
-        self._held: list[Done] = []  # network failures no later request was answered after
+        self._held: list[Done] = []  # requests never sent, no later one answered after
         self._credited: set[int] = set()  # seqs held, whose credit went back already
         self.ending = Ending(None)
         threading.Thread(
@@ -261,7 +266,7 @@ class Runner:
     def _take(self, done: Done) -> None:
         if done.fatal is not None:
             self.stop("fatal", done.fatal)
-        if isinstance(done.error, NetworkError):
+        if isinstance(done.error, NetworkError) and done.error.unsent:
             self._hold(done)
             return
         if done.reply is not None or done.error is not None:  # the server answered
@@ -313,6 +318,8 @@ class Runner:
         s.done += 1
         if done.reply is None:
             s.errors += 1
+            if isinstance(done.error, NetworkError) and not done.error.unsent:
+                s.maybe_billed += 1
             return
         usage = done.reply.usage
         if usage:

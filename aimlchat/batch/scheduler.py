@@ -15,22 +15,22 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aimlchat.api.retry import RetryPolicy
 from aimlchat.batch.gate import Cancelled, RateGate, Stalled
 from aimlchat.batch.records import Record
 from aimlchat.batch.request import Reply
 from aimlchat.errors import AimlchatError, ApiError, AuthError, RateLimitError
+from aimlchat.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Job:
     seq: int  # the order the item was read in
     record: Record
 
 
-@dataclass
+@record()
 class Done:
     job: Job
     reply: Reply | None = None

@@ -8,8 +8,9 @@ How the session uses it (pure: no I/O here; the session prints and sends):
 - Before sending: `plan = ctx.fit(system, history, new)` (`new`: this turn's user message plus any
   tool-call rounds of it so far); send `plan.messages` with `system`; `plan.notice`, when set,
   goes to stderr. A `UsageError` (exit 2) means the new message alone cannot fit: send nothing.
-- On an API error where `is_context_error(status, text)`: `plan = ctx.trim_harder(plan, text)`,
-  its notice on stderr, retry once. A limit stated in the error is kept for later turns.
+- On an API error where `context_errors.is_context_error(status, text)`:
+  `plan = ctx.trim_harder(plan, text)`, its notice on stderr, retry once. A limit stated in
+  the error is kept for later turns.
 - After each reply with usage: `ctx.estimator.observe(plan.raw_prompt, usage.prompt_tokens)`.
   A new model gets a new ContextWindow (its tokenizer differs). `/context`: chat.context_view.
 History is never changed: a plan sends a suffix of it, whole turns only.
@@ -18,9 +19,8 @@ History is never changed: a plan sends a suffix of it, whole turns only.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from typing import Any
 
 from aimlchat.chat.tokens import (
@@ -32,11 +32,13 @@ from aimlchat.chat.tokens import (
     tokens_text,
 )
 from aimlchat.errors import UsageError
+from aimlchat.record import record, replace
+from aimlchat.words import plural
 
 RESERVE_SHARE = 0.25  # of the window for the reply when max_tokens is not given
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Window:
     model: str
     length: int | None  # None: not known until a server's error says
@@ -80,7 +82,7 @@ def turn_starts(history: Sequence[Message]) -> list[int]:
 SMALLER_HINT = "send a smaller part, e.g. with head -c, or pick a larger model: aimlchat models"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """One request's share of the conversation: `history[start:]` plus the new messages."""
 
@@ -116,11 +118,11 @@ class Plan:
     def notice(self) -> str | None:
         if not self.start:
             return None
-        left_out = _count(self.start, "earlier message")
+        left_out = plural(self.start, "earlier message")
         return f"context: left out {left_out} (~{tokens_text(self.left_out_tokens)} tokens)"
 
 
-@dataclass
+@record()
 class ContextWindow:
     window: Window
     estimator: Estimator = field(default_factory=Estimator)
@@ -136,6 +138,17 @@ class ContextWindow:
         share = int(self.window.length * RESERVE_SHARE)
         return min(share, self.window.output_max) if self.window.output_max else share
 
+    def room(self, system: str | None, news: Sequence[Message]) -> int | None:
+        """Tokens the window has left for earlier history once the fixed part, `news` and
+        the reply's reserve are in (negative: they do not fit); None when the window is
+        not known. The one sum `fit` and a tool result's budget (chat.fit) both use."""
+        if self.window.length is None:
+            return None
+        est = self.estimator
+        news_tokens = est.tokens(sum(message_tokens(m) for m in news))
+        fixed = est.tokens(fixed_tokens(system, self.tools))
+        return self.window.length - self.reserve() - fixed - news_tokens
+
     def fit(
         self,
         system: str | None,
@@ -146,15 +159,14 @@ class ContextWindow:
     ) -> Plan:
         """Keep the newest whole turns that fit; raise UsageError if even none leave room."""
         news = [new] if isinstance(new, dict) else list(new)
-        est, length, reserve = self.estimator, self.window.length, self.reserve()
+        est, reserve = self.estimator, self.reserve()
         fixed_raw = fixed_tokens(system, self.tools)
         new_raw = sum(message_tokens(m) for m in news)
         raws = [message_tokens(m) for m in history]
-        room = math.inf
-        if length is not None:
-            room = length - reserve - est.tokens(fixed_raw) - est.tokens(new_raw)
-            if room < 0:
-                raise self._too_big(est.tokens(fixed_raw), est.tokens(new_raw), reserve)
+        left = self.room(system, news)
+        if left is not None and left < 0:
+            raise self._too_big(est.tokens(fixed_raw), est.tokens(new_raw), reserve)
+        room = math.inf if left is None else left
         cap = math.inf if history_cap is None else history_cap
         start = self._first_kept(history, raws, min(room, cap))
         return Plan(
@@ -204,6 +216,8 @@ class ContextWindow:
         A limit stated in the error becomes the window (kept for later turns) and a prompt
         count in it calibrates the estimate; without both, the history sent is halved. The
         retry always sends less history than the failed request, or raises UsageError."""
+        from aimlchat.chat.context_errors import limit_from_error, prompt_tokens_from_error
+
         limit, counted = limit_from_error(error_text), prompt_tokens_from_error(error_text)
         if limit:
             self.window = replace(self.window, length=limit, source="server error")
@@ -237,82 +251,3 @@ class ContextWindow:
             f"the server says the message is too long for {self.window.model}{detail}",
             hint=SMALLER_HINT,
         )
-
-
-# A retry after trimming cannot help an auth, not-found or rate-limit answer, and a rate
-# limit's text talks about tokens too ("tokens per min"), so those statuses never match.
-_NOT_CONTEXT_STATUSES = frozenset({401, 403, 404, 429})
-_CONTEXT_ERROR = re.compile(
-    # codes and class names: OpenAI, LiteLLM, llama.cpp
-    r"context_length_exceeded|contextwindowexceeded|exceed_context_size"
-    r"|maximum context length"  # OpenAI, vLLM, DeepSeek, Mistral
-    r"|context (?:length|window|size|limit)\b[^.]{0,40}exceed"
-    r"|exceeds? (?:the )?(?:available |maximum )?context (?:length|window|size|limit)"
-    r"|prompt is too long|input is too long"  # Anthropic, Bedrock
-    r"|too long and exceeds limit|longer than the maximum model length"  # vLLM
-    r"|exceeds the maximum number of tokens"  # Gemini
-    r"|max_new_tokens.{0,3} must be <=",  # TGI
-    re.IGNORECASE,
-)
-_N = r"(\d[\d,]*)"
-_LIMIT_SHAPES = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"maximum context length (?:is |of )?{_N}",
-        rf"{_N} maximum context length",
-        rf"context size \({_N} tokens\)",
-        r"n_ctx\W{1,4}(\d+)",
-        rf"tokens > {_N} maximum",
-        rf"context limit: \d[\d,]* \+ \d[\d,]* > {_N}",
-        rf"maximum number of tokens allowed \({_N}\)",
-        rf"must be <= {_N}",
-        rf"exceeds limit of {_N}",
-        rf"maximum model length of {_N}",
-        rf"context (?:window|length) of {_N}",
-    )
-]
-_PROMPT_SHAPES = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"\({_N} in the messages",
-        rf"messages resulted in {_N} tokens",
-        rf"request has {_N} input tokens",
-        rf"request \({_N} tokens\)",
-        r"n_prompt_tokens\W{1,4}(\d+)",
-        rf"prompt is too long: {_N} tokens",
-        rf"context limit: {_N} \+",
-        rf"prompt contains {_N} tokens",
-        rf"input token count \({_N}\)",
-        rf"given: {_N} .?inputs",
-        rf"input prompt \({_N} tokens\)",
-        rf"decoder prompt \(length {_N}\)",
-    )
-]
-
-
-def is_context_error(status: int | None, text: str) -> bool:
-    """Whether an error (HTTP status, or None inside a stream; body or message) says the
-    request was longer than the model's context."""
-    return status not in _NOT_CONTEXT_STATUSES and bool(_CONTEXT_ERROR.search(text))
-
-
-def _first_number(shapes: list[re.Pattern[str]], text: str) -> int | None:
-    for shape in shapes:
-        if match := shape.search(text):
-            value = int(match.group(1).replace(",", ""))
-            return value if value > 0 else None
-    return None
-
-
-def limit_from_error(text: str) -> int | None:
-    """The context length a context error states (`maximum context length is 8192 tokens`)."""
-    return _first_number(_LIMIT_SHAPES, text)
-
-
-def prompt_tokens_from_error(text: str) -> int | None:
-    """The prompt's size as the server counted it, where the error says (`7193 in the messages`)."""
-    return _first_number(_PROMPT_SHAPES, text)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from aimlchat.record import record
 
 _OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CodeBlock:
     lang: str
     content: str

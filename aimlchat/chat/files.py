@@ -8,9 +8,10 @@ images go the `-a` way, as image parts. Every limit is checked before anything i
 from __future__ import annotations
 
 import glob
+import itertools
 import shlex
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from aimlchat.chat.gitignore import listed
 from aimlchat.chat.utf8 import decode_utf8
 from aimlchat.errors import UsageError
 from aimlchat.fsutil import read_capped
+from aimlchat.record import record
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_TOTAL_BYTES = 8 * 1024 * 1024  # the same budget as stdin
+MAX_FOLDER_FILES = 2000  # files one folder given to -f may hold (after ignores)
 SNIFF_BYTES = 8192
 LANGS = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
@@ -34,7 +37,7 @@ LANGS = {
 Fetch = Callable[[str], tuple[bytes, str]]  # url -> (body, content type)
 
 
-@dataclass
+@record()
 class FileContext:
     """What `-f` adds to a message: text blocks, image parts, and what was skipped."""
 
@@ -99,15 +102,21 @@ def _expand(spec: str, cwd: Path) -> Iterator[tuple[Path, bool]]:
     path = Path(spec).expanduser()
     path = path if path.is_absolute() else cwd / path
     if path.is_dir():
-        found = False
-        for child in walk(path):
-            found = True
-            yield child, False
-        if not found:
+        # listed lazily and counted before any is read: `-f ~` stops early, not after
+        # walking the whole tree or reading thousands of binaries it would skip
+        children = list(itertools.islice(walk(path), MAX_FOLDER_FILES + 1))
+        if len(children) > MAX_FOLDER_FILES:
+            raise UsageError(
+                f"{spec}: more than {MAX_FOLDER_FILES} files in this folder; nothing sent",
+                hint="name a narrower folder, or a glob",
+            )
+        if not children:
             raise UsageError(
                 f"{spec}: no files to send in this folder",
                 hint="hidden files and what git ignores are left out",
             )
+        for child in children:
+            yield child, False
         return
     if path.exists() or not glob.has_magic(spec):
         yield path, True

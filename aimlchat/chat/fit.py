@@ -8,12 +8,15 @@ does) and ends with a note that tells the model what it does not see.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aimlchat.chat.context import ContextWindow
-from aimlchat.chat.tokens import Message, fixed_tokens, message_tokens
+from aimlchat.chat.tokens import Message, message_tokens
 from aimlchat.tools.messages import tool_message
-from aimlchat.tools.run import ToolResult
 from aimlchat.words import plural
+
+if TYPE_CHECKING:
+    from aimlchat.tools.run import ToolResult
 
 NOTE_TOKENS = 40  # what the note and a message's overhead may take
 LEFT_FOR_MORE = 0.9  # of the room: the reply after the results may call another tool
@@ -42,12 +45,8 @@ def budget(ctx: ContextWindow, system: str | None, turn: Sequence[Message]) -> i
     """Tokens the next tool result of this turn may take: what the window has left after
     the turn so far, shared among the calls of its last round still unanswered. None when
     the window is not known."""
-    length = ctx.window.length
-    if length is None:
-        return None
-    est = ctx.estimator
-    used = est.tokens(fixed_tokens(system, ctx.tools) + sum(message_tokens(m) for m in turn))
-    return (length - ctx.reserve() - used) // max(1, _unanswered(turn))
+    room = ctx.room(system, turn)
+    return None if room is None else room // max(1, _unanswered(turn))
 
 
 def _unanswered(turn: Sequence[Message]) -> int:

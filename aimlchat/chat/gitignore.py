@@ -4,81 +4,131 @@ Every .gitignore from the repository root down applies, plus .git/info/exclude, 
 git itself answers where it is installed and the folder is in a work tree (so tracked files
 and the global core.excludesFile count too); otherwise pathspec's GitIgnoreSpec evaluates
 the same files the same way. A folder outside any repository honours its own .gitignore
-files only.
+files only. A repository nested inside (a submodule, or an untracked clone) is walked under
+its own rules, as `git -C nested ls-files` lists it; an empty, uninitialised submodule gives
+nothing. Paths come lazily, so the caller's limits stop the walk early.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from aimlchat.errors import UsageError
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
 
 GIT_TIMEOUT = 30.0
+# GIT_* variables kept for git: they only choose config files (where core.excludesFile is
+# set). Every other one is dropped, since GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE,
+# GIT_COMMON_DIR, GIT_CEILING_DIRECTORIES… (set inside hooks, `rebase -x`, `bisect run`)
+# would make git answer for another repository than the folder's own.
+KEEP_GIT_ENV = frozenset({"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM"})
 
 
-def listed(root: Path) -> list[str]:
+def listed(root: Path) -> Iterator[str]:
     """Paths under `root` (relative, POSIX), in folder-walk order: a folder's files, then its
     subfolders; hidden names and what git ignores left out."""
-    found = _git_files(root)
-    if found is None:
-        found = _pathspec_files(root.resolve())
-    visible = {p for p in found if not any(part.startswith(".") for part in p.split("/"))}
-    return sorted(visible, key=_walk_order)
+    found = _git_files(root, set())
+    return _pathspec_files(root.resolve()) if found is None else found
 
 
-def _walk_order(rel: str) -> list[tuple[int, str]]:
+def _walk_order(rel: str, is_dir: bool = False) -> list[tuple[int, str]]:
     # os.walk order with sorted names: at each level files come before folders
     *dirs, name = rel.split("/")
-    return [(1, d) for d in dirs] + [(0, name)]
+    return [(1, d) for d in dirs] + [(1 if is_dir else 0, name)]
 
 
-def _git_files(root: Path) -> list[str] | None:
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def _is_repo(folder: Path) -> bool:
+    return (folder / ".git").exists()
+
+
+def _git_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in KEEP_GIT_ENV}
+
+
+def _git_files(root: Path, seen: set[Path]) -> Iterator[str] | None:
     """Tracked and untracked-but-not-ignored files, or None when git cannot answer here
     (not installed, not a work tree, a repository git refuses to read)."""
+    seen.add(root.resolve())
     argv = ["git", "-c", "core.fsmonitor=false", "-C", str(root), "ls-files"]
     argv += ["--cached", "--others", "--exclude-standard", "-z", "--", "."]
+    argv += [":(exclude).*", ":(exclude)*/.*"]  # hidden paths: left out anyway
     try:
         proc = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=GIT_TIMEOUT, check=False
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+            env=_git_env(),
         )
+    except subprocess.TimeoutExpired:
+        # walking the same tree in Python would be slower still: stop here
+        raise UsageError(
+            f"git took more than {GIT_TIMEOUT:g} s to list the files in {root}; nothing sent",
+            hint="name a narrower folder, or a glob",
+        ) from None
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:
         return None
-    out: list[str] = []
+    entries: dict[str, bool] = {}  # path -> is a folder (a submodule or a nested repository)
     for raw in proc.stdout.split(b"\0"):
         rel = os.fsdecode(raw).rstrip("/")
-        path = root / rel
-        if not rel or path.is_symlink():
+        # "." is what git prints for an empty, uninitialised submodule it is asked about
+        if rel in ("", ".") or _hidden(rel) or rel in entries:
             continue
-        if path.is_dir():  # a submodule or a nested repository: its own rules apply
-            nested = _git_files(path) or []
-            out += [f"{rel}/{sub}" for sub in nested]
-        elif path.is_file():  # a tracked file deleted from the work tree is left out
-            out.append(rel)
-    return out
+        path = root / rel
+        if path.is_symlink():
+            continue
+        if path.is_file():  # a tracked file deleted from the work tree is left out
+            entries[rel] = False
+        elif path.is_dir() and _is_repo(path):  # an empty submodule folder gives nothing
+            entries[rel] = True
+    order = sorted(entries, key=lambda rel: _walk_order(rel, entries[rel]))
+    return _expand(root, order, entries, seen)
+
+
+def _expand(
+    root: Path, order: list[str], is_dir: dict[str, bool], seen: set[Path]
+) -> Iterator[str]:
+    for rel in order:
+        if not is_dir[rel]:
+            yield rel
+            continue
+        nested = root / rel
+        if nested.resolve() in seen:  # never the same repository twice (a loop, a bind mount)
+            continue
+        # git does not list inside a nested repository: ask it there, under that one's rules
+        inner = _git_files(nested, seen)
+        for sub in _pathspec_files(nested.resolve()) if inner is None else inner:
+            yield f"{rel}/{sub}"
 
 
 Spec = tuple[Path, "GitIgnoreSpec"]
 
 
-def _pathspec_files(root: Path) -> list[str]:
+def _pathspec_files(root: Path) -> Iterator[str]:
     top = _work_tree(root)
     specs: list[Spec] = []
     if top is None:
         top = root
     else:
-        specs = _load(top, top / ".git" / "info" / "exclude")  # below every .gitignore
+        specs = _repo_specs(top)
     for folder in [top, *_below(top, root)]:
         if folder != top and _excluded(specs, folder, True):
-            return []  # git lists nothing under a folder it ignores
+            return iter(())  # git lists nothing under a folder it ignores
         specs = specs + _load(folder, folder / ".gitignore")
-    return list(_walk(root, specs))
+    return _walk(root, specs)
 
 
 def _below(top: Path, root: Path) -> list[Path]:
@@ -86,23 +136,49 @@ def _below(top: Path, root: Path) -> list[Path]:
     return [p for p in reversed((root, *root.parents)) if top in p.parents]
 
 
-def _walk(root: Path, base_specs: list[Spec]) -> Iterable[str]:
+def _walk(root: Path, base_specs: list[Spec]) -> Iterator[str]:
     specs_of = {root: base_specs}
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         specs = specs_of[here]
         if here != root:
+            if _is_repo(here):  # a nested repository: only its own rules apply
+                specs = _repo_specs(here)
             specs = specs_of[here] = specs + _load(here, here / ".gitignore")
-        # hidden folders are left out anyway: no need to read them
-        dirs[:] = [
+        # hidden folders are left out anyway: no need to read them; sorted, so os.walk
+        # gives the same order as git's path (a folder's files, then its subfolders)
+        dirs[:] = sorted(
             d for d in dirs if not d.startswith(".") and not _excluded(specs, here / d, True)
-        ]
+        )
         for d in dirs:
             specs_of[here / d] = specs
-        for name in files:
+        for name in sorted(files):
             path = here / name
-            if not _excluded(specs, path, False):
+            if not name.startswith(".") and not _excluded(specs, path, False):
                 yield path.relative_to(root).as_posix()
+
+
+def _repo_specs(top: Path) -> list[Spec]:
+    """.git/info/exclude: below every .gitignore in precedence."""
+    return _load(top, _git_dir(top) / "info" / "exclude")
+
+
+def _git_dir(top: Path) -> Path:
+    """The repository's git folder: `.git`, or where a `.git` file (a submodule, a linked
+    worktree) points; info/exclude lives in the common one."""
+    dot_git = top / ".git"
+    try:
+        text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return dot_git
+    if not text.startswith("gitdir:"):
+        return dot_git
+    git_dir = top / text.removeprefix("gitdir:").strip()
+    try:
+        common = (git_dir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return git_dir
+    return git_dir / common
 
 
 def _load(base: Path, file: Path) -> list[Spec]:

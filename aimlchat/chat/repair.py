@@ -13,9 +13,10 @@ still writing that conversation (another terminal) is never contradicted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from aimlchat.record import record
 from aimlchat.storage.store import StoredMessage
 from aimlchat.words import plural
 
@@ -24,7 +25,7 @@ INTERRUPTED_RESULT = "[interrupted: no result was recorded]"
 Message = dict[str, Any]
 
 
-@dataclass
+@record()
 class Loaded:
     """A conversation's context as loaded: messages with their row ids (None for a
     synthetic one) and statuses, and what had to be mended."""

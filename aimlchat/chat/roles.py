@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from aimlchat.chat.shellcmd import CMD_ROLE, system_prompt
 from aimlchat.chat.template import fill
+from aimlchat.record import record
 from aimlchat.settings.config import FileConfig, Role
 from aimlchat.settings.resolve import role_named
 
@@ -44,7 +44,7 @@ def builtin_roles(environ: Mapping[str, str], cwd: Path) -> dict[str, Role]:
     }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RoleEntry:
     name: str
     role: Role

@@ -11,31 +11,33 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import TYPE_CHECKING, Any
 
 from aimlchat.api.client import Client
 from aimlchat.api.protocol import ChatEvent, ReasoningDelta, TextDelta, Usage
 from aimlchat.api.response import Response
-from aimlchat.chat import fit
-from aimlchat.chat.context import ContextWindow, Plan, Window, is_context_error, resolve_window
+from aimlchat.chat.context import ContextWindow, Plan, Window, resolve_window
 from aimlchat.chat.conversation import Message, build_body
-from aimlchat.chat.toolloop import ToolBox, run_turn
 from aimlchat.chat.transcript import Settings as Settings
 from aimlchat.chat.transcript import Transcript
 from aimlchat.errors import AimlchatError, ApiError
+from aimlchat.record import record
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import ReasoningSink, Sink
 from aimlchat.tools.assemble import ToolCall
 from aimlchat.tools.messages import assistant_message
-from aimlchat.tools.run import ToolResult
+
+if TYPE_CHECKING:  # the tool loop and runner load only when a tool is offered
+    from aimlchat.chat.toolloop import ToolBox
+    from aimlchat.tools.run import ToolResult
 
 CHOICE_SEPARATOR = "\n\n---\n\n"
 # What a message sent to the API may carry: anything else kept beside it stays home.
 API_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 
 
-@dataclass
+@record()
 class TurnResult:
     response: Response  # the raw reply: every choice, its JSON
     text: str  # choice 0, the conversation's reply
@@ -54,7 +56,7 @@ class ReplyFiltered(ApiError):
         self.result = result
 
 
-@dataclass
+@record()
 class Totals:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -148,6 +150,8 @@ class Chat(Transcript):
     def _turn(self, sink: Sink, observe: Callable[[ChatEvent], None] | None) -> TurnResult:
         if self.tools is None:
             return self.reply_step(sink, observe)
+        from aimlchat.chat.toolloop import run_turn
+
         return run_turn(self, sink, observe)
 
     # -- the context window ------------------------------------------------------------
@@ -192,6 +196,8 @@ class Chat(Transcript):
         try:
             first = next(events, None)
         except ApiError as exc:
+            from aimlchat.chat.context_errors import is_context_error
+
             said = f"{exc.message} {exc.code or ''}"
             if not is_context_error(exc.status, said):
                 raise
@@ -288,6 +294,8 @@ class Chat(Transcript):
 
     def add_tool_result(self, result: ToolResult) -> None:
         """Saved as the model gets it: cut to what the window has left (chat.fit)."""
+        from aimlchat.chat import fit
+
         turn = self.messages[_last_user(self.messages) or 0 :]
         message, notice = fit.fitted(self.context(), self.settings.system, turn, result)
         if notice:

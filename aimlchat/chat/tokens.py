@@ -16,8 +16,9 @@ import json
 import math
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from aimlchat.record import record
 
 Message = dict[str, Any]
 
@@ -130,7 +131,7 @@ def clamp(ratio: float) -> float:
     return min(RATIO_MAX, max(RATIO_MIN, ratio))
 
 
-@dataclass
+@record()
 class Estimator:
     """Turns raw estimates into tokens: scaled by what the server counted, plus a margin."""
 

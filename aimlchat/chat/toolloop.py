@@ -10,34 +10,31 @@ API accepts, for `--continue` and `/retry` alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aimlchat.api.protocol import ChatEvent
 from aimlchat.errors import AimlchatError, Terminated
-from aimlchat.terminal.output import ReasoningSink, Sink
+from aimlchat.record import record
+from aimlchat.terminal.output import Sink
 from aimlchat.tools.assemble import ToolCall
-from aimlchat.tools.consent import Consent
 from aimlchat.tools.messages import call_event, result_event
-from aimlchat.tools.run import (
-    Status,
-    ToolInterrupted,
-    ToolResult,
-    interrupted_result,
-)
-from aimlchat.tools.spec import ToolSpec, openai_tools
-from aimlchat.tools.turn import run_calls
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
+    # The runner (processes, consent, schemas) loads when a call is run: a plain `ask`
+    # builds a ToolBox that offers nothing and never needs it.
     from aimlchat.chat.session import Chat, TurnResult
+    from aimlchat.tools.consent import Consent
+    from aimlchat.tools.run import ToolResult
+    from aimlchat.tools.spec import ToolSpec
 
 DEFAULT_MAX_STEPS = 8
 Report = Callable[[dict[str, Any]], None]
 
 
-@dataclass
+@record()
 class ToolBox:
     """A session's tools: all there are, those offered now (`-T`, `/tools`), how to ask."""
 
@@ -51,6 +48,8 @@ class ToolBox:
     say: Callable[[str], None] | None = None  # one line per result, for the user
 
     def schemas(self) -> list[dict[str, Any]]:
+        from aimlchat.tools.spec import openai_tools
+
         return openai_tools(self.offered)
 
     def runnable(self) -> dict[str, ToolSpec]:
@@ -68,53 +67,6 @@ class StepLimit(AimlchatError):
             f"{names}",
             hint="raise --max-steps to allow more; everything so far is saved",
         )
-
-
-class SinkPerReply:
-    """A sink that opens a fresh one for each reply of a turn: a terminal sink is done once
-    finished, and a tool step's lines go between two replies. Build it with `per_reply`."""
-
-    def __init__(self, make: Callable[[], Sink], first: Sink) -> None:
-        self._make = make
-        self._current: Sink | None = first
-
-    def feed(self, text: str) -> None:
-        self._sink().feed(text)
-
-    def _sink(self) -> Sink:
-        if self._current is None:
-            self._current = self._make()
-        return self._current
-
-    def finish(self, *, status: str | None = None) -> None:
-        current, self._current = self._current, None
-        if current is not None:
-            current.finish(status=status)
-        elif status:  # nothing shown yet, but how the reply ended is still worth a line
-            self._make().finish(status=status)
-
-
-class ThinkingPerReply(SinkPerReply):
-    """`SinkPerReply` over sinks that show the model's thinking (a terminal's). Real methods,
-    not `__getattr__`: from Python 3.12 a runtime Protocol check ignores `__getattr__`, and
-    the thinking view went blank."""
-
-    def reason(self, text: str) -> None:
-        cast(ReasoningSink, self._sink()).reason(text)
-
-    def reasoning_tokens(self, count: int) -> None:
-        cast(ReasoningSink, self._sink()).reasoning_tokens(count)
-
-
-def per_reply(make: Callable[[], Sink]) -> SinkPerReply:
-    """A sink per reply of a turn, showing thinking exactly when `make`'s sinks do.
-
-    The first one is made now, while the request is on its way: a terminal sink loads its
-    renderer, and made on the first token it would delay it ~60 ms."""
-    first = make()
-    if isinstance(first, ReasoningSink):
-        return ThinkingPerReply(make, first)
-    return SinkPerReply(make, first)
 
 
 def run_turn(chat: Chat, sink: Sink, observe: Callable[[ChatEvent], None] | None) -> TurnResult:
@@ -138,6 +90,9 @@ def run_turn(chat: Chat, sink: Sink, observe: Callable[[ChatEvent], None] | None
 
 def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolResult]:
     """Run one reply's calls in order, saving each result as it comes."""
+    from aimlchat.tools.run import ToolInterrupted, interrupted_result
+    from aimlchat.tools.turn import run_calls
+
     saved: list[ToolResult] = []
 
     def keep(result: ToolResult) -> None:
@@ -188,6 +143,8 @@ def summary(result: ToolResult) -> str:
 
 
 def _not_run(call: ToolCall, steps: int) -> ToolResult:
+    from aimlchat.tools.run import Status, ToolResult
+
     return ToolResult(
         call,
         Status.DECLINED,

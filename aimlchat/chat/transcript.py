@@ -7,16 +7,16 @@ deleting them. A history that cannot be written is a warning, never a failed tur
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
-from aimlchat.chat import repair
 from aimlchat.chat.conversation import Message
 from aimlchat.errors import StoreError
+from aimlchat.record import record
 from aimlchat.storage.store import Store
 
 
-@dataclass
+@record()
 class Settings:
     """What a turn sends besides the messages; the REPL changes these as it goes."""
 
@@ -72,6 +72,8 @@ class Transcript:
             self.settings.model = info.model
         if info.system is not None and self.settings.system is None:
             self.settings.system = info.system
+        from aimlchat.chat import repair  # only a resumed conversation needs mending
+
         loaded = repair.load(self.store.messages(conversation_id))
         self.messages, self.message_ids, self.statuses = (
             loaded.messages,

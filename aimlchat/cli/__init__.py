@@ -179,13 +179,13 @@ def _usage_hint(exc: Exception) -> str | None:
 
 def _quiet_stdout(env: Environment) -> None:
     # The reader went away: point stdout at /dev/null so the final flush cannot raise.
-    import os
+    from aimlchat.osplatform import point_at_devnull
 
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, env.stdout.fileno())
+        fd = env.stdout.fileno()
     except (OSError, ValueError, AttributeError):
-        pass
+        return  # no descriptor (an in-process test's stream): nothing flushes to one
+    point_at_devnull([fd])
 
 
 def run() -> None:

@@ -2,9 +2,9 @@
 
 Typer turns every command's signature into Click parameters before parsing: for the
 ~200 options of ask, chat, cmd and batch that is most of `--help`'s time. A run
-names one command, so only that one is built in full; the others become stubs that
-carry just their name and help line (what the top-level help lists). Shell
-completion walks the whole tree, so it still gets everything.
+names one command, so only that one is built in full, alone when it comes first; else
+the others become stubs that carry just their name and help line (what the top-level
+help lists). Shell completion walks the whole tree, so it still gets everything.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def click_command(args: Sequence[str], environ: Mapping[str, str]) -> Any:
         return typer.main.get_command(cli)
     wanted = next((a for a in args if not a.startswith("-")), None)
     app = copy.copy(cli)
+    if args and args[0] == wanted:
+        named = [info for info in cli.registered_commands if _name(info) == wanted]
+        if named:  # `aimlchat ask …`: Click needs no other command to run this one
+            app.registered_commands, app.registered_groups = [_built(named[0])], []
+            return typer.main.get_command(app)
     app.registered_commands = [
         _built(info) if _name(info) == wanted else _stubbed(info)
         for info in cli.registered_commands

@@ -22,12 +22,12 @@ LINE_WORD = "_TYPER_COMPLETE_WORD_TO_COMPLETE"  # PowerShell: the word being com
 
 def complete_model(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     """(id or alias, name) of the cached chat models that start with what is typed."""
-    from aimlchat.api.catalog import cache_file, cached_models
+    from aimlchat.api.catalog import cached_models
     from aimlchat.settings.config import Paths
 
     environ = _environ(ctx)
     base_url = _base_url(ctx, environ).rstrip("/")
-    models = cached_models(cache_file(Paths.from_env(environ).cache_dir, base_url)) or []
+    models = cached_models(Paths.from_env(environ).models_cache(base_url)) or []
     pairs = [(name, m.name) for m in models if m.is_chat for name in (m.id, *m.aliases)]
     return list(dict.fromkeys(p for p in pairs if p[0].startswith(incomplete)))
 

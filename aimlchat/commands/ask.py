@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
 from aimlchat.chat.session import ReplyFiltered, TurnResult
-from aimlchat.chat.toolloop import per_reply
 from aimlchat.commands.message import build_message, warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.commands.tooling import tty_ask
@@ -27,11 +25,13 @@ from aimlchat.errors import (
     UsageError,
     redact,
 )
+from aimlchat.record import record
 from aimlchat.terminal.environment import Environment
+from aimlchat.terminal.output import per_reply
 from aimlchat.terminal.spinner import Spinner, SpinnerSink
 
 
-@dataclass
+@record()
 class AskOutput:
     prompt: list[str]
     no_stdin: bool = False

@@ -12,11 +12,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from aimlchat.commands.batch_prices import has_price, load_prices
 from aimlchat.commands.message import gather_files, working_dir
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
+from aimlchat.record import record
 from aimlchat.words import plural
 
 PATIENCE = 600.0  # seconds of nothing but rate limits before the batch gives up
@@ -43,7 +42,7 @@ _SIGNALLED = {
 }
 
 
-@dataclass
+@record()
 class BatchOptions:
     input: str
     output: Path | None = None
@@ -153,34 +152,20 @@ def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
 # -- the run ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _stop_on_signals(flag: StopFlag, app: App) -> Iterator[None]:
+def _stop_on_signals(flag: StopFlag, app: App) -> contextlib.AbstractContextManager[None]:
     """Ctrl-C, SIGTERM and SIGHUP set a flag the batch loop reads: nothing half-written.
-    The ending signals are aimlchat/signals.py's; on a hangup the terminal is gone, so
-    the progress line and the last notice go nowhere rather than fail."""
-    from aimlchat.signals import ending_signals, silence
+    On a hangup the terminal is gone, so the progress line and the last notice go
+    nowhere rather than fail (aimlchat/signals.py silences it)."""
+    from aimlchat.errors import Hangup
+    from aimlchat.signals import ending_calls
 
-    previous: dict[int, Any] = {}
+    def stop(error: type[BaseException]) -> None:
+        if issubclass(error, KeyboardInterrupt):
+            flag.request("interrupt")
+        else:
+            flag.request("hangup" if issubclass(error, Hangup) else "terminate")
 
-    def handler(reason: str) -> Callable[[int, Any], None]:
-        def on_signal(signum: int, frame: Any) -> None:
-            if reason == "hangup":
-                silence(app.env.terminal_outputs())
-            flag.request(reason)
-
-        return on_signal
-
-    reasons: dict[int, str] = {signal.SIGINT: "interrupt"}
-    for signum, error in ending_signals().items():
-        reasons[signum] = "hangup" if error.terminal_gone else "terminate"
-    for signum, reason in reasons.items():
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            previous[signum] = signal.signal(signum, handler(reason))
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+    return ending_calls(stop, app.env.terminal_outputs(), interrupt=True)
 
 
 def run_batch(app: App, opts: BatchOptions) -> None:
@@ -313,15 +298,29 @@ def _items(n: int, word: str = "item") -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def join_hints(*hints: str) -> str:
+    """Hints as one line: after a sentence's end (`is the server running?`) the next one
+    starts a sentence; otherwise `; ` between them."""
+    joined = ""
+    for hint in hints:
+        if not joined:
+            joined = hint
+        elif joined[-1] in ".?!":
+            joined += f" {hint[:1].upper()}{hint[1:]}"
+        else:
+            joined += f"; {hint}"
+    return joined
+
+
 def _unreachable(ending: Ending, written: str, writer: OutFile | StdoutFile) -> Stopped:
-    """The server gave no answer: the items that failed so are left for a rerun."""
+    """The requests never left: the items that failed so are left for a rerun."""
     error = ending.error
     why = error.message if isinstance(error, AimlchatError) else "no answer"
     message = f"cannot reach the server ({why}); nothing recorded for {_items(ending.unrecorded)}"
     if not written.startswith("0 "):
         message += f"; {written}"
     hints = [error.hint] if isinstance(error, AimlchatError) and error.hint else []
-    return Stopped(message, ExitCode.NETWORK, " ".join([*hints, _resume_hint(writer)]))
+    return Stopped(message, ExitCode.NETWORK, join_hints(*hints, _resume_hint(writer)))
 
 
 def _failed(stats: Stats, writer: OutFile | StdoutFile) -> Stopped | None:
@@ -331,6 +330,11 @@ def _failed(stats: Stats, writer: OutFile | StdoutFile) -> Stopped | None:
     if stats.errors:
         said.append(
             f"{stats.errors:,} of {plural(stats.done, 'item')} failed; their records hold the error"
+        )
+    if stats.maybe_billed:  # worth knowing before --retry-errors asks them again
+        said.append(
+            f"{stats.maybe_billed:,} of them got no answer after the request was sent "
+            "and may have been billed"
         )
     if stats.skipped_errors:
         earlier = _items(stats.skipped_errors, "error record")

@@ -114,11 +114,14 @@ def build_message(app: App, prompt_words: list[str], *, no_stdin: bool = False) 
         raise UsageError(f"{'-f -' if as_file else '-a -'} found stdin empty")
     if as_file and STDIN_PLACEHOLDER in prompt:
         raise UsageError("-f - makes stdin a file block, so {stdin} has nothing to hold")
-    files = gather_files(app, app.opts.files, read_stdin=lambda: stdin or b"")
+    files_text, file_images = "", []
+    if app.opts.files:  # the file readers load only when files are named
+        files = gather_files(app, app.opts.files, read_stdin=lambda: stdin or b"")
+        files_text, file_images = files.text(), files.images
     stdin_text = None if as_file or as_image or not stdin else decode_stdin(stdin)
     return user_message(
-        _text(files.text(), prompt, stdin_text),
-        [*files.images, *_images(app, stdin)],
+        _text(files_text, prompt, stdin_text),
+        [*file_images, *_images(app, stdin)],
     )
 
 
@@ -132,6 +135,8 @@ def _text(files: str, prompt: str, stdin_text: str | None) -> str:
 
 
 def _images(app: App, stdin: bytes | None) -> list[dict[str, Any]]:
+    if not app.opts.attach:
+        return []
     from aimlchat.chat.attach import image_part
 
     return [

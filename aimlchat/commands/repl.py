@@ -7,11 +7,8 @@ re-exported here.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import shlex
-import signal
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -155,50 +152,21 @@ def make_prompt_session(app: App, repl: Repl | None = None, **io: Any) -> Prompt
     return session
 
 
-def _prompt(session: PromptSession[str], draft: str) -> str:
-    """One prompt, during which SIGTERM and SIGHUP end it through the event loop.
+def _prompt(session: PromptSession[str], message: str, default: str = "") -> str:
+    """Every prompt of the REPL (the main one, a tool's consent question) goes through
+    here: while it runs, SIGTERM and SIGHUP end it through its event loop
+    (`signals.through_loop`) rather than raise inside one of prompt_toolkit's callbacks,
+    which would carry on. A closed terminal also reads as end of input: the hangup still
+    wins over that EOF."""
+    from aimlchat.signals import through_loop
 
-    The process's handlers (aimlchat/signals.py) raise wherever the signal lands; inside
-    prompt_toolkit's own tasks (its history loader) that became "Unhandled exception in
-    event loop … Press ENTER to continue" instead of an exit. So while the prompt runs,
-    the loop calls the same handlers and ends the prompt with what they raise. A closed
-    terminal also reads as end of input: the hangup still wins over that EOF.
-    """
-    from aimlchat.signals import installed
-
-    handlers = installed()
-    caught: list[BaseException] = []
-
-    def pre_run() -> None:
+    def stop(exc: BaseException) -> None:
         app = session.app
+        if not app.future or not app.future.done():
+            app.exit(exception=exc)
 
-        def end(handler: Callable[[int, Any], None], signum: int) -> None:
-            try:
-                handler(signum, None)
-            except BaseException as exc:  # Terminated or Hangup, as the handler decided
-                caught.append(exc)
-                if not app.future or not app.future.done():
-                    app.exit(exception=exc)
-
-        # Not in the main thread (pipe-input tests): the process's handlers stay.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop = asyncio.get_running_loop()
-            for signum, handler in handlers.items():
-                loop.add_signal_handler(signum, end, handler, signum)
-
-    try:
-        line = session.prompt("› ", default=draft, pre_run=pre_run)
-    except Exception:
-        if caught:  # the prompt ended on its own (EOF, a failed write) as the signal came
-            raise caught[0] from None
-        raise
-    finally:
-        # The loop's own handlers are gone with the loop (SIG_DFL): put the process's back.
-        for signum, handler in handlers.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(signum, handler)
-    if caught:
-        raise caught[0]
+    with through_loop(stop) as attach:
+        line = session.prompt(message, default=default, pre_run=attach)
     return line
 
 
@@ -209,7 +177,7 @@ def loop(repl: Repl, session: PromptSession[str], held: HeldKeys | None = None) 
             if held is not None:
                 held.input = session.input
                 draft = "\n".join(part for part in (draft, held.give_back()) if part)
-            line = _prompt(session, draft)
+            line = _prompt(session, "› ", draft)
         except KeyboardInterrupt:
             continue  # Ctrl-C at the prompt clears the line
         except EOFError:
@@ -268,13 +236,13 @@ def ask_consent(write: Callable[[str], None], held: HeldKeys) -> Callable[[str],
     Keys typed before it appeared are held for the next prompt first (`HeldKeys`)."""
 
     def ask(question: str) -> str:
-        from prompt_toolkit import prompt
+        from prompt_toolkit import PromptSession
 
         held.take()
         shown, _, last = question.rpartition("\n")
         if shown:
             write(shown + "\n")
-        return prompt(last)
+        return _prompt(PromptSession(), last)
 
     return ask
 

@@ -11,10 +11,11 @@ Where Tab has nothing to offer for a reason the user can fix (no model list cach
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.commands.model_choice import NO_MODEL_LIST
+from aimlchat.record import record
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completion
@@ -27,7 +28,7 @@ def _none() -> Sequence[str]:
     return ()
 
 
-@dataclass
+@record()
 class Sources:
     commands: Sequence[tuple[str, str]] = ()  # (name, help)
     models: Names = _none

@@ -33,7 +33,7 @@ class ReplCore:
         self.draft: str = ""  # text to put back at the prompt (a message that got no reply)
 
     def _sink(self) -> Any:
-        from aimlchat.chat.toolloop import per_reply
+        from aimlchat.terminal.output import per_reply
 
         return per_reply(self.app.reply_sink)  # a tool step's lines go between replies
 

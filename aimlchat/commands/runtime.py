@@ -8,7 +8,6 @@ Built once by the CLI per invocation; heavy modules are imported inside the fact
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -16,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aimlchat.errors import ConfigError, StoreError, UsageError
+from aimlchat.record import replace
 from aimlchat.settings import config
 from aimlchat.settings.config import FileConfig, Paths, Role
 from aimlchat.settings.resolve import Flags, Settings, resolve, role_named
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
-from aimlchat.terminal.output import Output, Sink
+from aimlchat.terminal.output import Output, PlainSink, Sink
 
 if TYPE_CHECKING:
     from aimlchat.api.catalog import Model
@@ -132,37 +132,54 @@ class Prices:
 
     @property
     def models(self) -> list[Model]:
-        from aimlchat.api.catalog import cached_models
-
         try:
             st = self.cache_file.stat()
             stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
         except OSError:
             stamp = None
         if self._read is None or self._read[0] != stamp:
-            self._read = (stamp, (cached_models(self.cache_file) or []) if stamp else [])
+            self._read = (stamp, _cached_models(self.cache_file) if stamp else [])
         return self._read[1]
 
-    def price(self, model: str, usage: TokenCounts) -> float | None:
-        from aimlchat.api.catalog import cost, find_model
+    def find(self, model: str) -> Model | None:
+        """The cached catalogue's entry for `model` (an id or an alias), if any."""
+        if not self.models:  # nothing cached: the catalogue code need not load
+            return None
+        from aimlchat.api.catalog import find_model
 
-        return cost(find_model(self.models, model), usage.prompt_tokens, usage.completion_tokens)
+        return find_model(self.models, model)
+
+    def price(self, model: str, usage: TokenCounts) -> float | None:
+        found = self.find(model)
+        if found is None:
+            return None
+        from aimlchat.api.catalog import cost
+
+        return cost(found, usage.prompt_tokens, usage.completion_tokens)
 
     def warn_unknown(self, model: str) -> None:
         """`-m NAME` that the cached catalogue does not know: say what is close."""
-        from aimlchat.api.catalog import closest, find_model
-
-        if not self.models or find_model(self.models, model) is not None:
+        if not self.models or self.find(model) is not None:
             return
+        from aimlchat.api.catalog import closest
+
         near = closest(self.models, model)
         tail = f"; did you mean {', '.join(near)}?" if near else ""
         self._notifier.warn(f"model {model!r} is not in the catalogue{tail}")
 
 
+def _cached_models(path: Path) -> list[Model]:
+    from aimlchat.api.catalog import cached_models  # only when a catalogue is cached
+
+    return cached_models(path) or []
+
+
 def _parse_vars(items: list[str]) -> dict[str, str]:
+    if not items:
+        return {}
     from aimlchat.chat.template import parse_vars
 
-    return parse_vars(items) if items else {}
+    return parse_vars(items)
 
 
 # -- the per-command context ----------------------------------------------------------------
@@ -207,12 +224,14 @@ class App:
 
     def _resolve(self, opts: Flags) -> Settings:
         """`resolve`, with the built-in roles when a role is named, and `{{vars}}` filled."""
-        from aimlchat.chat.roles import filled_system
-
         settings = resolve(opts, self.env.environ, self.cfg, self.builtin_roles(opts.role))
         from_role = settings.sources.get("system", "").startswith("role ")
+        if settings.system is None or not (from_role or self.vars):
+            return settings  # nothing to fill (filled_system would give it back as it is)
+        from aimlchat.chat.roles import filled_system
+
         system = filled_system(settings.system, self.vars, role=opts.role if from_role else None)
-        return dataclasses.replace(settings, system=system)
+        return replace(settings, system=system)
 
     def builtin_roles(self, wanted: str | None = "") -> dict[str, Role]:
         """The roles aimlchat ships; none computed when no role is `wanted` (None)."""
@@ -227,7 +246,7 @@ class App:
         from aimlchat.chat.roles import filled_system
 
         role = role_named(name, self.cfg, self.builtin_roles())
-        return dataclasses.replace(role, system=filled_system(role.system, self.vars, role=name))
+        return replace(role, system=filled_system(role.system, self.vars, role=name))
 
     def role_names(self) -> list[str]:
         return sorted({*self.builtin_roles(), *self.cfg.roles})
@@ -265,6 +284,8 @@ class App:
     def reply_sink(self) -> Sink:
         """Where a reply goes: exact bytes to a pipe; Markdown (or --raw text) on a
         terminal, after the model's thinking, shown while it lasts and then summed up."""
+        if not self.env.stdout_tty:  # decided here too, so a pipe loads no renderer
+            return PlainSink(self.out)
         from aimlchat.chat.tokens import text_tokens
         from aimlchat.terminal.reasoning import with_thinking
         from aimlchat.terminal.render import make_sink
@@ -274,9 +295,7 @@ class App:
         return with_thinking(self.env, answer, raw=self.opts.raw, keep=keep, estimate=text_tokens)
 
     def models_cache(self) -> Path:
-        from aimlchat.api.catalog import cache_file
-
-        return cache_file(self.paths.cache_dir, self.settings.base_url)
+        return self.paths.models_cache(self.settings.base_url)
 
     def price(self, model: str, usage: TokenCounts) -> float | None:
         return self.prices.price(model, usage)

@@ -8,16 +8,15 @@ Commands are plain `cmd_<name>` methods, grouped by theme in `slash_conversation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.slash_content import ContentCommands
 from aimlchat.commands.slash_conversation import ConversationCommands
 from aimlchat.commands.slash_tools import ToolCommands
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Command:
     name: str
     args: str

@@ -64,10 +64,9 @@ def tty_ask(env: Environment, *, needed: bool) -> AskFactory:
 def window_for(app: App, model: str) -> Window:
     """The model's context window: --context-length, else `[models."NAME"]
     context_length`, else the cached catalogue; unknown until a server's error says."""
-    from aimlchat.api.catalog import find_model
     from aimlchat.chat.context import resolve_window
 
-    found = find_model(app.prices.models, model)
+    found = app.prices.find(model)
     names = [model] + ([found.id, *found.aliases] if found else [])
     configured = next(
         (

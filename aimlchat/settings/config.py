@@ -10,12 +10,13 @@ import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aimlchat.errors import ConfigError, UsageError
+from aimlchat.record import record
 from aimlchat.settings import params
 from aimlchat.words import plural
 
@@ -27,27 +28,41 @@ ENV_KEY = "AIML_API_KEY"
 SECRET_KEYS = ("api_key",)
 
 
+# The XDG spec's defaults, which platformdirs also gives on Linux and the BSDs.
+_XDG_DEFAULTS = {"config": (".config",), "data": (".local", "share"), "cache": (".cache",)}
+
+
 def _folder(environ: Mapping[str, str], var: str, kind: str) -> Path:
     """$XDG_…_HOME/aimlchat when that is set (on any system, as the XDG spec asks), else
-    this system's own place from platformdirs: ~/.config/aimlchat and the like on Linux,
-    ~/Library/… on macOS, %LOCALAPPDATA%\\aimlchat on Windows."""
+    this system's own place: the XDG defaults (~/.config/aimlchat and the like) on Linux
+    and the BSDs, and platformdirs' answer on macOS (~/Library/…) and Windows
+    (%LOCALAPPDATA%\\aimlchat) — unless 0.2.0 left its folder there already."""
     value = environ.get(var, "")
     # The XDG spec says relative values are invalid and must be ignored.
     if value and os.path.isabs(value):
         return Path(value) / APP
+    home = environ.get("HOME") or os.path.expanduser("~")
+    xdg = Path(home, *_XDG_DEFAULTS[kind], APP)
+    if sys.platform not in ("darwin", "win32"):
+        # The spec's own default, spelled out: platformdirs answers the same, but importing
+        # it costs a piped `ask` 4 ms. An injected environment's HOME wins.
+        return xdg
     import platformdirs  # here, not at the top: only commands that touch files need it
 
     user_dir: Callable[..., str] = getattr(platformdirs, f"user_{kind}_dir")
     path = Path(user_dir(APP, appauthor=False))
-    # platformdirs reads the process's HOME; an injected environment's HOME wins, as it
-    # did when these paths were computed by hand.
-    home, own_home = environ.get("HOME"), Path(os.path.expanduser("~"))
-    if home and os.path.isabs(home) and sys.platform != "win32" and path.is_relative_to(own_home):
-        return Path(home) / path.relative_to(own_home)
+    # platformdirs reads the process's HOME; an injected environment's HOME wins (macOS).
+    own_home = Path(os.path.expanduser("~"))
+    if os.path.isabs(home) and sys.platform != "win32" and path.is_relative_to(own_home):
+        path = Path(home) / path.relative_to(own_home)
+    # Up to 0.2.0 every system used the XDG folders: a user who has one keeps it (their key,
+    # config and history) until the system's own folder exists.
+    if xdg.is_dir() and not path.exists():
+        return xdg
     return path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Paths:
     config_dir: Path
     data_dir: Path
@@ -73,16 +88,19 @@ class Paths:
     def db_file(self) -> Path:
         return self.data_dir / "history.db"
 
+    def models_cache(self, base_url: str) -> Path:
+        """The cached catalogue of one server (`aimlchat models` fills it)."""
+        import hashlib
+
+        digest = hashlib.sha256(base_url.encode()).hexdigest()[:12]
+        return self.cache_dir / f"models-{digest}.json"
+
     @property
     def input_history_file(self) -> Path:
         return self.data_dir / "input_history"
 
-    @property
-    def models_cache_dir(self) -> Path:
-        return self.cache_dir
 
-
-@dataclass
+@record()
 class Role:
     """A named setup from `[roles]`: a system prompt, and optionally a model, params and
     the tools it offers the model (names of `[tools.NAME]` or built-in tools)."""
@@ -93,14 +111,14 @@ class Role:
     tools: list[str] = field(default_factory=list)
 
 
-@dataclass
+@record()
 class ModelConfig:
     """`[models."NAME"]`: what config.toml says about one model."""
 
     context_length: int | None = None
 
 
-@dataclass
+@record()
 class FileConfig:
     """The contents of config.toml, each key checked on its own.
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from aimlchat.errors import UsageError
+from aimlchat.record import record
 
 Kind = Literal["float", "int", "bool", "str", "str_list", "enum"]
 
@@ -43,7 +43,7 @@ def code_themes() -> Iterator[str]:
     yield from get_all_styles()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Param:
     name: str  # the body field or setting; also its `/set` name and config key
     kind: Kind

@@ -9,11 +9,12 @@ touches the network or the history database.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from aimlchat.errors import UsageError
+from aimlchat.record import record, replace
 from aimlchat.settings import params, parse
 from aimlchat.settings.config import FileConfig, Role, check_base_url
 
@@ -22,7 +23,7 @@ DEFAULT = "default"
 CONFIG = "config.toml"
 
 
-@dataclass
+@record()
 class Flags:
     """What the command line gave `ask` or `chat` (None, False or empty: not given).
 
@@ -63,7 +64,7 @@ class Flags:
     yes: bool = False  # run tool calls without asking
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     """The effective settings of one command, and where each came from."""
 

@@ -10,14 +10,14 @@ words, and every word when this SQLite has no FTS5, are matched with LIKE.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
+from aimlchat.record import record
 from aimlchat.storage.migrations import FTS_TABLE
 
 TRIGRAM = 3  # the shortest word the trigram index can find
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hit:
     conversation_id: int
     name: str | None

@@ -11,16 +11,18 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimlchat.errors import StoreError, UsageError
 from aimlchat.fsutil import private_dir, private_file
-from aimlchat.storage import migrations, search
+from aimlchat.record import record
+from aimlchat.storage import migrations
 from aimlchat.storage.migrations import decode, encode, plain_text
 from aimlchat.storage.refs import check_name, is_id, not_found
-from aimlchat.storage.search import Hit
+
+if TYPE_CHECKING:  # searching loads only for `history search`
+    from aimlchat.storage.search import Hit
 
 # Statuses of a message. The first three are part of the conversation sent to the model.
 ACTIVE = ("ok", "interrupted", "incomplete")
@@ -39,7 +41,7 @@ class NameTaken(UsageError):
         self.owner = owner
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StoredMessage:
     id: int
     role: str
@@ -65,7 +67,7 @@ class StoredMessage:
         return message
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConversationInfo:
     id: int
     name: str | None
@@ -217,6 +219,8 @@ class Store:
     def search(self, query: str, limit: int = 20) -> tuple[list[Hit], bool]:
         """Messages and conversation names containing every word of `query`, newest
         first; and whether the full-text index was used (False: this SQLite has no FTS5)."""
+        from aimlchat.storage import search
+
         if not search.words(query):
             return [], True
         try:
@@ -233,11 +237,11 @@ class Store:
             "SELECT c.id, c.name, c.title, c.model, c.system, c.created_at, c.updated_at,"
             # What `history show` shows: the messages of the conversation, not the hidden.
             " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id"
-            f" AND m.status IN ({', '.join(repr(s) for s in ACTIVE)}))"
+            f" AND m.status IN ({', '.join('?' * len(ACTIVE))}))"
             f" FROM conversations c {where} ORDER BY c.updated_at DESC, c.id DESC LIMIT ?"
         )
         try:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
+            rows = self._db.execute(sql, (*ACTIVE, *args, limit)).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
         return [ConversationInfo(*row) for row in rows]

@@ -8,8 +8,11 @@ import io
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TextIO, cast
+
+from aimlchat.osplatform import point_at_devnull
+from aimlchat.record import record
 
 
 def _isatty(stream: object) -> bool:
@@ -41,36 +44,28 @@ class ClosedStdout(io.TextIOBase):
         pass  # nothing is ever buffered
 
 
-def _reserve(fd: int) -> None:
-    """Put /dev/null on `fd` if it is closed.
-
-    Python leaves sys.stdin/stdout/stderr None for a descriptor the caller closed
-    (`<&-`, cron, daemons), and the next file opened would take its number: the history
-    database on fd 1, where a child process (a tool, the editor) would write.
-    """
+def _closed(fd: int) -> bool:
     try:
         os.fstat(fd)
-        return
     except OSError:
-        pass
-    null = os.open(os.devnull, os.O_RDWR)
-    if null != fd:
-        os.dup2(null, fd)
-        os.close(null)
+        return True
+    return False
 
 
 def _process_streams() -> tuple[TextIO, TextIO, TextIO]:
     """sys's streams; one that is None (its descriptor closed) stands in: stdin reads as
     empty (no stdin), stdout refuses writes, stderr drops them."""
-    for fd in (0, 1, 2):
-        _reserve(fd)
+    # Python leaves sys.stdin/stdout/stderr None for a descriptor the caller closed
+    # (`<&-`, cron, daemons), and the next file opened would take its number: the history
+    # database on fd 1, where a child process (a tool, the editor) would write.
+    point_at_devnull([fd for fd in (0, 1, 2) if _closed(fd)])
     stdin = sys.stdin or open(os.devnull, encoding="utf-8")  # noqa: SIM115 - the process's
     stdout = sys.stdout or cast(TextIO, ClosedStdout())
     stderr = sys.stderr or open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     return stdin, stdout, stderr
 
 
-@dataclass
+@record()
 class Environment:
     stdin: TextIO
     stdout: TextIO

@@ -9,8 +9,9 @@ data (a full disk, an I/O error, closed by the caller) becomes `StdoutUnwritable
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import BinaryIO, Protocol, TextIO, runtime_checkable
+from typing import BinaryIO, Protocol, TextIO, cast, runtime_checkable
 
 from aimlchat.errors import AimlchatError, StdoutClosed, StdoutUnwritable
 from aimlchat.terminal.environment import Environment
@@ -148,3 +149,50 @@ class PlainSink:
             self._failed = exc
         if self._failed is not None:
             raise StdoutUnwritable(self._failed.reason, what=REPLY)
+
+
+class SinkPerReply:
+    """A sink that opens a fresh one for each reply of a turn: a terminal sink is done once
+    finished, and a tool step's lines go between two replies. Build it with `per_reply`."""
+
+    def __init__(self, make: Callable[[], Sink], first: Sink) -> None:
+        self._make = make
+        self._current: Sink | None = first
+
+    def feed(self, text: str) -> None:
+        self._sink().feed(text)
+
+    def _sink(self) -> Sink:
+        if self._current is None:
+            self._current = self._make()
+        return self._current
+
+    def finish(self, *, status: str | None = None) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            current.finish(status=status)
+        elif status:  # nothing shown yet, but how the reply ended is still worth a line
+            self._make().finish(status=status)
+
+
+class ThinkingPerReply(SinkPerReply):
+    """`SinkPerReply` over sinks that show the model's thinking (a terminal's). Real methods,
+    not `__getattr__`: from Python 3.12 a runtime Protocol check ignores `__getattr__`, and
+    the thinking view went blank."""
+
+    def reason(self, text: str) -> None:
+        cast(ReasoningSink, self._sink()).reason(text)
+
+    def reasoning_tokens(self, count: int) -> None:
+        cast(ReasoningSink, self._sink()).reasoning_tokens(count)
+
+
+def per_reply(make: Callable[[], Sink]) -> SinkPerReply:
+    """A sink per reply of a turn, showing thinking exactly when `make`'s sinks do.
+
+    The first one is made now, while the request is on its way: a terminal sink loads its
+    renderer, and made on the first token it would delay it ~60 ms."""
+    first = make()
+    if isinstance(first, ReasoningSink):
+        return ThinkingPerReply(make, first)
+    return SinkPerReply(make, first)

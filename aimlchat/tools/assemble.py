@@ -9,15 +9,17 @@ api.protocol's ToolCallDelta, through api.response, for streamed and whole repli
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from aimlchat.record import record
 
 
 class BadArguments(ValueError):
     """The model's arguments are not a JSON object; the model is told, nothing crashes."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ToolCall:
     id: str
     name: str
@@ -48,7 +50,7 @@ class ToolCall:
         return self.arguments_text if self.arguments_text.strip() else "{}"
 
 
-@dataclass
+@record()
 class _Partial:
     id: str = ""
     name: str = ""

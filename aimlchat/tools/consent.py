@@ -16,13 +16,16 @@ import contextlib
 import json
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aimlchat.osplatform import open_terminal
 from aimlchat.terminal.keypress import drop_typeahead
 from aimlchat.terminal.sanitize import terminal_safe
 from aimlchat.tools.assemble import ToolCall
-from aimlchat.tools.run import ToolResult, declined_result
-from aimlchat.tools.spec import ToolSpec
+
+if TYPE_CHECKING:  # a Consent is made for every chat; the runner loads when a call runs
+    from aimlchat.tools.run import ToolResult
+    from aimlchat.tools.spec import ToolSpec
 
 Ask = Callable[[str], str]
 Say = Callable[[str], None]
@@ -93,6 +96,8 @@ class Consent:
         """None when the call may run; otherwise the declined result to send instead.
         Shows the call: whole, in the question, when it asks. A KeyboardInterrupt from
         `ask` propagates: Ctrl-C at the question stops the turn."""
+        from aimlchat.tools.run import declined_result
+
         if self.assume_yes or not spec.confirm or spec.name in self.always:
             self.show(call)
             return None

@@ -4,10 +4,12 @@ and the NDJSON events that report it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimlchat.tools.assemble import ToolCall
-from aimlchat.tools.run import ToolResult
+
+if TYPE_CHECKING:  # the runner (processes, consent) loads only when a tool is offered
+    from aimlchat.tools.run import ToolResult
 
 Message = dict[str, Any]
 

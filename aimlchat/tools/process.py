@@ -14,7 +14,6 @@ import selectors
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +25,7 @@ from aimlchat.osplatform import (
     require_selectable_pipes,
     terminate_group,
 )
+from aimlchat.record import record
 
 STDOUT_CAP = 64 * 1024
 STDERR_TAIL = 2 * 1024
@@ -41,7 +41,7 @@ class CannotStart(Exception):
     """The command could not be started (not found, not executable)."""
 
 
-@dataclass
+@record()
 class Outcome:
     returncode: int | None  # None: timed out (or stopped)
     stdout: bytes

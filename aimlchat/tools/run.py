@@ -13,11 +13,11 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from aimlchat.record import record
 from aimlchat.tools.assemble import BadArguments, ToolCall
 from aimlchat.tools.builtins import BUILTIN_RUNNERS, ToolFailure, human_size
 from aimlchat.tools.process import STDERR_TAIL, CannotStart, Outcome, run_command
@@ -38,7 +38,7 @@ class Status(str, Enum):
     ERROR = "error"  # unknown tool, bad arguments, cannot start, refused path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ToolResult:
     call: ToolCall
     status: Status

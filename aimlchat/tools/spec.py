@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from aimlchat.errors import ConfigError, UsageError
+from aimlchat.record import record
 
 DEFAULT_TIMEOUT = 30.0
 ALL = "all"
@@ -30,7 +31,7 @@ def _empty_schema() -> Schema:
     return {"type": "object", "properties": {}}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ToolSpec:
     """One tool the model may be offered. `command` is None for a built-in."""
 

@@ -39,6 +39,14 @@ def main() -> None:
     server = LoopbackServer().start()
     with tempfile.TemporaryDirectory() as home:
         env = env_for(server, home)
+        # As most users run it: folders from HOME (platformdirs), and bytecode cached.
+        for var in (
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "XDG_CACHE_HOME",
+            "PYTHONDONTWRITEBYTECODE",
+        ):
+            env.pop(var, None)
         script = os.path.join(home, "plain.py")
         with open(script, "w") as fh:
             fh.write(REQUESTS_SCRIPT)

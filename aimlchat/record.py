@@ -1,0 +1,166 @@
+"""`@record`: a dataclass that costs nothing at import.
+
+`@dataclass` compiles generated source for every class it makes (`__init__`, `__eq__`,
+`__repr__`, and for a frozen one `__hash__`, `__setattr__`, `__delattr__`): about 0.5 ms
+a class, and a piped `ask` imports some thirty of them, a sixth of its start-up beyond
+typer and requests. A record compiles only its `__init__`, and only when the first
+instance is made; equality, hashing and repr are shared methods that read the fields.
+Type checkers see a dataclass (`dataclass_transform`), fields and defaults are declared
+the same way (`dataclasses.field` for factories, `compare=False`, `repr=False`), and
+`replace` stands in for `dataclasses.replace`.
+
+No inheritance between records, no `__post_init__`, no slots: what this code base uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda f: f
+
+
+T = TypeVar("T")
+_MISSING = dataclasses.MISSING
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field,))
+def record(*, frozen: bool = False, eq: bool = True) -> Callable[[type[T]], type[T]]:
+    """A class decorator like `dataclass(frozen=…, eq=…)`."""
+
+    def make(cls: type[T]) -> type[T]:
+        spec = _Spec(cls, frozen=frozen)
+        ns: dict[str, Any] = {
+            "_record": spec,
+            "__init__": _first_init,
+            "__repr__": _repr,
+        }
+        if eq:
+            ns["__eq__"] = _eq
+            ns["__hash__"] = _hash if frozen else None
+        if frozen:
+            ns["__setattr__"] = _frozen_setattr
+            ns["__delattr__"] = _frozen_delattr
+        for name, value in ns.items():
+            setattr(cls, name, value)
+        for name in spec.defaults:  # a class attribute holding a field() would shadow nothing
+            if isinstance(cls.__dict__.get(name), dataclasses.Field):
+                delattr(cls, name)
+        return cls
+
+    return make
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A copy of the record `obj` with some fields changed (`dataclasses.replace`)."""
+    spec: _Spec = type(obj)._record  # type: ignore[attr-defined]
+    values = {name: obj.__dict__[name] for name in spec.names}
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no field {sorted(unknown)[0]!r}")
+    return type(obj)(**{**values, **changes})
+
+
+def field_names(cls: type) -> list[str]:
+    """The record class's fields, in order (`dataclasses.fields`, by name)."""
+    return list(cls._record.names)  # type: ignore[attr-defined]
+
+
+class _Spec:
+    """What a record's fields are, read from the class's annotations (which are strings:
+    every module here has `from __future__ import annotations`)."""
+
+    def __init__(self, cls: type, *, frozen: bool) -> None:
+        self.cls, self.frozen = cls, frozen
+        self.names: list[str] = []
+        self.defaults: dict[str, Any] = {}  # a value, or a dataclasses.Field with a factory
+        self.compared: list[str] = []
+        self.shown: list[str] = []
+        for name, annotation in inspect.get_annotations(cls).items():
+            if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            self.names.append(name)
+            default: Any = cls.__dict__.get(name, _MISSING)
+            compare = shown = True
+            if isinstance(default, dataclasses.Field):
+                compare, shown = default.compare, default.repr
+                if default.default is not _MISSING:
+                    default = default.default
+                elif default.default_factory is _MISSING:
+                    default = _MISSING
+            if default is not _MISSING:
+                self.defaults[name] = default
+            elif self.defaults:
+                raise TypeError(f"{cls.__name__}.{name}: a field without a default follows one")
+            if compare:
+                self.compared.append(name)
+            if shown:
+                self.shown.append(name)
+
+    def compile_init(self) -> Callable[..., None]:
+        """`__init__` written out as dataclass writes it, compiled once for the class."""
+        params, lines = ["self"], []
+        ns: dict[str, Any] = {"_MISSING": _MISSING}
+        for name in self.names:
+            default = self.defaults.get(name, _MISSING)
+            if isinstance(default, dataclasses.Field):  # a factory: called per instance
+                ns[f"_f_{name}"] = default.default_factory
+                params.append(f"{name}=_MISSING")
+                lines.append(f"  d[{name!r}] = _f_{name}() if {name} is _MISSING else {name}")
+                continue
+            if default is _MISSING:
+                params.append(name)
+            else:
+                ns[f"_d_{name}"] = default
+                params.append(f"{name}=_d_{name}")
+            lines.append(f"  d[{name!r}] = {name}")
+        # Through __dict__: a frozen record's __setattr__ refuses, as a dataclass's does.
+        body = "\n".join(["  d = self.__dict__", *lines]) if lines else "  pass"
+        source = f"def __init__({', '.join(params)}):\n{body}\n"
+        exec(source, ns)  # the one compile a record costs
+        init: Callable[..., None] = ns["__init__"]
+        init.__qualname__ = f"{self.cls.__qualname__}.__init__"
+        return init
+
+
+def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    cls = type(self)
+    init = cls._record.compile_init()
+    type.__setattr__(cls, "__init__", init)
+    init(self, *args, **kwargs)
+
+
+def _key(obj: Any) -> tuple[Any, ...]:
+    d = obj.__dict__
+    return tuple(d[name] for name in type(obj)._record.compared)
+
+
+def _eq(self: Any, other: object) -> Any:  # bool, or NotImplemented
+    if type(other) is not type(self):
+        return NotImplemented
+    return _key(self) == _key(other)
+
+
+def _hash(self: Any) -> int:
+    return hash(_key(self))
+
+
+def _repr(self: Any) -> str:
+    d = self.__dict__
+    fields = ", ".join(f"{name}={d[name]!r}" for name in type(self)._record.shown)
+    return f"{type(self).__qualname__}({fields})"
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")

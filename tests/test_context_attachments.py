@@ -1,0 +1,116 @@
+"""`/context` counts what waits for the next message (`/file`, `/image`, `-f`): the numbers
+are the ones sending would use, and it says plainly when the attachments cannot fit. The
+REPL's loop on a prompt_toolkit pipe against the loopback server."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aimlchat.chat.tokens import tokens_text
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def open_repl(cli_env: dict[str, str], **flags: Any) -> Any:
+    from aimlchat.commands.runtime import App
+    from aimlchat.commands.slash import Repl
+    from aimlchat.settings.resolve import Flags
+    from aimlchat.terminal.environment import Environment
+
+    out, err = io.StringIO(), io.StringIO()
+    app = App(Flags(**flags), Environment(io.StringIO(), out, err, environ=cli_env))
+    repl = Repl(app, app.open_chat(stream=True), out.write)
+    repl.out, repl.err = out, err
+    return repl
+
+
+def typed(repl: Any, keys: str) -> None:
+    """Lines typed at the chat prompt, then /exit."""
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from aimlchat.commands.repl import loop, make_prompt_session
+
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys + "/exit\r")
+        loop(repl, make_prompt_session(repl.app, repl, input=pipe, output=DummyOutput()))
+
+
+def line(text: str, label: str) -> str:
+    found = re.search(rf"^  {label} +(.*)$", text, re.MULTILINE)
+    assert found, f"no {label} line in:\n{text}"
+    return found.group(1)
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.txt").write_text("alpha beta gamma\n" * 20)
+    (tmp_path / "big.txt").write_text("lorem ipsum dolor sit amet\n" * 6000)
+    (tmp_path / "dot.png").write_bytes(PNG)
+    yield tmp_path
+
+
+def test_context_counts_files_attached_for_the_next_message(cli_env, server, files):
+    repl = open_repl(cli_env, context_length=4000)
+    typed(repl, "/context\r/file a.txt\r/context\r")
+    before, after = repl.out.getvalue().split("window 4k")[1:]
+    assert "attached" not in before
+    attached = re.fullmatch(r"~(\d+)  1 file \(/file\)", line(after, "attached"))
+    assert attached, after
+    total = int(re.search(r"^  total +~(\S+) of 4k", before, re.MULTILINE).group(1))
+    grown = re.search(r"^  total +~(\S+) of 4k", after, re.MULTILINE).group(1)
+    # the file's share on top of what the request carried before (rounding aside)
+    assert abs(float(grown.rstrip("k")) * 1000 - total - int(attached.group(1))) < 60
+    assert "over the window" not in after
+
+
+def test_context_says_when_the_attachments_alone_are_over_the_window(cli_env, server, files):
+    repl = open_repl(cli_env, context_length=4000)
+    typed(repl, "/file a.txt big.txt\r/context\rsum them up\r")
+    shown = repl.out.getvalue()
+    attached = line(shown, "attached")
+    size = re.fullmatch(r"~(\S+)  2 files \(/file\)", attached)
+    assert size, attached
+    # The number /context shows is the one the refusal gives: one estimate, not two.
+    assert f"the message is ~{size.group(1)} tokens" in repl.err.getvalue()
+    assert server.chat_bodies() == []
+    assert "the attachments alone are over the window: /file rm N" in shown
+    assert re.search(r"^  total +~\S+ of 4k \(\d{3,}%\)$", shown, re.MULTILINE)
+
+
+def test_context_says_when_attachments_and_the_reply_reserve_do_not_fit(cli_env, server, files):
+    (files / "mid.txt").write_text("lorem ipsum dolor sit amet\n" * 250)  # over 3k, under 4k
+    repl = open_repl(cli_env, context_length=4000)
+    typed(repl, "/file mid.txt\r/context\r")
+    shown = repl.out.getvalue()
+    assert "alone" not in shown
+    assert "with the attachments the request is over the window: /file rm N" in shown
+
+
+def test_context_counts_images_and_forgets_attachments_once_sent(cli_env, server, files):
+    repl = open_repl(cli_env, context_length=8000)
+    typed(repl, "/image dot.png\r/file a.txt\r/context\rhi\r/context\r")
+    first, second = repl.out.getvalue().split("window 8k")[1:]
+    assert re.search(r"^  attached ~\S+  1 file and 1 image \(/file\)$", first, re.MULTILINE)
+    assert "attached" not in second
+    assert server.chat_bodies()[-1]["messages"][-1]["content"][1]["type"] == "image_url"
+
+
+def test_context_with_attachments_that_push_history_out_says_so(cli_env, server, files):
+    (files / "mid.txt").write_text("lorem ipsum dolor sit amet\n" * 150)
+    repl = open_repl(cli_env, context_length=4000)
+    typed(repl, "".join(f"question {i} " + "word " * 120 + "\r" for i in range(4)))
+    repl.out.truncate(0)
+    repl.out.seek(0)
+    typed(repl, "/file mid.txt\r/context\r")
+    shown = repl.out.getvalue()
+    assert re.search(r"^  history .*earlier left out", shown, re.MULTILINE), shown
+    assert "over the window" not in shown
+    assert tokens_text(1000) in line(shown, "reply")

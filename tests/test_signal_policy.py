@@ -1,0 +1,35 @@
+"""SIGTERM and SIGHUP raise once: a second signal while the first one's exception is on
+its way out (saving the reply, stopping a tool) is ignored, but one whose exception was
+swallowed (by a library's callback) did not take effect, and the next one must."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+
+import pytest
+
+from aimlchat.errors import Hangup, Terminated
+from aimlchat.signals import ending_raises
+
+
+def test_a_second_signal_on_the_way_out_does_not_cut_it_short() -> None:
+    caught = []
+    with ending_raises():
+        try:
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            finally:  # the way out: the window closing sends HUP too
+                signal.raise_signal(signal.SIGHUP)
+        except Terminated as exc:
+            caught.append(exc)
+    assert [type(e) for e in caught] == [Terminated]
+    assert caught[0].__context__ is None  # nothing raised during the way out
+
+
+def test_a_signal_whose_exception_was_swallowed_still_lets_the_next_one_end_the_run() -> None:
+    with ending_raises():
+        with contextlib.suppress(Terminated):  # as asyncio's callbacks do: log, carry on
+            signal.raise_signal(signal.SIGTERM)
+        with pytest.raises(Hangup):
+            signal.raise_signal(signal.SIGHUP)
