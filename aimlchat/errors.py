@@ -104,13 +104,28 @@ class Redactor:
 
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= 4:
-            self._secrets.add(secret)
+            self._secrets.update(_escaped_forms(secret))
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in sorted(self._secrets, key=len, reverse=True):  # a form before its part
             if secret in text:
                 text = text.replace(secret, "***")
         return text
+
+
+def _escaped_forms(secret: str) -> set[str]:
+    """`secret` as it is and as it reads inside a repr or JSON: an exception that quotes a
+    header shows a line break as `\\n`, which the raw secret does not match."""
+    import json  # only when a secret is added: the key's run needs it anyway
+
+    return {
+        secret,
+        repr(secret)[1:-1],
+        repr(secret.encode("utf-8"))[2:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
 
 
 redact = Redactor()

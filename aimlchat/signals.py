@@ -120,6 +120,25 @@ def ending_calls(
     return _handled({signum: handler(error) for signum, error in errors.items()})
 
 
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Inside, an ending signal waits for the block to finish, then takes effect: for a
+    short cleanup that records what happened (a tool round's results), which a hangup
+    arriving a moment after the terminal's read failed must not cut in half."""
+    pending: list[int] = []
+    handlers = installed()
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    try:
+        with _handled(dict.fromkeys(handlers, hold)):
+            yield
+    finally:
+        if pending:  # the process's handlers are back: as if the signal came now
+            handlers[pending[0]](pending[0], None)
+
+
 def installed() -> dict[int, Handler]:
     """The process's handlers for the ending signals, where they are Python functions:
     what an event loop calls in their stead (`through_loop`)."""

@@ -3,11 +3,16 @@ against the loopback server; every limit refused before anything is sent."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY, invoke
+from tests.conftest import TEST_KEY, invoke, run_cli
 from tests.loopback import LoopbackServer, Reply
 from tests.test_ecosystem import PNG
 
@@ -190,3 +195,93 @@ def test_files_count_against_the_context_window(cli_env, server, tmp_path, monke
     r = invoke(["-f", "big.txt", "--context-length", "1000", "summarise"], cli_env)
     assert r.returncode == 2 and "the message is ~" in r.stderr
     assert server.requests == []
+
+
+def _ignoring_repo(top: Path, *, git: bool) -> Path:
+    """The new-user layout: the root .gitignore names src/secrets.txt, info/exclude
+    src/deep/private.cfg, and src/sub/.gitignore drops *.log but keeps keep.log."""
+    if git:
+        subprocess.run(["git", "init", "-q", str(top)], check=True)
+    else:
+        (top / ".git" / "info").mkdir(parents=True)
+        (top / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    files = ["main.py", "secrets.txt", "sub/x.log", "sub/keep.log", "deep/private.cfg",
+             "deep/er/.hidden.txt", "deep/.er/hidden.txt", "deep/ok.md"]  # fmt: skip
+    for rel in files:
+        (top / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (top / "src" / rel).write_text(f"content of {rel}\n")
+    (top / ".gitignore").write_text("src/secrets.txt\n")
+    (top / ".git" / "info" / "exclude").write_text("src/deep/private.cfg\n")
+    (top / "src" / "sub" / ".gitignore").write_text("*.log\n!keep.log\n")
+    return top
+
+
+@pytest.fixture(params=["git", "pathspec"])
+def ignoring_repo(request, tmp_path, monkeypatch) -> Path:
+    """The repository, the working folder, answered by git or (PATH without git) pathspec;
+    the user's own git config kept out."""
+    git = request.param == "git"
+    if git and shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    top = _ignoring_repo(tmp_path / "repo", git=git)
+    if not git:
+        monkeypatch.setenv("PATH", "")
+    monkeypatch.chdir(top)
+    return top
+
+
+def _sent(server: LoopbackServer) -> list[str]:
+    """The labels of the fenced files in the last message."""
+    text = _content(server)
+    assert isinstance(text, str)
+    return re.findall(r"^(src/\S+)\n```", text, flags=re.M)
+
+
+def test_a_glob_leaves_out_what_git_ignores_and_hidden_files(cli_env, server, ignoring_repo):
+    r = invoke(["ask", "-f", "src/**", "review"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert _sent(server) == ["src/deep/ok.md", "src/main.py", "src/sub/keep.log"]
+    r = invoke(["ask", "-f", "src/*", "review"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert _sent(server) == ["src/main.py"]
+
+
+def test_a_file_named_exactly_is_sent_even_when_git_ignores_it(cli_env, server, ignoring_repo):
+    """Naming a file is consent: no wildcard, no ignore rule."""
+    r = invoke(["ask", "-f", "src/secrets.txt", "-f", "src/deep/private.cfg", "review"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert _sent(server) == ["src/secrets.txt", "src/deep/private.cfg"]
+
+
+@pytest.mark.parametrize(
+    "spec", ["src/secrets.tx?", "src/sub/x.lo?", "src/deep/*.cfg", "src/deep/*/.*"]
+)
+def test_a_glob_matching_only_ignored_files_exits_2_saying_so(cli_env, server, ignoring_repo, spec):
+    r = invoke(["ask", "-f", spec, "review"], cli_env)
+    assert r.returncode == 2 and f"{spec}: matched only ignored files" in r.stderr, r.stderr
+    assert server.requests == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs need POSIX")
+def test_a_fifo_in_a_folder_gets_one_notice_and_named_is_exit_2(cli_env, server, tmp_path):
+    """In a subprocess: were the FIFO ever opened, the run would block, and time out."""
+    for folder in ("d", "e"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "ok.txt").write_text("fine\n")
+    os.mkfifo(tmp_path / "d" / "fifo")
+    os.mkfifo(tmp_path / "e" / "pipe")
+    env = {**cli_env, "PATH": ""}  # the pathspec walk: git would not list the FIFO at all
+    r = run_cli(["ask", "-f", str(tmp_path / "d"), "-f", f"{tmp_path}/e/*", "review"], env)
+    assert r.returncode == 0, r.stderr
+    notices = [line for line in r.stderr.decode().splitlines() if "skipped" in line]
+    assert notices == [
+        f"aimlchat: skipped 2 pipes, sockets or devices: {tmp_path}/d/fifo, {tmp_path}/e/pipe"
+    ]
+    r = run_cli(["ask", "-f", str(tmp_path / "d" / "fifo"), "review"], env)
+    assert r.returncode == 2 and "is a named pipe (FIFO), not a regular file" in r.stderr.decode()
+    assert len(server.chat_bodies()) == 1

@@ -1,18 +1,31 @@
-"""`aimlchat cmd` into a pipe: the code block's content and nothing else; a reply that
-holds no single command is exit 1 with a note on stderr, never text for `| sh`."""
+"""`aimlchat cmd` reads one command out of the reply, by one rule for a pipe and a
+terminal: one fenced block, else a reply that is one inline code span, else one line
+whose first word a shell would run. Anything else is exit 1 with a note on stderr,
+never text for `| sh`."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aimlchat.chat.shellcmd import command_from
 from aimlchat.errors import ApiError
-from tests.conftest import invoke
-from tests.test_cmd import env, reply_with  # noqa: F401 - the fixture
+from tests.conftest import invoke, spawn
+from tests.loopback import Reply, sse_reply
+from tests.test_cmd import MENU, env, finish, plain, reply_with  # noqa: F401 - the fixture
 
 PROSE_AROUND_A_BLOCK = (
     "Sure! To list files, run:\n\n```bash\nls -la\n```\n\nThis shows hidden files.\n"
 )
+
+
+def replies_in_turn(server: Any, *texts: str) -> None:
+    """The n-th chat request is answered with the n-th text."""
+    queue = list(texts)
+    server.script = lambda request: Reply(events=sse_reply([queue.pop(0)]))
 
 
 def test_prose_around_one_code_block_is_dropped(env, server):  # noqa: F811
@@ -25,7 +38,15 @@ def test_prose_around_one_code_block_is_dropped(env, server):  # noqa: F811
 @pytest.mark.parametrize(
     ("reply", "why"),
     [
+        ("I cannot help with that request.", '"I" is not a command'),
+        ("Run: `find . -size +100M`", '"Run:" is not a command'),
+        ("Here you go: du -sh *", '"Here" is not a command'),
+        ("Certainly!", '"Certainly!" is not a command'),
         ("You can use the ls command to list the files.", "prose"),
+        ("Use `du -sh *` to see sizes.", "prose"),
+        ("`ls` and `pwd`", "prose"),
+        ("I/O stats: iostat -x", '"I/O" is not a command'),
+        ("`I cannot do that.`", '"I" is not a command'),
         ("ls -la\n\nThis lists every file, hidden ones too.", "several lines"),
         ("Either:\n```\nls\n```\nor:\n```\nfind . -maxdepth 1\n```", "2 code blocks"),
     ],
@@ -34,7 +55,47 @@ def test_a_reply_with_no_single_command_exits_1_and_prints_nothing(env, server, 
     reply_with(server, reply)
     r = invoke(["cmd", "list files"], env)
     assert r.returncode == 1 and r.stdout == b""
-    assert "no single command" in r.stderr and why in r.stderr
+    assert "no single command" in r.stderr and why in r.stderr and "nothing printed" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("reply", "printed"),
+    [
+        ("```sh\nmkdir -p out\ncd out && ls\n```", b"mkdir -p out\ncd out && ls\n"),  # a script
+        ("ls -la", b"ls -la\n"),
+        ("find . -name '*.py'", b"find . -name '*.py'\n"),
+        ("find . -name x", b"find . -name x\n"),
+        ('echo "done."', b'echo "done."\n'),
+        ("FOO=1 make test", b"FOO=1 make test\n"),
+        ("./build.sh", b"./build.sh\n"),
+        ("`ls -la`", b"ls -la\n"),  # the span's content, never its backticks
+        ("``echo `date` ``", b"echo `date`\n"),
+        ("cd /srv && make", b"cd /srv && make\n"),  # a builtin
+        ('for f in *.log; do gzip "$f"; done', b'for f in *.log; do gzip "$f"; done\n'),
+        ("(cd src && ls)", b"(cd src && ls)\n"),
+        ("if true; then ls; fi", b"if true; then ls; fi\n"),
+        ("( cd src && ls )", b"( cd src && ls )\n"),
+        ("sudo du -sh /var", b"sudo du -sh /var\n"),  # a wrapper, on PATH or not
+    ],
+)
+def test_a_reply_that_is_one_command_is_printed_alone(env, server, reply, printed):  # noqa: F811
+    reply_with(server, reply)
+    r = invoke(["cmd", "do it"], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == printed
+
+
+def test_the_first_word_is_looked_up_on_the_users_path(env, server, tmp_path):  # noqa: F811
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "frobnicate"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    reply_with(server, "frobnicate --all")
+    r = invoke(["cmd", "frob"], {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
+    assert r.returncode == 0 and r.stdout == b"frobnicate --all\n"
+    r = invoke(["cmd", "frob"], env)
+    assert r.returncode == 1 and r.stdout == b"" and '"frobnicate" is not a command' in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -43,14 +104,54 @@ def test_a_reply_with_no_single_command_exits_1_and_prints_nothing(env, server, 
         ("find . -name '*.py' |\n  xargs wc -l", "find . -name '*.py' |\n  xargs wc -l"),
         ("tar czf out.tgz \\\n  src", "tar czf out.tgz \\\n  src"),
         ("```sh\nls\n```\n```sh\nls\n```", "ls"),  # the same block twice is one command
-        ("Rscript analysis.R", "Rscript analysis.R"),
+        ("$ ls -la", "ls -la"),
         ("cd /srv && echo Done.", "cd /srv && echo Done."),
+        ("PATH=/opt/bin:$PATH", "PATH=/opt/bin:$PATH"),  # an assignment alone is a command
+        ("$EDITOR notes.txt", "$EDITOR notes.txt"),
     ],
 )
 def test_commands_that_span_lines_or_look_wordy_are_still_commands(reply, command):
-    assert command_from(reply) == command
+    assert command_from(reply, path=os.environ.get("PATH")) == command
+
+
+def test_a_relative_path_is_a_command_only_when_the_file_is_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ApiError, match=r'"scripts/build\.sh" is not a command'):
+        command_from("scripts/build.sh --fast")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "build.sh").write_text("#!/bin/sh\n")
+    assert command_from("scripts/build.sh --fast") == "scripts/build.sh --fast"
 
 
 def test_an_empty_reply_is_no_command():
     with pytest.raises(ApiError, match="no command"):
         command_from("```\n\n```")
+
+
+def test_on_a_terminal_a_reply_with_no_command_exits_1_and_shows_no_menu(env, server):  # noqa: F811
+    reply_with(server, "I cannot help with that request.")
+    child = spawn(["cmd", "delete everything"], env)
+    child.expect_exact("no single command")
+    assert finish(child) == 1
+    assert "execute" not in plain(child.before)
+
+
+def test_a_revision_with_no_command_keeps_the_last_command(env, server, tmp_path):  # noqa: F811
+    made = tmp_path / "made"
+    replies_in_turn(server, f"touch {made}", "Sorry, I can't do that.")
+    child = spawn(["cmd", "make a file"], env)
+    child.expect_exact(MENU)
+    child.send("r")
+    child.expect_exact("revise:")
+    child.send("do something else\r")
+    child.expect_exact("keeping the last command")
+    child.expect_exact(MENU)
+    assert f"touch {made}" in plain(child.before)
+    child.send("e")
+    assert finish(child) == 0
+    assert Path(made).exists()
+
+
+def test_cmd_with_no_prompt_hints_at_cmd(env, server):  # noqa: F811
+    r = invoke(["cmd"], env, input="")
+    assert r.returncode == 2 and "aimlchat cmd" in r.stderr and "aimlchat ask" not in r.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from aimlchat.chat.tokens import tokens_text
+from tests.loopback_tools import smallctx_script
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -61,20 +61,22 @@ def test_context_counts_files_attached_for_the_next_message(cli_env, server, fil
     repl = open_repl(cli_env, context_length=4000)
     typed(repl, "/context\r/file a.txt\r/context\r")
     before, after = repl.out.getvalue().split("window 4k")[1:]
-    assert "attached" not in before
+    assert "attached" not in before and "  new      ~0  0 messages" in before
     attached = re.fullmatch(r"~(\d+)  1 file \(/file\)", line(after, "attached"))
     assert attached, after
-    total = int(re.search(r"^  total +~(\S+) of 4k", before, re.MULTILINE).group(1))
-    grown = re.search(r"^  total +~(\S+) of 4k", after, re.MULTILINE).group(1)
-    # the file's share on top of what the request carried before (rounding aside)
-    assert abs(float(grown.rstrip("k")) * 1000 - total - int(attached.group(1))) < 60
+    # the file's share on top of the 1k reserved and the request's overhead
+    total = re.search(r"^  total +~(\d\.\d)k of 4k \((\d+)%\)$", after, re.MULTILINE)
+    assert total, after
+    assert abs(float(total.group(1)) * 1000 - 1000 - int(attached.group(1))) <= 60
+    assert int(total.group(2)) > 25
     assert "over the window" not in after
 
 
 def test_context_says_when_the_attachments_alone_are_over_the_window(cli_env, server, files):
     repl = open_repl(cli_env, context_length=4000)
-    typed(repl, "/file a.txt big.txt\r/context\rsum them up\r")
+    typed(repl, "/file a.txt big.txt\r/context\r")
     shown = repl.out.getvalue()
+    repl.handle("sum them up")
     attached = line(shown, "attached")
     size = re.fullmatch(r"~(\S+)  2 files \(/file\)", attached)
     assert size, attached
@@ -86,7 +88,7 @@ def test_context_says_when_the_attachments_alone_are_over_the_window(cli_env, se
 
 
 def test_context_says_when_attachments_and_the_reply_reserve_do_not_fit(cli_env, server, files):
-    (files / "mid.txt").write_text("lorem ipsum dolor sit amet\n" * 250)  # over 3k, under 4k
+    (files / "mid.txt").write_text("lorem ipsum dolor sit amet\n" * 480)  # over 3k, under 4k
     repl = open_repl(cli_env, context_length=4000)
     typed(repl, "/file mid.txt\r/context\r")
     shown = repl.out.getvalue()
@@ -104,13 +106,13 @@ def test_context_counts_images_and_forgets_attachments_once_sent(cli_env, server
 
 
 def test_context_with_attachments_that_push_history_out_says_so(cli_env, server, files):
-    (files / "mid.txt").write_text("lorem ipsum dolor sit amet\n" * 150)
+    server.script = smallctx_script  # counts prompts as a real server would
+    (files / "mid.txt").write_text("lorem ipsum dolor sit amet\n" * 300)  # ~2k: fits alone
     repl = open_repl(cli_env, context_length=4000)
-    typed(repl, "".join(f"question {i} " + "word " * 120 + "\r" for i in range(4)))
+    typed(repl, "".join(f"question {i}: " + "tell me more. " * 30 + "\r" for i in range(8)))
     repl.out.truncate(0)
     repl.out.seek(0)
     typed(repl, "/file mid.txt\r/context\r")
     shown = repl.out.getvalue()
-    assert re.search(r"^  history .*earlier left out", shown, re.MULTILINE), shown
+    assert re.search(r"^  history .* of 16 messages \(\d+ earlier left out", shown, re.M), shown
     assert "over the window" not in shown
-    assert tokens_text(1000) in line(shown, "reply")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,60 @@ def test_code_blocks_first_last_nested_and_unterminated():
     assert blocks[2].content == "ls -l\n"
     assert blocks[3].content == "cut off\n"
     assert code_blocks("no code here") == []
+
+
+def _bind_socket(folder: Path, name: str) -> socket.socket:
+    """A bound unix socket at folder/name (bound by a relative name: a socket path is
+    limited to ~100 bytes, and tmp_path can be longer)."""
+    sock = socket.socket(socket.AF_UNIX)
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        sock.bind(name)
+    finally:
+        os.chdir(here)
+    return sock
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and unix sockets need POSIX")
+@pytest.mark.parametrize("spec", ["d", "d/*"], ids=["folder", "glob"])
+def test_a_fifo_or_socket_met_in_a_folder_or_glob_is_skipped_unopened(tmp_path, monkeypatch, spec):
+    monkeypatch.setenv("PATH", "")  # the pathspec walk: it meets the FIFO (git lists none)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "ok.txt").write_text("fine")
+    os.mkfifo(tmp_path / "d" / "fifo")  # opened, it would block: the test would hang
+    with _bind_socket(tmp_path / "d", "sock"):
+        ctx = collect([spec], cwd=tmp_path)
+    assert ctx.blocks == ["d/ok.txt\n```\nfine\n```"]
+    assert ctx.special == ["d/fifo", "d/sock"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and unix sockets need POSIX")
+def test_a_fifo_or_socket_named_directly_is_a_usage_error_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(UsageError, match=r"^fifo is a named pipe \(FIFO\), not a regular file"):
+        collect(["fifo"], cwd=tmp_path)
+    with _bind_socket(tmp_path, "sock"), pytest.raises(UsageError, match=r"^sock is a socket"):
+        collect(["sock"], cwd=tmp_path)
+
+
+def test_a_glob_leaves_out_hidden_folders_below_its_fixed_part_wherever_run(tmp_path):
+    """The hidden rule is counted from the glob's own folder, not the working folder: run
+    from elsewhere, `.../src/*/.cache/*` still sends nothing from a hidden folder."""
+    for rel in ["src/a/.cache/hidden.txt", "src/a/seen.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ctx = collect([f"{tmp_path}/src/*/*.txt"], cwd=elsewhere)
+    assert [b.split("\n")[0] for b in ctx.blocks] == [f"{tmp_path}/src/a/seen.txt"]
+    with pytest.raises(UsageError, match="matched only ignored files"):
+        collect([f"{tmp_path}/src/*/.cache/*"], cwd=elsewhere)
+
+
+def test_a_glob_works_in_a_folder_whose_name_holds_wildcards(tmp_path):
+    """Only the part of `-f` the user typed is a pattern: `proj[1]` is a folder name."""
+    folder = tmp_path / "proj[1]"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A")
+    assert [b.split("\n")[0] for b in collect(["*.txt"], cwd=folder).blocks] == ["a.txt"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aimlchat.chat.files import walk
+from aimlchat.errors import UsageError
 from tests.conftest import invoke
 from tests.loopback import LoopbackServer
 
@@ -349,3 +350,63 @@ def test_a_git_that_times_out_stops_with_a_message_instead_of_a_slower_walk(tmp_
         files.collect(["."], cwd=tmp_path)
     assert "narrower folder" in (info.value.hint or "")
     assert walked == []
+
+
+def _global_excludes(home: Path, how: str) -> None:
+    """`*.pem` in the user's own excludes file, found the way `how` says."""
+    config = home / ".config"
+    if how == "default":
+        (config / "git").mkdir(parents=True)
+        (config / "git" / "ignore").write_text("*.pem\n")
+        return
+    (home / "my-ignores").write_text("# keys\n*.pem\n")
+    setting = '[user]\n\tname = t\n[core]\n\tbare = false\n\texcludesFile = "~/my-ignores"\n'
+    if how == "gitconfig":
+        (home / ".gitconfig").write_text(setting)
+    else:
+        (config / "git").mkdir(parents=True)
+        (config / "git" / "config").write_text(setting)
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git", "pathspec"])
+@pytest.mark.parametrize("how", ["default", "gitconfig", "xdg-config"])
+def test_the_users_global_excludes_file_applies_with_or_without_git(
+    tmp_path, monkeypatch, git, how
+):
+    if git and GIT is None:
+        pytest.skip("git is not installed")
+    _global_excludes(tmp_path / "home", how)
+    top = _repo(tmp_path / "repo", git=git)
+    (top / "src" / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    if not git:
+        monkeypatch.setenv("PATH", "")
+    assert _names(top / "src") == EXPECTED
+    assert files_of_glob(top, "src/*") == ["src/main.py"]
+
+
+def files_of_glob(cwd: Path, spec: str) -> list[str]:
+    from aimlchat.chat.files import collect
+
+    return [block.split("\n")[0] for block in collect([spec], cwd=cwd).blocks]
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git", "pathspec"])
+def test_a_glob_into_a_nested_repository_follows_its_rules_and_the_outer_folder_rule(
+    tmp_path, monkeypatch, git
+):
+    """As a folder walk: from `inner` down only its own rules apply (`inner/*` is `-f inner`);
+    a glob whose folder is the outer repository leaves `inner` out once the outer
+    .gitignore names it."""
+    if git and GIT is None:
+        pytest.skip("git is not installed")
+    top = _with_nested_repo(tmp_path, git=git)
+    if not git:
+        monkeypatch.setenv("PATH", "")
+    assert files_of_glob(top, "inner/*") == ["inner/a.py", "inner/build.log"]
+    assert files_of_glob(top / "inner", "*") == ["a.py", "build.log"]
+    assert files_of_glob(top, "*/*.py") == ["inner/a.py", "src/main.py"]
+    (top / ".gitignore").write_text("inner/\n")
+    assert files_of_glob(top, "inner/*") == ["inner/a.py", "inner/build.log"]
+    assert files_of_glob(top, "*/*.py") == ["src/main.py"]
+    with pytest.raises(UsageError, match="matched only ignored files"):
+        files_of_glob(top, "*/a.py")

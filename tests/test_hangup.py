@@ -128,3 +128,24 @@ def test_closing_the_terminal_while_a_tool_runs_kills_its_group_and_answers_the_
     sent = server.chat_bodies()[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "user"]
     messages_valid(sent)
+
+
+@pytest.mark.parametrize("command", ["ask", "chat"])
+def test_closing_the_terminal_at_the_consent_question_answers_every_call(
+    cli_env, server, home, command
+):
+    """The read of the question fails (EIO) as the hangup arrives: the round's calls are
+    still answered in history, so the next request is one a strict API accepts."""
+    pid_file = _slow_tool(home)
+    server.push(tool_reply(("s1", "slow", "{}"), ("s2", "slow", "{}")))
+    child = spawn([command, "-T", "slow", "run the slow tool"], cli_env)
+    child.expect(r"run slow\?")
+    assert hang_up(child) == 129
+    assert not pid_file.exists(), "the tool ran without an answer"
+    saved = rows(home)
+    assert [r[0] for r in saved] == ["user", "assistant", "tool", "tool"], saved
+    server.push(text_reply("Carrying on."))
+    r = run_cli(["ask", "-c", "next"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert b"cut off by a stopped process" not in r.stderr  # nothing needed mending
+    messages_valid(server.chat_bodies()[-1]["messages"])

@@ -28,3 +28,30 @@ def test_a_bom_in_a_file_of_a_folder_walk_is_dropped(cli_env, server, tmp_path, 
     assert (
         server.chat_bodies()[-1]["messages"][-1]["content"] == "d/notes.txt\n```\nhello\n```\n\nhi"
     )
+
+
+def test_a_bom_before_config_toml_is_dropped(cli_env, server, home):
+    cfg = home / "config" / "aimlchat"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_bytes(BOM + b'model = "from/config"\n')
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert server.chat_bodies()[-1]["model"] == "from/config"
+
+
+def test_a_config_toml_that_is_not_utf8_names_the_byte(cli_env, server, home):
+    cfg = home / "config" / "aimlchat"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_bytes(b'model = "caf\xe9"\n')
+    r = invoke(["ask", "hi"], cli_env)
+    assert r.returncode == 3
+    assert "not valid UTF-8 (byte 0xe9 at offset 12)" in r.stderr
+
+
+def test_a_bom_before_a_schema_file_is_dropped(cli_env, server, tmp_path):
+    schema = tmp_path / "answer.json"
+    schema.write_bytes(BOM + b'{"title": "answer", "type": "object"}')
+    r = invoke(["ask", "--schema", str(schema), "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    sent = server.chat_bodies()[-1]["response_format"]["json_schema"]
+    assert sent["name"] == "answer" and sent["schema"]["type"] == "object"

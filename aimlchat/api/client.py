@@ -26,7 +26,7 @@ import requests
 import urllib3.exceptions
 
 from aimlchat import __version__
-from aimlchat.api.errors_http import http_error, network_error
+from aimlchat.api.errors_http import http_error, network_error, unsendable_error
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
 from aimlchat.api.pages import is_text
@@ -42,6 +42,14 @@ DEBUG_BODY_LIMIT = 2000
 PAGE_LIMIT = 2 * 1024 * 1024  # -f URL: a page, not a download
 MAX_REDIRECTS = 5
 PAGE_ACCEPT = "text/html, text/plain;q=0.9, text/*;q=0.8, application/json;q=0.8, */*;q=0.1"
+# Refused while the request is prepared, before a byte leaves (InvalidHeader, InvalidURL
+# and UnicodeEncodeError are ValueErrors): a usage or config error, never a network one.
+UNSENDABLE = (ValueError, requests.exceptions.InvalidJSONError)
+BAD_URL = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
 
 Log = Callable[[str], None]
 
@@ -187,6 +195,8 @@ class Client:
                 timeout=(self.connect_timeout, self.timeout),
                 allow_redirects=False,
             )
+        except UNSENDABLE as exc:
+            raise self._unsendable(exc, url) from None
         except requests.RequestException as exc:
             raise self._network_error(exc, url, paid=False) from None
 
@@ -291,6 +301,8 @@ class Client:
                     timeout=(self.connect_timeout, self.timeout),
                     allow_redirects=False,
                 )
+            except UNSENDABLE as exc:
+                raise self._unsendable(exc, url) from None
             except requests.RequestException as exc:
                 self._debug(f"request failed: {exc!r}")
                 failure = self._network_error(exc, url, paid=not idempotent)
@@ -339,6 +351,11 @@ class Client:
             )
         _set_read_timeout(resp, self.idle_timeout)
         return resp
+
+    def _unsendable(self, exc: Exception, url: str) -> AimlchatError:
+        self._debug(f"request not sent: {exc!r}")
+        header = isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeEncodeError))
+        return unsendable_error(exc, url, header=header, bad_url=isinstance(exc, BAD_URL))
 
     def _network_error(
         self, exc: requests.RequestException, url: str, *, paid: bool

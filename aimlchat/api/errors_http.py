@@ -11,7 +11,16 @@ import socket
 from http import HTTPStatus
 from typing import Any
 
-from aimlchat.errors import AimlchatError, ApiError, AuthError, NetworkError, RateLimitError, redact
+from aimlchat.errors import (
+    AimlchatError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    NetworkError,
+    RateLimitError,
+    UsageError,
+    redact,
+)
 
 MAX_FIELDS = 6
 
@@ -179,3 +188,17 @@ def network_error(
     if unsent:
         return NetworkError(f"cannot reach {host}: {type(exc).__name__}", unsent=True)
     return NetworkError(f"the connection to {host} broke before an answer{maybe_billed}")
+
+
+def unsendable_error(exc: BaseException, url: str, *, header: bool, bad_url: bool) -> AimlchatError:
+    """A request refused while it was prepared (a header or URL that cannot be sent, a body
+    that is not JSON): nothing left, so nothing was billed and sending again cannot help.
+    A bad header is the key's (a config error); its text, which quotes it, is not shown."""
+    if header:
+        return ConfigError(
+            "cannot send the request: a header holds characters HTTP does not allow",
+            hint="check the API key (AIML_API_KEY, or `aimlchat key set`)",
+        )
+    if bad_url:
+        return UsageError(f"cannot send the request: invalid URL {redact(url)}")
+    return UsageError(f"cannot send the request: {redact(str(exc))[:200]}")

@@ -22,6 +22,7 @@ be sent again after any network failure. `batch` adds one thing on top, in its g
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable
@@ -44,13 +45,17 @@ def backoff(
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent
+    or invalid. A negative, NaN or infinite delay is a server bug, not "now": taken as
+    absent, it gets the normal backoff rather than an instant retry."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if 0.0 <= seconds < math.inf else None  # NaN fails both
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

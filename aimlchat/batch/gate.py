@@ -2,10 +2,12 @@
 
 A rate limit belongs to the API key, not to the request that happened to meet it, so a
 429 (or 503) on one worker pauses all of them — for the server's `Retry-After`, or an
-exponential backoff with jitter — and halves how many requests may be in flight (AIMD,
-as TCP does). Each success adds 1/limit back, so the limit climbs by one per round of
-successes and returns to `--concurrency` once the server copes again. The cut is made
-once per round: 429s for requests sent before the last cut say nothing new.
+exponential backoff with jitter, both within the retry policy's longest wait (api.retry)
+— and halves how many requests may be in flight (AIMD, as TCP does). Each success adds
+1/limit back, so the limit climbs by one per round of successes and returns to
+`--concurrency` once the server copes again. The cut is made once per round: 429s for
+requests sent before the last cut say nothing new. A longer Retry-After is not waited
+for: the scheduler closes the gate and the batch stops, as `ask` refuses.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from collections.abc import Callable
 
 from aimlchat.api import retry
 from aimlchat.record import record
-
-MAX_PAUSE = 120.0  # the longest a Retry-After (or backoff) holds the batch at once
 
 
 class Cancelled(Exception):
@@ -34,17 +34,13 @@ class Ticket:
     started: float  # when the request was let through
 
 
-def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """The retry policy's backoff (api.retry), up to the longest pause of the batch."""
-    return retry.backoff(attempt, rand, MAX_PAUSE)
-
-
 class RateGate:
     def __init__(
         self,
         limit: int,
         *,
         patience: float = 600.0,
+        max_wait: float = retry.MAX_RETRY_WAIT,  # the retry policy's (RetryPolicy.max_wait)
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -55,6 +51,7 @@ class RateGate:
         self._last_cut = float("-inf")
         self._strikes = 0  # rate limits in a row, for the backoff when no Retry-After
         self._patience = patience
+        self._max_wait = max_wait
         self._clock = clock
         self._rand = rand
         self._last_progress = clock()
@@ -125,10 +122,10 @@ class RateGate:
                 self._last_cut = now
                 self._strikes += 1
             if retry_after is None:
-                delay = backoff(self._strikes - 1, self._rand)
+                delay = retry.backoff(self._strikes - 1, self._rand, self._max_wait)
             else:
                 # A little jitter on top, so the whole pool does not fire at one instant.
-                delay = min(MAX_PAUSE, retry_after * (1.0 + 0.1 * self._rand()))
+                delay = min(self._max_wait, retry_after) * (1.0 + 0.1 * self._rand())
             if now + delay > self._paused_until:
                 self._paused_until = now + delay
                 self.pauses += 1

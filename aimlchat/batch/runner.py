@@ -42,7 +42,7 @@ from aimlchat.batch.outfile import WriteFailed
 from aimlchat.batch.progress import Progress, Stats
 from aimlchat.batch.records import Record
 from aimlchat.batch.reorder import Reorder
-from aimlchat.batch.scheduler import Done, Job, Pool
+from aimlchat.batch.scheduler import Done, Job, Pool, TooLong
 from aimlchat.errors import AimlchatError, NetworkError, UsageError, redact
 from aimlchat.record import record
 
@@ -77,7 +77,7 @@ class StopFlag:
 @record()
 class Ending:
     # None: every item was read | interrupt terminate hangup budget unpriced input fatal
-    # unreachable
+    # unreachable rate_limited (a Retry-After longer than the retry policy waits)
     reason: str | None
     error: BaseException | None = None
     left_in_flight: int = 0  # requests still running when the loop gave up on them
@@ -265,7 +265,7 @@ class Runner:
 
     def _take(self, done: Done) -> None:
         if done.fatal is not None:
-            self.stop("fatal", done.fatal)
+            self.stop("rate_limited" if isinstance(done.fatal, TooLong) else "fatal", done.fatal)
         if isinstance(done.error, NetworkError) and done.error.unsent:
             self._hold(done)
             return

@@ -3,11 +3,12 @@ retries what is worth retrying, and hands back exactly one `Done` per item.
 
 What is retried is decided by `ask`'s policy (aimlchat.api.retry): 429 and 503 pause the
 whole batch (see `gate`) and the item goes again, for as long as the batch is making
-progress; the policy's other retryable failures (408, 409, other 5xx, a connection never
-made) are retried per item, `--retries` times with its backoff. A timeout or a dropped
-connection after the request went out is never sent again: it may have been billed. Any
-other error is the item's own and is recorded. 401/403 stop the batch: every item would
-fail alike.
+progress; a Retry-After longer than the policy waits closes the gate at once (no other
+worker sends again) and stops the batch, as `ask` refuses. The policy's other retryable
+failures (408, 409, other 5xx, a connection never made) are retried per item,
+`--retries` times with its backoff. A timeout or a dropped connection after the request
+went out is never sent again: it may have been billed. Any other error is the item's
+own and is recorded. 401/403 stop the batch: every item would fail alike.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def _stalled(patience: float) -> RateLimitError:
     )
 
 
+class TooLong(RateLimitError):
+    """The server asks the key to wait longer than the retry policy waits."""
+
+    def __init__(self, error: ApiError, seconds: float) -> None:
+        asks = f"the server asks to wait {seconds:.0f}s"
+        # The client says so already, by the same policy: once is enough.
+        super().__init__(
+            error.message if asks in error.message else f"{error.message}; {asks}",
+            status=error.status,
+            retry_after=seconds,
+        )
+        self.exit_code = error.exit_code  # 5 for a 429; a 503 is the service's
+
+
 def run_item(job: Job, send: Send, gate: RateGate, policy: RetryPolicy, patience: float) -> Done:
     tries = 0
     while True:
@@ -66,6 +81,11 @@ def run_item(job: Job, send: Send, gate: RateGate, policy: RetryPolicy, patience
             return Done(job, fatal=exc)
         except AimlchatError as exc:
             if isinstance(exc, ApiError) and policy.shared(exc):
+                asked = policy.too_long(exc)
+                if asked is not None:
+                    gate.release(ticket, ok=False)
+                    gate.close()  # here, not in the main loop: not one more request
+                    return Done(job, abandoned=True, fatal=TooLong(exc, asked))
                 try:
                     gate.rate_limited(ticket, exc.retry_after)
                 except Stalled:

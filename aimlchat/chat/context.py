@@ -156,15 +156,17 @@ class ContextWindow:
         new: Message | Sequence[Message],
         *,
         history_cap: int | None = None,
+        refuse: bool = True,
     ) -> Plan:
-        """Keep the newest whole turns that fit; raise UsageError if even none leave room."""
+        """Keep the newest whole turns that fit; raise UsageError if even none leave room
+        (`refuse=False`, for `/context`: a plan over the window, keeping no history)."""
         news = [new] if isinstance(new, dict) else list(new)
         est, reserve = self.estimator, self.reserve()
         fixed_raw = fixed_tokens(system, self.tools)
         new_raw = sum(message_tokens(m) for m in news)
         raws = [message_tokens(m) for m in history]
         left = self.room(system, news)
-        if left is not None and left < 0:
+        if left is not None and left < 0 and refuse:
             raise self._too_big(est.tokens(fixed_raw), est.tokens(new_raw), reserve)
         room = math.inf if left is None else left
         cap = math.inf if history_cap is None else history_cap

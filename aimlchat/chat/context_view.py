@@ -10,9 +10,15 @@ from aimlchat.chat.tokens import Estimator, fixed_tokens, tokens_text
 from aimlchat.words import plural
 
 
-def describe(plan: Plan, estimator: Estimator, tools: Sequence[Any] | None = None) -> str:
+def describe(
+    plan: Plan,
+    estimator: Estimator,
+    tools: Sequence[Any] | None = None,
+    attached: str | None = None,
+) -> str:
     """`/context`: what the last (or next) request sends, and how the numbers were made.
-    `tools`: the schemas offered, whose share of the fixed part gets its own line."""
+    `tools`: the schemas offered, whose share of the fixed part gets its own line;
+    `attached`: what waits for the next message ("2 files"), which is then `plan.new`."""
     window, total = plan.window, plan.prompt_tokens + plan.reserve
     if window.length is None:
         head, share = "window unknown (not in the catalogue; a server error will say)", ""
@@ -30,13 +36,33 @@ def describe(plan: Plan, estimator: Estimator, tools: Sequence[Any] | None = Non
             f"{window.model}: {head}",
             *_fixed_lines(plan, estimator, tools),
             f"  history  ~{tokens_text(plan.history_tokens)}  {history}",
-            f"  new      ~{tokens_text(plan.new_tokens)}  {plural(len(plan.new), 'message')}",
+            _new_line(plan, attached),
             f"  reply    {tokens_text(plan.reserve)} reserved",
             f"  total    ~{tokens_text(total)}{share}",
             f"  estimate: per character, {calibrated if seen else 'not yet calibrated'}, "
             f"+{estimator.margin:.0%} margin",
+            *_over(plan, total, attached),
         ]
     )
+
+
+def _new_line(plan: Plan, attached: str | None) -> str:
+    if attached:
+        return f"  attached ~{tokens_text(plan.new_tokens)}  {attached} (/file)"
+    return f"  new      ~{tokens_text(plan.new_tokens)}  {plural(len(plan.new), 'message')}"
+
+
+def _over(plan: Plan, total: int, attached: str | None) -> list[str]:
+    """Sending now would be refused: say why, and what to do, before the user types."""
+    length = plan.window.length
+    if length is None or total <= length:
+        return []
+    fix = "/file rm N removes one (/file lists them)"
+    if attached and plan.new_tokens > length:
+        return [f"  the attachments alone are over the window: {fix}"]
+    if attached:
+        return [f"  with the attachments the request is over the window: {fix}"]
+    return ["  over the window even before your message: sending now would be refused"]
 
 
 def _fixed_lines(plan: Plan, est: Estimator, tools: Sequence[Any] | None) -> list[str]:

@@ -3,13 +3,19 @@
 Text goes into the user message as fenced blocks headed by their path (the fence is
 longer than any backtick run inside, so a file holding Markdown cannot break out);
 images go the `-a` way, as image parts. Every limit is checked before anything is sent.
+
+A folder or a glob sends what git would list (hidden files and what git ignores left out);
+a file named exactly is sent whatever the ignore rules say: naming it is consent. FIFOs,
+sockets and devices are never opened (opening a FIFO blocks until someone writes).
 """
 
 from __future__ import annotations
 
 import glob
 import itertools
+import os
 import shlex
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import field
 from pathlib import Path
@@ -17,11 +23,11 @@ from typing import Any
 
 from aimlchat.api.pages import is_text, media_type
 from aimlchat.chat.attach import image_part, sniff_mime
-from aimlchat.chat.gitignore import listed
-from aimlchat.chat.utf8 import decode_utf8
+from aimlchat.chat.gitignore import kept, listed
 from aimlchat.errors import UsageError
 from aimlchat.fsutil import read_capped
 from aimlchat.record import record
+from aimlchat.utf8 import decode_utf8
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_TOTAL_BYTES = 8 * 1024 * 1024  # the same budget as stdin
@@ -45,6 +51,7 @@ class FileContext:
     images: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # binary files met inside a folder walk
     not_utf8: list[str] = field(default_factory=list)  # text files in another encoding, too
+    special: list[str] = field(default_factory=list)  # FIFOs, sockets, devices: never opened
     total: int = 0
 
     def text(self) -> str:
@@ -121,20 +128,32 @@ def _expand(spec: str, cwd: Path) -> Iterator[tuple[Path, bool]]:
     if path.exists() or not glob.has_magic(spec):
         yield path, True
         return
-    matches = sorted(glob.glob(str(path), recursive=True))
-    files = [Path(m) for m in matches if Path(m).is_file() and not _hidden(Path(m), cwd)]
-    if not files:
-        raise UsageError(f"{spec}: no file matches")
-    for match in files:
+    for match in _glob(spec, cwd):
         yield match, False
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        parts = (path.name,)
-    return any(part.startswith(".") for part in parts)
+def _glob(spec: str, cwd: Path) -> list[Path]:
+    """The files `spec` matches that a walk of its folder (the part before the first
+    wildcard) would list: hidden ones and what git ignores left out."""
+    parts = Path(spec).expanduser().parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = Path(os.path.abspath(cwd.joinpath(*parts[:fixed])))
+    # the fixed part is escaped: a folder named "a[1]" is no pattern
+    pattern = os.path.join(glob.escape(str(base)), *parts[fixed:])
+    matches = [Path(os.path.normpath(m)) for m in sorted(glob.glob(pattern, recursive=True))]
+    # folders are walked by no glob; a dangling link is no file
+    matches = [m for m in matches if m.exists() and not m.is_dir()]
+    if not matches:
+        raise UsageError(f"{spec}: no file matches")
+    base = Path(os.path.commonpath([base, *matches]))  # a ".." after a wildcard climbs
+    files = kept(base, matches)
+    if not files:
+        raise UsageError(
+            f"{spec}: matched only ignored files; nothing sent",
+            hint="a glob leaves out hidden files and what git ignores; "
+            "name a file exactly to send it",
+        )
+    return files
 
 
 def walk(root: Path) -> Iterator[Path]:
@@ -149,8 +168,33 @@ def walk(root: Path) -> Iterator[Path]:
 def _add_path(
     ctx: FileContext, path: Path, label: str, detail: str | None, *, explicit: bool
 ) -> None:
+    kind = _special(path)
+    if kind is not None:
+        if explicit:
+            fifo = "FIFO" in kind
+            raise UsageError(
+                f"{label} is {kind}, not a regular file; nothing sent",
+                hint="to send what a pipe carries, pipe it to -f -" if fifo else None,
+            )
+        ctx.special.append(label)
+        return
     data = read_capped(path, label=label, limit=MAX_FILE_BYTES, kind="files")
     _add_data(ctx, label, data, detail, explicit=explicit, lang=LANGS.get(path.suffix.lower()))
+
+
+def _special(path: Path) -> str | None:
+    """What a FIFO, socket or device is, told from its mode alone (never opened)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # read_capped says what is wrong
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return None
 
 
 def _add_data(

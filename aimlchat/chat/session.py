@@ -166,13 +166,15 @@ class Chat(Transcript):
         ctx.tools = self.tools.schemas() if self.tools else None
         return ctx
 
-    def plan(self, new: Sequence[Message] | None = None) -> Plan:
+    def plan(self, new: Sequence[Message] | None = None, *, refuse: bool = True) -> Plan:
         """What the next request sends: this turn's messages (or `new`, about to be sent)
-        and as many earlier whole turns as fit. UsageError when the new part cannot."""
+        and as many earlier whole turns as fit. UsageError when the new part cannot
+        (`refuse=False`: a plan over the window instead, for `/context` to show)."""
         start = len(self.messages) if new is not None else _last_user(self.messages)
         start = len(self.messages) if start is None else start
         news = list(new) if new is not None else self.messages[start:]
-        return self.context().fit(self.settings.system, self.messages[:start], news)
+        system, history = self.settings.system, self.messages[:start]
+        return self.context().fit(system, history, news, refuse=refuse)
 
     def body(self, plan: Plan | None = None) -> dict[str, Any]:
         s = self.settings

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aimlchat.api.protocol import ChatEvent
 from aimlchat.errors import AimlchatError, Terminated
 from aimlchat.record import record
+from aimlchat.signals import held
 from aimlchat.terminal.output import Sink
 from aimlchat.tools.assemble import ToolCall
 from aimlchat.tools.messages import call_event, result_event
@@ -96,8 +97,9 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
     saved: list[ToolResult] = []
 
     def keep(result: ToolResult) -> None:
-        chat.add_tool_result(result)
-        saved.append(result)  # before telling: a closed stdout must not record it twice
+        with held():  # saved and counted as one, or neither
+            chat.add_tool_result(result)
+            saved.append(result)  # before telling: a closed stdout must not record it twice
         _tell(box, result)
 
     try:
@@ -119,8 +121,10 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
 
 
 def _record(chat: Chat, box: ToolBox, results: Sequence[ToolResult]) -> None:
-    for result in results:
-        chat.add_tool_result(result)
+    # A hangup a moment after the terminal's read failed must not leave calls unanswered.
+    with held():
+        for result in results:
+            chat.add_tool_result(result)
     for result in results:
         _tell(box, result)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aimlchat.api.retry import RetryPolicy
-from aimlchat.batch.gate import MAX_PAUSE, RateGate
+from aimlchat.batch.gate import RateGate
 from aimlchat.batch.outfile import Existing, OutFile, StdoutFile
 from aimlchat.batch.progress import Progress, Stats, summary
 from aimlchat.batch.records import Reader, Shard, Unknown, UnknownParams, count
@@ -252,10 +252,10 @@ def _run(
     clock = time.monotonic
     stats.started = clock()
     progress = Progress(app.env, stats, clock)
-    gate = RateGate(opts.concurrency, patience=PATIENCE)
-    # ask's policy: what may be sent again is the same; a Retry-After up to the gate's
-    # longest pause is waited for.
-    policy = RetryPolicy(app.settings.retries, max_wait=MAX_PAUSE)
+    # ask's policy, whole: what may be sent again, and the longest Retry-After waited for
+    # (a longer one stops the batch, as it stops `ask`).
+    policy = RetryPolicy(app.settings.retries)
+    gate = RateGate(opts.concurrency, patience=PATIENCE, max_wait=policy.max_wait)
     work = functools.partial(
         run_item, send=requester.send, gate=gate, policy=policy, patience=PATIENCE
     )
@@ -359,6 +359,11 @@ def _report(opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | 
         raise ending.error
     if reason == "unreachable":
         raise _unreachable(ending, written, writer)
+    if reason == "rate_limited" and isinstance(ending.error, AimlchatError):
+        # A Retry-After longer than the retry policy waits: nothing more was sent.
+        error = ending.error
+        hint = join_hints("wait that long", _resume_hint(writer))
+        raise Stopped(f"{error.message}; {written}", error.exit_code, hint)
     if reason == "unpriced" and isinstance(ending.error, AimlchatError):
         raise Stopped(
             f"{ending.error.message}; {written}; the other items were not asked",

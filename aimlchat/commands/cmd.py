@@ -21,13 +21,14 @@ from typing import Any
 from aimlchat import osplatform
 from aimlchat.chat.conversation import Message, user_message
 from aimlchat.chat.session import Chat
-from aimlchat.chat.shellcmd import command_from, describe_prompt
+from aimlchat.chat.shellcmd import NoCommand, command_from, describe_prompt
 from aimlchat.commands.runtime import App
 from aimlchat.errors import ApiError, ExitCode, UsageError
 from aimlchat.tools.run import tool_environment
 
 MENU = (("e", "execute"), ("r", "revise"), ("d", "describe"), ("c", "copy"), ("a", "abort"))
 ABORT_KEYS = ("a", "q", "\x1b", "\x04")  # a, q, Esc, Ctrl-D
+CMD_EXAMPLE = 'aimlchat cmd "find big files"'
 
 
 def run_cmd(app: App, words: list[str]) -> int:
@@ -36,8 +37,8 @@ def run_cmd(app: App, words: list[str]) -> int:
 
     env = app.env
     if not words and env.stdin_tty:
-        raise UsageError("cmd needs a description", hint='aimlchat cmd "find big files"')
-    message = build_message(app, words)
+        raise UsageError("cmd needs a description", hint=CMD_EXAMPLE)
+    message = build_message(app, words, example=CMD_EXAMPLE)
     chat = app.open_chat(stream=not app.opts.no_stream)
     command = ask_command(app, chat, message)
     if not (env.stdin_tty and env.stdout_tty):
@@ -58,7 +59,8 @@ def ask_command(app: App, chat: Chat, message: Message) -> str:
         from aimlchat.commands.ask import usage_line
 
         app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
-    command = command_from(result.text)  # or an ApiError: no single command in the reply
+    # The same rule on a pipe and a terminal; NoCommand (exit 1) when the reply holds none.
+    command = command_from(result.text, path=app.env.environ.get("PATH"))
     if "\0" in command:  # no shell can take one; refused before it is shown or printed
         raise ApiError("the model's command holds a NUL byte; not used", hint="ask again")
     return command
@@ -134,7 +136,11 @@ class Menu:
             return command
         if not follow:
             return command
-        return ask_command(self.app, self.chat, user_message(follow))
+        try:
+            return ask_command(self.app, self.chat, user_message(follow))
+        except NoCommand as exc:  # the command on screen is still a good one to offer
+            self.app.notifier.error(f"{exc.summary}; keeping the last command")
+            return command
 
     def describe(self, command: str) -> None:
         """The explanation, as Markdown; asked aside, so the conversation that makes

@@ -155,6 +155,7 @@ class HistoryView:
         cid = self._resolve(ref)
         info = self.store.info(cid)
         assert info is not None
+        self.store.must_write(f"delete conversation {cid}")  # before asking to confirm
         if self.env.stdin_tty and not yes and not self._confirm(info):
             self.app.notifier.info(f"kept conversation {cid}")
             return

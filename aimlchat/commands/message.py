@@ -41,7 +41,7 @@ def read_stdin_bytes(app: App) -> bytes:
 
 
 def decode_stdin(data: bytes) -> str:
-    from aimlchat.chat.utf8 import decode_utf8
+    from aimlchat.utf8 import decode_utf8
 
     return decode_utf8("stdin", data)
 
@@ -74,6 +74,7 @@ def gather_files(
     )
     _note_skipped(app, found.skipped, "binary file")
     _note_skipped(app, found.not_utf8, "file not in UTF-8", "files not in UTF-8")
+    _note_skipped(app, found.special, "pipe, socket or device", "pipes, sockets or devices")
     return found
 
 
@@ -91,6 +92,9 @@ def working_dir() -> Path:
         raise UsageError("the current directory no longer exists") from None
 
 
+ASK_EXAMPLE = 'aimlchat ask "Hello"'
+
+
 def _check_stdin_use(app: App, *, no_stdin: bool) -> None:
     """`-f -` and `-a -` both want stdin, which can be read once."""
     file_stdin, image_stdin = "-" in app.opts.files, "-" in app.opts.attach
@@ -102,13 +106,16 @@ def _check_stdin_use(app: App, *, no_stdin: bool) -> None:
         raise UsageError(f"{flag} reads stdin, but {why}", hint=f"pipe something in: … | {flag}")
 
 
-def build_message(app: App, prompt_words: list[str], *, no_stdin: bool = False) -> Message:
-    """The user message, or a UsageError naming what is wrong; nothing is sent here."""
+def build_message(
+    app: App, prompt_words: list[str], *, no_stdin: bool = False, example: str = ASK_EXAMPLE
+) -> Message:
+    """The user message, or a UsageError naming what is wrong (its hint shows `example`,
+    a command line); nothing is sent here."""
     _check_stdin_use(app, no_stdin=no_stdin)
     prompt = fill_prompt(" ".join(prompt_words).strip(), app.vars)
     stdin = None if no_stdin or app.env.stdin_tty else read_stdin_bytes(app)
     if stdin is None and not prompt and not app.opts.files:
-        raise UsageError("no prompt", hint='try: aimlchat ask "Hello" or: echo hi | aimlchat ask')
+        raise UsageError("no prompt", hint=f"try: {example}, or pipe the prompt in")
     as_file, as_image = "-" in app.opts.files, "-" in app.opts.attach
     if (as_file or as_image) and not stdin:
         raise UsageError(f"{'-f -' if as_file else '-a -'} found stdin empty")
@@ -120,15 +127,15 @@ def build_message(app: App, prompt_words: list[str], *, no_stdin: bool = False) 
         files_text, file_images = files.text(), files.images
     stdin_text = None if as_file or as_image or not stdin else decode_stdin(stdin)
     return user_message(
-        _text(files_text, prompt, stdin_text),
+        _text(files_text, prompt, stdin_text, example),
         [*file_images, *_images(app, stdin)],
     )
 
 
-def _text(files: str, prompt: str, stdin_text: str | None) -> str:
+def _text(files: str, prompt: str, stdin_text: str | None, example: str) -> str:
     if not prompt and stdin_text is None:
         if not files.strip():
-            raise UsageError("empty message", hint='give a prompt, e.g. aimlchat ask "Hello"')
+            raise UsageError("empty message", hint=f"give a prompt, e.g. {example}")
         return files
     asked = compose_prompt(prompt, stdin_text)
     return f"{files}\n\n{asked}" if files else asked

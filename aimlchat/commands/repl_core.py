@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aimlchat.chat.conversation import text_of, user_message
+from aimlchat.chat.conversation import Message, text_of, user_message
 from aimlchat.chat.session import Chat, TurnResult
 from aimlchat.commands.message import warn_text_only
 from aimlchat.commands.runtime import App
@@ -61,8 +61,13 @@ class ReplCore:
         self.pending_images += images
         self.pending_files += file_blocks
 
+    def next_message(self, text: str) -> Message:
+        """`text` with what is attached folded in: the message `send` sends, and the one
+        `/context` counts (with no text yet), so both use one estimate."""
+        return user_message("\n\n".join([*self.pending_files, text]), self.pending_images)
+
     def send(self, text: str) -> None:
-        message = user_message("\n\n".join([*self.pending_files, text]), self.pending_images)
+        message = self.next_message(text)
         warn_text_only(self.app, self.chat.settings.model, message)
         images, files = self.pending_images, self.pending_files
         self.pending_images, self.pending_files = [], []

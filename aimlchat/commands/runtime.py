@@ -59,11 +59,17 @@ def response_format(settings: Settings) -> dict[str, Any] | None:
 
 
 def _schema_format(path: Path) -> dict[str, Any]:
+    import shlex
+
+    from aimlchat.utf8 import decode_utf8
+
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        text = decode_utf8(f"schema file {path}", data, convert=shlex.quote(str(path)))
+        schema = json.loads(text)  # decode_utf8 dropped a BOM, which json.loads refuses
     except FileNotFoundError:
         raise UsageError(f"no such schema file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise UsageError(f"cannot read schema file {path}: {exc}") from None
     except ValueError as exc:
         raise UsageError(f"schema file {path} is not valid JSON: {exc}") from None

@@ -40,11 +40,17 @@ class ToolCommands(ReplCore):
         self.app.notifier.info(f"tools offered: {on}")
 
     def cmd_context(self, _: str) -> None:
-        """What the next request sends (before your message) and how it was estimated."""
+        """What the next request sends (before your words: with what is attached) and how
+        it was estimated; the plan `send` makes, shown even when it would be refused."""
+        from aimlchat.commands.slash_content import counted
+
         chat = self.chat
-        plan = chat.plan([])
+        waiting = self.pending_images or self.pending_files
+        news = [self.next_message("")] if waiting else []
+        plan = chat.plan(news, refuse=False)
         ctx = chat.context()
-        self.write(describe(plan, ctx.estimator, ctx.tools) + "\n")
+        attached = counted(self.pending_images, self.pending_files) if waiting else None
+        self.write(describe(plan, ctx.estimator, ctx.tools, attached) + "\n")
         if plan.window.length is None and not self.app.prices.models:
             self.write("  the model catalogue is not cached: `aimlchat models` loads it\n")
         last = chat.last_plan

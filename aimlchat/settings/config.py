@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aimlchat.errors import ConfigError, UsageError
 from aimlchat.record import record
 from aimlchat.settings import params
+from aimlchat.utf8 import decode_utf8
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
@@ -179,13 +180,13 @@ def load_file(path: Path) -> FileConfig:
     """Read config.toml; a missing file is an empty config. Never raises for its content."""
     cfg = FileConfig(path=path)
     try:
-        cfg.raw = _toml_loads(path.read_text(encoding="utf-8"))
+        cfg.raw = _toml_loads(decode_utf8("the file", path.read_bytes()))  # a BOM dropped
     except FileNotFoundError:
         return cfg
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         cfg.errors.append(f"cannot read it: {exc}")
         return cfg
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:  # invalid TOML; not UTF-8
         cfg.errors.append(exc.message)
         return cfg
     _Reader(cfg).read(cfg.raw)
@@ -376,7 +377,11 @@ def is_loopback(host: str) -> bool:
 
 def check_base_url(url: str, *, allow_insecure: bool = False) -> str:
     """Refuse URLs that cannot work, and plain http to anything but this machine."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range, as requests would later
+    except ValueError:  # "Invalid IPv6 URL", a port that is not a number
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
             f"invalid base URL {url!r}", hint="expected e.g. https://api.aimlapi.com/v1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,15 +16,33 @@ KEY_COMMAND_TIMEOUT = 30.0
 
 
 def resolve_key(environ: Mapping[str, str], paths: Paths, cfg: FileConfig) -> str | None:
+    """The key, from the first source that has one; refused (ConfigError, the key never
+    shown) when it is not one clean token, since it goes into an HTTP header."""
     key = environ.get(ENV_KEY, "").strip()
+    source = ENV_KEY
     if not key:
-        key = read_key_file(paths.key_file) or ""
+        key, source = read_key_file(paths.key_file) or "", f"the key file {paths.key_file}"
     if not key and cfg.api_key_command:
-        key = run_key_command(cfg.api_key_command)
+        key, source = run_key_command(cfg.api_key_command), "api_key_command's first line"
     if not key and cfg.api_key:
-        key = cfg.api_key.strip()
+        key, source = cfg.api_key.strip(), "api_key in config.toml"
     redact.add(key)
+    if key and (problem := key_problem(key)):
+        raise ConfigError(f"{source} contains {problem}; it must be the key alone")
     return key or None
+
+
+def key_problem(key: str) -> str | None:
+    """What makes `key` unfit for an Authorization header, or None. Never quotes it."""
+    if any(c in "\r\n" for c in key):
+        return "a line break"
+    if any(c.isspace() for c in key):
+        return "whitespace"
+    if any(unicodedata.category(c) == "Cc" for c in key):
+        return "a control character"
+    if not key.isascii():
+        return "a character that is not ASCII"
+    return None
 
 
 def read_key_file(path: Path) -> str | None:
@@ -36,7 +55,9 @@ def read_key_file(path: Path) -> str | None:
 
 
 def run_key_command(command: str) -> str:
-    """Run `api_key_command` (no shell; write `sh -c '…'` for pipes) and take its stdout."""
+    """Run `api_key_command` (no shell; write `sh -c '…'` for pipes) and take the first
+    line of its stdout: `pass` and most password tools print the password there and
+    metadata (login, url) below it."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -58,7 +79,7 @@ def run_key_command(command: str) -> str:
         raise ConfigError(f"api_key_command took longer than {KEY_COMMAND_TIMEOUT:g}s") from None
     except OSError as exc:
         raise ConfigError(f"api_key_command failed: {exc}") from None
-    key = done.stdout.strip()
+    key = done.stdout.strip().split("\n", 1)[0].strip()
     if done.returncode != 0 or not key:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
         raise ConfigError(f"api_key_command gave no key: {redact(why)[:200]}")
@@ -69,8 +90,8 @@ def save_key(path: Path, key: str) -> None:
     key = key.strip()
     if not key:
         raise ConfigError("empty key; nothing saved")
-    if any(c.isspace() for c in key):
-        raise ConfigError("the key contains whitespace; nothing saved")
+    if problem := key_problem(key):
+        raise ConfigError(f"the key contains {problem}; nothing saved")
     atomic_write(path, (key + "\n").encode("utf-8"))
 
 

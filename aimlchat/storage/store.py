@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.errors import StoreError, UsageError
-from aimlchat.fsutil import private_dir, private_file
 from aimlchat.record import record
-from aimlchat.storage import migrations
+from aimlchat.storage import connect, migrations
 from aimlchat.storage.migrations import decode, encode, plain_text
 from aimlchat.storage.refs import check_name, is_id, not_found
 
@@ -82,14 +81,9 @@ class ConversationInfo:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.read_only: str | None = None  # why it cannot be written, when it cannot
         try:
-            private_dir(path.parent)
-            private_file(path)  # sqlite would create it with the umask's mode
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db = self._connect(path)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
@@ -97,6 +91,29 @@ class Store:
             raise StoreError(
                 f"cannot open the history database {path}: {exc.strerror or exc}"
             ) from None
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        """For writing; else, when only writing is refused, for reading (connect.py)."""
+        try:
+            return connect.open_writable(path)
+        except (OSError, sqlite3.OperationalError) as exc:
+            why = connect.unwritable(exc)
+            if why is None or not path.is_file():
+                raise
+            try:
+                db = connect.open_read_only(path)
+            except sqlite3.Error:
+                raise exc from None  # what stopped writing says more
+            self.read_only = why
+            return db
+
+    def must_write(self, doing: str = "") -> None:
+        """A StoreError when the database is read-only: `doing` says what cannot be done."""
+        if self.read_only is not None:
+            prefix = f"cannot {doing}: " if doing else ""
+            raise StoreError(
+                f"{prefix}the history database {self.path} is read-only ({self.read_only})"
+            )
 
     def _error(self, exc: Exception) -> StoreError:
         text = str(exc)
@@ -111,6 +128,7 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.must_write()
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -125,6 +143,7 @@ class Store:
     def _migrate(self) -> None:
         if not migrations.pending(self._db):  # the usual open: no write lock
             return
+        self.must_write("read history written by an older aimlchat (it needs upgrading)")
         # Off for the migrations' transaction (the pragma cannot change inside one): a
         # rebuilt table's DROP would otherwise cascade and delete the rows pointing at it.
         self._db.execute("PRAGMA foreign_keys = OFF")
@@ -254,6 +273,7 @@ class Store:
             )
 
     def delete(self, conversation_id: int) -> bool:
+        self.must_write(f"delete conversation {conversation_id}")
         with self._tx() as db:
             cur = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             return cur.rowcount > 0

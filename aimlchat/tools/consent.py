@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from aimlchat.errors import Hangup
 from aimlchat.osplatform import open_terminal
 from aimlchat.terminal.keypress import drop_typeahead
 from aimlchat.terminal.sanitize import terminal_safe
@@ -140,6 +141,12 @@ class FdAsk:
         return None if fds is None else cls(*fds, owned=True)
 
     def __call__(self, question: str) -> str:
+        try:
+            return self._ask(question)
+        except OSError:  # EIO: the terminal closed under the question; its SIGHUP follows
+            raise Hangup() from None
+
+    def _ask(self, question: str) -> str:
         if os.isatty(self._in):
             # A `y` typed while the reply streamed must not answer a question never seen.
             drop_typeahead(self._in)

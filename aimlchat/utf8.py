@@ -1,5 +1,6 @@
-"""Text that people send (stdin, -f files): UTF-8, its BOM dropped, and where it is not
-UTF-8 a message that says which byte, and how to convert it."""
+"""Text that people write (stdin, -f files, config.toml, a --schema file): UTF-8, its BOM
+dropped, and where it is not UTF-8 a message that says which byte, and how to convert it.
+At the bottom of the imports, since settings reads files too."""
 
 from __future__ import annotations
 
