@@ -3,8 +3,9 @@
 `@dataclass` compiles generated source for every class it makes (`__init__`, `__eq__`,
 `__repr__`, and for a frozen one `__hash__`, `__setattr__`, `__delattr__`): about 0.5 ms
 a class, and a piped `ask` imports some thirty of them, a sixth of its start-up beyond
-typer and requests. A record compiles only its `__init__`, and only when the first
-instance is made; equality, hashing and repr are shared methods that read the fields.
+typer and requests. A record compiles only its `__init__`, and only once it has made a
+few instances (the first ones bind their arguments by hand); equality, hashing and repr
+are shared methods that read the fields.
 Type checkers see a dataclass (`dataclass_transform`), fields and defaults are declared
 the same way (`dataclasses.field` for factories, `compare=False`, `repr=False`), and
 `replace` stands in for `dataclasses.replace`.
@@ -79,6 +80,7 @@ class _Spec:
 
     def __init__(self, cls: type, *, frozen: bool) -> None:
         self.cls, self.frozen = cls, frozen
+        self.made = 0  # instances so far, before the compiled __init__
         self.names: list[str] = []
         self.defaults: dict[str, Any] = {}  # a value, or a dataclasses.Field with a factory
         self.compared: list[str] = []
@@ -104,13 +106,36 @@ class _Spec:
             if shown:
                 self.shown.append(name)
 
+    def bind(self, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """What the compiled `__init__` does, interpreted: the same errors for a missing,
+        repeated or unknown argument."""
+        name = self.cls.__name__
+        if len(args) > len(self.names):
+            raise TypeError(f"{name}() takes {len(self.names)} arguments, got {len(args)}")
+        values = dict(zip(self.names[: len(args)], args, strict=True))
+        for key, value in kwargs.items():
+            if key not in self.names:
+                raise TypeError(f"{name}() got an unexpected keyword argument {key!r}")
+            if key in values:
+                raise TypeError(f"{name}() got multiple values for argument {key!r}")
+            values[key] = value
+        d = obj.__dict__
+        for field_name in self.names:
+            if field_name in values:
+                d[field_name] = values[field_name]
+                continue
+            default = self.defaults.get(field_name, _MISSING)
+            if default is _MISSING:
+                raise TypeError(f"{name}() missing required argument {field_name!r}")
+            d[field_name] = default.default_factory() if _is_factory(default) else default
+
     def compile_init(self) -> Callable[..., None]:
         """`__init__` written out as dataclass writes it, compiled once for the class."""
         params, lines = ["self"], []
         ns: dict[str, Any] = {"_MISSING": _MISSING}
         for name in self.names:
             default = self.defaults.get(name, _MISSING)
-            if isinstance(default, dataclasses.Field):  # a factory: called per instance
+            if _is_factory(default):  # called per instance
                 ns[f"_f_{name}"] = default.default_factory
                 params.append(f"{name}=_MISSING")
                 lines.append(f"  d[{name!r}] = _f_{name}() if {name} is _MISSING else {name}")
@@ -130,11 +155,27 @@ class _Spec:
         return init
 
 
+# Instances made by the generic `__init__` before a class's own is compiled. Most records
+# are made a few times a run (settings, a plan, a stored row): binding their arguments by
+# hand costs a microsecond, a compile a tenth of a millisecond. The streamed events are
+# made per token, and get their compiled `__init__` early.
+COMPILE_AFTER = 16
+
+
 def _first_init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls = type(self)
-    init = cls._record.compile_init()
+    spec: _Spec = cls._record
+    spec.made += 1
+    if spec.made < COMPILE_AFTER:
+        spec.bind(self, args, kwargs)
+        return
+    init = spec.compile_init()
     type.__setattr__(cls, "__init__", init)
     init(self, *args, **kwargs)
+
+
+def _is_factory(default: Any) -> bool:
+    return isinstance(default, dataclasses.Field)
 
 
 def _key(obj: Any) -> tuple[Any, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import unicodedata
 from collections.abc import Mapping
@@ -59,6 +58,8 @@ def run_key_command(command: str) -> str:
     line of its stdout: `pass` and most password tools print the password there and
     metadata (login, url) below it."""
     try:
+        import shlex  # only a configured api_key_command needs it
+
         argv = shlex.split(command)
     except ValueError as exc:
         raise ConfigError(f"api_key_command cannot be parsed: {exc}") from None

@@ -6,7 +6,8 @@
 Each round runs every command once, in turn, so a burst of load on the machine hits them
 all alike; the table gives each one's median wall time and its ratio to its baseline:
 `--help` and `--version` against `python -c "import typer"`, and a piped `ask` (with
-history, and with `--no-history`) against a bare requests script printing the same reply.
+history, and with `--no-history`) against a bare requests script printing the same reply;
+in wall time and in the child's CPU time (user + sys), which a busy machine disturbs less.
 `python -X importtime` says where the time goes; this says how much there is.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,10 +28,15 @@ from tests.loopback import LoopbackServer
 PY = sys.executable
 
 
-def wall(argv: list[str], env: dict[str, str]) -> float:
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time, and the child's CPU time (user + sys): steadier on a noisy machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=True)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -62,22 +69,32 @@ def main() -> None:
             "piped ask --no-history": [*cli, "ask", "--no-history", "hi"],
         }
         for argv in commands.values():  # warm the caches and compile bytecode
-            wall(argv, env)
-        times: dict[str, list[float]] = {name: [] for name in commands}
+            run(argv, env)
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, argv in commands.items():
-                times[name].append(wall(argv, env))
+                elapsed, cpu = run(argv, env)
+                walls[name].append(elapsed)
+                cpus[name].append(cpu)
     server.stop()
-    median = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
+    median = {name: statistics.median(ts) * 1000 for name, ts in walls.items()}
+    cpu_median = {name: statistics.median(ts) * 1000 for name, ts in cpus.items()}
     base = {
         "--help": "import typer",
         "--version": "import typer",
         "piped ask": "requests script",
         "piped ask --no-history": "requests script",
     }
+    print(f"{'':<24} {'wall':>9}  {'':<8} {'CPU':>9}")
     for name, ms in median.items():
-        ratio = f"  = {ms / median[base[name]]:.2f}x {base[name]}" if name in base else ""
-        print(f"{name:<24} {ms:6.1f} ms{ratio}")
+        cpu = cpu_median[name]
+        if name in base:
+            ratios = (ms / median[base[name]], cpu / cpu_median[base[name]])
+            said = f"{ratios[0]:5.2f}x   {cpu:6.1f} ms {ratios[1]:5.2f}x  of {base[name]}"
+        else:
+            said = f"{'':<8} {cpu:6.1f} ms"
+        print(f"{name:<24} {ms:6.1f} ms {said}")
 
 
 if __name__ == "__main__":
