@@ -10,7 +10,8 @@ Type checkers see a dataclass (`dataclass_transform`), fields and defaults are d
 the same way (`dataclasses.field` for factories, `compare=False`, `repr=False`), and
 `replace` stands in for `dataclasses.replace`.
 
-No inheritance between records, no `__post_init__`, no slots: what this code base uses.
+No inheritance between records, no `__post_init__`, no slots, no `field(init=False)`,
+`kw_only` or `hash`: what this code base uses; each of those is refused, not ignored.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ def record(*, frozen: bool = False, eq: bool = True) -> Callable[[type[T]], type
     """A class decorator like `dataclass(frozen=…, eq=…)`."""
 
     def make(cls: type[T]) -> type[T]:
+        if any(hasattr(base, "_record") for base in cls.__mro__[1:]):
+            raise TypeError(f"{cls.__name__}: a record cannot subclass a record")
         spec = _Spec(cls, frozen=frozen)
         ns: dict[str, Any] = {
             "_record": spec,
             "__init__": _first_init,
             "__repr__": _repr,
+            "__match_args__": tuple(spec.names),
         }
         if eq:
             ns["__eq__"] = _eq
@@ -51,9 +55,11 @@ def record(*, frozen: bool = False, eq: bool = True) -> Callable[[type[T]], type
             ns["__delattr__"] = _frozen_delattr
         for name, value in ns.items():
             setattr(cls, name, value)
-        for name in spec.defaults:  # a class attribute holding a field() would shadow nothing
-            if isinstance(cls.__dict__.get(name), dataclasses.Field):
+        for name, default in spec.defaults.items():  # as dataclass leaves the class
+            if _is_factory(default):
                 delattr(cls, name)
+            elif isinstance(cls.__dict__.get(name), dataclasses.Field):
+                setattr(cls, name, default)
         return cls
 
     return make
@@ -92,11 +98,15 @@ class _Spec:
             default: Any = cls.__dict__.get(name, _MISSING)
             compare = shown = True
             if isinstance(default, dataclasses.Field):
+                if not default.init or default.kw_only is True or default.hash is not None:
+                    raise TypeError(f"{cls.__name__}.{name}: init, kw_only and hash are not kept")
                 compare, shown = default.compare, default.repr
                 if default.default is not _MISSING:
                     default = default.default
                 elif default.default_factory is _MISSING:
                     default = _MISSING
+            if isinstance(default, (list, dict, set)):  # shared by every instance
+                raise ValueError(f"{cls.__name__}.{name}: a mutable default; use default_factory")
             if default is not _MISSING:
                 self.defaults[name] = default
             elif self.defaults:

@@ -42,11 +42,13 @@ def silence(fds: Sequence[int]) -> None:
 
 
 def _in_flight(raised: BaseException | None) -> bool:
-    """Is `raised` still on its way out: being handled (an except or finally block, a
-    context manager's exit) in the frames the signal interrupted, or the cause of what is?"""
+    """Is an ending on its way out: `raised` (what this handler raised) or any other
+    Terminated (a Hangup the consent question raised when the terminal's read failed)
+    being handled — an except or finally block, a context manager's exit — in the frames
+    the signal interrupted, or the context of what is?"""
     exc = sys.exc_info()[1]
-    while exc is not None and raised is not None:
-        if exc is raised:
+    while exc is not None:
+        if exc is raised or isinstance(exc, Terminated):
             return True
         exc = exc.__context__
     return False
@@ -122,11 +124,15 @@ def ending_calls(
 
 @contextlib.contextmanager
 def held() -> Iterator[None]:
-    """Inside, an ending signal waits for the block to finish, then takes effect: for a
-    short cleanup that records what happened (a tool round's results), which a hangup
-    arriving a moment after the terminal's read failed must not cut in half."""
+    """Inside, an ending signal or a Ctrl-C waits for the block to finish, then takes
+    effect: for a short write that records what happened (a tool's result and the count
+    of those saved), which a hangup arriving a moment after the terminal's read failed,
+    or a Ctrl-C between the two, must not cut in half."""
     pending: list[int] = []
     handlers = installed()
+    interrupt = signal.getsignal(signal.SIGINT)
+    if callable(interrupt):  # Python's KeyboardInterrupt, or the REPL's own handler
+        handlers[signal.SIGINT] = interrupt
 
     def hold(signum: int, frame: Any) -> None:
         pending.append(signum)

@@ -346,3 +346,19 @@ def test_no_color_and_dumb_terminals_get_no_colour_or_cursor_moves(cli_env, serv
     assert not re.search(r"\x1b\[[0-9;]*m", out.replace("\x1b[0m", "")), repr(out)
     if env_extra.get("TERM") == "dumb":
         assert "\x1b[1A" not in out and "\x1b[2K" not in out
+
+
+def test_a_stdin_open_for_writing_only_is_no_input(cli_env, server):
+    """`nohup` gives the command a write-only stdin: reading it fails with EBADF, and that
+    is no input, as a closed stdin is, not an error."""
+    with open(os.devnull, "w") as write_only:
+        r = subprocess.run(
+            [sys.executable, "-m", "aimlchat", "ask", "hi"],
+            env=cli_env,
+            stdin=write_only,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    assert r.returncode == 0, r.stderr
+    assert server.chat_bodies()[-1]["messages"][-1]["content"] == "hi"

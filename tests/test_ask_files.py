@@ -285,3 +285,21 @@ def test_a_fifo_in_a_folder_gets_one_notice_and_named_is_exit_2(cli_env, server,
     r = run_cli(["ask", "-f", str(tmp_path / "d" / "fifo"), "review"], env)
     assert r.returncode == 2 and "is a named pipe (FIFO), not a regular file" in r.stderr.decode()
     assert len(server.chat_bodies()) == 1
+
+
+def test_a_glob_follows_no_symlink_as_a_folder_walk_does(cli_env, server, tmp_path, monkeypatch):
+    """`-f '*.txt'` must not send what a link points at elsewhere (~/.aws/credentials)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("the secret\n")
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "a.txt").write_text("plain\n")
+    (work / "link.txt").symlink_to(outside / "secret.txt")
+    (work / "linked_dir").symlink_to(outside)
+    monkeypatch.chdir(work)
+    for spec in ("*.txt", "**/*.txt"):
+        r = invoke(["ask", "-f", spec, "read"], cli_env)
+        assert r.returncode == 0, r.stderr
+        sent = str(_content(server))
+        assert "plain" in sent and "the secret" not in sent, spec

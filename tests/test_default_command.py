@@ -52,3 +52,9 @@ def test_edit_distance_counts_a_swap_of_neighbours_as_one():
     assert edit_distance("hsitory", "history") == 1
     assert edit_distance("cats", "chat") == 2
     assert edit_distance("", "abc") == 3 and edit_distance("abc", "abc") == 0
+
+
+def test_help_before_a_mistyped_command_is_refused_not_asked(cli_env, server):
+    r = invoke(["help", "histroy"], cli_env, "")
+    assert r.returncode == 2 and server.chat_bodies() == []
+    assert "did you mean history?" in r.stderr and "aimlchat ask help histroy" in r.stderr

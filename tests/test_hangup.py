@@ -144,6 +144,8 @@ def test_closing_the_terminal_at_the_consent_question_answers_every_call(
     assert not pid_file.exists(), "the tool ran without an answer"
     saved = rows(home)
     assert [r[0] for r in saved] == ["user", "assistant", "tool", "tool"], saved
+    # The model is told the truth: stopped at the question, the tool never started.
+    assert all("slow was not run" in json.loads(r[1]) for r in saved[2:]), saved
     server.push(text_reply("Carrying on."))
     r = run_cli(["ask", "-c", "next"], cli_env)
     assert r.returncode == 0, r.stderr

@@ -119,7 +119,15 @@ def test_a_header_requests_refuses_is_a_config_error_not_a_billed_network_error(
     assert notices == [] and server.requests == []  # not retried, nothing sent
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/v1", "http://[::1/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/v1",
+        "http://[::1/v1",
+        "http://127.0.0.1:1/v1\r\nX-Injected: 1",
+        "http://127.0.0.1:1/a b",
+    ],
+)
 def test_a_base_url_that_cannot_be_parsed_is_a_usage_error(cli_env, server, url):
     r = invoke(["ask", "hi"], {**cli_env, "AIMLCHAT_BASE_URL": url})
     assert r.returncode == ExitCode.USAGE, r.stderr

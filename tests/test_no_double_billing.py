@@ -233,6 +233,7 @@ def test_a_retry_after_longer_than_a_minute_is_reported_not_waited_for(cli_env, 
     r = invoke(["ask", "hi"], cli_env)
     assert r.returncode == 5 and chat_requests(server) == 1
     assert "the server asks to wait 3600s" in error_lines(r.stderr)[0]
+    assert "--retries" not in r.stderr  # more retries cannot help: aimlchat never waits so long
 
 
 def test_the_policy_sends_again_only_what_cannot_have_been_billed():

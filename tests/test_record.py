@@ -110,3 +110,36 @@ def test_a_field_without_default_after_one_with_is_refused():
         class Bad:
             a: int = 0
             b: int
+
+
+def test_what_a_record_does_not_support_is_refused_not_ignored():
+    @record()
+    class Base:
+        a: int = 0
+
+    with pytest.raises(TypeError, match="subclass"):
+
+        @record()
+        class Child(Base):
+            b: int = 0
+
+    with pytest.raises(ValueError, match="mutable"):
+
+        @record()
+        class Shared:
+            items: list[int] = []  # noqa: RUF012
+
+    with pytest.raises(TypeError, match="not kept"):
+
+        @record()
+        class Hidden:
+            a: int = field(default=0, init=False)
+
+
+def test_match_args_and_a_field_default_stays_on_the_class(classes):
+    point, _ = classes
+    assert point.__match_args__ == ("x", "y", "tags", "label")
+    assert point.label == ""  # field(default=...) as dataclass leaves it
+    match point(3, 4):
+        case point(x, y):
+            assert (x, y) == (3, 4)

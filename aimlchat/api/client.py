@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -29,7 +28,7 @@ from aimlchat import __version__
 from aimlchat.api.errors_http import http_error, network_error, unsendable_error
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
-from aimlchat.api.pages import is_text
+from aimlchat.api.pages import is_text, redirect_target
 from aimlchat.api.response import Response
 from aimlchat.api.retry import RetryPolicy, retry_after
 from aimlchat.api.sse import SSEDecoder, SSEEvent
@@ -59,15 +58,6 @@ class ModelsResponse:
     status: int  # 200, or 304 when the cached copy is still current
     etag: str | None
     data: Any
-
-
-def _redirect_target(url: str, location: str) -> str:
-    """Where a redirect of a fetched page leads; only ever to another http(s) URL."""
-    target = urljoin(url, location)
-    parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"cannot fetch {url}: it redirects to {target or '?'}, not http(s)")
-    return target
 
 
 def _unsent(exc: requests.RequestException) -> bool:
@@ -172,7 +162,7 @@ class Client:
         for _ in range(MAX_REDIRECTS + 1):
             with closing(self._get_page(url)) as resp:
                 if resp.is_redirect:
-                    url = _redirect_target(url, resp.headers.get("Location", ""))
+                    url = redirect_target(url, resp.headers.get("Location", ""))
                     continue
                 ctype = resp.headers.get("Content-Type", "")
                 if resp.status_code >= 400:
@@ -320,6 +310,8 @@ class Client:
                 asked = self.policy.too_long(failure)
                 if asked is not None and self.policy.retryable(failure):
                     failure.message += f"; the server asks to wait {asked:.0f}s"
+                    # longer than aimlchat waits: more retries cannot help
+                    failure.hint = "try again after that"
                 raise failure
             self._wait(attempt, delay, why)
             attempt += 1

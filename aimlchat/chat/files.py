@@ -141,8 +141,9 @@ def _glob(spec: str, cwd: Path) -> list[Path]:
     # the fixed part is escaped: a folder named "a[1]" is no pattern
     pattern = os.path.join(glob.escape(str(base)), *parts[fixed:])
     matches = [Path(os.path.normpath(m)) for m in sorted(glob.glob(pattern, recursive=True))]
-    # folders are walked by no glob; a dangling link is no file
-    matches = [m for m in matches if m.exists() and not m.is_dir()]
+    # folders are walked by no glob; a dangling link is no file; and as in a walk, no
+    # symlink is followed (a `*.txt` must not send what a link points at elsewhere)
+    matches = [m for m in matches if m.exists() and not m.is_dir() and not _linked(m, base)]
     if not matches:
         raise UsageError(f"{spec}: no file matches")
     base = Path(os.path.commonpath([base, *matches]))  # a ".." after a wildcard climbs
@@ -154,6 +155,15 @@ def _glob(spec: str, cwd: Path) -> list[Path]:
             "name a file exactly to send it",
         )
     return files
+
+
+def _linked(path: Path, base: Path) -> bool:
+    """Whether `path`, or a folder between `base` and it, is a symlink."""
+    while path != base and path != path.parent:
+        if path.is_symlink():
+            return True
+        path = path.parent
+    return False
 
 
 def walk(root: Path) -> Iterator[Path]:

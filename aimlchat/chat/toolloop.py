@@ -95,6 +95,7 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
     from aimlchat.tools.turn import run_calls
 
     saved: list[ToolResult] = []
+    begun: list[ToolCall] = []  # the calls whose tool started: past the consent question
 
     def keep(result: ToolResult) -> None:
         with held():  # saved and counted as one, or neither
@@ -104,7 +105,13 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
 
     try:
         return run_calls(
-            calls, box.runnable(), box.consent, cwd=box.cwd, environ=box.environ, on_result=keep
+            calls,
+            box.runnable(),
+            box.consent,
+            cwd=box.cwd,
+            environ=box.environ,
+            on_result=keep,
+            on_start=begun.append,
         )
     except ToolInterrupted as exc:  # Ctrl-C: the tool's process group is already stopped
         _record(chat, box, exc.results[len(saved) :])
@@ -112,10 +119,11 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
     except BaseException as exc:  # SIGTERM, SIGHUP or anything else: no call goes unanswered
         why = exc.cause if isinstance(exc, Terminated) else "aimlchat stopped"
         rest = calls[len(saved) :]
+        running = begun[-1] if begun else None  # else it stopped at a question, or before
         _record(
             chat,
             box,
-            [interrupted_result(call, started=n == 0, why=why) for n, call in enumerate(rest)],
+            [interrupted_result(call, started=call is running, why=why) for call in rest],
         )
         raise
 

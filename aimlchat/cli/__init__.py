@@ -20,7 +20,7 @@ from aimlchat.errors import (
     UsageError,
     redact,
 )
-from aimlchat.signals import ending_raises
+from aimlchat.signals import ending_raises, silence
 
 if TYPE_CHECKING:
     from aimlchat.terminal.environment import Environment
@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
                 Notifier(env).info("interrupted")
         except Terminated as exc:  # SIGTERM or SIGHUP (Hangup), raised by aimlchat/signals.py
+            if exc.terminal_gone:  # also when a read found the terminal gone before the signal
+                silence(env.terminal_outputs())
             Notifier(env).info(exc.word)
             status = exc.exit_code
         except AimlchatError as exc:
@@ -118,12 +120,17 @@ def _default_command(args: list[str], env: Environment) -> list[str]:
         return args
     if first == "help" and all(a in names for a in args[1:2]):
         return [*args[1:], "--help"]
+    if first == "help" and len(args) == 2:  # `help histroy`: help for a mistyped command
+        _refuse_mistyped_command(args[1:], names, prompt=args)
     _refuse_mistyped_command(args, names)
     return ["ask", *args]
 
 
-def _refuse_mistyped_command(args: list[str], names: list[str]) -> None:
-    """`aimlchat hsitory` or `aimlchat histroy list`: an error, not a paid request."""
+def _refuse_mistyped_command(
+    args: list[str], names: list[str], *, prompt: list[str] | None = None
+) -> None:
+    """`aimlchat hsitory`, `aimlchat histroy list` or `aimlchat help histroy`: an error,
+    not a paid request (`prompt`: the words as typed, for the hint)."""
     from aimlchat.cli.app import subcommand_names
     from aimlchat.cli.typos import mistyped
 
@@ -131,7 +138,7 @@ def _refuse_mistyped_command(args: list[str], names: list[str]) -> None:
     if close is not None:
         raise UsageError(
             f"{args[0]!r} is not a command; did you mean {close}?",
-            hint=f"to ask it as a prompt: aimlchat ask {' '.join(args)}",
+            hint=f"to ask it as a prompt: aimlchat ask {' '.join(prompt or args)}",
         )
 
 

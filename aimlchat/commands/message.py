@@ -9,6 +9,7 @@ text before the prompt), `-a -` makes it an image; asking for both is a usage er
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +28,17 @@ SKIPPED_SHOWN = 5
 
 def read_stdin_bytes(app: App) -> bytes:
     stream = getattr(app.env.stdin, "buffer", None)
-    data = (
-        stream.read(MAX_STDIN_BYTES + 1)
-        if stream is not None
-        else app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
-    )
+    try:
+        data = (
+            stream.read(MAX_STDIN_BYTES + 1)
+            if stream is not None
+            else app.env.stdin.read(MAX_STDIN_BYTES + 1).encode("utf-8", "surrogateescape")
+        )
+    except OSError as exc:
+        if exc.errno not in (errno.EBADF, errno.EINVAL):
+            raise UsageError(f"cannot read stdin: {exc.strerror}") from None
+        # A stdin open for writing only (`nohup` gives one) is no input, as a closed one is.
+        return b""
     if len(data) > MAX_STDIN_BYTES:
         raise UsageError(
             f"stdin is larger than the {MAX_STDIN_BYTES // (1024 * 1024)} MB limit; nothing sent",

@@ -382,7 +382,11 @@ def check_base_url(url: str, *, allow_insecure: bool = False) -> str:
         parts.port  # noqa: B018 - raises for a port out of range, as requests would later
     except ValueError:  # "Invalid IPv6 URL", a port that is not a number
         parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
+    ):
         raise UsageError(
             f"invalid base URL {url!r}", hint="expected e.g. https://api.aimlapi.com/v1"
         )

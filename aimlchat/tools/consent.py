@@ -13,6 +13,7 @@ prompt_toolkit; `FdAsk` reads a line from a terminal's fd. With no way to ask an
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Callable
@@ -143,7 +144,11 @@ class FdAsk:
     def __call__(self, question: str) -> str:
         try:
             return self._ask(question)
-        except OSError:  # EIO: the terminal closed under the question; its SIGHUP follows
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            # The terminal closed under the question; its SIGHUP follows (and finds this
+            # hangup on its way out). The writes on the way out must not fail on it.
             raise Hangup() from None
 
     def _ask(self, question: str) -> str:

@@ -24,6 +24,7 @@ def _one(
     consent: Consent,
     cwd: Path,
     environ: Mapping[str, str] | None,
+    on_start: Callable[[ToolCall], None] | None = None,
 ) -> ToolResult:
     checked = check_call(call, available)
     if isinstance(checked, ToolResult):
@@ -33,6 +34,8 @@ def _one(
     declined = consent.review(call, spec)  # shows the call: whole when it asks about it
     if declined is not None:
         return declined
+    if on_start is not None:
+        on_start(call)
     return run_checked(call, spec, args, cwd=cwd, environ=environ)
 
 
@@ -49,13 +52,15 @@ def run_calls(
     cwd: Path,
     environ: Mapping[str, str] | None = None,
     on_result: Callable[[ToolResult], None] | None = None,
+    on_start: Callable[[ToolCall], None] | None = None,
 ) -> list[ToolResult]:
     """One result per call, in order. On Ctrl-C (at a question or while a tool runs)
-    raises ToolInterrupted holding a result for every call, the rest marked not run."""
+    raises ToolInterrupted holding a result for every call, the rest marked not run.
+    `on_start` hears of each call as its tool starts (past the consent question)."""
     results: list[ToolResult] = []
     for position, call in enumerate(calls):
         try:
-            result = _one(call, available, consent, cwd, environ)
+            result = _one(call, available, consent, cwd, environ, on_start)
         except ToolInterrupted as exc:
             results.extend(exc.results)
             _stop(results, calls[position + 1 :])
