@@ -189,7 +189,7 @@ def test_piped_stdout_gets_the_command_only_and_nothing_runs(env, server, tmp_pa
 
 def test_stdin_not_a_terminal_prints_the_command_even_to_a_terminal(env, server, tmp_path):
     made = tmp_path / "made-by-the-model"
-    reply_with(server, f"touch {made}")
+    reply_with(server, f"```sh\ntouch {made}\n```")
     r = invoke(["cmd", "make a file"], env, input="", stdout_tty=True)
     assert r.returncode == 0 and r.stdout == f"touch {made}\n".encode()
     assert "execute" not in r.stderr
@@ -216,7 +216,7 @@ def test_a_config_role_named_cmd_replaces_the_built_in_prompt(env, server, tmp_p
     config = Path(env["XDG_CONFIG_HOME"]) / "aimlchat"
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.toml").write_text('[roles]\ncmd = "Only fish shell commands."\n')
-    reply_with(server, "echo hi")
+    reply_with(server, "```fish\necho hi\n```")
     r = invoke(["cmd", "greet"], env)
     assert r.returncode == 0, r.stderr
     assert server.chat_bodies()[0]["messages"][0]["content"] == "Only fish shell commands."

@@ -1,7 +1,8 @@
-"""`aimlchat cmd` reads one command out of the reply, by one rule for a pipe and a
-terminal: one fenced block, else a reply that is one inline code span, else one line
-whose first word a shell would run. Anything else is exit 1 with a note on stderr,
-never text for `| sh`."""
+"""`aimlchat cmd` reads one command out of the reply: one closed fenced block, or a
+reply that is one inline code span. On a terminal only (the menu shows the command
+before e runs it) one bare line whose first word a shell would run is offered too.
+Anything else is exit 1 with a note on stderr, never text for `| sh` (see
+tests/test_cmd_strict_pipe.py for the pipe's side)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def test_prose_around_one_code_block_is_dropped(env, server):  # noqa: F811
     assert r.stdout == b"ls -la\n"
 
 
+def offered(reply: str, path: str | None = None) -> str:
+    """What the terminal's menu would show for `reply`."""
+    return command_from(reply, bare=True, path=path or os.environ.get("PATH"))
+
+
 @pytest.mark.parametrize(
     ("reply", "why"),
     [
@@ -46,81 +52,62 @@ def test_prose_around_one_code_block_is_dropped(env, server):  # noqa: F811
         ("Use `du -sh *` to see sizes.", "prose"),
         ("`ls` and `pwd`", "prose"),
         ("I/O stats: iostat -x", '"I/O" is not a command'),
-        ("`I cannot do that.`", '"I" is not a command'),
         ("ls -la\n\nThis lists every file, hidden ones too.", "several lines"),
+        ("ls |\nI think this works", '"I" is not a command'),
+        ("ls &&", "ends in the middle of a command"),
         ("Either:\n```\nls\n```\nor:\n```\nfind . -maxdepth 1\n```", "2 code blocks"),
     ],
 )
-def test_a_reply_with_no_single_command_exits_1_and_prints_nothing(env, server, reply, why):  # noqa: F811
-    reply_with(server, reply)
-    r = invoke(["cmd", "list files"], env)
-    assert r.returncode == 1 and r.stdout == b""
-    assert "no single command" in r.stderr and why in r.stderr and "nothing printed" in r.stderr
-
-
-@pytest.mark.parametrize(
-    ("reply", "printed"),
-    [
-        ("```sh\nmkdir -p out\ncd out && ls\n```", b"mkdir -p out\ncd out && ls\n"),  # a script
-        ("ls -la", b"ls -la\n"),
-        ("find . -name '*.py'", b"find . -name '*.py'\n"),
-        ("find . -name x", b"find . -name x\n"),
-        ('echo "done."', b'echo "done."\n'),
-        ("FOO=1 make test", b"FOO=1 make test\n"),
-        ("./build.sh", b"./build.sh\n"),
-        ("`ls -la`", b"ls -la\n"),  # the span's content, never its backticks
-        ("``echo `date` ``", b"echo `date`\n"),
-        ("cd /srv && make", b"cd /srv && make\n"),  # a builtin
-        ('for f in *.log; do gzip "$f"; done', b'for f in *.log; do gzip "$f"; done\n'),
-        ("(cd src && ls)", b"(cd src && ls)\n"),
-        ("if true; then ls; fi", b"if true; then ls; fi\n"),
-        ("( cd src && ls )", b"( cd src && ls )\n"),
-        ("sudo du -sh /var", b"sudo du -sh /var\n"),  # a wrapper, on PATH or not
-    ],
-)
-def test_a_reply_that_is_one_command_is_printed_alone(env, server, reply, printed):  # noqa: F811
-    reply_with(server, reply)
-    r = invoke(["cmd", "do it"], env)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout == printed
-
-
-def test_the_first_word_is_looked_up_on_the_users_path(env, server, tmp_path):  # noqa: F811
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    tool = bin_dir / "frobnicate"
-    tool.write_text("#!/bin/sh\n")
-    tool.chmod(0o755)
-    reply_with(server, "frobnicate --all")
-    r = invoke(["cmd", "frob"], {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
-    assert r.returncode == 0 and r.stdout == b"frobnicate --all\n"
-    r = invoke(["cmd", "frob"], env)
-    assert r.returncode == 1 and r.stdout == b"" and '"frobnicate" is not a command' in r.stderr
+def test_on_a_terminal_a_reply_with_no_single_command_is_refused(reply, why):
+    with pytest.raises(ApiError) as caught:
+        offered(reply)
+    assert why in caught.value.message and "nothing printed" in caught.value.message
 
 
 @pytest.mark.parametrize(
     ("reply", "command"),
     [
+        ("ls -la", "ls -la"),
+        ("find . -name '*.py'", "find . -name '*.py'"),
+        ('echo "done."', 'echo "done."'),
+        ("FOO=1 make test", "FOO=1 make test"),
+        ("./build.sh", "./build.sh"),
+        ("cd /srv && make", "cd /srv && make"),  # a builtin
+        ('for f in *.log; do gzip "$f"; done', 'for f in *.log; do gzip "$f"; done'),
+        ("(cd src && ls)", "(cd src && ls)"),
+        ("if true; then ls; fi", "if true; then ls; fi"),
+        ("( cd src && ls )", "( cd src && ls )"),
+        ("sudo du -sh /var", "sudo du -sh /var"),  # a wrapper, on PATH or not
         ("find . -name '*.py' |\n  xargs wc -l", "find . -name '*.py' |\n  xargs wc -l"),
         ("tar czf out.tgz \\\n  src", "tar czf out.tgz \\\n  src"),
-        ("```sh\nls\n```\n```sh\nls\n```", "ls"),  # the same block twice is one command
         ("$ ls -la", "ls -la"),
         ("cd /srv && echo Done.", "cd /srv && echo Done."),
         ("PATH=/opt/bin:$PATH", "PATH=/opt/bin:$PATH"),  # an assignment alone is a command
         ("$EDITOR notes.txt", "$EDITOR notes.txt"),
     ],
 )
-def test_commands_that_span_lines_or_look_wordy_are_still_commands(reply, command):
-    assert command_from(reply, path=os.environ.get("PATH")) == command
+def test_on_a_terminal_one_bare_command_is_offered(reply, command):
+    assert offered(reply) == command
+
+
+def test_the_first_word_is_looked_up_on_the_users_path(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "frobnicate"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert offered("frobnicate --all", f"{bin_dir}{os.pathsep}/usr/bin") == "frobnicate --all"
+    with pytest.raises(ApiError, match='"frobnicate" is not a command'):
+        offered("frobnicate --all", "/usr/bin")
 
 
 def test_a_relative_path_is_a_command_only_when_the_file_is_there(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ApiError, match=r'"scripts/build\.sh" is not a command'):
-        command_from("scripts/build.sh --fast")
+        offered("scripts/build.sh --fast")
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "build.sh").write_text("#!/bin/sh\n")
-    assert command_from("scripts/build.sh --fast") == "scripts/build.sh --fast"
+    assert offered("scripts/build.sh --fast") == "scripts/build.sh --fast"
 
 
 def test_an_empty_reply_is_no_command():

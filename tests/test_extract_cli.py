@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import invoke
-from tests.loopback import Reply, sse_reply
+from tests.loopback import Reply, chunk, sse_reply
 
 REPLY = (
     "Here is a filter:\n\n```jq\n.items[] | .name\n```\n\n"
@@ -82,3 +82,40 @@ def test_extract_into_tee_writes_the_code_to_the_file(cli_env, server, tmp_path)
     )
     assert r.returncode == 0, r.stderr
     assert target.read_bytes() == r.stdout == b".items[] | .name\n"
+
+
+def _cut_off(text: str) -> Reply:
+    """`text`, then finish_reason length: the reply hit the token limit."""
+    return Reply(events=[chunk(text), chunk(finish="length"), "data: [DONE]\n\n"])
+
+
+def test_extract_of_a_reply_cut_off_at_the_token_limit_prints_nothing_to_a_pipe(cli_env, server):
+    server.push(_cut_off("```sh\nrm -rf build\n```\nand then"), _cut_off("```sh\nls\n```\n"))
+    r = invoke(["-x", "clean"], cli_env)
+    assert r.returncode == 1 and r.stdout == b""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "cut off at the token limit" in lines[0]
+    assert "nothing printed" in lines[0]
+    r = invoke(["ask", "--extract-last", "list"], cli_env)
+    assert r.returncode == 1 and r.stdout == b""
+
+
+def test_extract_of_a_cut_off_reply_is_shown_on_a_terminal_with_the_warning(cli_env, server):
+    server.push(_cut_off("```sh\nls -la\n```\nmore"))
+    r = invoke(["-x", "list"], cli_env, stdout_tty=True)
+    assert r.returncode == 0 and b"ls -la" in r.stdout
+    assert "cut off at the token limit" in r.stderr
+
+
+def test_an_unclosed_fence_is_no_code_block_for_extract(cli_env, server):
+    for stdout_tty in (False, True):
+        server.push(_reply("Here:\n\n```sh\nrm -rf build/ca"))
+        r = invoke(["-x", "clean"], cli_env, stdout_tty=stdout_tty)
+        assert r.returncode == 1 and b"rm -rf" not in r.stdout
+        assert "never closed" in r.stderr
+
+
+def test_extract_last_skips_an_unclosed_fence_after_a_closed_one(cli_env, server):
+    server.push(_reply("```sh\nls\n```\nthen\n```sh\nrm -rf bu"))
+    r = invoke(["ask", "--extract-last", "list"], cli_env)
+    assert r.returncode == 0 and r.stdout == b"ls\n"

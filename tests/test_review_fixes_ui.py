@@ -306,7 +306,8 @@ def test_the_models_command_runs_without_the_api_key(cmd_env, server, tmp_path):
 
 
 def test_a_nul_byte_in_the_models_command_is_a_clear_error(cmd_env, server):
-    server.script = lambda request: Reply(events=sse_reply(["rm -rf /tmp/x\x00 ; echo hi"]))
+    fenced = "```sh\nrm -rf /tmp/x\x00 ; echo hi\n```"
+    server.script = lambda request: Reply(events=sse_reply([fenced]))
     r = invoke(["cmd", "do it"], cmd_env)
     assert r.returncode == 1
     assert "NUL byte" in r.stderr and "unexpected" not in r.stderr

@@ -13,10 +13,12 @@ _OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 class CodeBlock:
     lang: str
     content: str
+    closed: bool = True  # False: its fence never closes (a cut-off reply)
 
 
 def code_blocks(text: str) -> list[CodeBlock]:
-    """Every fenced block, in order; a fence left open runs to the end (a cut-off reply)."""
+    """Every fenced block, in order; a fence left open runs to the end (a cut-off reply)
+    and is kept with closed=False: /copy may take it, -x and cmd never do."""
     blocks: list[CodeBlock] = []
     fence: str | None = None
     lang = ""
@@ -37,7 +39,7 @@ def code_blocks(text: str) -> list[CodeBlock]:
         # Content is de-indented by the fence's own indent, as CommonMark says.
         body.append(line[min(indent, len(line) - len(line.lstrip(" "))) :])
     if fence is not None and body:
-        blocks.append(CodeBlock(lang, _join(body)))
+        blocks.append(CodeBlock(lang, _join(body), closed=False))
     return blocks
 
 

@@ -23,9 +23,10 @@ def system_prompt(environ: Mapping[str, str], cwd: Path) -> str:
         "You turn the user's request into exactly one shell command.\n"
         f"Operating system: {_os_name()}. Shell: {shell} ({Path(shell).name}). "
         f"Current directory: {cwd}.\n"
-        "Reply with the command only: no explanation, no Markdown, no code fences, no "
-        "leading $ prompt. Use one line; chain steps with && or pipes if needed. Prefer "
-        "safe, widely available tools, and never add destructive flags the user did not ask for."
+        "Reply with exactly one fenced code block (```sh ... ```) holding the command and "
+        "nothing else: no text before or after it, no leading $ prompt. Prefer one line; "
+        "chain steps with && or pipes if needed. Prefer safe, widely available tools, and "
+        "never add destructive flags the user did not ask for."
     )
 
 
@@ -46,54 +47,82 @@ def _os_name() -> str:
     return system
 
 
-def command_from(reply: str, *, path: str | None = None) -> str:
-    r"""The one command in a reply, by one rule for a pipe and a terminal alike.
+def command_from(
+    reply: str, *, finish_reason: str | None = None, bare: bool = False, path: str | None = None
+) -> str:
+    r"""The one command in a reply: what the model marked as code, and nothing else.
 
-    Exactly one fenced block gives its content (a short script is a command too). Else
-    the reply, less one inline code span around the whole of it, must be one line (or
-    lines joined by a trailing \, |, && or ||) whose first word a shell would run: a
+    The content of exactly one closed fenced block (text around it is dropped), or the
+    whole reply one inline code span. With `bare` (the terminal's menu, where the user
+    sees the command before pressing e) a reply of one line (or lines joined by a
+    trailing \, |, && or ||) whose first word a shell would run is offered too: a
     builtin or keyword, a wrapper such as sudo, a path, a NAME=value prefix (then the
-    next word counts), or an executable on `path` (the user's PATH). Anything else
-    raises NoCommand: what goes to `| sh` is a command, never prose guessed at.
+    next word counts), or an executable on `path` (the user's PATH). A reply cut off
+    (finish_reason length, or a fence never closed) is never a command. Anything else
+    raises NoCommand: no rule tells prose from a command, so a pipe gets only fenced code.
     """
-    fenced = code_blocks(reply)
-    blocks = [b for b in fenced if b.content.strip()]
-    if len({b.content.strip() for b in blocks}) > 1:
-        raise NoCommand(f"it holds {len(blocks)} code blocks")
-    if fenced:
-        return _lines_of(blocks[0].content if blocks else "")
-    command = _lines_of(_inside_span(reply.strip()))
+    if finish_reason in _CUT_OFF:
+        raise NoCommand(_CUT_OFF[finish_reason], hint="raise --max-tokens, or ask again")
+    if not reply.strip():
+        raise NoCommand()
+    blocks = code_blocks(reply)
+    if any(not block.closed for block in blocks):
+        raise NoCommand("the reply was cut off: a code fence is never closed", hint="ask again")
+    if len(blocks) > 1:
+        why = f"the model's reply is not one fenced command (it holds {len(blocks)} code blocks)"
+        raise NoCommand(why, hint=_SEE_IT if not bare else "ask again, in other words")
+    if blocks:
+        return _lines_of(blocks[0].content)
+    span = _inside_span(reply.strip())
+    if span is not None:
+        return _lines_of(span)
+    if not bare:
+        raise NoCommand("the model's reply is not one fenced command", hint=_SEE_IT)
+    return _bare_command(reply, path)
+
+
+def _bare_command(reply: str, path: str | None) -> str:
+    """One line (or continued lines) whose first word a shell would run; else NoCommand."""
+    command = _lines_of(reply)
     lines = command.split("\n")
     if any(not line.endswith(_CONTINUED) for line in lines[:-1]):
-        raise NoCommand("it is several lines of text with no code block")
-    word = _first_word(lines[0])
-    if word is not None and not _shell_runs(word, path):
-        shown = f'"{word[:24]}"' if word.isprintable() else "its first word"
-        raise NoCommand(f"it reads as prose: {shown} is not a command")
+        raise NoCommand(_prose("it is several lines of text with no code block"))
+    if lines[-1].endswith(_CONTINUED):  # `ls &&`: the rest is missing
+        raise NoCommand(_prose("it ends in the middle of a command"))
+    for before, line in zip(["", *lines], lines, strict=False):
+        if before.endswith("\\"):  # the same words go on; after |, && or || a command starts
+            continue
+        word = _first_word(line)
+        if word is not None and not _shell_runs(word, path):
+            shown = f'"{word[:24]}"' if word.isprintable() else "its first word"
+            raise NoCommand(_prose(f"it reads as prose: {shown} is not a command"))
     return command
 
 
-def _inside_span(text: str) -> str:
-    """`ls -la` → ls -la when one code span is the whole text; else the text as it is."""
+def _inside_span(text: str) -> str | None:
+    """`ls -la` → ls -la when one code span is the whole text; else None."""
     span = _SPAN.match(text)
     if span is None:
-        return text
+        return None
     code, ticks = span.group("code"), span.group("ticks")
     if re.search(f"(?<!`){ticks}(?!`)", code):  # `ls` and `pwd`: two spans, not one
-        return text
+        return None
     return code.strip()
 
 
-class NoCommand(ApiError):
-    """The reply holds no single command; `summary` says why, without "nothing printed"."""
+def _prose(why: str) -> str:
+    return f"the model's reply holds no single command ({why})"
 
-    def __init__(self, why: str | None = None) -> None:
-        self.summary = (
-            f"the model's reply holds no single command ({why})"
-            if why
-            else "the model gave no command"
-        )
-        super().__init__(f"{self.summary}; nothing printed", hint="ask again, in other words")
+
+class NoCommand(ApiError):
+    """The reply holds no command to print or offer; `summary` says why, without
+    "nothing printed"."""
+
+    def __init__(
+        self, summary: str = "the model gave no command", *, hint: str = "ask again, in other words"
+    ) -> None:
+        self.summary = summary
+        super().__init__(f"{summary}; nothing printed", hint=hint)
 
 
 def _lines_of(text: str) -> str:
@@ -138,6 +167,11 @@ def _shell_runs(word: str, path: str | None) -> bool:
         return True
 
 
+_CUT_OFF = {
+    "length": "the reply was cut off at the token limit",
+    "content_filter": "the provider's content filter stopped the reply",
+}
+_SEE_IT = "run it on a terminal to see the reply, or `aimlchat ask` for an explanation"
 # How a bare reply may go on to a next line and still be one command.
 _CONTINUED = ("\\", "|", "&&", "||")
 # The whole reply one inline code span: `ls -la`, or ``echo `date` `` with a longer fence.

@@ -129,7 +129,8 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         if out.ndjson:
             _ndjson_error(app, exc)
         raise
-    if result.finish_reason == "length":
+    refused = out.extract and not app.env.stdout_tty  # print_code's error says it
+    if result.finish_reason == "length" and not refused:
         app.notifier.warn("the reply was cut off at the token limit (--max-tokens)")
     quiet = result.text or out.json or out.ndjson or app.env.stdout_tty
     if not quiet and result.response.reasoning(0):  # an empty output file needs a reason
@@ -137,7 +138,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         app.notifier.warn(f"the model gave no answer, only its thinking (see it with {where})")
     _report(app, out, result, chat.cost_of(result.usage))
     if out.extract:
-        print_code(app, result.text, last=out.extract == "last", saved=chat.store is not None)
+        print_code(app, result, last=out.extract == "last", saved=chat.store is not None)
     elif json_lines and not out.ndjson:
         print_json_lines(app, result.response.texts(), saved=chat.store is not None)
     return result
@@ -163,14 +164,27 @@ def spinner_wanted(env: Environment) -> bool:
     return env.stderr_tty and not env.dumb_terminal
 
 
-def print_code(app: App, reply: str, *, last: bool, saved: bool) -> None:
-    """The first (or last) fenced code block's content: exact bytes to a pipe."""
+def print_code(app: App, result: TurnResult, *, last: bool, saved: bool) -> None:
+    """The first (or last) closed fenced block's content: exact bytes to a pipe. A
+    reply cut off at the token limit goes to a terminal only (warned about already):
+    a pipe may be `| sh`, and cut code must never run."""
     from aimlchat.chat.extract import code_blocks
 
-    blocks = code_blocks(reply)
+    see = "aimlchat history show" if saved else "run it again without -x"
+    if result.finish_reason == "length" and not app.env.stdout_tty:
+        raise AimlchatError(
+            "the reply was cut off at the token limit; nothing printed",
+            hint=f"raise --max-tokens, or see the reply: {see}",
+        )
+    every = code_blocks(result.text)
+    blocks = [block for block in every if block.closed]  # an open fence was cut off
     if not blocks:
-        see = "aimlchat history show" if saved else "run it again without -x"
-        raise AimlchatError("the reply has no fenced code block", hint=f"see the reply: {see}")
+        why = (
+            "the reply's code block was cut off (its fence is never closed)"
+            if every
+            else "the reply has no fenced code block"
+        )
+        raise AimlchatError(why, hint=f"see the reply: {see}")
     app.out.data(blocks[-1 if last else 0].content)
 
 

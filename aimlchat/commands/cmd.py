@@ -3,7 +3,9 @@
 On a terminal the command is shown highlighted with a one-key menu: execute, revise,
 describe, copy, abort. Anywhere else (stdin or stdout not a terminal) the command is
 printed, exactly, and never run: running model output unattended is the user's own
-pipe away (`| sh`), never a flag of ours. The exchange is saved to history like any other.
+pipe away (`| sh`), never a flag of ours. So a pipe gets only what the model fenced as
+code (one closed fenced block, or a reply that is one code span), never a reply cut off:
+anything else is exit 1 with nothing printed. The exchange is saved to history.
 
 Exit status: 0 when nothing failed (also after abort or copy); the command's own status
 when it ran and failed (a signal's death is 128+N, as shells report it); 130 for Ctrl-C
@@ -20,7 +22,7 @@ from typing import Any
 
 from aimlchat import osplatform
 from aimlchat.chat.conversation import Message, user_message
-from aimlchat.chat.session import Chat
+from aimlchat.chat.session import Chat, ReplyFiltered
 from aimlchat.chat.shellcmd import NoCommand, command_from, describe_prompt
 from aimlchat.commands.runtime import App
 from aimlchat.errors import ApiError, ExitCode, UsageError
@@ -40,15 +42,18 @@ def run_cmd(app: App, words: list[str]) -> int:
         raise UsageError("cmd needs a description", hint=CMD_EXAMPLE)
     message = build_message(app, words, example=CMD_EXAMPLE)
     chat = app.open_chat(stream=not app.opts.no_stream)
-    command = ask_command(app, chat, message)
-    if not (env.stdin_tty and env.stdout_tty):
+    on_a_terminal = env.stdin_tty and env.stdout_tty
+    command = ask_command(app, chat, message, bare=on_a_terminal)
+    if not on_a_terminal:
         app.out.data(command + "\n")
         return 0
     return Menu(app, chat).run(command)
 
 
-def ask_command(app: App, chat: Chat, message: Message) -> str:
-    """One turn, shown only as a spinner; the command read out of the reply."""
+def ask_command(app: App, chat: Chat, message: Message, *, bare: bool) -> str:
+    """One turn, shown only as a spinner; the command read out of the reply. Only a
+    fenced one unless `bare`: the menu shows a bare line before it can run; a pipe
+    would run it unseen."""
     from aimlchat.commands.ask import WholeReply, spinner_wanted
     from aimlchat.terminal.spinner import Spinner
 
@@ -59,8 +64,13 @@ def ask_command(app: App, chat: Chat, message: Message) -> str:
         from aimlchat.commands.ask import usage_line
 
         app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
-    # The same rule on a pipe and a terminal; NoCommand (exit 1) when the reply holds none.
-    command = command_from(result.text, path=app.env.environ.get("PATH"))
+    # NoCommand (exit 1) when the reply holds none, or was cut off.
+    command = command_from(
+        result.text,
+        finish_reason=result.finish_reason,
+        bare=bare,
+        path=app.env.environ.get("PATH"),
+    )
     if "\0" in command:  # no shell can take one; refused before it is shown or printed
         raise ApiError("the model's command holds a NUL byte; not used", hint="ask again")
     return command
@@ -137,9 +147,10 @@ class Menu:
         if not follow:
             return command
         try:
-            return ask_command(self.app, self.chat, user_message(follow))
-        except NoCommand as exc:  # the command on screen is still a good one to offer
-            self.app.notifier.error(f"{exc.summary}; keeping the last command")
+            return ask_command(self.app, self.chat, user_message(follow), bare=True)
+        except (NoCommand, ReplyFiltered) as exc:  # the one on screen is still good to offer
+            why = exc.summary if isinstance(exc, NoCommand) else exc.message
+            self.app.notifier.error(f"{why}; keeping the last command")
             return command
 
     def describe(self, command: str) -> None:
