@@ -27,6 +27,7 @@ class Stats:
     done: int = 0  # written, errors included
     errors: int = 0
     maybe_billed: int = 0  # of those, requests sent that got no answer
+    at_risk: float = 0.0  # what those may have cost at worst, when known (--max-cost)
     tokens: int = 0
     cost: float = 0.0
     priced: int = 0  # replies with a cost
@@ -59,14 +60,16 @@ def _duration(seconds: float) -> str:
 
 
 def _money(stats: Stats) -> str:
-    if not stats.priced and (stats.unpriced or not stats.prices_known):
+    # A request that may have been billed has no price: it makes the total uncertain.
+    unknown = stats.unpriced or stats.maybe_billed
+    if not stats.priced and (unknown or not stats.prices_known):
         return "cost unknown"  # not $0: nothing says what was spent
     cost = stats.cost
     if cost == 0:
         text = "$0"
     else:
         text = f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}" if cost < 100 else f"${cost:,.2f}"
-    return text + ("+?" if stats.unpriced else "")
+    return text + ("+?" if unknown else "")
 
 
 def live_line(stats: Stats, now: float) -> str:

@@ -10,6 +10,7 @@ thread-safe, and one session per worker keeps one pooled keep-alive connection e
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import field
@@ -22,10 +23,12 @@ from aimlchat.api.response import Response
 from aimlchat.batch.records import Record
 from aimlchat.chat.conversation import Message, build_body, user_message
 from aimlchat.chat.files import MAX_TOTAL_BYTES, FileContext, collect, is_url
-from aimlchat.errors import UsageError
+from aimlchat.chat.tokens import Estimator, fixed_tokens, message_tokens, text_tokens
+from aimlchat.errors import NetworkError, UsageError
 from aimlchat.record import record
 
 Price = Callable[[str, int, int], "float | None"]
+MostOut = Callable[[str], "int | None"]  # the longest reply a model can give, if known
 
 
 @record(frozen=True)
@@ -59,6 +62,25 @@ class Reply:
     cost: float | None
 
 
+class Unanswered(NetworkError):
+    """The request may have reached the server and got no answer: it may have been billed.
+    `worst` is the most it can have cost (None: no bound is known)."""
+
+    def __init__(self, error: NetworkError, worst: float | None) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.worst = worst
+
+
+def most_out(models: list[Model]) -> MostOut:
+    """The catalogue's bound on a model's reply: its output max, else its context window."""
+
+    def bound(model: str) -> int | None:
+        found = find_model(models, model)
+        return None if found is None else found.output_max or found.context
+
+    return bound
+
+
 def prices(models: list[Model]) -> Price:
     """Cost in USD of a reply, from catalogue prices (None when the model has none)."""
     found: dict[str, Model | None] = {}
@@ -72,10 +94,17 @@ def prices(models: list[Model]) -> Price:
 
 
 class Requester:
-    def __init__(self, connection: Connection, defaults: Defaults, price: Price) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        defaults: Defaults,
+        price: Price,
+        most_out: MostOut = lambda model: None,
+    ) -> None:
         self._connection = connection
         self.defaults = defaults
         self._price = price
+        self._most_out = most_out
         self._local = threading.local()
 
     def model_of(self, record: Record) -> str:
@@ -129,8 +158,28 @@ class Requester:
 
     def send(self, record: Record) -> Reply:
         """Ask once (no retries here: the scheduler retries, by api.retry's policy)."""
-        response = self._client().complete(self.body(record))
+        body = self.body(record)
+        try:
+            response = self._client().complete(body)
+        except NetworkError as exc:
+            if exc.unsent:
+                raise
+            raise Unanswered(exc, self.worst_case(body)) from exc
         return self._reply(self.model_of(record), response)
+
+    def worst_case(self, body: dict[str, Any]) -> float | None:
+        """The most a request can cost: its estimated prompt (as `ask` estimates it) at
+        the input price, plus the longest reply it allows at the output price."""
+        model = str(body["model"])
+        asked = [body.get(key) for key in ("max_tokens", "max_completion_tokens")]
+        limits = [n for n in asked if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+        longest = max(limits) if limits else self._most_out(model)
+        if not longest:
+            return None
+        raw = fixed_tokens(None) + sum(message_tokens(m) for m in body["messages"])
+        if body.get("response_format") is not None:
+            raw += text_tokens(json.dumps(body["response_format"]))
+        return self._price(model, Estimator().tokens(raw), longest)
 
     def _client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)

@@ -20,6 +20,7 @@ them, and a rerun asks them again.
 A request that may have reached the server and got no answer (a timeout after it was
 sent, a connection dropped unanswered) is never held: it may have been billed, so it is
 the item's error record at once, which a rerun skips; only --retry-errors asks again.
+Under --max-cost it counts its worst case (see `budget`).
 
 When the loop gives up on the requests in flight (a second Ctrl-C, or the grace period
 over), it first writes whatever came back, and counts as dropped only the requests that
@@ -37,13 +38,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from aimlchat.batch.budget import Budget, Unbounded
 from aimlchat.batch.gate import RateGate
 from aimlchat.batch.outfile import WriteFailed
 from aimlchat.batch.progress import Progress, Stats
 from aimlchat.batch.records import Record
 from aimlchat.batch.reorder import Reorder
+from aimlchat.batch.request import Unanswered
 from aimlchat.batch.scheduler import Done, Job, Pool, TooLong
-from aimlchat.errors import AimlchatError, NetworkError, UsageError, redact
+from aimlchat.errors import AimlchatError, ApiError, NetworkError, UsageError, redact
 from aimlchat.record import record
 
 POLL = 0.1
@@ -78,6 +81,7 @@ class StopFlag:
 class Ending:
     # None: every item was read | interrupt terminate hangup budget unpriced input fatal
     # unreachable rate_limited (a Retry-After longer than the retry policy waits)
+    # unbounded (--max-cost, and a request that may have been billed has no worst case)
     reason: str | None
     error: BaseException | None = None
     left_in_flight: int = 0  # requests still running when the loop gave up on them
@@ -134,6 +138,7 @@ class Runner:
         self._model_of = model_of
         self._flag = flag
         self._max_cost = max_cost
+        self._budget = None if max_cost is None else Budget(max_cost, model_of)
         self._priced = priced  # --max-cost can count what this model costs
         self._on_success = on_success
         self._notice = notice
@@ -157,7 +162,7 @@ class Runner:
         threading.Thread(
             target=self._feed, args=(records,), name="aimlchat-batch-feed", daemon=True
         ).start()
-        self._pool = Pool(concurrency, work, lambda done: self._inbox.put(("done", done)))
+        self._pool = Pool(concurrency, work, self._deliver)
 
     # -- the feeder thread ---------------------------------------------------------------
 
@@ -175,6 +180,23 @@ class Runner:
             self._inbox.put(("bad", AimlchatError(f"cannot read the input: {exc.strerror}")))
         except BaseException as exc:  # reported by the main thread, not lost in this one
             self._inbox.put(("bad", exc))
+
+    # -- the workers, as each item ends -----------------------------------------------------
+
+    def _deliver(self, done: Done) -> None:
+        """In the worker, before it takes its next item: a spent budget closes the gate
+        at once, so the worker that spent it sends nothing more."""
+        if self._budget is not None:
+            try:
+                spent = self._budget.charge(done)
+            except Unbounded as exc:
+                self._gate.close()
+                self._inbox.put(("budget", exc))
+            else:
+                if spent:
+                    self._gate.close()
+                    self._inbox.put(("budget", None))
+        self._inbox.put(("done", done))
 
     # -- the main loop ---------------------------------------------------------------------
 
@@ -221,6 +243,8 @@ class Runner:
         elif kind == "bad":
             self._exhausted = True
             self.stop("input" if isinstance(value, AimlchatError) else "fatal", value)
+        elif kind == "budget":  # before the Done that spent it
+            self.stop("budget" if value is None else "unbounded", value)
 
     def _unpriced(self, record: Record) -> bool:
         """--max-cost cannot hold for a model without a price: end the batch at it."""
@@ -269,7 +293,9 @@ class Runner:
         if isinstance(done.error, NetworkError) and done.error.unsent:
             self._hold(done)
             return
-        if done.reply is not None or done.error is not None:  # the server answered
+        # An HTTP answer, any: a request dropped or timed out unanswered proves nothing
+        # (a server going down drops what it holds); an item's own UsageError was not sent.
+        if done.reply is not None or isinstance(done.error, ApiError):
             self._answered = True
             if done.sent is not None and self.ending.reason != "unreachable":
                 self._release_held(before=done.sent)
@@ -318,8 +344,9 @@ class Runner:
         s.done += 1
         if done.reply is None:
             s.errors += 1
-            if isinstance(done.error, NetworkError) and not done.error.unsent:
+            if isinstance(done.error, Unanswered):
                 s.maybe_billed += 1
+                s.at_risk += done.error.worst or 0.0
             return
         usage = done.reply.usage
         if usage:
@@ -331,8 +358,6 @@ class Runner:
             s.cost += done.reply.cost
         if self._on_success is not None:
             self._on_success(done)
-        if self._max_cost is not None and s.cost >= self._max_cost:
-            self.stop("budget")
 
     def _settle(self) -> int:
         """The loop gave up with items pending: take in what came back (and the items

@@ -194,16 +194,16 @@ def run_batch(app: App, opts: BatchOptions) -> None:
     unknown = UnknownParams(app.notifier.warn)
     need = opts.max_cost is not None
     named = _models_named(app, shard, unknown, opts.input) if need else set()
-    price, known = load_prices(app, {s.model, *named}, need=need)
-    requester = Requester(connection, defaults, price)
+    pricing = load_prices(app, {s.model, *named}, need=need)
+    requester = Requester(connection, defaults, pricing.price, pricing.most_out)
     with _lines(app, _input_path(opts.input)):
         pass  # a missing IN is an error before OUT is created
     writer, existing = _open_out(app, opts)
-    stats = Stats(prices_known=known)
+    stats = Stats(prices_known=pricing.known)
     try:
         ending = _run(
             app, opts, shard, requester, writer, existing, stats,
-            unknown=unknown, priced=has_price(price),
+            unknown=unknown, priced=has_price(pricing.price),
         )  # fmt: skip
     except BaseException:
         with contextlib.suppress(AimlchatError):  # the error under way says more
@@ -323,6 +323,18 @@ def _unreachable(ending: Ending, written: str, writer: OutFile | StdoutFile) -> 
     return Stopped(message, ExitCode.NETWORK, join_hints(*hints, _resume_hint(writer)))
 
 
+def _spent(stats: Stats) -> str:
+    """What --max-cost counted: the replies' cost, and the worst case of those that may
+    have been billed."""
+    spent = f"${_usd(stats.cost)} spent"
+    if not stats.maybe_billed:
+        return spent
+    maybe = plural(stats.maybe_billed, "request")
+    return (
+        f"{spent}, up to ${_usd(stats.cost + stats.at_risk)} with {maybe} that may have been billed"
+    )
+
+
 def _failed(stats: Stats, writer: OutFile | StdoutFile) -> Stopped | None:
     """Exit 0 only when OUT holds a success for every item: errors from this run, or from
     an earlier one that this run skipped, are exit 1."""
@@ -372,10 +384,17 @@ def _report(opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | 
         )
     if reason == "budget":
         raise Stopped(
-            f"--max-cost ${_usd(opts.max_cost or 0)} reached (${_usd(stats.cost)} spent); "
+            f"--max-cost ${_usd(opts.max_cost or 0)} reached ({_spent(stats)}); "
             f"{written}; the other items were not asked",
             ExitCode.API,
             _resume_hint(writer),
+        )
+    if reason == "unbounded" and isinstance(ending.error, AimlchatError):
+        error = ending.error
+        raise Stopped(
+            f"{error.message}; {written}; the other items were not asked",
+            ExitCode.API,
+            join_hints(*([error.hint] if error.hint else []), _resume_hint(writer)),
         )
     failed = _failed(stats, writer)
     if failed is not None:

@@ -6,9 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from aimlchat.batch.request import Price, prices
+from aimlchat.api.catalog import Model
+from aimlchat.batch.request import MostOut, Price, most_out, prices
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.record import record
+
+
+@record(frozen=True)
+class Pricing:
+    price: Price
+    most_out: MostOut  # the catalogue's bound on a reply, for --max-cost's worst cases
+    known: bool  # a catalogue at all: without one, no cost can be known
+
+    @classmethod
+    def of(cls, catalogue: list[Model], known: bool) -> Pricing:
+        return cls(prices(catalogue), most_out(catalogue), known)
 
 
 def _unpriced(price: Price, models: Collection[str]) -> list[str]:
@@ -22,16 +35,15 @@ def _refuse(missing: list[str]) -> UsageError:
     )
 
 
-def load_prices(app: App, models: Collection[str], *, need: bool) -> tuple[Price, bool]:
+def load_prices(app: App, models: Collection[str], *, need: bool) -> Pricing:
     """Catalogue prices: the cached copy, else fetched once. With `need` (--max-cost),
-    every one of `models` must have a price. Also whether there is a catalogue at all:
-    without one, no cost can be known."""
+    every one of `models` must have a price."""
     from aimlchat.api.catalog import load_catalogue
 
     catalogue = app.prices.models
     price = prices(catalogue)
     if catalogue and (not need or not _unpriced(price, models)):
-        return price, True
+        return Pricing.of(catalogue, True)
     try:
         client = app.client(need_key=False)
         catalogue = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn).models
@@ -39,12 +51,12 @@ def load_prices(app: App, models: Collection[str], *, need: bool) -> tuple[Price
         if need:
             raise UsageError(f"--max-cost needs prices; {exc.message}") from None
         app.notifier.warn(f"no prices ({exc.message}); cost is left null")
-        return price, bool(catalogue)
-    price = prices(catalogue)
-    missing = _unpriced(price, models) if need else []
+        return Pricing.of(catalogue or [], bool(catalogue))
+    pricing = Pricing.of(catalogue, True)
+    missing = _unpriced(pricing.price, models) if need else []
     if missing:
         raise _refuse(missing)
-    return price, True
+    return pricing
 
 
 def has_price(price: Price) -> Callable[[str], bool]:
