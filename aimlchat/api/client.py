@@ -41,9 +41,17 @@ DEBUG_BODY_LIMIT = 2000
 PAGE_LIMIT = 2 * 1024 * 1024  # -f URL: a page, not a download
 MAX_REDIRECTS = 5
 PAGE_ACCEPT = "text/html, text/plain;q=0.9, text/*;q=0.8, application/json;q=0.8, */*;q=0.1"
-# Refused while the request is prepared, before a byte leaves (InvalidHeader, InvalidURL
-# and UnicodeEncodeError are ValueErrors): a usage or config error, never a network one.
-UNSENDABLE = (ValueError, requests.exceptions.InvalidJSONError)
+# Refused while the request is prepared, before a byte leaves: a usage or config error,
+# never a network one. Named one by one: on a money path, no other ValueError may pass
+# for "nothing was sent".
+UNSENDABLE = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidJSONError,
+    UnicodeEncodeError,
+)
 BAD_URL = (
     requests.exceptions.InvalidURL,
     requests.exceptions.MissingSchema,
