@@ -68,7 +68,9 @@ def sse_reply(pieces: list[str], *, usage: bool = True) -> list[str]:
     return events
 
 
-def completion(text: str, n: int = 1) -> dict[str, Any]:
+def completion(text: str | list[str], n: int = 1) -> dict[str, Any]:
+    """A whole reply: `n` choices of `text` (numbered after the first), or one per text."""
+    texts = text if isinstance(text, list) else [text] + [f"{text} ({i + 1})" for i in range(1, n)]
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
@@ -78,12 +80,9 @@ def completion(text: str, n: int = 1) -> dict[str, Any]:
             {
                 "index": i,
                 "finish_reason": "stop",
-                "message": {
-                    "role": "assistant",
-                    "content": text if i == 0 else f"{text} ({i + 1})",
-                },
+                "message": {"role": "assistant", "content": content},
             }
-            for i in range(n)
+            for i, content in enumerate(texts)
         ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }

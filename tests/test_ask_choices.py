@@ -4,26 +4,11 @@ line, -x refuses to pick among N replies, and -x with --extract-last is refused.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from tests.conftest import invoke
-from tests.loopback import Reply, sse_reply
-
-
-def _choices(texts: list[str]) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-test",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "meta-llama/llama-4-scout",
-        "choices": [
-            {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": t}}
-            for i, t in enumerate(texts)
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
+from tests.loopback import Reply, completion, sse_reply
 
 
 def _streamed(texts: list[str]) -> list[str]:
@@ -46,7 +31,7 @@ def test_n_2_format_json_prints_one_json_document_a_line(cli_env, server, stream
     if stream:
         server.push(Reply(events=_streamed(REPLIES)))
     else:
-        server.push(Reply(body=_choices(REPLIES)))
+        server.push(Reply(body=completion(REPLIES)))
     r = invoke(["ask", "-n", "2", "--format", "json", "two people as JSON"], cli_env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
@@ -58,7 +43,7 @@ def test_n_2_format_json_prints_one_json_document_a_line(cli_env, server, stream
 
 
 def test_a_reply_that_is_not_json_is_left_out_and_exits_1(cli_env, server):
-    server.push(Reply(body=_choices(['{"ok": 1}', '{"cut": "off'])))
+    server.push(Reply(body=completion(['{"ok": 1}', '{"cut": "off'])))
     r = invoke(["ask", "-n", "2", "--format", "json", "hi"], cli_env)
     assert r.returncode == 1
     assert r.stdout == b'{"ok": 1}\n' and "reply 2 of 2 is not valid JSON" in r.stderr

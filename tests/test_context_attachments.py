@@ -4,7 +4,6 @@ REPL's loop on a prompt_toolkit pipe against the loopback server."""
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,21 +12,9 @@ from typing import Any
 import pytest
 
 from tests.loopback_tools import smallctx_script
+from tests.test_chat_attachments import open_repl
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def open_repl(cli_env: dict[str, str], **flags: Any) -> Any:
-    from aimlchat.commands.runtime import App
-    from aimlchat.commands.slash import Repl
-    from aimlchat.settings.resolve import Flags
-    from aimlchat.terminal.environment import Environment
-
-    out, err = io.StringIO(), io.StringIO()
-    app = App(Flags(**flags), Environment(io.StringIO(), out, err, environ=cli_env))
-    repl = Repl(app, app.open_chat(stream=True), out.write)
-    repl.out, repl.err = out, err
-    return repl
 
 
 def typed(repl: Any, keys: str) -> None:
