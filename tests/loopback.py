@@ -90,8 +90,19 @@ def completion(text: str | list[str], n: int = 1) -> dict[str, Any]:
 
 # The shapes reasoning models stream their thinking in: `delta.reasoning_content`
 # (DeepSeek, Qwen, vLLM), `delta.reasoning` (OpenRouter and others), and `think`, a
-# `<think>…</think>` block at the start of `content` (R1 distills on some hosts).
-REASONING_SHAPES = ("reasoning_content", "reasoning", "think")
+# `<think>…</think>` block at the start of `content` (R1 distills on some hosts), and
+# `reasoning_details` (OpenRouter, the AI/ML API's reasoning models): a list of parts, of
+# which only the readable ones (`reasoning.text`) count; an encrypted part rides along.
+REASONING_SHAPES = ("reasoning_content", "reasoning", "think", "reasoning_details")
+
+
+def _details(text: str, *, encrypted: bool = False) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [
+        {"type": "reasoning.text", "text": text, "format": "unknown", "index": 0}
+    ]
+    if encrypted:  # opaque to us: must never show up as thinking
+        parts.append({"type": "reasoning.encrypted", "data": "gAAAAB-secret", "index": 1})
+    return parts
 
 
 def _delta_chunk(delta: dict[str, Any], index: int = 0) -> str:
@@ -120,6 +131,13 @@ def reasoning_reply(
     if shape == "think":
         inside = ["<think>\n", *thinking] + (["</think>\n\n"] if close else [])
         events = [_delta_chunk({"content": piece}) for piece in [*inside, *answer]]
+    elif shape == "reasoning_details":
+        last = len(thinking) - 1
+        events = [
+            _delta_chunk({shape: _details(piece, encrypted=n == last)})
+            for n, piece in enumerate(thinking)
+        ]
+        events += [_delta_chunk({"content": piece}) for piece in answer]
     else:
         events = [_delta_chunk({shape: piece}) for piece in thinking]
         events += [_delta_chunk({"content": piece}) for piece in answer]
@@ -142,6 +160,8 @@ def reasoning_completion(thinking: str, answer: str, *, shape: str) -> dict[str,
     message = body["choices"][0]["message"]
     if shape == "think":
         message["content"] = f"<think>\n{thinking}\n</think>\n\n{answer}"
+    elif shape == "reasoning_details":
+        message[shape] = _details(thinking, encrypted=True)
     else:
         message[shape] = thinking
     return body
@@ -754,7 +774,7 @@ def main() -> None:
                 "c1\x9b31m red [bold red]markup[/] bell\x07 done\n"
             )
             return Reply(events=sse_reply([text]))
-        if args.scenario == "reasoning":  # shapes in turn: reasoning_content, reasoning, think
+        if args.scenario == "reasoning":  # each of REASONING_SHAPES in turn
             shape = REASONING_SHAPES[(len(server.chat_bodies()) - 1) % len(REASONING_SHAPES)]
             answer = "The sky is **blue** because air scatters short (blue) light the most.\n"
             if not body.get("stream"):

@@ -251,6 +251,7 @@ NOT_FOR_A_PLAIN_ASK = {
     "aimlchat.chat.repair",
     "aimlchat.chat.fit",
     "aimlchat.chat.context_errors",
+    "aimlchat.chat.window_memory",
     "aimlchat.api.catalog",
     "aimlchat.storage.search",
     "platformdirs",

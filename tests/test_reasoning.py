@@ -124,6 +124,31 @@ def test_reasoning_content_wins_when_a_server_sends_both_fields():
     assert _split(response) == ("a", "")
 
 
+def test_reasoning_details_are_ignored_when_another_field_carries_the_thinking():
+    # OpenRouter sends the same thinking in `reasoning` and in `reasoning_details`.
+    details = [{"type": "reasoning.text", "text": "a", "format": "unknown", "index": 0}]
+    obj = {"choices": [{"delta": {"reasoning": "a", "reasoning_details": details}}]}
+    response = Response(_sse(f"data: {json.dumps(obj)}\n\n", *sse_reply([])))
+    assert _split(response) == ("a", "")
+
+
+@pytest.mark.parametrize("where", ["delta", "message"])
+def test_only_readable_reasoning_details_count_never_encrypted_ones(where):
+    details = [
+        {"type": "reasoning.summary", "summary": "In short: ", "format": "x", "index": 0},
+        {"type": "reasoning.encrypted", "data": "gAAAAB-opaque", "text": "no", "index": 1},
+        {"type": "reasoning.text", "text": "say hi.", "signature": "sig", "index": 2},
+        {"type": "reasoning.text", "text": None, "index": 3},
+        "junk",
+    ]
+    obj = {"choices": [{where: {"content": "Hi", "reasoning_details": details}}]}
+    if where == "delta":
+        response = Response(_sse(f"data: {json.dumps(obj)}\n\n", *sse_reply([])))
+    else:
+        response = Response([obj])
+    assert _split(response) == ("In short: say hi.", "Hi")
+
+
 def test_text_held_back_as_a_possible_tag_counts_when_the_reply_is_abandoned():
     response = _content_stream(["<th", "ink>ok</thi"])
     events = iter(response)

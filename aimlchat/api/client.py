@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import Any
 
@@ -40,6 +40,9 @@ ERROR_BODY_LIMIT = 65536
 DEBUG_BODY_LIMIT = 2000
 PAGE_LIMIT = 2 * 1024 * 1024  # -f URL: a page, not a download
 MAX_REDIRECTS = 5
+EMPTY_STREAM_NOTICE = (
+    "the server sent an empty stream; asking once more without streaming to learn why"
+)
 PAGE_ACCEPT = "text/html, text/plain;q=0.9, text/*;q=0.8, application/json;q=0.8, */*;q=0.1"
 # Refused while the request is prepared, before a byte leaves: a usage or config error,
 # never a network one. Named one by one: on a money path, no other ValueError may pass
@@ -216,12 +219,42 @@ class Client:
         return body
 
     def _chat_source(self, body: dict[str, Any]) -> Iterator[SSEEvent | Any]:
+        streamed = bool(body.get("stream"))
+        said = yield from self._chat_reply(body, empty_ok=streamed)
+        if said or not streamed:
+            return
+        # 200 and not one event: no reply was made (llama.cpp's Python server, when the
+        # prompt overflows its window), so it is no network failure, and sending it again
+        # cannot bill a second reply. The unstreamed answer says why (a 400 the context
+        # logic handles) or is the reply. Once: an unstreamed request is never repeated.
+        self._debug("200 with no event: asking again without streaming")
+        self._notice(EMPTY_STREAM_NOTICE)
+        whole = {k: v for k, v in body.items() if k != "stream_options"}
+        if not (yield from self._chat_reply({**whole, "stream": False}, empty_ok=True)):
+            raise ApiError(
+                "the server answered 200 with an empty body, streamed and not: "
+                "no reply and no error",
+                hint="its log may say why (a prompt longer than its context window?)",
+            )
+
+    def _chat_reply(
+        self, body: dict[str, Any], *, empty_ok: bool
+    ) -> Generator[SSEEvent | Any, None, bool]:
+        """One POST: its SSE events, or its decoded body; whether it said anything. A
+        blank body is an error, or with `empty_ok`, says nothing (False)."""
         resp = self._send("POST", "/chat/completions", body, sse=bool(body.get("stream")))
         with self._done(resp):
             if "event-stream" in resp.headers.get("Content-Type", ""):
-                yield from self._read_stream(resp)
-            else:  # not asked to stream, or a server that ignores stream:true
-                yield self._json(resp)
+                said = False
+                for event in self._read_stream(resp):
+                    said = True
+                    yield event
+                return said
+            data = self._content(resp)  # not asked to stream, or a server that ignores it
+            if empty_ok and not data.strip():
+                return False
+            yield self._json(resp, data)
+            return True
 
     @staticmethod
     def _sse_events(resp: requests.Response) -> Iterator[SSEEvent]:
@@ -248,12 +281,16 @@ class Client:
             )
         return NetworkError("the connection dropped; the reply is incomplete")
 
-    def _json(self, resp: requests.Response) -> Any:
-        ctype = resp.headers.get("Content-Type", "")
+    def _content(self, resp: requests.Response) -> bytes:
         try:
-            body = resp.content
+            return resp.content
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._body_error(exc) from None
+
+    def _json(self, resp: requests.Response, body: bytes | None = None) -> Any:
+        ctype = resp.headers.get("Content-Type", "")
+        if body is None:
+            body = self._content(resp)
         try:
             return json.loads(body)
         except ValueError:

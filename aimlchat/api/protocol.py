@@ -36,7 +36,8 @@ class TextDelta:
 
 @record(frozen=True)
 class ReasoningDelta:
-    """The model's thinking (`reasoning_content` or `reasoning`), kept apart from its answer."""
+    """The model's thinking (`reasoning_content`, `reasoning` or `reasoning_details`), kept
+    apart from its answer."""
 
     text: str
     index: int = 0
@@ -174,8 +175,14 @@ def choice_events(choice: dict[str, Any], position: int) -> list[Event]:
     if not isinstance(part, dict):
         part = {"content": choice.get("text")}  # the legacy completions shape
     events: list[Event] = []
+    # OpenRouter sends `reasoning` and `reasoning_details` both, the same thinking twice:
+    # the details count only when no other field carries it.
     reasoning = part.get("reasoning_content") or part.get("reasoning")
-    if reasoning and (reasoning := _text(reasoning)):
+    if reasoning:
+        reasoning = _text(reasoning)
+    elif details := part.get("reasoning_details"):
+        reasoning = _details_text(details)
+    if reasoning:
         events.append(ReasoningDelta(reasoning, index))
     text = part.get("content")
     if text and (text := _text(text)):
@@ -232,6 +239,24 @@ def _text(value: Any) -> str:
             p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str)
         )
     return ""
+
+
+# The readable parts of `reasoning_details` and where each keeps its text; the others
+# (`reasoning.encrypted`, opaque `data` for the provider) are not thinking to show.
+_DETAIL_TEXT = {"reasoning.text": "text", "reasoning.summary": "summary"}
+
+
+def _details_text(value: Any) -> str:
+    """The thinking in `reasoning_details` (OpenRouter, the AI/ML API's reasoning models)."""
+    if not isinstance(value, list):
+        return ""
+    return "".join(
+        text
+        for p in value
+        if isinstance(p, dict)
+        and (key := _DETAIL_TEXT.get(str(p.get("type"))))
+        and isinstance(text := p.get(key), str)
+    )
 
 
 def _index(value: Any) -> int | None:

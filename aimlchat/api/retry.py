@@ -17,6 +17,12 @@ server or a NAT may have closed meanwhile (api.keepalive): on a fresh one, a fai
 connect is known unsent. An idempotent request (GET /models, a page for `-f URL`) may
 be sent again after any network failure. `batch` adds one thing on top, in its gate: a
 429 or 503 pauses every worker, since a rate limit belongs to the key, not to the item.
+
+One exception, in the client: a streamed request answered 200 with no event at all (not
+even `[DONE]`; llama.cpp's Python server when the prompt overflows its window) is sent
+once more without streaming, to learn why. The server answered and produced no reply, so
+no reply tokens can be billed twice; a server that bills prompts may bill the prompt
+again. Once only: an empty unstreamed answer is an error, never a third send.
 """
 
 from __future__ import annotations

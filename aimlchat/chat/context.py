@@ -2,15 +2,16 @@
 
 How the session uses it (pure: no I/O here; the session prints and sends):
 - Once per conversation and model: `ContextWindow(resolve_window(model, flag=--context-length,
-  config=the model's config value, catalogue=contextLength, output_max=outputMax), max_tokens=...,
-  tools=the offered tools' schemas)`. The flag beats the config value, which beats the catalogue;
-  a model the catalogue does not list has no window until a server's error states one.
+  config=the model's config value, catalogue=contextLength, learned=a window a server stated
+  before, output_max=outputMax), max_tokens=..., tools=the offered tools' schemas,
+  learned=a callback)`. The flag beats the config value, which beats the catalogue, which
+  beats a remembered server error; else there is no window until a server's error states one.
 - Before sending: `plan = ctx.fit(system, history, new)` (`new`: this turn's user message plus any
   tool-call rounds of it so far); send `plan.messages` with `system`; `plan.notice`, when set,
   goes to stderr. A `UsageError` (exit 2) means the new message alone cannot fit: send nothing.
 - On an API error where `context_errors.is_context_error(status, text)`:
   `plan = ctx.trim_harder(plan, text)`, its notice on stderr, retry once. A limit stated in
-  the error is kept for later turns.
+  the error is kept for later turns, and passed to `learned` to remember for later runs.
 - After each reply with usage: `ctx.estimator.observe(plan.raw_prompt, usage.prompt_tokens)`.
   A new model gets a new ContextWindow (its tokenizer differs). `/context`: chat.context_view.
 History is never changed: a plan sends a suffix of it, whole turns only.
@@ -19,7 +20,7 @@ History is never changed: a plan sends a suffix of it, whole turns only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import field
 from typing import Any
 
@@ -42,7 +43,8 @@ RESERVE_SHARE = 0.25  # of the window for the reply when max_tokens is not given
 class Window:
     model: str
     length: int | None  # None: not known until a server's error says
-    source: str = ""  # "--context-length", "config", "catalogue" or "server error"
+    # "--context-length", "config", "catalogue", "server error" or "server error, remembered"
+    source: str = ""
     output_max: int | None = None
 
 
@@ -52,9 +54,15 @@ def resolve_window(
     flag: int | None = None,
     config: int | None = None,
     catalogue: int | None = None,
+    learned: int | None = None,
     output_max: int | None = None,
 ) -> Window:
-    given = [(flag, "--context-length"), (config, "config"), (catalogue, "catalogue")]
+    given = [
+        (flag, "--context-length"),
+        (config, "config"),
+        (catalogue, "catalogue"),
+        (learned, "server error, remembered"),
+    ]
     for length, source in given:
         if length is not None and length > 0:
             return Window(model, length, source, output_max)
@@ -128,6 +136,7 @@ class ContextWindow:
     estimator: Estimator = field(default_factory=Estimator)
     max_tokens: int | None = None  # max_tokens or max_completion_tokens, when the user set it
     tools: Sequence[Any] | None = None
+    learned: Callable[[Window], None] | None = None  # told of a window a server's error states
 
     def reserve(self) -> int:
         return self.max_tokens or self._default_reserve()
@@ -223,6 +232,8 @@ class ContextWindow:
         limit, counted = limit_from_error(error_text), prompt_tokens_from_error(error_text)
         if limit:
             self.window = replace(self.window, length=limit, source="server error")
+            if self.learned is not None:
+                self.learned(self.window)
         if plan.start == len(plan.history):  # nothing left to leave out
             raise self._refused(limit, counted)
         saved = self.estimator

@@ -87,6 +87,7 @@ class Chat(Transcript):
         tools: ToolBox | None = None,
         window: Callable[[str], Window] | None = None,
         note: Callable[[str], None] | None = None,
+        learn: Callable[[Window], None] | None = None,
     ) -> None:
         super().__init__(
             settings, store=store, warn=warn, conversation_id=conversation_id, name=name
@@ -98,6 +99,7 @@ class Chat(Transcript):
             self._note(self.load_notice)
         self.tools = tools  # None: calls in a reply are not run (nor saved)
         self._window_for = window or resolve_window
+        self._learn = learn  # remembers a window a server's error stated
         self._context: ContextWindow | None = None
         self.last_plan: Plan | None = None  # what the last request sent
         self.totals = Totals()
@@ -115,6 +117,7 @@ class Chat(Transcript):
             tools=self.tools,
             window=self._window_for,
             note=self._note,
+            learn=self._learn,
         )
 
     # -- turns -------------------------------------------------------------------------
@@ -160,7 +163,7 @@ class Chat(Transcript):
         """The model's window (rebuilt when the model changes: its tokenizer differs)."""
         model = self.settings.model
         if self._context is None or self._context.window.model != model:
-            self._context = ContextWindow(self._window_for(model))
+            self._context = ContextWindow(self._window_for(model), learned=self._learn)
         ctx, params = self._context, self.settings.params
         ctx.max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
         ctx.tools = self.tools.schemas() if self.tools else None

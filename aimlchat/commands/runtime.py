@@ -316,7 +316,12 @@ class App:
         `ask` asks for consent to run a tool call; `report` gets --ndjson's tool events."""
         from aimlchat.chat.session import Chat
         from aimlchat.chat.session import Settings as TurnSettings
-        from aimlchat.commands.tooling import lasting_notice, make_toolbox, window_for
+        from aimlchat.commands.tooling import (
+            lasting_notice,
+            make_toolbox,
+            remember_window,
+            window_for,
+        )
 
         client = self.client()  # no key: fail before touching the history database
         tools = make_toolbox(self, ask=ask, report=report)  # -T typo: exit 2, nothing opened
@@ -342,6 +347,7 @@ class App:
             tools=tools,
             window=functools.partial(window_for, self),
             note=lasting_notice(self),
+            learn=functools.partial(remember_window, self),
         )
         if self.opts.model:  # an explicit -m wins over the model a resumed conversation used
             chat.settings.model = self.model

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from aimlchat.chat.context import Window
     from aimlchat.chat.toolloop import Report, ToolBox
     from aimlchat.commands.runtime import App
@@ -63,7 +65,8 @@ def tty_ask(env: Environment, *, needed: bool) -> AskFactory:
 
 def window_for(app: App, model: str) -> Window:
     """The model's context window: --context-length, else `[models."NAME"]
-    context_length`, else the cached catalogue; unknown until a server's error says."""
+    context_length`, else the cached catalogue, else what a server's error said before
+    (remembered per base URL and model); unknown until a server's error says."""
     from aimlchat.chat.context import resolve_window
 
     found = app.prices.find(model)
@@ -76,13 +79,36 @@ def window_for(app: App, model: str) -> Window:
         ),
         None,
     )
+    flag, catalogue = app.settings.context_length, found.context if found else None
     return resolve_window(
         model,
-        flag=app.settings.context_length,
+        flag=flag,
         config=configured,
-        catalogue=found.context if found else None,
+        catalogue=catalogue,
+        learned=None if flag or configured or catalogue else _recall_window(app, model),
         output_max=found.output_max if found else None,
     )
+
+
+def _windows_file(app: App) -> Path:
+    return app.paths.cache_dir / "context-windows.json"
+
+
+def _recall_window(app: App, model: str) -> int | None:
+    path = _windows_file(app)
+    if not path.exists():  # the common case: nothing learned, nothing more loaded
+        return None
+    from aimlchat.chat.window_memory import recall
+
+    return recall(path, app.settings.base_url, model)
+
+
+def remember_window(app: App, window: Window) -> None:
+    """Keep a window a server's error stated, for the next run against this server."""
+    from aimlchat.chat.window_memory import remember
+
+    if window.length:
+        remember(_windows_file(app), app.settings.base_url, window.model, window.length)
 
 
 def describe_tools(box: ToolBox) -> str:
