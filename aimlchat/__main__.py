@@ -1,5 +1,3 @@
-import sys
+from aimlchat.cli import run
 
-from aimlchat.cli import main
-
-sys.exit(main())
+run()
