@@ -10,7 +10,7 @@ import pexpect
 import pytest
 
 from aimlchat.storage.store import Store
-from tests.conftest import invoke, spawn
+from tests.conftest import invoke, run_cli, spawn
 
 REPLY = "Hello from the loopback server."
 
@@ -203,3 +203,15 @@ def test_save_onto_a_taken_name_is_refused_and_history_stays_on(cli_env, server)
     assert store.find("taken") == 1 and store.find("mine") == 2
     assert [m.content for m in store.messages(1)] == ["older", REPLY]
     assert [m.content for m in store.messages(2)] == ["newer", REPLY, "again", REPLY]
+
+
+def test_history_is_whole_in_history_db_once_a_command_ends(cli_env, server, home):
+    """The console script skips the interpreter's last garbage collections; the database is
+    still closed on the way out, so its WAL is folded in and a copy of history.db alone
+    holds every message."""
+    r = run_cli(["ask", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    folder = home / "data" / "aimlchat"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("history")) == [
+        "history.db"
+    ]

@@ -10,8 +10,10 @@ file is read by `mode=ro`, WAL and all.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import sqlite3
+import weakref
 from pathlib import Path
 
 from aimlchat.fsutil import private_dir, private_file
@@ -19,10 +21,28 @@ from aimlchat.fsutil import private_dir, private_file
 _UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
+# Connections still open when the process ends are closed then, whatever the garbage
+# collector does (the console script freezes it on the way out, and a connection held in a
+# reference cycle would never be closed): closing checkpoints the WAL into history.db, so
+# a copy of that one file holds everything.
+class _Connection(sqlite3.Connection):
+    """sqlite3's connection, made weak-referenceable (a Python subclass is)."""
+
+
+_OPEN: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open() -> None:
+    for db in list(_OPEN):
+        db.close()
+
+
 def open_writable(path: Path) -> sqlite3.Connection:
     private_dir(path.parent)
     private_file(path)  # sqlite would create it with the umask's mode
-    db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    db = sqlite3.connect(path, timeout=10.0, isolation_level=None, factory=_Connection)
+    _OPEN.add(db)
     try:
         db.execute("PRAGMA busy_timeout = 10000")
         db.execute("PRAGMA journal_mode = WAL")
@@ -52,7 +72,10 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     uri = path.absolute().as_uri()
     failure: sqlite3.Error | None = None
     for flag in ("mode=ro", "immutable=1"):
-        db = sqlite3.connect(f"{uri}?{flag}", uri=True, timeout=10.0, isolation_level=None)
+        db = sqlite3.connect(
+            f"{uri}?{flag}", uri=True, timeout=10.0, isolation_level=None, factory=_Connection
+        )
+        _OPEN.add(db)
         try:
             db.execute("PRAGMA busy_timeout = 10000")
             db.execute("PRAGMA foreign_keys = ON")
