@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -52,15 +53,21 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_dir(path)
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename onto `path` durable: fsync the folder that holds it. Best effort,
-    since some systems cannot open a folder for reading."""
-    with contextlib.suppress(OSError):
+def fsync_dir(path: Path, *, strict: bool = False) -> None:
+    """Make a new file or a rename onto `path` durable: fsync the folder that holds it.
+    A system that cannot open a folder (Windows) or sync one (EINVAL) has nothing to do
+    here; any other failure is an OSError when `strict` (batch OUT must say so)."""
+    try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if strict and exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(dir_fd)
 
 
 def read_capped(path: Path, *, label: str, limit: int, kind: str) -> bytes:

@@ -15,9 +15,9 @@ but an unparsable line is refused too, since nothing proves it is ours.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import field
@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from aimlchat.batch.records import id_key, valid_id
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.fsutil import fsync_dir
 from aimlchat.osplatform import fchmod, lock_exclusive
 from aimlchat.record import record
 from aimlchat.terminal.output import Output
@@ -180,27 +181,22 @@ def _fsync(fd: int, path: Path) -> None:
 
 
 def _sync_dir(path: Path) -> None:
-    """Make OUT's name durable (a new file, a rename onto it): fsync its folder. A system
-    that cannot open a folder (Windows) or sync one (EINVAL) has nothing to do here."""
+    """Make OUT's name durable (a new file, a rename onto it); a failure is reported."""
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
+        fsync_dir(path, strict=True)
     except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise _not_saved(path.parent, exc) from None
-    finally:
-        os.close(dir_fd)
+        raise _not_saved(path.parent, exc) from None
 
 
 def _without_errors(fd: int, path: Path) -> int:
     """Rewrite OUT minus its error records; return the new file's (locked) descriptor."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     mode = os.fstat(fd).st_mode & 0o777
+    # A new name of our own (O_EXCL): a predictable one could be a link planted to
+    # redirect the write, or another run's file, truncated.
+    tmp_fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
     try:
-        with os.fdopen(os.dup(fd), "rb") as src, open(tmp, "wb") as dst:
+        with os.fdopen(tmp_fd, "wb") as dst, os.fdopen(os.dup(fd), "rb") as src:
             src.seek(0)
             fchmod(dst.fileno(), mode)
             for raw in src:
