@@ -11,19 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aimlchat.api.adapters.chat_completions import body_events, chunk_events, payload
 from aimlchat.api.errors_http import http_error
-from aimlchat.api.protocol import (
-    Done,
+from aimlchat.api.events import (
     Finish,
     ProtocolError,
     ReasoningDelta,
+    StreamEnd,
     StreamError,
     TextDelta,
     ToolCallDelta,
     Usage,
-    body_events,
-    chunk_events,
-    payload,
 )
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from tests.loopback import completion, sse_reply
@@ -47,7 +45,7 @@ def test_a_stream_becomes_text_finish_usage_done():
         TextDelta(" there"),
         Finish("stop"),
         Usage(10, 2, 12),
-        Done(),
+        StreamEnd(),
     ]
 
 

@@ -22,7 +22,7 @@ import pexpect
 import pyte
 import pytest
 
-from aimlchat.api.protocol import ReasoningDelta, TextDelta
+from aimlchat.api.events import ReasoningDelta, TextDelta
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.api.think import ThinkSplitter

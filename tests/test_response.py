@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aimlchat.api.client import Inflater
-from aimlchat.api.protocol import Finish, TextDelta, Usage
+from aimlchat.api.events import Finish, TextDelta, Usage
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import ApiError, NetworkError

@@ -14,10 +14,11 @@ from typing import Any
 import pexpect
 import pytest
 
-from aimlchat.api.protocol import ReasoningDelta, TextDelta, ToolCallDelta, chunk_events
+from aimlchat.api.adapters.chat_completions import chunk_events
+from aimlchat.api.events import ReasoningDelta, TextDelta, ToolCallDelta
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEEvent
-from aimlchat.tools.assemble import ToolCall
+from aimlchat.messages import ToolCall
 from aimlchat.tools.consent import Consent, describe, question
 from aimlchat.tools.spec import parse_tools
 from aimlchat.tools.turn import run_calls

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from aimlchat.errors import ConfigError, Terminated, UsageError
-from aimlchat.tools.assemble import ToolCall
+from aimlchat.messages import ToolCall
 from aimlchat.tools.consent import Consent, FdAsk, describe, question
 from aimlchat.tools.messages import assistant_message, result_event, tool_message
 from aimlchat.tools.run import Status, ToolInterrupted, ToolResult, run_call

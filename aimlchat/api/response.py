@@ -14,28 +14,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aimlchat.api.protocol import (
+from aimlchat.api.events import (
     ChatEvent,
-    Done,
     Event,
     Finish,
     ReasoningDelta,
+    StreamEnd,
     StreamError,
     TextDelta,
     ToolCallDelta,
     Usage,
-    body_events,
-    chunk_events,
-    payload,
 )
 from aimlchat.api.sse import SSEEvent
 from aimlchat.api.surrogates import SurrogateMender
 from aimlchat.api.think import ThinkSplitter
 from aimlchat.errors import ApiError, NetworkError, redact
 from aimlchat.record import record
-from aimlchat.tools.assemble import ToolCall, ToolCallAssembler
+
+if TYPE_CHECKING:
+    from types import ModuleType as Adapter  # an api.adapters module
+from aimlchat.messages import ToolCall
+from aimlchat.tools.assemble import ToolCallAssembler
 
 _META = ("id", "created", "model", "system_fingerprint")
 
@@ -50,7 +51,13 @@ class _Choice:
 
 
 class Response:
-    def __init__(self, source: Iterable[SSEEvent | Any]) -> None:
+    def __init__(self, source: Iterable[SSEEvent | Any], adapter: Adapter | None = None) -> None:
+        """`adapter`: the API shape's parser (api.adapters), Chat Completions by default."""
+        if adapter is None:
+            from aimlchat.api.adapters import chat_completions
+
+            adapter = chat_completions
+        self.adapter: Adapter = adapter
         self._source: Iterable[SSEEvent | Any] | None = source
         self._started = False
         self._seen: list[ChatEvent] = []
@@ -75,7 +82,7 @@ class Response:
         try:
             for item in self._source or ():
                 for event in self._parse(item):
-                    if isinstance(event, Done):
+                    if isinstance(event, StreamEnd):
                         self.done = True
                         yield from map(self._take, self._flush())
                         return  # the end marker ends the reply, whatever follows
@@ -90,11 +97,11 @@ class Response:
 
     def _parse(self, item: SSEEvent | Any) -> list[Event]:
         if isinstance(item, SSEEvent):
-            obj = payload(item)
+            obj = self.adapter.payload(item)
             if not self._meta:
                 self._keep_meta(obj)
-            return self._mender.mend(chunk_events(obj))
-        events = body_events(item)
+            return self._mender.mend(self.adapter.chunk_events(obj))
+        events = self.adapter.body_events(item)
         self._body = item
         self.done = True
         return self._mender.mend(events)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from aimlchat.api.protocol import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta
+from aimlchat.api.events import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta
 from aimlchat.record import replace
 
 REPLACEMENT = "\ufffd"

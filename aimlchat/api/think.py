@@ -12,7 +12,7 @@ block that never closes is reasoning to the end, with no answer.
 
 from __future__ import annotations
 
-from aimlchat.api.protocol import ReasoningDelta, TextDelta
+from aimlchat.api.events import ReasoningDelta, TextDelta
 
 OPEN, CLOSE = "<think>", "</think>"
 

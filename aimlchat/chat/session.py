@@ -15,17 +15,17 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.api.client import Client
-from aimlchat.api.protocol import ChatEvent, ReasoningDelta, TextDelta, Usage
+from aimlchat.api.events import ChatEvent, ReasoningDelta, TextDelta, Usage
 from aimlchat.api.response import Response
 from aimlchat.chat.context import ContextWindow, Plan, Window, resolve_window
 from aimlchat.chat.conversation import Message, build_body
 from aimlchat.chat.transcript import Settings as Settings
 from aimlchat.chat.transcript import Transcript
 from aimlchat.errors import AimlchatError, ApiError
+from aimlchat.messages import ToolCall
 from aimlchat.record import record
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import ReasoningSink, Sink
-from aimlchat.tools.assemble import ToolCall
 from aimlchat.tools.messages import assistant_message
 
 if TYPE_CHECKING:  # the tool loop and runner load only when a tool is offered

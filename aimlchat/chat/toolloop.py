@@ -14,12 +14,12 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aimlchat.api.protocol import ChatEvent
+from aimlchat.api.events import ChatEvent
 from aimlchat.errors import AimlchatError, Terminated
+from aimlchat.messages import ToolCall
 from aimlchat.record import record
 from aimlchat.signals import held
 from aimlchat.terminal.output import Sink
-from aimlchat.tools.assemble import ToolCall
 from aimlchat.tools.messages import call_event, result_event
 from aimlchat.words import plural
 

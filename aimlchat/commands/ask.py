@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aimlchat.api.protocol import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
+from aimlchat.api.events import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
 from aimlchat.chat.session import ReplyFiltered, TurnResult
 from aimlchat.commands.message import build_message, warn_text_only
 from aimlchat.commands.runtime import App

@@ -8,46 +8,10 @@ api.protocol's ToolCallDelta, through api.response, for streamed and whole repli
 
 from __future__ import annotations
 
-import json
 from dataclasses import field
-from typing import Any
 
+from aimlchat.messages import ToolCall
 from aimlchat.record import record
-
-
-class BadArguments(ValueError):
-    """The model's arguments are not a JSON object; the model is told, nothing crashes."""
-
-
-@record(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments_text: str
-
-    def arguments(self) -> dict[str, Any]:
-        text = self.arguments_text.strip()
-        if not text:
-            return {}  # a call without arguments is often sent as ""
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadArguments(
-                f"the arguments are not valid JSON ({exc.msg} at {exc.pos})"
-            ) from None
-        if not isinstance(value, dict):
-            raise BadArguments(f"the arguments must be a JSON object, not {type(value).__name__}")
-        return value
-
-    def valid_arguments_text(self) -> str:
-        """The arguments as history may keep them: some servers parse every past call's
-        arguments and refuse the whole request when one is not JSON, which would break
-        `--continue` for good. The error result keeps what the model really sent."""
-        try:
-            self.arguments()
-        except BadArguments:
-            return "{}"
-        return self.arguments_text if self.arguments_text.strip() else "{}"
 
 
 @record()

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aimlchat.errors import Hangup
+from aimlchat.messages import ToolCall
 from aimlchat.osplatform import open_terminal
 from aimlchat.terminal.keypress import drop_typeahead
 from aimlchat.terminal.sanitize import terminal_safe
-from aimlchat.tools.assemble import ToolCall
 
 if TYPE_CHECKING:  # a Consent is made for every chat; the runner loads when a call runs
     from aimlchat.tools.run import ToolResult

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aimlchat.tools.assemble import ToolCall
+from aimlchat.messages import ToolCall
 
 if TYPE_CHECKING:  # the runner (processes, consent) loads only when a tool is offered
     from aimlchat.tools.run import ToolResult

@@ -17,8 +17,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from aimlchat.messages import BadArguments, ToolCall
 from aimlchat.record import record
-from aimlchat.tools.assemble import BadArguments, ToolCall
 from aimlchat.tools.builtins import BUILTIN_RUNNERS, ToolFailure, human_size
 from aimlchat.tools.process import STDERR_TAIL, CannotStart, Outcome, run_command
 from aimlchat.tools.spec import ToolSpec

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from aimlchat.tools.assemble import ToolCall
+from aimlchat.messages import ToolCall
 from aimlchat.tools.consent import Consent
 from aimlchat.tools.run import (
     ToolInterrupted,

@@ -11,104 +11,40 @@ chat completion at all is a `ProtocolError`.
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import field
 from typing import Any
 
+from aimlchat.api.adapters import ChatRequest, OutputFormat
 from aimlchat.api.errors_http import error_text
+from aimlchat.api.events import (
+    Event,
+    Finish,
+    ProtocolError,
+    ReasoningDelta,
+    StreamEnd,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from aimlchat.api.sse import SSEEvent
-from aimlchat.errors import ApiError
-from aimlchat.record import record
-
-
-class ProtocolError(ApiError):
-    """The server's answer is not an OpenAI-compatible chat completion."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"invalid response from server: {what}")
-
-
-@record(frozen=True)
-class TextDelta:
-    text: str
-    index: int = 0  # the choice
-
-
-@record(frozen=True)
-class ReasoningDelta:
-    """The model's thinking (`reasoning_content`, `reasoning` or `reasoning_details`), kept
-    apart from its answer."""
-
-    text: str
-    index: int = 0
-
-
-@record(frozen=True)
-class ToolCallDelta:
-    """A piece of one tool call: `arguments` arrive split over many chunks, joined by `call`."""
-
-    # The call's position among the choice's tool calls; None when a streamed piece has
-    # no `index` (Gemini): then its id, or the lack of one, says which call it is.
-    call: int | None
-    id: str | None = None
-    name: str | None = None
-    arguments: str = ""
-    index: int = 0
-
-
-@record(frozen=True)
-class Finish:
-    reason: str
-    index: int = 0
-
-
-@record(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    # The server's whole usage object (token details and all), for --json.
-    details: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-
-    @classmethod
-    def from_json(cls, obj: Any) -> Usage | None:
-        if not isinstance(obj, dict):
-            return None
-        p, c, t = (
-            _count(obj.get(k)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-        )
-        if p is None and c is None and t is None:
-            return None
-        p, c = p or 0, c or 0
-        return cls(p, c, t if t is not None else p + c, details=obj)
-
-    @property
-    def reasoning_tokens(self) -> int | None:
-        """The server's count of the thinking, when it gives one."""
-        details = (self.details or {}).get("completion_tokens_details")
-        return _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
-
-
-@record(frozen=True)
-class StreamError:
-    message: str
-    code: str | None = None
-
-
-@record(frozen=True)
-class Done:
-    """`data: [DONE]`: the stream's own end marker."""
-
-
-ChatEvent = TextDelta | ReasoningDelta | ToolCallDelta | Finish | Usage
-Event = ChatEvent | StreamError | Done
+from aimlchat.messages import (
+    ASSISTANT,
+    TOOL,
+    Image,
+    Message,
+    Part,
+    Reasoning,
+    Text,
+    ToolCall,
+    ToolOutput,
+)
 
 
 def payload(event: SSEEvent) -> Any:
-    """The JSON an SSE event carries: a chunk, an error object, or `Done()`."""
+    """The JSON an SSE event carries: a chunk, an error object, or `StreamEnd()`."""
     data = event.data.strip()
     if data == "[DONE]":
-        return Done()
+        return StreamEnd()
     try:
         obj = json.loads(data)
     except ValueError:
@@ -120,7 +56,7 @@ def payload(event: SSEEvent) -> Any:
 
 def chunk_events(obj: Any) -> list[Event]:
     """The events one streamed chunk stands for."""
-    if isinstance(obj, Done):
+    if isinstance(obj, StreamEnd):
         return [obj]
     if not isinstance(obj, dict):
         raise ProtocolError(f"unexpected event in stream: {json.dumps(obj)[:80]!r}")
@@ -274,17 +210,135 @@ def _index(value: Any) -> int | None:
     return None
 
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
-
-
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+# -- the request ---------------------------------------------------------------------------
+
+NAME = "chat"
+PATH = "/chat/completions"
+
+
+def body(request: ChatRequest) -> dict[str, Any]:
+    """The Chat Completions body for a neutral request."""
+    out: dict[str, Any] = {"model": request.model}
+    msgs = [message_json(m) for m in request.messages]
+    if request.system:
+        msgs.insert(0, {"role": "system", "content": request.system})
+    out["messages"] = msgs
+    for key, value in request.params.items():
+        if value is not None:
+            out[key] = value
+    if request.format is not None:
+        out["response_format"] = response_format(request.format)
+    if request.tools:  # only offered tools; an empty array is refused by some servers
+        out["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                },
+            }
+            for t in request.tools
+        ]
+    if request.web_search:
+        out["web_search_options"] = {"search_context_size": request.web_search}
+    out["stream"] = request.stream
+    if request.stream:
+        # Usage arrives as a last chunk with empty choices; needed for --usage and cost.
+        out["stream_options"] = {"include_usage": True}
+    else:
+        out.pop("stream_options", None)
+    return out
+
+
+def response_format(fmt: OutputFormat) -> dict[str, Any]:
+    if fmt.schema is None:
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": fmt.name, "schema": dict(fmt.schema), "strict": fmt.strict},
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """One neutral message in the Chat Completions shape. Reasoning and citations stay
+    home (DeepSeek refuses reasoning sent back); opaque data of other APIs too."""
+    if message.role == TOOL:
+        output = message.output
+        return {
+            "role": "tool",
+            "tool_call_id": output.call_id if output else "",
+            "content": output.text if output else message.text,
+        }
+    out: dict[str, Any] = {"role": message.role}
+    images = message.images
+    if images:
+        content: list[dict[str, Any]] = [{"type": "text", "text": message.text}]
+        for image in images:
+            url: dict[str, Any] = {"url": image.url}
+            if image.detail:
+                url["detail"] = image.detail
+            content.append({"type": "image_url", "image_url": url})
+        out["content"] = content
+    calls = message.calls
+    text = message.text
+    # Beside tool calls an empty reply has no content at all: the API refuses a null.
+    if not images and (text or not calls):
+        out["content"] = text
+    if calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.valid_arguments_text()},
+            }
+            for c in calls
+        ]
+    return out
+
+
+def message_from_json(obj: dict[str, Any], *, reasoning: str | None = None) -> Message:
+    """A Chat Completions message (0.2.0's stored form) as a neutral one: the named
+    history migration uses this, so it must take every shape 0.2.0 wrote."""
+    role = str(obj.get("role") or "user")
+    parts: list[Part] = []
+    if reasoning:
+        parts.append(Reasoning(reasoning))
+    if role == "tool":
+        text = _text(obj.get("content")) if obj.get("content") is not None else ""
+        return Message(TOOL, (ToolOutput(str(obj.get("tool_call_id") or ""), text),))
+    content = obj.get("content")
+    if isinstance(content, list):
+        for p in content:
+            if not isinstance(p, dict):
+                continue
+            if p.get("type") == "text":
+                parts.append(Text(str(p.get("text", ""))))
+            elif p.get("type") == "image_url":
+                image = p.get("image_url")
+                image = image if isinstance(image, dict) else {"url": image}
+                detail = image.get("detail")
+                parts.append(
+                    Image(str(image.get("url", "")), detail if isinstance(detail, str) else None)
+                )
+    elif content is not None:
+        parts.append(Text(str(content)))
+    calls = obj.get("tool_calls")
+    for n, call in enumerate(calls if isinstance(calls, list) else []):
+        if not isinstance(call, dict):
+            continue
+        fn = call.get("function")
+        fn = fn if isinstance(fn, dict) else {}
+        arguments = fn.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        parts.append(
+            ToolCall(str(call.get("id") or f"call_{n}"), str(fn.get("name") or ""), arguments or "")
+        )
+    if role == ASSISTANT and not any(type(p) is Text for p in parts) and not parts:
+        parts.append(Text(""))
+    return Message(role, tuple(parts))
