@@ -19,12 +19,14 @@ import json
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
 
 from aimlchat import __version__
+from aimlchat.api import adapters
+from aimlchat.api.adapters import CHAT, ChatRequest
 from aimlchat.api.errors_http import http_error, network_error, unsendable_error
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
@@ -33,7 +35,10 @@ from aimlchat.api.response import Response
 from aimlchat.api.retry import RetryPolicy, retry_after
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import AimlchatError, ApiError, NetworkError, UsageError, redact
-from aimlchat.record import record
+from aimlchat.record import record, replace
+
+if TYPE_CHECKING:
+    from types import ModuleType as Adapter  # an api.adapters module
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
@@ -133,17 +138,18 @@ class Client:
 
     # -- public API ---------------------------------------------------------------
 
-    def chat(self, body: dict[str, Any]) -> Response:
-        """The reply to one chat request, streamed when `body["stream"]` is true.
+    def chat(self, request: ChatRequest, api: str = CHAT) -> Response:
+        """The reply to one request, streamed when `request.stream`, over the API shape
+        named by `api` (api.adapters: "chat" or "responses").
 
         Nothing is sent until the response is first read; every error (HTTP, network,
         a malformed or cut-short reply) is raised from reading it."""
-        return Response(self._chat_source(body))
+        adapter = adapters.load(api)
+        return Response(self._chat_source(adapter, request), adapter)
 
-    def complete(self, body: dict[str, Any]) -> Response:
+    def complete(self, request: ChatRequest, api: str = CHAT) -> Response:
         """One non-streamed request, read whole before this returns (errors raise here)."""
-        body = {k: v for k, v in body.items() if k != "stream_options"}
-        response = self.chat({**body, "stream": False})
+        response = self.chat(replace(request, stream=False), api)
         response.json()
         return response
 
@@ -218,10 +224,11 @@ class Client:
             raise too_big
         return body
 
-    def _chat_source(self, body: dict[str, Any]) -> Iterator[SSEEvent | Any]:
-        streamed = bool(body.get("stream"))
-        said = yield from self._chat_reply(body, empty_ok=streamed)
-        if said or not streamed:
+    def _chat_source(self, adapter: Adapter, request: ChatRequest) -> Iterator[SSEEvent | Any]:
+        said = yield from self._chat_reply(
+            adapter.PATH, adapter.body(request), empty_ok=request.stream
+        )
+        if said or not request.stream:
             return
         # 200 and not one event: no reply was made (llama.cpp's Python server, when the
         # prompt overflows its window), so it is no network failure, and sending it again
@@ -229,8 +236,8 @@ class Client:
         # logic handles) or is the reply. Once: an unstreamed request is never repeated.
         self._debug("200 with no event: asking again without streaming")
         self._notice(EMPTY_STREAM_NOTICE)
-        whole = {k: v for k, v in body.items() if k != "stream_options"}
-        if not (yield from self._chat_reply({**whole, "stream": False}, empty_ok=True)):
+        whole = adapter.body(replace(request, stream=False))
+        if not (yield from self._chat_reply(adapter.PATH, whole, empty_ok=True)):
             raise ApiError(
                 "the server answered 200 with an empty body, streamed and not: "
                 "no reply and no error",
@@ -238,11 +245,11 @@ class Client:
             )
 
     def _chat_reply(
-        self, body: dict[str, Any], *, empty_ok: bool
+        self, path: str, body: dict[str, Any], *, empty_ok: bool
     ) -> Generator[SSEEvent | Any, None, bool]:
         """One POST: its SSE events, or its decoded body; whether it said anything. A
         blank body is an error, or with `empty_ok`, says nothing (False)."""
-        resp = self._send("POST", "/chat/completions", body, sse=bool(body.get("stream")))
+        resp = self._send("POST", path, body, sse=bool(body.get("stream")))
         with self._done(resp):
             if "event-stream" in resp.headers.get("Content-Type", ""):
                 said = False
