@@ -1,9 +1,10 @@
 """A real HTTP server on 127.0.0.1 that plays the AI/ML API, for tests and for trying
 the CLI by hand (`python tests/loopback.py --port 8765`).
 
-Each request to /v1/chat/completions takes the next scripted `Reply` from a queue
-(or the default reply) and plays it over the socket: SSE chunks with delays, stalls,
-dropped connections, error bodies, a body delimited by closing the socket.
+Each request to /v1/chat/completions or /v1/responses takes the next scripted `Reply`
+from a queue (or the default reply) and plays it over the socket: SSE chunks with
+delays, stalls, dropped connections, error bodies, a body delimited by closing the
+socket. A `Reply(text=…)` takes the shape of the path it answers.
 Every request is recorded (method, path, headers, JSON body).
 """
 
@@ -182,6 +183,275 @@ def thinking_words(seconds: float = 3.0, delay: float = 0.05) -> list[str]:
     return words[: max(1, int(seconds / delay))]
 
 
+# -- the Responses API (/v1/responses) -----------------------------------------------------
+
+RESPONSES_MODEL = "openai/gpt-5-5-pro"
+# What the AI/ML API answers on /chat/completions for a model that only answers on
+# /responses (its documentation's words for openai/gpt-5-5-pro).
+RESPONSES_ONLY = {
+    "message": "This model can only be called via the /responses endpoint",
+    "path": "/v1/chat/completions",
+    "requestId": "req-responses-only",
+    "statusCode": 400,
+    "timestamp": "2026-08-01T00:00:00.000Z",
+}
+Call = tuple[str, str, str]  # (call_id, name, arguments as JSON text)
+Cite = tuple[str, str]  # (url, title)
+
+
+def responses_event(kind: str, **fields: Any) -> str:
+    """One Responses stream event: `event:` names it, the data carries its `type`."""
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n"
+
+
+def responses_usage(
+    input_tokens: int = 10, output_tokens: int = 5, *, reasoning_tokens: int | None = None
+) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+    }
+    if reasoning_tokens is not None:
+        usage["output_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+    return usage
+
+
+def _response_object(
+    output: list[dict[str, Any]],
+    *,
+    status: str = "completed",
+    usage: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    incomplete: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": "resp-test",
+        "object": "response",
+        "created_at": 1,
+        "status": status,
+        "error": error,
+        "incomplete_details": {"reason": incomplete} if incomplete else None,
+        "model": RESPONSES_MODEL,
+        "output": output,
+        "output_text": "".join(
+            c.get("text", "")
+            for item in output
+            if item["type"] == "message"
+            for c in item["content"]
+        ),
+        "store": False,
+        "usage": usage,
+    }
+
+
+def _output_items(
+    text: str, reasoning: str, calls: list[Call], citations: list[Cite]
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if reasoning:
+        summary = [{"type": "summary_text", "text": reasoning}]
+        items.append({"id": "rs_1", "type": "reasoning", "summary": summary})
+    if text or not calls:
+        notes = [
+            {"type": "url_citation", "url": url, "title": title, "start_index": 0,
+             "end_index": len(text)}
+            for url, title in citations
+        ]  # fmt: skip
+        content = [{"type": "output_text", "text": text, "annotations": notes}]
+        items.append(
+            {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+             "content": content}
+        )  # fmt: skip
+    for n, (call_id, name, arguments) in enumerate(calls):
+        items.append(
+            {"id": f"fc_{n}", "type": "function_call", "status": "completed",
+             "call_id": call_id, "name": name, "arguments": arguments}
+        )  # fmt: skip
+    return items
+
+
+def responses_body(
+    text: str = "Hello from the loopback server.",
+    *,
+    reasoning: str = "",
+    calls: list[Call] | None = None,
+    citations: list[Cite] | None = None,
+    usage: dict[str, Any] | None = None,
+    status: str = "completed",
+    incomplete: str | None = None,
+) -> dict[str, Any]:
+    """A whole (unstreamed) Responses reply: the response object."""
+    output = _output_items(text, reasoning, calls or [], citations or [])
+    return _response_object(
+        output, status=status, usage=usage or responses_usage(), incomplete=incomplete
+    )
+
+
+def responses_stream(
+    pieces: list[str],
+    *,
+    reasoning: list[str] | None = None,
+    calls: list[Call] | None = None,
+    citations: list[Cite] | None = None,
+    usage: dict[str, Any] | None = None,
+    per_chunk: int = 1,
+    incomplete: str | None = None,
+    done_arguments: bool = True,
+) -> list[str]:
+    """SSE events of a Responses reply as OpenAI streams it: a reasoning item whose
+    summary arrives in `reasoning` pieces, a message whose text arrives in `pieces` (its
+    citations as annotations), function calls whose arguments arrive `per_chunk`
+    characters at a time (and whole again at their end, unless not `done_arguments`),
+    then `response.completed` (or `response.incomplete` with `incomplete` as the reason)."""
+    thinking, calls, citations = reasoning or [], calls or [], citations or []
+    text = "".join(pieces)
+    items = _output_items(text, "".join(thinking), calls, citations)
+    events = [
+        responses_event("response.created", response=_response_object([], status="in_progress"))
+    ]
+    for at, item in enumerate(items):
+        added = {**item, "status": "in_progress"}
+        if item["type"] == "message":
+            added["content"] = []
+        elif item["type"] == "reasoning":
+            added["summary"] = []
+        elif item["type"] == "function_call":
+            added["arguments"] = ""
+        events.append(responses_event("response.output_item.added", output_index=at, item=added))
+        where = {"item_id": item["id"], "output_index": at}
+        if item["type"] == "reasoning":
+            part = {"type": "summary_text", "text": ""}
+            events.append(
+                responses_event("response.reasoning_summary_part.added", **where,
+                                summary_index=0, part=part)
+            )  # fmt: skip
+            events += [
+                responses_event("response.reasoning_summary_text.delta", **where,
+                                summary_index=0, delta=piece)
+                for piece in thinking
+            ]  # fmt: skip
+        elif item["type"] == "message":
+            events += [
+                responses_event("response.output_text.delta", **where, content_index=0,
+                                delta=piece, logprobs=[])
+                for piece in pieces
+            ]  # fmt: skip
+            events += [
+                responses_event("response.output_text.annotation.added", **where,
+                                content_index=0, annotation_index=n, annotation=note)
+                for n, note in enumerate(item["content"][0]["annotations"])
+            ]  # fmt: skip
+        else:
+            arguments = item["arguments"]
+            events += [
+                responses_event("response.function_call_arguments.delta", **where,
+                                delta=arguments[i : i + per_chunk])
+                for i in range(0, len(arguments), per_chunk)
+            ]  # fmt: skip
+            events.append(
+                responses_event("response.function_call_arguments.done", **where,
+                                arguments=arguments)
+            )  # fmt: skip
+        done = (
+            item if done_arguments or item["type"] != "function_call" else {**item, "arguments": ""}
+        )
+        events.append(responses_event("response.output_item.done", output_index=at, item=done))
+    usage = usage or responses_usage(output_tokens=len(pieces) + len(thinking))
+    if incomplete:
+        final = _response_object(items, status="incomplete", usage=usage, incomplete=incomplete)
+        events.append(responses_event("response.incomplete", response=final))
+    else:
+        final = _response_object(items, usage=usage)
+        events.append(responses_event("response.completed", response=final))
+    return events
+
+
+def responses_failed(
+    message: str = "The server had an error while processing your request.",
+    code: str = "server_error",
+    *,
+    pieces: list[str] | None = None,
+) -> list[str]:
+    """A Responses stream that fails: some text (`pieces`), then `response.failed`."""
+    events = [
+        responses_event("response.created", response=_response_object([], status="in_progress"))
+    ]
+    events += [
+        responses_event("response.output_text.delta", item_id="msg_1", output_index=0,
+                        content_index=0, delta=piece)
+        for piece in pieces or []
+    ]  # fmt: skip
+    error = {"code": code, "message": message}
+    failed = _response_object([], status="failed", usage=responses_usage(), error=error)
+    events.append(responses_event("response.failed", response=failed))
+    return events
+
+
+def responses_error(message: str = "Rate limit reached", code: str = "rate_limit_exceeded") -> str:
+    """The stream's `error` event (no `response.failed` follows it)."""
+    return responses_event("error", code=code, message=message, param=None)
+
+
+def _last_input_text(body: dict[str, Any]) -> str:
+    for item in reversed(body.get("input") or []):
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                return content
+            return "".join(c.get("text", "") for c in content or [] if isinstance(c, dict))
+    return ""
+
+
+def responses_script(delay: float = 0.05) -> Callable[[dict[str, Any]], Reply]:
+    """`--scenario responses`: /responses answers in its own shape: a reasoning summary,
+    then the answer; with function tools offered, a call to the first one (its result
+    comes back quoted); with the web-search tool, two citations. /chat/completions
+    refuses openai/gpt-5-5-pro with the API's 400 and answers other models as usual."""
+
+    def script(request: dict[str, Any]) -> Reply:
+        body = request.get("json") or {}
+        if not is_responses(request):
+            if body.get("model") in (RESPONSES_MODEL, RESPONSES_MODEL.split("/")[1]):
+                return Reply(status=400, body=RESPONSES_ONLY)
+            return default_reply(request)
+        items = body.get("input") or []
+        tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+        functions = [t["name"] for t in tools if t.get("type") == "function"]
+        searched = any(str(t.get("type", "")).startswith("web_search") for t in tools)
+        last = items[-1] if items and isinstance(items[-1], dict) else {}
+        thinking = re.findall(r"\S+\s*", "Let me think about what was asked, then answer.")
+        calls: list[Call] = []
+        if last.get("type") == "function_call_output":
+            text = f"The tool said:\n\n> {str(last.get('output'))[:300]}\n\nThat is all I needed."
+        elif functions:
+            args = {"weather": {"city": "Paris"}, "read_file": {"path": "README.md"}}
+            calls = [("call_1", functions[0], json.dumps(args.get(functions[0], {})))]
+            text = ""
+        else:
+            text = f"You asked over /v1/responses: {_last_input_text(body)}"
+        cites = [("https://example.com/a", "Source A"), ("https://example.org/b", "Source B")]
+        citations = cites if searched and text else []
+        if not body.get("stream"):
+            return Reply(
+                body=responses_body(
+                    text, reasoning="".join(thinking), calls=calls, citations=citations,
+                    usage=responses_usage(20, 30, reasoning_tokens=12),
+                )
+            )  # fmt: skip
+        return Reply(
+            events=responses_stream(
+                re.findall(r"\S+\s*", text), reasoning=thinking, calls=calls,
+                citations=citations, usage=responses_usage(20, 30, reasoning_tokens=12),
+                per_chunk=4,
+            ),
+            delay=delay,
+        )  # fmt: skip
+
+    return script
+
+
 @dataclass
 class Gate:
     """Holds a streamed reply before its event `at` until the test opens it: a test acts
@@ -218,14 +488,38 @@ class Reply:
     # one stream, flushed (Z_SYNC_FLUSH) after each so each can be decoded on arrival.
     encoding: str | None = None
     gate: Gate | None = None  # held before event gate.at until the test opens it
+    # A plain text reply in these pieces, in the shape of the path it answers (chat
+    # completions or responses), streamed when the request asks: for tests of either API.
+    text: list[str] | None = None
 
 
 def _compressor(encoding: str) -> Any:
     return zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
 
 
+def shaped(reply: Reply, request: dict[str, Any]) -> Reply:
+    """A `Reply(text=…)` made the events or body its request's path and `stream` ask for."""
+    if reply.text is None:
+        return reply
+    body = request.get("json") or {}
+    stream = bool(body.get("stream"))
+    if is_responses(request):
+        if stream:
+            return dataclasses.replace(reply, text=None, events=responses_stream(reply.text))
+        return dataclasses.replace(reply, text=None, body=responses_body("".join(reply.text)))
+    if stream:
+        return dataclasses.replace(reply, text=None, events=sse_reply(reply.text))
+    return dataclasses.replace(reply, text=None, body=completion("".join(reply.text)))
+
+
+def is_responses(request: dict[str, Any]) -> bool:
+    return str(request.get("path", "")).split("?")[0].endswith("/responses")
+
+
 def default_reply(request: dict[str, Any]) -> Reply:
     body = request.get("json") or {}
+    if is_responses(request):
+        return shaped(Reply(text=["Hello", " from", " the", " loopback", " server."]), request)
     if body.get("stream"):
         return Reply(events=sse_reply(["Hello", " from", " the", " loopback", " server."]))
     return Reply(body=completion("Hello from the loopback server.", int(body.get("n") or 1)))
@@ -309,6 +603,21 @@ MODELS = {
     ],
 }
 MODELS_ETAG = '"models-v1"'
+# For `--scenario responses`: a model that answers only on /v1/responses.
+RESPONSES_CARD: dict[str, Any] = {
+    "id": "openai/gpt-5-5-pro",
+    "type": "openai/responses",
+    "aliases": ["gpt-5-5-pro"],
+    "tags": [],
+    "info": {
+        "name": "GPT-5.5 Pro",
+        "developer": "Open AI",
+        "contextLength": 1050000,
+        "outputMax": 128000,
+    },
+    "modalities": {"input": ["text", "image"], "output": ["text"]},
+}
+MODELS_WITH_RESPONSES = {**MODELS, "data": [*MODELS["data"], RESPONSES_CARD]}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -365,7 +674,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         request = self._record(self.rfile.read(length))
-        if not self.path.endswith("/chat/completions"):
+        if not self.path.endswith(("/chat/completions", "/responses")):
             self._plain(404, {"message": "Cannot POST " + self.path, "statusCode": 404})
             return
         with self.server.lock:
@@ -373,7 +682,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.in_flight += 1
             self.server.peak_in_flight = max(self.server.peak_in_flight, self.server.in_flight)
         try:
-            self._play(reply or self.server.script(request), request)
+            self._play(shaped(reply or self.server.script(request), request), request)
         finally:
             with self.server.lock:
                 self.server.in_flight -= 1
@@ -511,6 +820,15 @@ class LoopbackServer(ThreadingHTTPServer):
     def chat_bodies(self) -> list[dict[str, Any]]:
         with self.lock:
             return [r["json"] for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    def responses_bodies(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r["json"] for r in self.requests if is_responses(r)]
+
+    def api_paths(self) -> list[str]:
+        """The path of each POST (chat completions or responses), in order."""
+        with self.lock:
+            return [r["path"] for r in self.requests if r["method"] == "POST"]
 
 
 @dataclass
@@ -696,7 +1014,7 @@ def _slow_and_logged(server: LoopbackServer, args: argparse.Namespace) -> None:
 
     def wrapped(request: dict[str, Any]) -> Reply:
         if args.log:
-            print(f"chat request #{len(server.chat_bodies())}", flush=True)
+            print(f"chat request #{len(server.api_paths())}", flush=True)
         reply = script(request)
         if args.header_delay:
             reply = dataclasses.replace(reply, header_delay=args.header_delay)
@@ -721,6 +1039,7 @@ def main() -> None:
             "tools",
             "smallctx",
             "cmd",
+            "responses",
         ],
     )
     parser.add_argument("--delay", type=float, default=0.05)
@@ -728,6 +1047,18 @@ def main() -> None:
     _add_by_hand_options(parser)
     args = parser.parse_args()
     server = LoopbackServer(args.port)
+
+    if args.scenario == "responses":
+        server.models_reply = Reply(body=MODELS_WITH_RESPONSES)
+        server.script = responses_script(args.delay)
+        notes = _apply_by_hand_options(server, args, parser)
+        _slow_and_logged(server, args)
+        print(f"loopback AI/ML API on {server.base_url} (scenario responses: try "
+              f"-m {RESPONSES_MODEL})", flush=True)  # fmt: skip
+        print("\n".join(notes), flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+        return
 
     if args.scenario in ("tools", "smallctx"):
         if not __package__:  # run as a script: its folder is on sys.path, not the repo

@@ -175,7 +175,8 @@ def test_tab_on_model_completes_from_the_cached_catalogue(cli_env, server):
 def repl_on_pipe(cli_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     """A Repl on a fake terminal (OSC 52 reaches `out`), its stderr in `err`."""
     from aimlchat.commands.repl import Repl
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
     from aimlchat.terminal.environment import Environment
 
     env = {k: v for k, v in cli_env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
@@ -183,7 +184,7 @@ def repl_on_pipe(cli_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     environment = Environment(
         stdin=io.StringIO(), stdout=out, stderr=err, environ=env, stdout_tty=True
     )
-    app = App(RequestOptions(raw=True), environment)
+    app = App(Flags(raw=True), environment)
     repl = Repl(app, app.open_chat(stream=True), out.write)
     repl.out, repl.err = out, err  # type: ignore[attr-defined]
     yield repl

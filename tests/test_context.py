@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aimlchat import messages
 from aimlchat.chat.context import ContextWindow, Window, resolve_window
 from aimlchat.chat.context_errors import (
     is_context_error,
@@ -29,18 +28,18 @@ from aimlchat.chat.tokens import (
     tokens_text,
 )
 from aimlchat.errors import ExitCode, UsageError
+from aimlchat.messages import Citation, Image, Message, ToolCall, tool_output
 
-Message = dict[str, Any]
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it rests for a while. "
 SYSTEM = "You are a terse assistant."
 
 
 def user(text: str) -> Message:
-    return {"role": "user", "content": text}
+    return messages.user(text)
 
 
 def assistant(text: str) -> Message:
-    return {"role": "assistant", "content": text}
+    return messages.assistant(text)
 
 
 def chat_turns(n: int, words: int = 60) -> list[Message]:
@@ -53,15 +52,9 @@ def chat_turns(n: int, words: int = 60) -> list[Message]:
 
 def tool_round(turn: int, calls: int, result_chars: int) -> list[Message]:
     ids = [f"call_{turn}_{k}" for k in range(calls)]
-    asked: Message = {
-        "role": "assistant",
-        "tool_calls": [
-            {"id": i, "type": "function", "function": {"name": "weather", "arguments": '{"c":1}'}}
-            for i in ids
-        ],
-    }
+    asked = messages.assistant(calls=[ToolCall(i, "weather", '{"c":1}') for i in ids])
     result = ("sunny, 21 degrees. " * (result_chars // 19 + 1))[:result_chars]
-    return [asked] + [{"role": "tool", "tool_call_id": i, "content": result} for i in ids]
+    return [asked] + [tool_output(i, result) for i in ids]
 
 
 def small_model(length: int = 4096, output_max: int | None = None) -> ContextWindow:
@@ -69,15 +62,14 @@ def small_model(length: int = 4096, output_max: int | None = None) -> ContextWin
 
 
 def assert_well_formed(kept: list[Message]) -> None:
-    """The API's rules: no `tool` message without its call, no history opening mid-turn."""
+    """The API's rules: no tool output without its call, no history opening mid-turn."""
     if kept:
-        assert kept[0]["role"] == "user"
+        assert kept[0].role == "user"
     called: set[str] = set()
     for message in kept:
-        for call in message.get("tool_calls") or []:
-            called.add(call["id"])
-        if message["role"] == "tool":
-            assert message["tool_call_id"] in called
+        called.update(call.id for call in message.calls)
+        if message.role == "tool":
+            assert message.output is not None and message.output.call_id in called
 
 
 def test_thirty_turns_on_a_small_window_keep_the_newest_turns_and_the_system_prompt() -> None:
@@ -125,7 +117,7 @@ def test_a_tool_call_and_its_results_are_left_out_with_their_turn() -> None:
         history += [user(f"weather {turn}?"), *tool_round(turn, 2, 600), assistant("sunny")]
     plan = small_model(4096).fit(None, history, user("and tomorrow?"))
     assert 0 < plan.start < len(history)
-    assert plan.kept[0]["role"] == "user"
+    assert plan.kept[0].role == "user"
     assert_well_formed(plan.kept)
 
 
@@ -288,22 +280,31 @@ def test_a_calibrated_estimate_leaves_out_more_when_the_server_counted_more() ->
     assert ctx.fit(SYSTEM, history, user("next")).start > first.start
 
 
-def test_image_parts_count_a_fixed_price_and_tool_calls_their_json() -> None:
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 90_000}}
-    low = {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}}
-    message = {"role": "user", "content": [{"type": "text", "text": "what?"}, image, low]}
+def test_image_parts_count_a_fixed_price_and_tool_calls_their_id_name_and_arguments() -> None:
+    image = Image("data:image/png;base64," + "A" * 90_000)
+    low = Image("https://x/y.png", "low")
+    message = messages.user("what?", [image, low])
     assert (
         message_tokens(message) == MESSAGE_OVERHEAD + text_tokens("what?") + IMAGE_HIGH + IMAGE_LOW
     )
     calls = tool_round(1, 2, 0)[0]
-    assert message_tokens(calls) == MESSAGE_OVERHEAD + text_tokens(
-        json.dumps(calls["tool_calls"], ensure_ascii=False)
+    assert message_tokens(calls) == MESSAGE_OVERHEAD + 2 * (
+        text_tokens("call_1_0") + text_tokens("weather") + text_tokens('{"c":1}')
+    )
+    output = tool_output("call_1_0", "sunny " * 50)
+    assert message_tokens(output) == MESSAGE_OVERHEAD + text_tokens("call_1_0") + text_tokens(
+        "sunny " * 50
     )
 
 
-def test_a_stored_reasoning_is_not_counted_since_it_is_never_sent() -> None:
+def test_reasoning_and_citations_are_not_counted_since_they_are_never_sent() -> None:
     plain = assistant("42")
-    assert message_tokens({**plain, "reasoning": "long thoughts " * 500}) == message_tokens(plain)
+    kept = messages.assistant(
+        "42",
+        reasoning="long thoughts " * 500,
+        citations=[Citation("https://example.com/" + "x" * 500, "a long title " * 50)],
+    )
+    assert message_tokens(kept) == message_tokens(plain)
 
 
 def test_cjk_code_and_base64_cost_more_tokens_per_character_than_english() -> None:

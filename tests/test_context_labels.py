@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from aimlchat.api.adapters import ToolSchema
 from aimlchat.chat.context import ContextWindow, resolve_window
 from aimlchat.chat.context_view import describe
 from aimlchat.chat.tokens import tokens_text
@@ -18,14 +19,11 @@ from tests.test_context_window import open_repl
 from tests.test_tool_calls import declare
 
 TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "weather",
-            "description": "The current weather in a city, with wind and rain " * 5,
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    ToolSchema(
+        "weather",
+        "The current weather in a city, with wind and rain " * 5,
+        {"type": "object", "properties": {"city": {"type": "string"}}},
+    )
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from aimlchat.api.adapters.chat_completions import message_from_json
 from aimlchat.chat.tokens import Estimator, fixed_tokens, message_tokens
 from tests.conftest import invoke
 from tests.loopback import LoopbackServer, Reply
@@ -40,7 +41,8 @@ def question(i: int) -> str:
 
 def estimate(body: dict[str, Any]) -> int:
     """The request as our estimator sees it, uncalibrated, with its margin."""
-    raw = fixed_tokens(None) + sum(message_tokens(m) for m in body["messages"])
+    sent = [message_from_json(m) for m in body["messages"]]
+    raw = fixed_tokens(None) + sum(message_tokens(m) for m in sent)
     return Estimator().tokens(raw)
 
 

@@ -191,7 +191,8 @@ def test_role_in_the_repl_sets_the_system_prompt(cli_env, server, home):
     from prompt_toolkit.output import DummyOutput
 
     from aimlchat.commands.repl import Repl, loop, make_prompt_session
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
     from aimlchat.terminal.environment import Environment
 
     cfg = home / "config" / "aimlchat"
@@ -199,7 +200,7 @@ def test_role_in_the_repl_sets_the_system_prompt(cli_env, server, home):
     (cfg / "config.toml").write_text('[roles]\npirate = "Talk like a pirate."\n')
     out = io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=io.StringIO(), environ=cli_env)
-    app = App(RequestOptions(no_history=True), env)
+    app = App(Flags(no_history=True), env)
     repl = Repl(app, app.open_chat(stream=True), out.write)
     with create_pipe_input() as pipe:
         pipe.send_text("/role pirate\rahoy\r/exit\r")
@@ -252,7 +253,9 @@ NOT_FOR_A_PLAIN_ASK = {
     "aimlchat.chat.fit",
     "aimlchat.chat.context_errors",
     "aimlchat.chat.window_memory",
+    "aimlchat.remembered",
     "aimlchat.api.catalog",
+    "aimlchat.api.adapters.responses",
     "aimlchat.storage.search",
     "platformdirs",
 }

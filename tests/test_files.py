@@ -60,7 +60,7 @@ def test_a_glob_expands_and_an_image_goes_the_attach_way(tmp_path):
     (tmp_path / "pic.bin").write_bytes(PNG)
     ctx = collect(["*.txt", "pic.bin"], cwd=tmp_path)
     assert [b.split("\n")[0] for b in ctx.blocks] == ["a.txt", "b.txt"]
-    assert ctx.images[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert ctx.images[0].url.startswith("data:image/png;base64,")
 
 
 def test_a_named_binary_file_is_a_usage_error_naming_it(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from aimlchat.messages import Citation, ToolCall, assistant, tool_output, user
 from aimlchat.storage.store import Store
 from tests.conftest import invoke, run_cli, spawn
 
@@ -24,7 +25,7 @@ def saved(env: dict[str, str], *texts: str, status: str = "ok") -> Store:
     store = Store(db_path(env))
     cid = store.create(model="m", system=None)
     for text in texts:
-        store.add(cid, "user", text, status=status)
+        store.add(cid, user(text), status=status)
     return store
 
 
@@ -81,8 +82,8 @@ def test_a_long_message_shows_a_snippet_around_the_match(cli_env):
 def test_search_matches_names_and_marks_statuses(cli_env):
     store = Store(db_path(cli_env))
     cid = store.create(model="m", system=None, name="docker-notes")
-    store.add(cid, "user", "compose")
-    store.add(cid, "assistant", "about docker", status="choice")
+    store.add(cid, user("compose"))
+    store.add(cid, assistant("about docker"), status="choice")
     lines = stdout_lines(invoke(["history", "search", "docker"], cli_env))
     assert any(line.endswith("assistant [choice] (docker-notes): about docker") for line in lines)
     assert any(line.endswith('conversation "docker-notes": compose') for line in lines)
@@ -115,9 +116,9 @@ def test_a_limit_below_one_is_a_usage_error(cli_env, command, limit):
 def test_choices_are_hidden_by_show_shown_with_all_and_exported_marked(cli_env):
     store = Store(db_path(cli_env))
     cid = store.create(model="m", system=None)
-    store.add(cid, "user", "pick one")
-    store.add(cid, "assistant", "choice A")
-    store.add(cid, "assistant", "choice B", status="choice")
+    store.add(cid, user("pick one"))
+    store.add(cid, assistant("choice A"))
+    store.add(cid, assistant("choice B"), status="choice")
     shown = invoke(["history", "show"], cli_env)
     assert "choice A" in shown.stdout.decode() and b"choice B" not in shown.stdout
     assert "1 more not in the conversation (choice): see --all" in shown.stderr
@@ -130,19 +131,80 @@ def test_choices_are_hidden_by_show_shown_with_all_and_exported_marked(cli_env):
 
 
 def test_export_md_puts_tool_calls_on_their_own_lines_after_the_text(cli_env):
-    def call(name: str) -> dict[str, object]:
-        return {"id": name, "type": "function", "function": {"name": name, "arguments": "{}"}}
+    def call(name: str) -> ToolCall:
+        return ToolCall(name, name, "{}")
 
     store = Store(db_path(cli_env))
     cid = store.create(model="m", system=None)
-    store.add(cid, "user", "weather?")
-    store.add(cid, "assistant", "Let me look.", tool_calls=[call("weather")])
-    store.add(cid, "tool", "sunny", tool_call_id="weather")
-    store.add(cid, "assistant", None, tool_calls=[call("clock"), call("map")])
-    store.add(cid, "assistant", "Sunny.")
+    store.add(cid, user("weather?"))
+    store.add(cid, assistant("Let me look.", calls=[call("weather")]))
+    store.add(cid, tool_output("weather", "sunny"))
+    store.add(cid, assistant(calls=[call("clock"), call("map")]))
+    store.add(cid, assistant("Sunny."))
     md = invoke(["history", "export", "1", "-f", "md"], cli_env).stdout.decode()
     assert "## assistant\n\nLet me look.\n\n→ weather {}\n\n## tool\n\nsunny\n" in md
     assert "## assistant\n\n→ clock {}\n→ map {}\n\n## assistant\n\nSunny.\n" in md
+
+
+def cited(env: dict[str, str]) -> None:
+    store = Store(db_path(env))
+    cid = store.create(model="m", system=None)
+    store.add(cid, user("news?"))
+    sources = [
+        Citation("https://a.example/one", "First page", 0, 4),
+        Citation("https://b.example/two"),
+        Citation("https://a.example/one", "First page", 9, 12),  # the same page again
+    ]
+    store.add(cid, assistant("Rain today.", citations=sources, calls=[ToolCall("c", "map", "{}")]))
+
+
+def test_history_show_numbers_a_replys_sources_under_it(cli_env):
+    cited(cli_env)
+    shown = invoke(["history", "show"], cli_env).stdout.decode()
+    assert shown.endswith(
+        "## assistant\n\nRain today.\n→ map {}\n"
+        "\nSources:\n[1] First page — https://a.example/one\n[2] https://b.example/two\n"
+    )
+
+
+def test_export_md_puts_sources_after_the_text_and_calls(cli_env):
+    cited(cli_env)
+    md = invoke(["history", "export", "-f", "md"], cli_env).stdout.decode()
+    assert md.endswith(
+        "## assistant\n\nRain today.\n\n→ map {}\n\n"
+        "Sources:\n[1] First page — https://a.example/one\n[2] https://b.example/two\n"
+    )
+
+
+def test_export_json_gives_each_message_its_neutral_parts(cli_env):
+    cited(cli_env)
+    Store(db_path(cli_env)).add(1, tool_output("c", "a map"), status="interrupted")
+    doc = json.loads(invoke(["history", "export", "-f", "json"], cli_env).stdout)
+    reply, result = doc["messages"][1:]
+    assert reply["role"] == "assistant" and reply["content"] == "Rain today."
+    assert reply["parts"] == [
+        {"type": "text", "text": "Rain today."},
+        {
+            "type": "citation",
+            "url": "https://a.example/one",
+            "title": "First page",
+            "start": 0,
+            "end": 4,
+        },
+        {"type": "citation", "url": "https://b.example/two"},
+        {
+            "type": "citation",
+            "url": "https://a.example/one",
+            "title": "First page",
+            "start": 9,
+            "end": 12,
+        },
+        {"type": "tool_call", "id": "c", "name": "map", "arguments": "{}"},
+    ]
+    assert result["parts"] == [{"type": "tool_output", "call_id": "c", "text": "a map"}]
+    assert result["content"] == "a map" and result["status"] == "interrupted"
+    # the wire's field names are gone from the export
+    assert not {"tool_calls", "tool_call_id"} & {key for m in doc["messages"] for key in m}
 
 
 # -- --no-history ----------------------------------------------------------------------
@@ -154,7 +216,8 @@ def test_no_history_chat_writes_nothing_to_disk(cli_env, server):
     from prompt_toolkit.output import DummyOutput
 
     from aimlchat.commands.repl import Repl, loop, make_prompt_session
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
     from aimlchat.terminal.environment import Environment
 
     data = Path(cli_env["XDG_DATA_HOME"]) / "aimlchat"
@@ -164,7 +227,7 @@ def test_no_history_chat_writes_nothing_to_disk(cli_env, server):
     before = earlier.read_bytes()
     out, err = io.StringIO(), io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ=cli_env)
-    app = App(RequestOptions(no_history=True), env)
+    app = App(Flags(no_history=True), env)
     repl = Repl(app, app.open_chat(stream=True), out.write)
     with create_pipe_input() as pipe:
         session = make_prompt_session(app, input=pipe, output=DummyOutput())
@@ -201,8 +264,8 @@ def test_save_onto_a_taken_name_is_refused_and_history_stays_on(cli_env, server)
     assert "not being saved" not in shown.getvalue()
     store = Store(db_path(cli_env))
     assert store.find("taken") == 1 and store.find("mine") == 2
-    assert [m.content for m in store.messages(1)] == ["older", REPLY]
-    assert [m.content for m in store.messages(2)] == ["newer", REPLY, "again", REPLY]
+    assert [m.message.text for m in store.messages(1)] == ["older", REPLY]
+    assert [m.message.text for m in store.messages(2)] == ["newer", REPLY, "again", REPLY]
 
 
 def test_history_is_whole_in_history_db_once_a_command_ends(cli_env, server, home):

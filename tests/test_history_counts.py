@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from aimlchat.messages import assistant, user
 from aimlchat.storage.store import Store
 from tests.conftest import invoke
 from tests.test_history import db_path
@@ -14,11 +15,11 @@ from tests.test_history import db_path
 def test_list_counts_what_show_shows(cli_env):
     store = Store(db_path(cli_env))
     cid = store.create(model="m", system=None)
-    store.add(cid, "user", "pick one")
-    store.add(cid, "assistant", "choice A")
-    store.add(cid, "assistant", "choice B", status="choice")
-    store.add(cid, "user", "lost", status="failed")
-    store.add(cid, "assistant", "old", status="replaced")
+    store.add(cid, user("pick one"))
+    store.add(cid, assistant("choice A"))
+    store.add(cid, assistant("choice B"), status="choice")
+    store.add(cid, user("lost"), status="failed")
+    store.add(cid, assistant("old"), status="replaced")
     shown = invoke(["history", "show", str(cid)], cli_env).stdout.decode()
     headings = re.findall(r"^## ", shown, re.MULTILINE)
     listing = invoke(["history", "list"], cli_env).stdout.decode()
@@ -30,8 +31,8 @@ def conversations(cli_env) -> Store:
     store = Store(db_path(cli_env))
     for title in ("first talk", "second talk"):
         cid = store.create(model="m", system=None)
-        store.add(cid, "user", title)
-        store.add(cid, "assistant", f"reply to {title}")
+        store.add(cid, user(title))
+        store.add(cid, assistant(f"reply to {title}"))
     return store
 
 

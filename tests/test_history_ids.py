@@ -11,6 +11,7 @@ import pexpect
 import pytest
 
 from aimlchat.errors import UsageError
+from aimlchat.messages import assistant, user
 from aimlchat.storage import migrations
 from aimlchat.storage.store import Store
 from tests.conftest import invoke, spawn
@@ -27,8 +28,8 @@ def conversations(env: dict[str, str], count: int) -> Store:
     store = Store(db_path(env))
     for _ in range(count):
         cid = store.create(model="m", system=None)
-        store.add(cid, "user", f"m{cid}")
-        store.add(cid, "assistant", f"r{cid}")
+        store.add(cid, user(f"m{cid}"))
+        store.add(cid, assistant(f"r{cid}"))
     return store
 
 
@@ -50,12 +51,13 @@ def repl_lines(env: dict[str, str], text: str) -> tuple[object, str]:
     from prompt_toolkit.output import DummyOutput
 
     from aimlchat.commands.repl import Repl, loop, make_prompt_session
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
     from aimlchat.terminal.environment import Environment
 
     out, err = io.StringIO(), io.StringIO()
     streams = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ=env)
-    app = App(RequestOptions(), streams)
+    app = App(Flags(), streams)
     repl = Repl(app, app.open_chat(stream=True), out.write)
     with create_pipe_input() as pipe:
         pipe.send_text(text)
@@ -72,7 +74,12 @@ def test_session_with_an_id_resumes_that_conversation(cli_env, server):
     assert r.returncode == 0, r.stderr
     sent = [m["content"] for m in server.chat_bodies()[0]["messages"] if m["role"] == "user"]
     assert sent == ["m2", "more"]
-    assert [m.content for m in Store(db_path(cli_env)).messages(2)] == ["m2", "r2", "more", REPLY]
+    assert [m.message.text for m in Store(db_path(cli_env)).messages(2)] == [
+        "m2",
+        "r2",
+        "more",
+        REPLY,
+    ]
 
 
 def test_session_with_an_unknown_id_is_a_usage_error_and_creates_nothing(cli_env, server):
@@ -171,8 +178,8 @@ def earlier_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(path)
     for n in range(1, 5):
         cid = store.create(model="m", system=None, name=f"c{n}")
-        store.add(cid, "user", f"zebra {n}")
-        store.add(cid, "assistant", f"reply {n}")
+        store.add(cid, user(f"zebra {n}"))
+        store.add(cid, assistant(f"reply {n}"))
     store.delete(4)
     store.close()
     monkeypatch.undo()
@@ -187,7 +194,7 @@ def test_a_database_from_before_keeps_every_conversation_and_message(tmp_path, m
         (2, "c2", 2),
         (1, "c1", 2),
     ]
-    assert [m.content for m in store.messages(2)] == ["zebra 2", "reply 2"]
+    assert [m.message.text for m in store.messages(2)] == ["zebra 2", "reply 2"]
     assert len(store.search("zebra")[0]) == 3
     db = sqlite3.connect(path)
     (schema,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'conversations'").fetchone()
@@ -210,7 +217,7 @@ def test_the_upgrade_leaves_foreign_keys_on(tmp_path, monkeypatch):
     earlier_database(path, monkeypatch)
     store = Store(path)
     with pytest.raises(Exception, match="FOREIGN KEY"):
-        store.add(99, "user", "nobody's")
+        store.add(99, user("nobody's"))
 
 
 # -- history rm asks on a terminal -------------------------------------------------------
@@ -257,7 +264,7 @@ def test_rm_with_yes_or_without_a_terminal_does_not_ask(cli_env, capsys):
 
 def test_export_without_a_reference_exports_the_latest(cli_env):
     store = conversations(cli_env, 2)
-    store.add(1, "user", "newest words")
+    store.add(1, user("newest words"))
     r = invoke(["history", "export"], cli_env)
     assert r.returncode == 0 and "newest words" in r.stdout.decode()
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from aimlchat.api.adapters import ChatRequest
 from aimlchat.api.client import Client
 from aimlchat.errors import NetworkError
+from aimlchat.messages import user
 from tests.loopback import completion
 
 ANSWER = "answer"  # read the request, answer it, keep the connection
@@ -135,7 +137,7 @@ def client_for(
     )
 
 
-BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+BODY = ChatRequest("m", (user("hi"),), stream=False)
 
 
 @pytest.mark.parametrize("closed", [RESET, SILENT], ids=["server-reset", "nat-forgot"])

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from aimlchat.api.adapters import ChatRequest
 from aimlchat.errors import ExitCode
 from tests.conftest import invoke
 
@@ -114,7 +115,7 @@ def test_a_header_requests_refuses_is_a_config_error_not_a_billed_network_error(
         notice=notices.append,
     )  # fmt: skip
     with pytest.raises(ConfigError) as caught:
-        client.complete({"model": "m", "messages": []})
+        client.complete(ChatRequest("m", ()))
     assert "billed" not in caught.value.message and SECRET not in caught.value.message
     assert notices == [] and server.requests == []  # not retried, nothing sent
 
@@ -141,5 +142,5 @@ def test_an_unparseable_url_reaching_the_client_is_a_usage_error(server):
     client = Client(base_url="http://127.0.0.1:99999/v1", api_key="sk-ok", timeout=5, retries=2,
                     notice=lambda _: None)  # fmt: skip
     with pytest.raises(UsageError) as caught:
-        client.complete({"model": "m", "messages": []})
+        client.complete(ChatRequest("m", ()))
     assert "billed" not in caught.value.message

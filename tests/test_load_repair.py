@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aimlchat.chat.repair import INTERRUPTED_RESULT
+from aimlchat.messages import ToolCall, assistant, tool_output, user
 from aimlchat.storage.store import Store
 from tests.conftest import invoke
 from tests.loopback import LoopbackServer, Reply
@@ -20,6 +21,10 @@ from tests.loopback_tools import text_reply
 
 def call(call_id: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+
+
+def stored(call_id: str) -> ToolCall:
+    return ToolCall(call_id, "weather", "{}")
 
 
 def history(home: Path) -> Store:
@@ -41,9 +46,9 @@ def continue_with_next(cli_env: dict[str, str], server: LoopbackServer) -> list[
 def test_tool_calls_without_results_get_interrupted_results_on_continue(cli_env, server, home):
     store = history(home)
     cid = store.create(model="meta-llama/llama-4-scout", system=None)
-    store.add(cid, "user", "weather in two cities?")
-    store.add(cid, "assistant", "", tool_calls=[call("c1"), call("c2")])
-    store.add(cid, "tool", "sunny", tool_call_id="c1")  # killed while c2 ran
+    store.add(cid, user("weather in two cities?"))
+    store.add(cid, assistant("", calls=[stored("c1"), stored("c2")]))
+    store.add(cid, tool_output("c1", "sunny"))  # killed while c2 ran
     assert continue_with_next(cli_env, server) == [
         {"role": "user", "content": "weather in two cities?"},
         {"role": "assistant", "tool_calls": [call("c1"), call("c2")]},
@@ -56,10 +61,10 @@ def test_tool_calls_without_results_get_interrupted_results_on_continue(cli_env,
 def test_a_round_cut_off_mid_history_is_answered_where_it_stands(cli_env, server, home):
     store = history(home)
     cid = store.create(model="meta-llama/llama-4-scout", system=None)
-    store.add(cid, "user", "weather?")
-    store.add(cid, "assistant", "Let me see.", tool_calls=[call("c1")])
-    store.add(cid, "user", "hello?")  # a lenient server took it; a strict one would not
-    store.add(cid, "assistant", "Hi.")
+    store.add(cid, user("weather?"))
+    store.add(cid, assistant("Let me see.", calls=[stored("c1")]))
+    store.add(cid, user("hello?"))  # a lenient server took it; a strict one would not
+    store.add(cid, assistant("Hi."))
     messages = continue_with_next(cli_env, server)
     assert messages[:4] == [
         {"role": "user", "content": "weather?"},
@@ -73,9 +78,9 @@ def test_a_round_cut_off_mid_history_is_answered_where_it_stands(cli_env, server
 def test_an_unanswered_last_message_is_left_out_of_the_next_request(cli_env, server, home):
     store = history(home)
     cid = store.create(model="meta-llama/llama-4-scout", system=None)
-    store.add(cid, "user", "first")
-    store.add(cid, "assistant", "One.")
-    store.add(cid, "user", "never answered")
+    store.add(cid, user("first"))
+    store.add(cid, assistant("One."))
+    store.add(cid, user("never answered"))
     server.push(text_reply("ok"))
     r = invoke(["ask", "-c", "next"], cli_env)
     assert r.returncode == 0, r.stderr
@@ -85,17 +90,17 @@ def test_an_unanswered_last_message_is_left_out_of_the_next_request(cli_env, ser
         {"role": "user", "content": "next"},
     ]
     assert "a message that got no reply left out (history keeps it)" in r.stderr
-    kept = [m.content for m in store.messages(cid)]
+    kept = [m.message.text for m in store.messages(cid)]
     assert kept == ["first", "One.", "never answered", "next", "ok"]
 
 
 def test_a_clean_conversation_loads_without_a_notice(cli_env, server, home):
     store = history(home)
     cid = store.create(model="meta-llama/llama-4-scout", system=None)
-    store.add(cid, "user", "first")
-    store.add(cid, "assistant", "", tool_calls=[call("c1")])
-    store.add(cid, "tool", "sunny", tool_call_id="c1")
-    store.add(cid, "assistant", "Sunny.")
+    store.add(cid, user("first"))
+    store.add(cid, assistant("", calls=[stored("c1")]))
+    store.add(cid, tool_output("c1", "sunny"))
+    store.add(cid, assistant("Sunny."))
     server.push(text_reply("ok"))
     r = invoke(["ask", "-c", "next"], cli_env)
     assert r.returncode == 0, r.stderr

@@ -81,12 +81,13 @@ def test_model_name_the_list_lacks_is_refused_with_the_close_ones(cli_env, serve
 @pytest.fixture
 def repl(cli_env: dict[str, str]) -> Iterator[Any]:
     from aimlchat.commands.repl import Repl
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
     from aimlchat.terminal.environment import Environment
 
     out, err = io.StringIO(), io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ=cli_env)
-    app = App(RequestOptions(no_history=True), env)
+    app = App(Flags(no_history=True), env)
     repl = Repl(app, app.open_chat(stream=True), out.write)
     repl.err = err  # type: ignore[attr-defined]
     yield repl

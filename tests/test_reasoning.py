@@ -393,9 +393,11 @@ def test_a_database_from_before_reasoning_is_upgraded(tmp_path):
     db.close()
     store = Store(path)
     (old,) = store.messages(1)
-    assert old.content == "old" and old.reasoning is None
-    store.add(1, "assistant", "new", reasoning="why")
-    assert store.messages(1)[1].reasoning == "why"
+    assert old.message.text == "old" and old.message.reasoning == ""
+    from aimlchat.messages import assistant
+
+    store.add(1, assistant("new", reasoning="why"))
+    assert store.messages(1)[1].message.reasoning == "why"
 
 
 # -- on a terminal ------------------------------------------------------------------------

@@ -169,15 +169,17 @@ def test_slash_commands_with_pipe_input(cli_env, server, monkeypatch):
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from aimlchat.chat.session import Chat, Settings
+    from aimlchat.chat.session import Chat
+    from aimlchat.chat.transcript import TurnSettings
     from aimlchat.commands.repl import Repl, loop, make_prompt_session
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
     from aimlchat.terminal.environment import Environment
 
     out, err = io.StringIO(), io.StringIO()
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ=cli_env)
-    app = App(RequestOptions(no_history=True), env)
-    chat = Chat(app.client(), Settings(model=app.model), store=None, warn=app.notifier.warn)
+    app = App(Flags(no_history=True), env)
+    chat = Chat(app.client(), TurnSettings(model=app.model), store=None, warn=app.notifier.warn)
     repl = Repl(app, chat, out.write)
     with create_pipe_input() as pipe:
         pipe.send_text("/set max-tokens 5\rhello\r/model other/model\r/usage\r/exit\r")

@@ -273,7 +273,9 @@ class Breaking:
 @pytest.mark.parametrize("thinking", [False, True], ids=["answer", "thinking"])
 def test_a_first_update_that_raises_still_finishes_the_sink(server, thinking):
     from aimlchat.api.client import Client
-    from aimlchat.chat.session import Chat, Settings
+    from aimlchat.chat.session import Chat
+    from aimlchat.chat.transcript import TurnSettings
+    from aimlchat.messages import user
     from tests.loopback import reasoning_reply
 
     events = reasoning_reply(["hmm"], ["A"]) if thinking else sse_reply(["A"])
@@ -281,10 +283,10 @@ def test_a_first_update_that_raises_still_finishes_the_sink(server, thinking):
     client = Client(
         base_url=server.base_url, api_key="k", timeout=10, retries=0, notice=lambda s: None
     )
-    chat = Chat(client, Settings(model="m"), store=None, warn=lambda s: None)
+    chat = Chat(client, TurnSettings(model="m"), store=None, warn=lambda s: None)
     sink = Breaking()
     with pytest.raises(KeyboardInterrupt):
-        chat.send({"role": "user", "content": "hi"}, sink)
+        chat.send(user("hi"), sink)
     # finish is what gives the terminal back (echo, cursor, the SIGINT handler).
     assert sink.finished == ["interrupted"]
 

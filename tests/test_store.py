@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aimlchat.errors import UsageError
+from aimlchat.messages import Image, Message, Text, ToolCall, assistant, tool_output, user
 from aimlchat.storage import migrations
 from aimlchat.storage.store import NameTaken, Store
 
@@ -83,15 +84,15 @@ def test_a_v01_database_migrates_and_every_message_is_found(tmp_path):
     store = Store(path)
     assert recorded(path) == [m.__name__ for m in migrations.MIGRATIONS]
     rows = store.messages(1)
-    assert [r.content for r in rows][:4] == TRICKY
-    assert rows[4].content == [{"type": "text", "text": "a part about zebras"}]
-    assert rows[5].content == "plain {not json"
+    assert [r.message.text for r in rows][:4] == TRICKY
+    assert rows[4].message == Message("user", (Text("a part about zebras"),))
+    assert rows[5].message == user("plain {not json")
     for text in TRICKY:
         assert texts(store, text) == [text], text
     assert texts(store, "zebra") == ["a part about zebras"]
     assert texts(store, "{not") == ["plain {not json"]
     cid = store.create(model="m", system=None)  # and it still takes new rows
-    store.add(cid, "user", "fresh words")
+    store.add(cid, user("fresh words"))
     assert texts(store, "fresh") == ["fresh words"]
 
 
@@ -125,7 +126,7 @@ def test_without_fts5_search_falls_back_and_the_index_comes_later(tmp_path, monk
     store = Store(path)
     cid = store.create(model="m", system=None)
     for text in TRICKY:
-        store.add(cid, "user", text)
+        store.add(cid, user(text))
     hits, indexed = store.search('said "hello"')
     assert not indexed and [h.text for h in hits] == [TRICKY[0]]
     assert "m003_messages_fts" not in recorded(path)
@@ -156,7 +157,7 @@ def test_without_fts5_search_falls_back_and_the_index_comes_later(tmp_path, monk
 def test_search_finds_text_as_typed(store, query, found):
     cid = store.create(model="m", system=None)
     for text in [*TRICKY, "zebras AND (lions) OR tigers*", "it is 100%_done", "it is 100 done"]:
-        store.add(cid, "user", text)
+        store.add(cid, user(text))
     assert texts(store, query) == [found]
 
 
@@ -166,15 +167,15 @@ def test_search_finds_text_as_typed(store, query, found):
 )
 def test_fts_syntax_typed_by_the_user_never_raises(store, query):
     cid = store.create(model="m", system=None)
-    store.add(cid, "user", f"literal {query} here")
-    store.add(cid, "user", "zzz qqq")
+    store.add(cid, user(f"literal {query} here"))
+    store.add(cid, user("zzz qqq"))
     assert texts(store, query) == [f"literal {query} here"]
 
 
 def test_search_is_newest_first_limited_and_covers_every_status(store):
     cid = store.create(model="m", system=None)
     for i in range(5):
-        store.add(cid, "assistant", f"reply number {i}", status="choice" if i == 2 else "ok")
+        store.add(cid, assistant(f"reply number {i}"), status="choice" if i == 2 else "ok")
     hits, _ = store.search("reply", limit=3)
     assert [h.text for h in hits] == ["reply number 4", "reply number 3", "reply number 2"]
     assert hits[2].status == "choice"
@@ -182,14 +183,14 @@ def test_search_is_newest_first_limited_and_covers_every_status(store):
 
 def test_search_matches_conversation_names(store):
     named = store.create(model="m", system=None, name="docker-notes")
-    store.add(named, "user", "compose files")
+    store.add(named, user("compose files"))
     hits, _ = store.search("docker")
     assert [(h.role, h.name, h.text) for h in hits] == [("name", "docker-notes", "compose files")]
 
 
 def test_a_deleted_conversation_leaves_the_index(store):
     cid = store.create(model="m", system=None)
-    store.add(cid, "user", "ephemeral words")
+    store.add(cid, user("ephemeral words"))
     store.delete(cid)
     assert texts(store, "ephemeral") == []
     store._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
@@ -206,8 +207,8 @@ def test_two_processes_opening_the_same_new_session_share_one_conversation(tmp_p
     a = first.create(model="m", system=None, name="work")
     b = second.create(model="m", system=None, name="work")
     assert a == b
-    second.add(b, "user", "from the second")
-    assert [m.content for m in first.messages(a)] == ["from the second"]
+    second.add(b, user("from the second"))
+    assert [m.message.text for m in first.messages(a)] == ["from the second"]
 
 
 def test_save_as_refuses_a_name_another_conversation_holds(store):
@@ -228,9 +229,33 @@ def test_save_as_refuses_a_name_another_conversation_holds(store):
 
 def test_choice_rows_stay_out_of_the_context(store):
     cid = store.create(model="m", system=None)
-    store.add(cid, "user", "q")
-    store.add(cid, "assistant", "first choice")
-    store.add(cid, "assistant", "second choice", status="choice")
-    assert [m.content for m in store.messages(cid)] == ["q", "first choice"]
+    store.add(cid, user("q"))
+    store.add(cid, assistant("first choice"))
+    store.add(cid, assistant("second choice"), status="choice")
+    assert [m.message.text for m in store.messages(cid)] == ["q", "first choice"]
     everything = store.messages(cid, all_statuses=True)
     assert [m.status for m in everything] == ["ok", "ok", "choice"]
+
+
+def test_a_new_row_holds_its_message_in_parts_and_only_its_text_in_the_old_columns(store):
+    cid = store.create(model="m", system=None)
+    store.add(cid, user("see this", [Image("https://x.example/a.png", "low")]))
+    store.add(cid, assistant("Looking.", reasoning="hmm", calls=[ToolCall("c1", "look", "{}")]))
+    store.add(cid, tool_output("c1", "a cat"))
+    db = sqlite3.connect(store.path)
+    rows = db.execute(
+        "SELECT content, text, reasoning, tool_calls, tool_call_id, parts FROM messages"
+    ).fetchall()
+    assert [r[:5] for r in rows] == [
+        ('"see this"', "see this", None, None, None),
+        ('"Looking."', "Looking.", None, None, None),
+        ('"a cat"', "a cat", None, None, None),
+    ]
+    assert json.loads(rows[1][5]) == [
+        {"type": "reasoning", "text": "hmm"},
+        {"type": "text", "text": "Looking."},
+        {"type": "tool_call", "id": "c1", "name": "look", "arguments": "{}"},
+    ]
+    assert store.info(cid).title == "see this"
+    assert texts(store, "cat") == ["a cat"]  # a tool's output is searched, as before
+    assert texts(store, "hmm") == []  # thinking is not, as before

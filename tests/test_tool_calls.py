@@ -250,8 +250,8 @@ def test_history_shows_and_exports_the_tool_round(cli_env, server, weather):
     assert "sunny in Paris" in shown.stdout.decode()
     exported = json.loads(invoke(["history", "export", "1", "-f", "json"], cli_env).stdout)
     call, result = exported["messages"][1:3]
-    assert call["tool_calls"][0]["function"]["name"] == "weather"
-    assert result["tool_call_id"] == "c"
+    assert [p["name"] for p in call["parts"] if p["type"] == "tool_call"] == ["weather"]
+    assert [p["call_id"] for p in result["parts"] if p["type"] == "tool_output"] == ["c"]
 
 
 def test_a_plain_reply_still_works_with_tools_offered(cli_env, server, weather):
@@ -310,7 +310,7 @@ def test_retry_after_tool_use_regenerates_the_whole_turn(cli_env, server, weathe
     assert len(bodies) == 4
     assert [m["role"] for m in bodies[2]["messages"]] == ["user"]  # the turn, from its message
     messages_valid(bodies[3]["messages"])
-    assert [m["role"] for m in repl.chat.messages] == ["user", "assistant", "tool", "assistant"]
+    assert [m.role for m in repl.chat.messages] == ["user", "assistant", "tool", "assistant"]
     repl.handle("/history")  # a reply that is only a call has no content: shown, no crash
     assert '── assistant\n\n→ weather {"city": "Oslo"}\n\n── tool\nsunny in Oslo' in shown()
     repl.handle("/undo")

@@ -16,12 +16,15 @@ from typing import Any
 
 import pytest
 
+from aimlchat.api.adapters import ChatRequest, ToolSchema
+from aimlchat.api.adapters.chat_completions import body, message_json
+from aimlchat.chat.toolloop import ToolBox
 from aimlchat.errors import ConfigError, Terminated, UsageError
-from aimlchat.messages import ToolCall
+from aimlchat.messages import ToolCall, assistant, tool_output
 from aimlchat.tools.consent import Consent, FdAsk, describe, question
-from aimlchat.tools.messages import assistant_message, result_event, tool_message
+from aimlchat.tools.messages import calls_text, result_event, tool_message
 from aimlchat.tools.run import Status, ToolInterrupted, ToolResult, run_call
-from aimlchat.tools.spec import BUILTINS, openai_tools, parse_tools, select
+from aimlchat.tools.spec import BUILTINS, parse_tools, select
 from aimlchat.tools.turn import run_calls
 
 # -- helpers --------------------------------------------------------------------------
@@ -153,10 +156,13 @@ def test_builtin_table_may_only_turn_its_prompt_off():
         tools(read_file={"command": ["cat"]})
 
 
-def test_tools_array_has_name_description_and_schema():
+def test_offered_tools_become_schemas_with_name_description_and_parameters():
     params = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     found = tools(weather={"description": "Weather", "command": ["w"], "parameters": params})
-    assert openai_tools(select(["weather"], found)) == [
+    consent = Consent(ask=None, warn=lambda text: None, assume_yes=True)
+    box = ToolBox(found, select(["weather"], found), consent)
+    assert box.schemas() == (ToolSchema("weather", "Weather", params),)
+    assert body(ChatRequest("m", (), tools=box.schemas()))["tools"] == [
         {
             "type": "function",
             "function": {"name": "weather", "description": "Weather", "parameters": params},
@@ -603,7 +609,7 @@ def test_list_dir_lists_entries_and_refuses_outside(work: Path):
 
 def test_history_messages_have_the_shape_the_api_accepts():
     good, bad = ToolCall("c1", "weather", '{"city":"Paris"}'), ToolCall("c2", "weather", "{oops")
-    assert assistant_message("", [good, bad]) == {
+    assert message_json(assistant("", calls=[good, bad])) == {
         "role": "assistant",
         "tool_calls": [
             {
@@ -615,7 +621,13 @@ def test_history_messages_have_the_shape_the_api_accepts():
             {"id": "c2", "type": "function", "function": {"name": "weather", "arguments": "{}"}},
         ],
     }
-    assert assistant_message("Let me look.", [good])["content"] == "Let me look."
+    assert message_json(assistant("Let me look.", calls=[good]))["content"] == "Let me look."
     result = ToolResult(good, Status.OK, "sunny", 0.5)
-    assert tool_message(result) == {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+    assert tool_message(result) == tool_output("c1", "sunny")
+    assert message_json(tool_message(result)) == {
+        "role": "tool",
+        "tool_call_id": "c1",
+        "content": "sunny",
+    }
     assert result_event(result)["type"] == "tool_result"
+    assert calls_text([good, bad]) == '→ weather {"city":"Paris"}\n→ weather {oops\n'

@@ -257,9 +257,10 @@ def test_one_token_formatter_reads_catalogue_numbers_as_people_say_them(n: int, 
 
 def test_context_says_the_window_as_models_lists_it():
     from aimlchat.chat.context import ContextWindow, Window
+    from aimlchat.messages import user
 
     ctx = ContextWindow(Window("meta-llama/Llama-3.3-70B-Instruct-Turbo", 128_000, "catalogue"))
-    plan = ctx.fit(None, [], [{"role": "user", "content": "hi"}])
+    plan = ctx.fit(None, [], [user("hi")])
     assert "window 128k (catalogue)" in describe(plan, ctx.estimator)
 
 
@@ -310,7 +311,9 @@ def test_history_list_says_1_msg(cli_env, server):
     from aimlchat.storage.store import Store
 
     store = Store(Path(cli_env["XDG_DATA_HOME"]) / "aimlchat" / "history.db")
-    store.add(store.create(model="m", system=None), "user", "left unanswered by kill -9")
+    from aimlchat.messages import user
+
+    store.add(store.create(model="m", system=None), user("left unanswered by kill -9"))
     listing = invoke(["history", "list"], cli_env).stdout.decode()
     assert "   1 msg  " in listing and "   2 msgs  " in listing, listing
     assert "   0 msgs  " in listing, listing

@@ -34,7 +34,8 @@ class Model:
 
     @property
     def is_chat(self) -> bool:
-        return not self.type or self.type.endswith("chat-completions")
+        """A model that chats, on Chat Completions or only on Responses (api.route)."""
+        return not self.type or self.type.endswith(("chat-completions", "/responses"))
 
     @property
     def vision(self) -> bool:

@@ -20,14 +20,20 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
 from aimlchat import __version__
 from aimlchat.api import adapters
-from aimlchat.api.adapters import CHAT, ChatRequest
-from aimlchat.api.errors_http import http_error, network_error, unsendable_error
+from aimlchat.api.adapters import CHAT, RESPONSES, ChatRequest
+from aimlchat.api.errors_http import (
+    http_error,
+    network_error,
+    search_refusals,
+    unsendable_error,
+)
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
 from aimlchat.api.pages import is_text, redirect_target
@@ -39,6 +45,8 @@ from aimlchat.record import record, replace
 
 if TYPE_CHECKING:
     from types import ModuleType as Adapter  # an api.adapters module
+
+    from aimlchat.api.route import Route, Router
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
@@ -112,6 +120,8 @@ class Client:
         retries: int,
         notice: Log,
         log: Log | None = None,
+        router: Router | None = None,
+        note: Log | None = None,
         connect_timeout: float | None = None,
         idle_timeout: float | None = None,
         fresh_after: float = FRESH_AFTER,
@@ -121,7 +131,9 @@ class Client:
         `connect_timeout` (default: `timeout`, at most 10 s): for the connection;
         `idle_timeout` (default: `timeout`): the longest silence once the answer began;
         `fresh_after`: seconds of quiet after which a request opens a new connection
-        (api.keepalive), measured by `clock`."""
+        (api.keepalive), measured by `clock`; `router`: which API a model gets when
+        `chat` is not told (api.route; without one, Chat Completions, falling back);
+        `note`: a line that stays on screen (the fallback to Responses), else `notice`."""
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         redact.add(api_key)
@@ -133,21 +145,30 @@ class Client:
         self._quiet = QuietTimer(fresh_after, clock)
         self._notice = notice
         self._log = log
+        self._router = router
+        self._note = note or notice
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"aimlchat/{__version__}"
 
     # -- public API ---------------------------------------------------------------
 
-    def chat(self, request: ChatRequest, api: str = CHAT) -> Response:
+    def chat(self, request: ChatRequest, api: str | None = None) -> Response:
         """The reply to one request, streamed when `request.stream`, over the API shape
-        named by `api` (api.adapters: "chat" or "responses").
+        named by `api` (api.adapters: "chat" or "responses"; None: the router decides,
+        and a Chat Completions 4xx naming the responses endpoint is asked once there).
 
         Nothing is sent until the response is first read; every error (HTTP, network,
         a malformed or cut-short reply) is raised from reading it."""
-        adapter = adapters.load(api)
-        return Response(self._chat_source(adapter, request), adapter)
+        route = self._route(request.model, api)
+        adapter = adapters.load(route.api)
+        # The fallback switches the parser before the first event arrives.
+        source = self._routed(route, request, lambda to: response.use(to))
+        if request.web_search:  # a model that cannot search is refused as one
+            source = search_refusals(source, request.model)
+        response = Response(source, adapter)
+        return response
 
-    def complete(self, request: ChatRequest, api: str = CHAT) -> Response:
+    def complete(self, request: ChatRequest, api: str | None = None) -> Response:
         """One non-streamed request, read whole before this returns (errors raise here)."""
         response = self.chat(replace(request, stream=False), api)
         response.json()
@@ -223,6 +244,54 @@ class Client:
         if len(body) > limit:
             raise too_big
         return body
+
+    def _route(self, model: str, api: str | None) -> Route:
+        from aimlchat.api.route import Route
+
+        router = self._router
+        if api is not None and (router is None or api != router.flag):
+            route = Route(api, "asked by the caller", forced=True)
+        elif router is not None:  # None, or the --api the router knows (says so)
+            route = router.route(model)
+        else:
+            route = Route(CHAT, "the default")
+        self._debug(f"API for {model}: {route.api} ({route.why})")
+        return route
+
+    def _routed(
+        self, route: Route, request: ChatRequest, switch: Callable[[Adapter], None]
+    ) -> Iterator[SSEEvent | Any]:
+        """The reply over the routed API; a Chat Completions 4xx that names the responses
+        endpoint, before any reply, is asked once on Responses (no reply was made: no
+        second charge), unless the user chose the API."""
+        said = False
+        try:
+            for item in self._chat_source(adapters.load(route.api), request):
+                said = True
+                yield item
+            return
+        except ApiError as exc:
+            if said or not self._falls_back(route, exc):
+                raise
+        responses = adapters.load(RESPONSES)
+        kept = self._router.learn(request.model, RESPONSES) if self._router else False
+        where = urlsplit(self.base_url).path.rstrip("/") + responses.PATH
+        self._debug(f"API for {request.model}: {RESPONSES} (the server's 4xx names it)")
+        self._note(
+            f"{request.model} answers only on {where}; using it" + (" (remembered)" if kept else "")
+        )
+        switch(responses)
+        yield from self._chat_source(responses, request)
+
+    @staticmethod
+    def _falls_back(route: Route, exc: ApiError) -> bool:
+        if route.forced or route.api != CHAT or exc.status is None:
+            return False
+        if not 400 <= exc.status < 500 or exc.status in (401, 403, 408, 409, 429):
+            return False
+        from aimlchat.api.route import names_responses
+
+        return names_responses(exc.message)
 
     def _chat_source(self, adapter: Adapter, request: ChatRequest) -> Iterator[SSEEvent | Any]:
         said = yield from self._chat_reply(

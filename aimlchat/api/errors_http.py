@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from aimlchat.errors import (
     AimlchatError,
@@ -23,6 +24,7 @@ from aimlchat.errors import (
 )
 
 MAX_FIELDS = 6
+T = TypeVar("T")
 
 _DNS_FAILURES = (
     "Name or service not known",
@@ -202,3 +204,42 @@ def unsendable_error(exc: BaseException, url: str, *, header: bool, bad_url: boo
     if bad_url:
         return UsageError(f"cannot send the request: invalid URL {redact(url)}")
     return UsageError(f"cannot send the request: {redact(str(exc))[:200]}")
+
+
+# How servers name a web search they refuse: the Chat Completions field, the Responses
+# tool types, and plain words.
+_SEARCH_WORDS = ("web_search", "web search", "websearch", "search_context", "search context")
+# How they say a field is not for this model, when they do not name it.
+_REFUSAL_WORDS = ("not support", "unsupported", "unrecognized", "unknown", "not allowed",
+                  "not permitted", "extra inputs", "additional properties")  # fmt: skip
+SEARCH_HINT = "drop --web-search, or pick a search model (perplexity/sonar, gpt-4o-search-preview)"
+
+
+def search_refused(exc: ApiError, model: str) -> ApiError | None:
+    """A 4xx to a request that asked for a web search, said as what it is: the model does
+    not search. A refusal that names the search says so outright; one that names nothing
+    in particular gets the hint. None: some other error (auth, rate limit, not found)."""
+    status = exc.status
+    if status is None or not 400 <= status < 500 or status in (401, 403, 404, 408, 409, 429):
+        return None
+    said = exc.message.lower()
+    if any(word in said for word in _SEARCH_WORDS):
+        message = f"{model} does not support web search ({exc.message})"
+    elif any(word in said for word in _REFUSAL_WORDS):
+        message = f"{exc.message} (the request asked for a web search, which {model} may not do)"
+    else:
+        return None
+    return ApiError(
+        message, status=status, request_id=exc.request_id, hint=SEARCH_HINT, code=exc.code
+    )
+
+
+def search_refusals(source: Iterable[T], model: str) -> Iterator[T]:
+    """`source` (a reply's wire items), its 4xx said by `search_refused` when it is one."""
+    try:
+        yield from source
+    except ApiError as exc:
+        refused = search_refused(exc, model)
+        if refused is None:
+            raise
+        raise refused from None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aimlchat.api.events import (
     ChatEvent,
+    CitationDelta,
     Event,
     Finish,
     ReasoningDelta,
@@ -35,7 +36,7 @@ from aimlchat.record import record
 
 if TYPE_CHECKING:
     from types import ModuleType as Adapter  # an api.adapters module
-from aimlchat.messages import ToolCall
+from aimlchat.messages import Citation, ToolCall
 from aimlchat.tools.assemble import ToolCallAssembler
 
 _META = ("id", "created", "model", "system_fingerprint")
@@ -46,6 +47,7 @@ class _Choice:
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     finish_reason: str | None = None
+    citations: list[Citation] = field(default_factory=list)
     # The one assembler (tools.assemble), so the session runs the calls this reports.
     calls: ToolCallAssembler = field(default_factory=ToolCallAssembler)
 
@@ -58,6 +60,8 @@ class Response:
 
             adapter = chat_completions
         self.adapter: Adapter = adapter
+        self._parser: Any = adapter
+        self.use(adapter)
         self._source: Iterable[SSEEvent | Any] | None = source
         self._started = False
         self._seen: list[ChatEvent] = []
@@ -71,6 +75,15 @@ class Response:
         self._passing: set[int] = set()
         self._mender = SurrogateMender()  # before anything else: a pair split by the stream
         self.done = False  # ended as the protocol says: [DONE], every finish, or a whole body
+
+    def use(self, adapter: Adapter) -> None:
+        """Parse with `adapter` (an API shape's, api.adapters); the client switches before
+        the first event when it falls back to another API (api.route)."""
+        self.adapter = adapter
+        # An adapter whose events depend on earlier ones (Responses: a call's arguments
+        # whole at its end, after or instead of its pieces) parses each stream afresh.
+        parser = getattr(adapter, "stream_parser", None)
+        self._parser = parser() if parser is not None else adapter
 
     # -- events ------------------------------------------------------------------------
 
@@ -100,7 +113,7 @@ class Response:
             obj = self.adapter.payload(item)
             if not self._meta:
                 self._keep_meta(obj)
-            return self._mender.mend(self.adapter.chunk_events(obj))
+            return self._mender.mend(self._parser.chunk_events(obj))
         events = self.adapter.body_events(item)
         self._body = item
         self.done = True
@@ -119,7 +132,19 @@ class Response:
             return pieces
         if isinstance(event, Finish) and event.index in self._splitters:
             return [*self._splitters.pop(event.index).flush(), event]
+        if isinstance(event, CitationDelta) and self._repeated(event):
+            return []  # a stream that sends the whole list again with each chunk
         return [event]
+
+    def _repeated(self, event: CitationDelta) -> bool:
+        """The choice has this citation already: the same URL and span, or the same URL
+        again with no span."""
+        choice = self._choices.get(event.index)
+        return choice is not None and any(
+            c.url == event.url
+            and ((c.start, c.end) == (event.start, event.end) or event.start is None)
+            for c in choice.citations
+        )
 
     def _flush(self) -> list[ChatEvent | StreamError]:
         """The content ended: half a surrogate pair and text held back in case it was a
@@ -147,6 +172,8 @@ class Response:
             choice.finish_reason = event.reason
         elif isinstance(event, ToolCallDelta):
             choice.calls.feed_piece(event.call, event.id, event.name, event.arguments)
+        elif isinstance(event, CitationDelta):
+            choice.citations.append(Citation(event.url, event.title, event.start, event.end))
         return event
 
     def _keep_meta(self, obj: Any) -> None:
@@ -215,6 +242,12 @@ class Response:
             for c in self.calls(index)
         ]
 
+    def citations(self, index: int = 0) -> list[Citation]:
+        """The sources the choice cites (a web search's), each once, in arrival order."""
+        self._force()
+        choice = self._choices.get(index)
+        return list(choice.citations) if choice else []
+
     def finish_reason(self, index: int = 0) -> str | None:
         self._force()
         choice = self._choices.get(index)
@@ -231,6 +264,9 @@ class Response:
         self._force()
         if self._body is not None:
             return self._body
+        whole = getattr(self._parser, "body", None)  # the object a Responses stream ends with
+        if isinstance(whole, dict):
+            return whole
         obj: dict[str, Any] = {**self._meta, "object": "chat.completion", "choices": []}
         for i in sorted(self._choices):
             calls = self.tool_calls(i)
@@ -242,6 +278,8 @@ class Response:
                 message["reasoning_content"] = self.reasoning(i)
             if calls:
                 message["tool_calls"] = calls
+            if citations := self.citations(i):
+                message["annotations"] = [_annotation(c) for c in citations]
             reason = self._choices[i].finish_reason
             obj["choices"].append({"index": i, "message": message, "finish_reason": reason})
         if self._usage is not None:
@@ -252,3 +290,13 @@ class Response:
                 "total_tokens": u.total_tokens,
             }
         return obj
+
+
+def _annotation(citation: Citation) -> dict[str, Any]:
+    """A citation as the API's `url_citation` annotation (what a whole body carries)."""
+    fields: dict[str, Any] = {"url": citation.url, "title": citation.title}
+    if citation.start is not None:
+        fields["start_index"] = citation.start
+    if citation.end is not None:
+        fields["end_index"] = citation.end
+    return {"type": "url_citation", "url_citation": fields}

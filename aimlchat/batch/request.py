@@ -1,6 +1,6 @@
-"""The one place a batch record becomes a request body, and a reply becomes a result.
+"""The one place a batch record becomes a request, and a reply becomes a result.
 
-Everything the batch knows about the API layer (`Client`, `build_body`, reply parsing,
+Everything the batch knows about the API layer (`Client`, `ChatRequest`, reply parsing,
 catalogue prices, `-f` files) is here, so a change in that layer is a change in this file
 only. The user message is built as `ask` builds it: the files first (the shared `-f`
 ones, then the record's own), then the prompt, with images as image parts.
@@ -17,17 +17,22 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from aimlchat.api.adapters import ChatRequest, OutputFormat
 from aimlchat.api.catalog import Model, cost, find_model
 from aimlchat.api.client import Client
 from aimlchat.api.response import Response
+from aimlchat.api.route import Router
 from aimlchat.batch.records import Record
-from aimlchat.chat.conversation import Message, build_body, user_message
 from aimlchat.chat.files import MAX_TOTAL_BYTES, FileContext, collect, is_url
 from aimlchat.chat.tokens import Estimator, fixed_tokens, message_tokens, text_tokens
 from aimlchat.errors import NetworkError, UsageError
+from aimlchat.messages import Message, user
 from aimlchat.record import record
 
 Price = Callable[[str, int, int], "float | None"]
+# A record's own output format: a field the record format (batch.records) takes as the
+# Chat Completions body names it, and sends as written.
+OWN_FORMAT = "response_format"
 MostOut = Callable[[str], "int | None"]  # the longest reply a model can give, if known
 
 
@@ -38,7 +43,9 @@ class Defaults:
     model: str
     system: str | None = None
     params: dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    format: OutputFormat | None = None  # --format json, --schema FILE
+    api: str | None = None  # "chat" or "responses"; None: the router decides (api.route)
+    web_search: str | None = None
     files: FileContext = field(default_factory=FileContext)  # -f, collected once
     cwd: Path | None = None  # what a record's relative "files" are relative to
     image_detail: str | None = None
@@ -52,6 +59,9 @@ class Connection:
     log: Callable[[str], None] | None = None
     connect_timeout: float | None = None
     idle_timeout: float | None = None
+    # Which API each model gets; shared by the workers, so what one learns (a model
+    # that answers only on /responses) the others use at once.
+    router: Router | None = None
 
 
 @record(frozen=True)
@@ -114,20 +124,27 @@ class Requester:
         system = self.defaults.system if record.system is None else record.system
         return system or None
 
-    def body(self, record: Record) -> dict[str, Any]:
+    def request(self, record: Record) -> ChatRequest:
         d = self.defaults
         params = {**(d.params or {}), **record.params}
-        # A record's own response_format wins over --format/--schema, like its other fields.
-        response_format = params.pop("response_format", None) or d.response_format
-        if "response_format" in record.params:
-            response_format = record.params["response_format"]
-        return build_body(
+        fmt = d.format
+        if OWN_FORMAT in params:
+            # An output format in the record (or in [params]) wins over --format/--schema,
+            # as a record's fields win over the flags. Read into the neutral form, so each
+            # API gets it under its own name; one that is neither kind goes as written.
+            from aimlchat.api.adapters.chat_completions import format_from_json
+
+            fmt = format_from_json(params[OWN_FORMAT])
+            if fmt is not None:
+                params.pop(OWN_FORMAT)
+        return ChatRequest(
             model=self.model_of(record),
-            messages=[self.message(record)],
-            params=params,
-            stream=False,
+            messages=(self.message(record),),
             system=self.system_of(record),
-            response_format=response_format,
+            params=params,
+            format=fmt,
+            stream=False,
+            web_search=d.web_search,
         )
 
     def message(self, record: Record) -> Message:
@@ -135,7 +152,7 @@ class Requester:
         shared, own = self.defaults.files, self._own_files(record)
         files = "\n\n".join([*shared.blocks, *own.blocks])
         text = f"{files}\n\n{record.prompt}" if files else record.prompt
-        return user_message(text, [*shared.images, *own.images])
+        return user(text, [*shared.images, *own.images])
 
     def _own_files(self, record: Record) -> FileContext:
         """A record's "files", read in the worker: a problem with them (missing, binary,
@@ -158,27 +175,29 @@ class Requester:
 
     def send(self, record: Record) -> Reply:
         """Ask once (no retries here: the scheduler retries, by api.retry's policy)."""
-        body = self.body(record)
+        request = self.request(record)
         try:
-            response = self._client().complete(body)
+            response = self._client().complete(request, self.defaults.api)
         except NetworkError as exc:
             if exc.unsent:
                 raise
-            raise Unanswered(exc, self.worst_case(body)) from exc
+            raise Unanswered(exc, self.worst_case(request)) from exc
         return self._reply(self.model_of(record), response)
 
-    def worst_case(self, body: dict[str, Any]) -> float | None:
+    def worst_case(self, request: ChatRequest) -> float | None:
         """The most a request can cost: its estimated prompt (as `ask` estimates it) at
         the input price, plus the longest reply it allows at the output price."""
-        model = str(body["model"])
-        asked = [body.get(key) for key in ("max_tokens", "max_completion_tokens")]
+        model = request.model
+        asked = [request.params.get(key) for key in ("max_tokens", "max_completion_tokens")]
         limits = [n for n in asked if isinstance(n, int) and not isinstance(n, bool) and n > 0]
         longest = max(limits) if limits else self._most_out(model)
         if not longest:
             return None
-        raw = fixed_tokens(None) + sum(message_tokens(m) for m in body["messages"])
-        if body.get("response_format") is not None:
-            raw += text_tokens(json.dumps(body["response_format"]))
+        raw = fixed_tokens(request.system) + sum(message_tokens(m) for m in request.messages)
+        if OWN_FORMAT in request.params:
+            raw += text_tokens(json.dumps(request.params[OWN_FORMAT], default=str))
+        if request.format is not None:
+            raw += text_tokens(json.dumps(request.format.schema or {}))
         return self._price(model, Estimator().tokens(raw), longest)
 
     def _client(self) -> Client:
@@ -194,6 +213,7 @@ class Requester:
                 retries=0,
                 notice=lambda text: None,
                 log=c.log,
+                router=c.router,
             )
             self._local.client = client
         return client

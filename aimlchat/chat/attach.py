@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from aimlchat.errors import UsageError
 from aimlchat.fsutil import read_capped
+from aimlchat.messages import Image
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DETAILS = ("low", "high", "auto")
@@ -29,7 +29,7 @@ def sniff_mime(data: bytes) -> str | None:
 
 def image_part(
     spec: str, *, detail: str | None = None, read_stdin: Callable[[], bytes] | None = None
-) -> dict[str, Any]:
+) -> Image:
     if detail is not None and detail not in DETAILS:
         raise UsageError(f"--image-detail must be one of {', '.join(DETAILS)} (got {detail!r})")
     lowered = spec.lower()
@@ -48,7 +48,4 @@ def image_part(
         if mime is None:
             raise UsageError(f"{label} is not a JPEG, PNG, GIF or WEBP image")
         url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    image: dict[str, Any] = {"url": url}
-    if detail:
-        image["detail"] = detail
-    return {"type": "image_url", "image_url": image}
+    return Image(url, detail or None)

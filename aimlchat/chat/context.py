@@ -22,19 +22,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aimlchat.chat.tokens import (
     Estimator,
-    Message,
     clamp,
     fixed_tokens,
     message_tokens,
     tokens_text,
 )
 from aimlchat.errors import UsageError
+from aimlchat.messages import ASSISTANT, TOOL, USER, Message
 from aimlchat.record import record, replace
 from aimlchat.words import plural
+
+if TYPE_CHECKING:
+    from aimlchat.api.adapters import ToolSchema
 
 RESERVE_SHARE = 0.25  # of the window for the reply when max_tokens is not given
 
@@ -71,18 +74,18 @@ def resolve_window(
 
 def turn_starts(history: Sequence[Message]) -> list[int]:
     """Where a kept history may begin, newest first: at a user message, and never between an
-    assistant's tool calls and their results (so no `tool` message loses its call)."""
+    assistant's tool calls and their outputs (so no tool output loses its call)."""
     starts: list[int] = []
-    waiting: set[str] = set()  # tool_call_ids answered later whose call is further back
+    waiting: set[str] = set()  # call ids answered later whose call is further back
     for i in range(len(history) - 1, -1, -1):
         message = history[i]
-        role = message.get("role")
-        if role == "tool":
-            waiting.add(str(message.get("tool_call_id")))
-        elif role == "assistant":
-            calls = message.get("tool_calls") or []
-            waiting -= {str(c.get("id")) for c in calls if isinstance(c, dict)}
-        elif role == "user" and not waiting:
+        role = message.role
+        if role == TOOL:
+            output = message.output
+            waiting.add(output.call_id if output is not None else "")
+        elif role == ASSISTANT:
+            waiting -= {call.id for call in message.calls}
+        elif role == USER and not waiting:
             starts.append(i)
     return starts
 
@@ -135,7 +138,7 @@ class ContextWindow:
     window: Window
     estimator: Estimator = field(default_factory=Estimator)
     max_tokens: int | None = None  # max_tokens or max_completion_tokens, when the user set it
-    tools: Sequence[Any] | None = None
+    tools: Sequence[ToolSchema] | None = None
     learned: Callable[[Window], None] | None = None  # told of a window a server's error states
 
     def reserve(self) -> int:
@@ -169,7 +172,7 @@ class ContextWindow:
     ) -> Plan:
         """Keep the newest whole turns that fit; raise UsageError if even none leave room
         (`refuse=False`, for `/context`: a plan over the window, keeping no history)."""
-        news = [new] if isinstance(new, dict) else list(new)
+        news = [new] if isinstance(new, Message) else list(new)
         est, reserve = self.estimator, self.reserve()
         fixed_raw = fixed_tokens(system, self.tools)
         new_raw = sum(message_tokens(m) for m in news)

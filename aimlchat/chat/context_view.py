@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aimlchat.chat.context import Plan
 from aimlchat.chat.tokens import Estimator, fixed_tokens, tokens_text
 from aimlchat.words import plural
 
+if TYPE_CHECKING:
+    from aimlchat.api.adapters import ToolSchema
+
 
 def describe(
     plan: Plan,
     estimator: Estimator,
-    tools: Sequence[Any] | None = None,
+    tools: Sequence[ToolSchema] | None = None,
     attached: str | None = None,
 ) -> str:
     """`/context`: what the last (or next) request sends, and how the numbers were made.
@@ -65,7 +68,7 @@ def _over(plan: Plan, total: int, attached: str | None) -> list[str]:
     return ["  over the window even before your message: sending now would be refused"]
 
 
-def _fixed_lines(plan: Plan, est: Estimator, tools: Sequence[Any] | None) -> list[str]:
+def _fixed_lines(plan: Plan, est: Estimator, tools: Sequence[ToolSchema] | None) -> list[str]:
     """What every request carries, each share named; the overhead is the rest."""
     bare = fixed_tokens(None)
     system = est.tokens(fixed_tokens(plan.system) - bare) if plan.system else 0

@@ -1,12 +1,12 @@
-"""Messages and request bodies: the one place a chat-completion body is built."""
+"""The user's message text: stdin and the prompt put together.
+
+The messages themselves are aimlchat.messages; the request bodies, api.adapters.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aimlchat.errors import UsageError
 
-Message = dict[str, Any]
 STDIN_PLACEHOLDER = "{stdin}"
 
 
@@ -34,58 +34,3 @@ def compose_prompt(prompt: str, stdin_text: str | None) -> str:
     if not text.strip():
         raise UsageError("empty message", hint='give a prompt, e.g. aimlchat ask "Hello"')
     return text
-
-
-def user_message(text: str, images: list[dict[str, Any]] | None = None) -> Message:
-    if not images:
-        return {"role": "user", "content": text}
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    parts.extend(images)
-    return {"role": "user", "content": parts}
-
-
-def text_of(content: Any) -> str:
-    """The readable text of a message's content (parts become text plus image markers)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out = []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") == "text":
-                out.append(str(part.get("text", "")))
-            elif isinstance(part, dict) and part.get("type") == "image_url":
-                url = str((part.get("image_url") or {}).get("url", ""))
-                out.append("[image: data URL]" if url.startswith("data:") else f"[image: {url}]")
-        return "\n".join(out)
-    return "" if content is None else str(content)
-
-
-def build_body(
-    *,
-    model: str,
-    messages: list[Message],
-    params: dict[str, Any],
-    stream: bool,
-    system: str | None = None,
-    response_format: dict[str, Any] | None = None,
-    tools: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model}
-    msgs = list(messages)
-    if system:
-        msgs.insert(0, {"role": "system", "content": system})
-    body["messages"] = msgs
-    for key, value in params.items():
-        if value is not None:
-            body[key] = value
-    if response_format is not None:
-        body["response_format"] = response_format
-    if tools:  # only offered tools; an empty array is refused by some servers
-        body["tools"] = tools
-    body["stream"] = stream
-    if stream:
-        # Usage arrives as a last chunk with empty choices; needed for --usage and cost.
-        body["stream_options"] = {"include_usage": True}
-    else:
-        body.pop("stream_options", None)
-    return body

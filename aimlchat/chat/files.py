@@ -19,13 +19,13 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import field
 from pathlib import Path
-from typing import Any
 
 from aimlchat.api.pages import is_text, media_type
 from aimlchat.chat.attach import image_part, sniff_mime
 from aimlchat.chat.gitignore import kept, listed
 from aimlchat.errors import UsageError
 from aimlchat.fsutil import read_capped
+from aimlchat.messages import Image
 from aimlchat.record import record
 from aimlchat.utf8 import decode_utf8
 
@@ -48,7 +48,7 @@ class FileContext:
     """What `-f` adds to a message: text blocks, image parts, and what was skipped."""
 
     blocks: list[str] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # binary files met inside a folder walk
     not_utf8: list[str] = field(default_factory=list)  # text files in another encoding, too
     special: list[str] = field(default_factory=list)  # FIFOs, sockets, devices: never opened

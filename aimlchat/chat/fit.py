@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aimlchat.chat.context import ContextWindow
-from aimlchat.chat.tokens import Message, message_tokens
+from aimlchat.chat.tokens import message_tokens
+from aimlchat.messages import ASSISTANT, TOOL, Message, with_text
 from aimlchat.tools.messages import tool_message
 from aimlchat.words import plural
 
@@ -52,10 +53,14 @@ def budget(ctx: ContextWindow, system: str | None, turn: Sequence[Message]) -> i
 def _unanswered(turn: Sequence[Message]) -> int:
     """Calls of the turn's last tool round that have no result yet."""
     for i in range(len(turn) - 1, -1, -1):
-        calls = turn[i].get("tool_calls") if turn[i].get("role") == "assistant" else None
+        calls = turn[i].calls if turn[i].role == ASSISTANT else ()
         if calls:
-            answered = {m.get("tool_call_id") for m in turn[i + 1 :] if m.get("role") == "tool"}
-            return sum(1 for c in calls if isinstance(c, dict) and c.get("id") not in answered)
+            answered = {
+                output.call_id
+                for m in turn[i + 1 :]
+                if m.role == TOOL and (output := m.output) is not None
+            }
+            return sum(1 for c in calls if c.id not in answered)
     return 1
 
 
@@ -65,9 +70,10 @@ def note(left_out: int) -> str:
 
 def fit_result(ctx: ContextWindow, message: Message, budget: int) -> tuple[Message, int]:
     """`message` (a tool result) cut to `budget` tokens, and how many characters went."""
-    content = message.get("content")
-    if not isinstance(content, str) or ctx.estimator.tokens(message_tokens(message)) <= budget:
+    output = message.output
+    if output is None or ctx.estimator.tokens(message_tokens(message)) <= budget:
         return message, 0
+    content = output.text
     est = ctx.estimator
     scale = est.ratio * (1 + est.margin)
     raw_budget = max(0.0, budget * LEFT_FOR_MORE - NOTE_TOKENS) / scale
@@ -75,7 +81,7 @@ def fit_result(ctx: ContextWindow, message: Message, budget: int) -> tuple[Messa
     left_out = len(content) - keep
     head = content[:keep]
     cut = f"{head}\n\n{note(left_out)}" if head else note(left_out)
-    return {**message, "content": cut}, left_out
+    return with_text(message, cut), left_out
 
 
 def _longest_prefix(message: Message, text: str, raw_budget: float) -> int:
@@ -83,7 +89,7 @@ def _longest_prefix(message: Message, text: str, raw_budget: float) -> int:
     low, high = 0, len(text)
     while low < high:  # the estimate grows with the prefix: bisect on its length
         mid = (low + high + 1) // 2
-        if message_tokens({**message, "content": text[:mid]}) <= raw_budget:
+        if message_tokens(with_text(message, text[:mid])) <= raw_budget:
             low = mid
         else:
             high = mid - 1

@@ -2,8 +2,8 @@
 
 A process killed outright (`kill -9`, power loss) saves no "interrupted" marks: its last
 rows stop wherever it was. Two shapes a strict API refuses on the next `--continue`:
-- an assistant message whose `tool_calls` lack a `tool` result for some id (killed while
-  a tool ran): a synthetic "interrupted" result is put in for each missing id;
+- an assistant message whose tool calls lack a tool output for some id (killed while
+  a tool ran): a synthetic "interrupted" output is put in for each missing id;
 - a user message that got no reply (killed while waiting for it), which would make two
   user messages in a row: it is left out of the context, as a failed request's is.
 History itself is not changed: the repair happens in memory on every load, so a process
@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import field
-from typing import Any
 
+from aimlchat.messages import ASSISTANT, TOOL, USER, Message, tool_output
 from aimlchat.record import record
 from aimlchat.storage.store import StoredMessage
 from aimlchat.words import plural
 
 INTERRUPTED_RESULT = "[interrupted: no result was recorded]"
-
-Message = dict[str, Any]
 
 
 @record()
@@ -47,39 +45,35 @@ class Loaded:
         return self.messages.pop()
 
 
-def _call_ids(tool_calls: Any) -> list[str]:
-    calls = tool_calls if isinstance(tool_calls, list) else []
-    return [str(c.get("id")) for c in calls if isinstance(c, dict)]
-
-
 def load(rows: Sequence[StoredMessage]) -> Loaded:
     """The active rows of a conversation as a context the API accepts."""
     out = Loaded()
-    waiting: list[str] = []  # ids of the last tool_calls message still without a result
+    waiting: list[str] = []  # ids of the last calls still without an output
 
     def answer_the_rest() -> None:
         for call_id in waiting:
-            result = {"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_RESULT}
-            out.add(result, None, "interrupted")
+            out.add(tool_output(call_id, INTERRUPTED_RESULT), None, "interrupted")
             out.filled_results += 1
         waiting.clear()
 
     def drop_unanswered_user() -> None:
-        if out.messages and out.messages[-1].get("role") == "user":
+        if out.messages and out.messages[-1].role == USER:
             out.unanswered.append(out.pop())
 
     for row in rows:
-        if row.role == "tool":
-            if row.tool_call_id in waiting:
-                waiting.remove(row.tool_call_id)
-            out.add(row.for_api(), row.id, row.status)
+        message = row.message
+        if message.role == TOOL:
+            output = message.output
+            if output is not None and output.call_id in waiting:
+                waiting.remove(output.call_id)
+            out.add(message, row.id, row.status)
             continue
         answer_the_rest()
-        if row.role == "user":
+        if message.role == USER:
             drop_unanswered_user()
-        out.add(row.for_api(), row.id, row.status)
-        if row.role == "assistant" and row.tool_calls:
-            waiting[:] = _call_ids(row.tool_calls)
+        out.add(message, row.id, row.status)
+        if message.role == ASSISTANT and message.calls:
+            waiting[:] = [call.id for call in message.calls]
     answer_the_rest()
     drop_unanswered_user()
     return out

@@ -12,29 +12,25 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aimlchat.api.adapters import ChatRequest
 from aimlchat.api.client import Client
 from aimlchat.api.events import ChatEvent, ReasoningDelta, TextDelta, Usage
 from aimlchat.api.response import Response
 from aimlchat.chat.context import ContextWindow, Plan, Window, resolve_window
-from aimlchat.chat.conversation import Message, build_body
-from aimlchat.chat.transcript import Settings as Settings
-from aimlchat.chat.transcript import Transcript
+from aimlchat.chat.transcript import Transcript, TurnSettings
 from aimlchat.errors import AimlchatError, ApiError
-from aimlchat.messages import ToolCall
+from aimlchat.messages import ASSISTANT, USER, Message, ToolCall, assistant
 from aimlchat.record import record
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import ReasoningSink, Sink
-from aimlchat.tools.messages import assistant_message
 
 if TYPE_CHECKING:  # the tool loop and runner load only when a tool is offered
     from aimlchat.chat.toolloop import ToolBox
     from aimlchat.tools.run import ToolResult
 
 CHOICE_SEPARATOR = "\n\n---\n\n"
-# What a message sent to the API may carry: anything else kept beside it stays home.
-API_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 
 
 @record()
@@ -77,7 +73,7 @@ class Chat(Transcript):
     def __init__(
         self,
         client: Client,
-        settings: Settings,
+        settings: TurnSettings,
         *,
         store: Store | None,
         warn: Callable[[str], None],
@@ -104,7 +100,7 @@ class Chat(Transcript):
         self.last_plan: Plan | None = None  # what the last request sent
         self.totals = Totals()
 
-    def renew(self, settings: Settings, conversation_id: int | None = None) -> Chat:
+    def renew(self, settings: TurnSettings, conversation_id: int | None = None) -> Chat:
         """Another conversation (new, or loaded) with this one's client, store, tools and
         context windows: `/clear` and `/load`."""
         return Chat(
@@ -155,7 +151,7 @@ class Chat(Transcript):
             return self.reply_step(sink, observe)
         from aimlchat.chat.toolloop import run_turn
 
-        return run_turn(self, sink, observe)
+        return run_turn(self.tools, lambda: self.reply_step(sink, observe), self.add_tool_result)
 
     # -- the context window ------------------------------------------------------------
 
@@ -179,24 +175,29 @@ class Chat(Transcript):
         system, history = self.settings.system, self.messages[:start]
         return self.context().fit(system, history, news, refuse=refuse)
 
-    def body(self, plan: Plan | None = None) -> dict[str, Any]:
+    def request(self, plan: Plan | None = None) -> ChatRequest:
+        """What the next request asks, in no API's shape (the client's adapter builds it)."""
         s = self.settings
         plan = plan or self.plan()
-        stream = s.stream and int(s.params.get("n") or 1) == 1
-        return build_body(
+        return ChatRequest(
             model=s.model,
-            messages=[{k: m[k] for k in API_KEYS if k in m} for m in plan.messages],
-            params=s.params,
-            stream=stream,
+            messages=tuple(plan.messages),
             system=s.system,
-            response_format=s.response_format,
-            tools=self.tools.schemas() if self.tools else None,
+            params=dict(s.params),
+            format=s.format,
+            tools=self.tools.schemas() if self.tools else (),
+            stream=s.stream and int(s.params.get("n") or 1) == 1,
+            web_search=s.web_search,
         )
+
+    def _send(self, plan: Plan) -> Response:
+        # None: the client's router picks the API per model, and falls back (api.route).
+        return self.client.chat(self.request(plan), api=self.settings.api)
 
     def _open(self, plan: Plan) -> tuple[Response, Iterator[ChatEvent]]:
         """Send; on the server's "context length exceeded", trim harder and send once more."""
         self.last_plan = plan
-        response = self.client.chat(self.body(plan))
+        response = self._send(plan)
         events = iter(response)
         try:
             first = next(events, None)
@@ -209,7 +210,7 @@ class Chat(Transcript):
             # UsageError (exit 2) when there is nothing left to leave out.
             self.last_plan = plan = self.context().trim_harder(plan, said)
             self._note(f"the server says the context is too long; retrying once: {plan.notice}")
-            response = self.client.chat(self.body(plan))
+            response = self._send(plan)
             events = iter(response)
             first = next(events, None)
         return response, itertools.chain([] if first is None else [first], events)
@@ -261,12 +262,8 @@ class Chat(Transcript):
         usage = (
             (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else None
         )
-        if calls:
-            reply = _thought(assistant_message(result.text, calls), response)
-            self._append(reply, status=status, usage=usage)
-        elif result.text or status == "ok":
-            reply = _thought({"role": "assistant", "content": result.text}, response)
-            self._append(reply, status=status, usage=usage)
+        if calls or result.text or status == "ok":
+            self._append(_reply(response, 0, calls), status=status, usage=usage)
         else:  # filtered before a word: no reply, as if the request had failed
             self._fail_turn(response)
         self._keep_choices(response)
@@ -286,7 +283,7 @@ class Chat(Transcript):
                 sink.finish(status=status)
         text = response.text(0) if response is not None else ""
         if text and response is not None:
-            self._append(_thought({"role": "assistant", "content": text}, response), status=status)
+            self._append(_reply(response, 0), status=status)
             self._keep_choices(response)
         else:
             self._fail_turn(response)
@@ -294,7 +291,7 @@ class Chat(Transcript):
     def _fail_turn(self, response: Response | None) -> None:
         """No answer: the message leaves the context; thinking that came is kept in history."""
         if response is not None and response.reasoning(0):
-            self._record(_thought({"role": "assistant", "content": ""}, response), status="failed")
+            self._record(assistant(reasoning=response.reasoning(0)), status="failed")
         self._fail_last_user()
 
     def add_tool_result(self, result: ToolResult) -> None:
@@ -312,20 +309,18 @@ class Chat(Transcript):
         for i in response.indexes():
             text = response.text(i)
             if i and text:
-                choice = _thought({"role": "assistant", "content": text}, response, i)
-                self._record(choice, status="choice")
+                self._record(_reply(response, i), status="choice")
 
     def _fail_last_user(self) -> None:
         # No reply at all: keep the message in history but out of the context, so the
         # next turn does not send two user messages in a row.
-        if self.messages and self.messages[-1]["role"] == "user":
+        if self.messages and self.messages[-1].role == USER:
             self.unsent = self._drop_last("failed")
 
     def last_reply(self) -> str | None:
         for message in reversed(self.messages):
-            if message["role"] == "assistant" and isinstance(message.get("content"), str):
-                content: str = message["content"]
-                return content
+            if message.role == ASSISTANT and (message.text or not message.calls):
+                return message.text
         return None
 
     def cost_of(self, usage: Usage | None) -> float | None:
@@ -336,7 +331,7 @@ class Chat(Transcript):
 
 def _last_user(messages: Sequence[Message]) -> int | None:
     for i in range(len(messages) - 1, -1, -1):
-        if messages[i]["role"] == "user":
+        if messages[i].role == USER:
             return i
     return None
 
@@ -354,8 +349,12 @@ def _show_thinking(sink: ReasoningSink, event: ChatEvent) -> None:
         sink.reasoning_tokens(event.reasoning_tokens)
 
 
-def _thought(message: Message, response: Response, index: int = 0) -> Message:
-    """The message with the reply's thinking beside it, for history: `body()` sends only
-    API_KEYS, so it never goes back to the model (DeepSeek refuses it)."""
-    reasoning = response.reasoning(index)
-    return {**message, "reasoning": reasoning} if reasoning else message
+def _reply(response: Response, index: int, calls: Sequence[ToolCall] = ()) -> Message:
+    """Choice `index` as the conversation keeps it: its thinking (stored and shown, never
+    sent back: DeepSeek refuses it), its text, the sources it cites, the calls it asks."""
+    return assistant(
+        response.text(index),
+        calls=calls,
+        reasoning=response.reasoning(index),
+        citations=response.citations(index),
+    )

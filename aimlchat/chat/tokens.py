@@ -16,11 +16,13 @@ import json
 import math
 import string
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from aimlchat.messages import Image, Message, Part, Text, ToolCall, ToolOutput
 from aimlchat.record import record
 
-Message = dict[str, Any]
+if TYPE_CHECKING:
+    from aimlchat.api.adapters import ToolSchema
 
 # Tokens per character, fitted on the samples above and rounded. ASCII letters in words
 # (spaces ride along with the next word, nearly free); digits group by three; a newline or tab
@@ -91,39 +93,39 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _part_tokens(part: Any) -> float:
-    if isinstance(part, dict) and part.get("type") == "text":
-        return text_tokens(str(part.get("text", "")))
-    if isinstance(part, dict) and part.get("type") == "image_url":
-        image = part.get("image_url")
-        return IMAGE_LOW if isinstance(image, dict) and image.get("detail") == "low" else IMAGE_HIGH
-    return text_tokens(_json(part))
+def part_tokens(part: Part) -> float:
+    """Raw estimate of one part as sent. Reasoning and citations are never sent back to
+    the model, so they cost nothing in the window."""
+    if isinstance(part, Text):
+        return text_tokens(part.text)
+    if isinstance(part, Image):
+        return IMAGE_LOW if part.detail == "low" else IMAGE_HIGH
+    if isinstance(part, ToolCall):
+        return text_tokens(part.id) + text_tokens(part.name) + text_tokens(part.arguments_text)
+    if isinstance(part, ToolOutput):
+        return text_tokens(part.call_id) + text_tokens(part.text)
+    return 0.0
 
 
 def message_tokens(message: Message) -> float:
-    """Raw estimate of one message as sent: content, tool calls and ids by their JSON text.
-    Other keys (a stored reasoning, timestamps) are not sent, so they are not counted."""
-    content = message.get("content")
-    if isinstance(content, list):
-        total = sum(_part_tokens(p) for p in content)
-    elif content is not None:
-        total = text_tokens(content if isinstance(content, str) else _json(content))
-    else:
-        total = 0.0
-    for key in ("name", "tool_call_id"):
-        if isinstance(message.get(key), str):
-            total += text_tokens(message[key])
-    if message.get("tool_calls"):
-        total += text_tokens(_json(message["tool_calls"]))
-    return MESSAGE_OVERHEAD + total
+    """Raw estimate of one message as sent: its text, images, tool calls (id, name,
+    arguments) and tool outputs, plus the chat template's overhead."""
+    return MESSAGE_OVERHEAD + sum(part_tokens(p) for p in message.parts)
 
 
-def fixed_tokens(system: str | None, tools: Sequence[Any] | None = None) -> float:
+def fixed_tokens(system: str | None, tools: Sequence[ToolSchema] | None = None) -> float:
     """Raw estimate of what every request carries: overhead, system prompt, tool schemas."""
     total = float(REQUEST_OVERHEAD)
     if system:
-        total += message_tokens({"role": "system", "content": system})
-    return total + (text_tokens(_json(list(tools))) if tools else 0.0)
+        total += MESSAGE_OVERHEAD + text_tokens(system)
+    return total + sum(schema_tokens(t) for t in tools or ())
+
+
+def schema_tokens(tool: ToolSchema) -> float:
+    """Raw estimate of one offered tool: its name, description and JSON Schema."""
+    return text_tokens(
+        _json({"name": tool.name, "description": tool.description, "parameters": tool.parameters})
+    )
 
 
 def clamp(ratio: float) -> float:

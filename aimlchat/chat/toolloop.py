@@ -1,10 +1,13 @@
 """The tool-call loop of one turn: a reply asks for calls, they run (with consent), their
 results go back, and the model replies again, until a reply asks for none.
 
-Every assistant message with `tool_calls` is saved before its calls run and is followed
-by one `tool` message per call, each saved the moment it exists, whatever happened
+Every assistant message with tool calls is saved before its calls run and is followed
+by one tool output per call, each saved the moment it exists, whatever happened
 (declined, failed, Ctrl-C, SIGTERM, the step limit): history is always a context the
 API accepts, for `--continue` and `/retry` alike.
+
+It knows nothing of the session: the turn's one reply step and how a result is kept come
+in as callables, so chat.session uses this module and this module never imports it.
 """
 
 from __future__ import annotations
@@ -12,27 +15,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from aimlchat.api.events import ChatEvent
+from aimlchat.api.adapters import ToolSchema
 from aimlchat.errors import AimlchatError, Terminated
 from aimlchat.messages import ToolCall
 from aimlchat.record import record
 from aimlchat.signals import held
-from aimlchat.terminal.output import Sink
 from aimlchat.tools.messages import call_event, result_event
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
     # The runner (processes, consent, schemas) loads when a call is run: a plain `ask`
     # builds a ToolBox that offers nothing and never needs it.
-    from aimlchat.chat.session import Chat, TurnResult
     from aimlchat.tools.consent import Consent
     from aimlchat.tools.run import ToolResult
     from aimlchat.tools.spec import ToolSpec
 
 DEFAULT_MAX_STEPS = 8
 Report = Callable[[dict[str, Any]], None]
+
+
+class Reply(Protocol):
+    """What a reply step gives back, as far as the loop cares: the calls it asks for."""
+
+    @property
+    def calls(self) -> Sequence[ToolCall]: ...
+
+
+R = TypeVar("R", bound=Reply)
+Save = Callable[["ToolResult"], None]  # saves one result in the conversation
 
 
 @record()
@@ -48,10 +60,9 @@ class ToolBox:
     report: Report | None = None  # --ndjson: tool_call and tool_result events
     say: Callable[[str], None] | None = None  # one line per result, for the user
 
-    def schemas(self) -> list[dict[str, Any]]:
-        from aimlchat.tools.spec import openai_tools
-
-        return openai_tools(self.offered)
+    def schemas(self) -> tuple[ToolSchema, ...]:
+        """The offered tools as the request offers them."""
+        return tuple(ToolSchema(s.name, s.description, s.parameters) for s in self.offered)
 
     def runnable(self) -> dict[str, ToolSpec]:
         # Only offered tools run: a call to any other is an "unknown tool" result.
@@ -70,26 +81,25 @@ class StepLimit(AimlchatError):
         )
 
 
-def run_turn(chat: Chat, sink: Sink, observe: Callable[[ChatEvent], None] | None) -> TurnResult:
-    """Replies and tool steps until a reply without calls; StepLimit past max_steps."""
-    box = chat.tools
-    assert box is not None
+def run_turn(box: ToolBox, step: Callable[[], R], save: Save) -> R:
+    """Reply steps (`step`: one request and its reply, saved) and tool steps until a reply
+    without calls; StepLimit past max_steps. `save` keeps each result."""
     steps = 0
     while True:
-        result = chat.reply_step(sink, observe)
+        result = step()
         if not result.calls:
             return result
         if box.report is not None:
             for call in result.calls:
                 box.report(call_event(call))
         if steps >= box.max_steps:
-            _record(chat, box, [_not_run(call, box.max_steps) for call in result.calls])
+            _record(save, box, [_not_run(call, box.max_steps) for call in result.calls])
             raise StepLimit(steps, result.calls)
-        run_step(chat, box, result.calls)
+        run_step(save, box, result.calls)
         steps += 1
 
 
-def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolResult]:
+def run_step(save: Save, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolResult]:
     """Run one reply's calls in order, saving each result as it comes."""
     from aimlchat.tools.run import ToolInterrupted, interrupted_result
     from aimlchat.tools.turn import run_calls
@@ -99,7 +109,7 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
 
     def keep(result: ToolResult) -> None:
         with held():  # saved and counted as one, or neither
-            chat.add_tool_result(result)
+            save(result)
             saved.append(result)  # before telling: a closed stdout must not record it twice
         _tell(box, result)
 
@@ -114,25 +124,25 @@ def run_step(chat: Chat, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
             on_start=begun.append,
         )
     except ToolInterrupted as exc:  # Ctrl-C: the tool's process group is already stopped
-        _record(chat, box, exc.results[len(saved) :])
+        _record(save, box, exc.results[len(saved) :])
         raise
     except BaseException as exc:  # SIGTERM, SIGHUP or anything else: no call goes unanswered
         why = exc.cause if isinstance(exc, Terminated) else "aimlchat stopped"
         rest = calls[len(saved) :]
         running = begun[-1] if begun else None  # else it stopped at a question, or before
         _record(
-            chat,
+            save,
             box,
             [interrupted_result(call, started=call is running, why=why) for call in rest],
         )
         raise
 
 
-def _record(chat: Chat, box: ToolBox, results: Sequence[ToolResult]) -> None:
+def _record(save: Save, box: ToolBox, results: Sequence[ToolResult]) -> None:
     # A hangup a moment after the terminal's read failed must not leave calls unanswered.
     with held():
         for result in results:
-            chat.add_tool_result(result)
+            save(result)
     for result in results:
         _tell(box, result)
 

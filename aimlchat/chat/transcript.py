@@ -10,27 +10,30 @@ from collections.abc import Callable
 from dataclasses import field
 from typing import Any
 
-from aimlchat.chat.conversation import Message
+from aimlchat.api.adapters import OutputFormat
 from aimlchat.errors import StoreError
+from aimlchat.messages import ASSISTANT, Message
 from aimlchat.record import record
 from aimlchat.storage.store import Store
 
 
 @record()
-class Settings:
+class TurnSettings:
     """What a turn sends besides the messages; the REPL changes these as it goes."""
 
     model: str
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    response_format: dict[str, Any] | None = None
+    format: OutputFormat | None = None  # --format json, --schema FILE
     stream: bool = True
+    api: str | None = None  # "chat" or "responses" (--api, config); None: as the route says
+    web_search: str | None = None  # low | medium | high
 
 
 class Transcript:
     def __init__(
         self,
-        settings: Settings,
+        settings: TurnSettings,
         *,
         store: Store | None,
         warn: Callable[[str], None],
@@ -109,14 +112,10 @@ class Transcript:
         result: int | None = self._persist(
             lambda s: s.add(
                 cid,
-                message["role"],
-                message.get("content"),
+                message,
                 status=status,
-                model=self.settings.model if message["role"] == "assistant" else None,
+                model=self.settings.model if message.role == ASSISTANT else None,
                 usage=usage,
-                reasoning=message.get("reasoning"),
-                tool_calls=message.get("tool_calls"),
-                tool_call_id=message.get("tool_call_id"),
             )
         )
         return result

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     with ending_raises(env.terminal_outputs()):
         try:
             args = _default_command(args, env)
-            command = click_command(args, env.environ)
+            command = click_command(args, completing=COMPLETE_VAR in env.environ)
             result = command.main(args, prog_name="aimlchat", standalone_mode=False, obj=env)
             status = result if isinstance(result, int) else ExitCode.OK
             if status == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)

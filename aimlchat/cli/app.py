@@ -158,7 +158,9 @@ def chat(
 
 # What `cmd` does not offer: it never runs anything unasked (no --yes, no tools), and a
 # command is one fresh exchange (no --continue or --session), in plain text (no --format).
-CMD_WITHOUT = ("yes", "tool", "max_steps", "continue_", "session", "format", "schema")
+CMD_WITHOUT = (
+    *("yes", "tool", "max_steps", "continue_", "session", "format", "schema", "web_search"),
+)
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -225,9 +227,10 @@ def models(
       aimlchat models --json | jq -r '.[].id'
     """
     from aimlchat.commands.models import show_models
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
 
-    opts = RequestOptions(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
+    opts = Flags(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
     show_models(
         App(opts, _env(ctx)),
         search=search,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -24,13 +24,13 @@ def _name(info: Any) -> str:
     return str(info.name or (callback.__name__.replace("_", "-") if callback else ""))
 
 
-def click_command(args: Sequence[str], environ: Mapping[str, str]) -> Any:
+def click_command(args: Sequence[str], *, completing: bool = False) -> Any:
+    """The Click command for `args`; all of it when the shell is `completing`."""
     import typer.main
 
-    from aimlchat.cli import COMPLETE_VAR
     from aimlchat.cli.app import cli
 
-    if COMPLETE_VAR in environ:  # completion walks the whole tree
+    if completing:  # completion walks the whole tree
         for info in cli.registered_commands:
             _built(info)
         return typer.main.get_command(cli)

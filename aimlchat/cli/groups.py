@@ -32,9 +32,10 @@ config_cli = typer.Typer(
 
 def _history(ctx: typer.Context) -> HistoryView:
     from aimlchat.commands.history import HistoryView
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
 
-    return HistoryView(App(RequestOptions(), _env(ctx)))
+    return HistoryView(App(Flags(), _env(ctx)))
 
 
 @history_cli.command("list")

@@ -25,9 +25,10 @@ JSON = typer.Option("--json", help="Print JSON.")
 
 
 def _app(ctx: typer.Context) -> App:
-    from aimlchat.commands.runtime import App, RequestOptions
+    from aimlchat.commands.runtime import App
+    from aimlchat.settings.resolve import Flags
 
-    return App(RequestOptions(), _env(ctx))
+    return App(Flags(), _env(ctx))
 
 
 @roles_cli.command("list")

@@ -12,7 +12,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aimlchat.api.events import ChatEvent, Finish, ReasoningDelta, TextDelta, Usage
+from aimlchat.api.events import (
+    ChatEvent,
+    CitationDelta,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
 from aimlchat.chat.session import ReplyFiltered, TurnResult
 from aimlchat.commands.message import build_message, warn_text_only
 from aimlchat.commands.runtime import App
@@ -64,6 +71,15 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
             }
         elif isinstance(event, Finish):
             obj = {"type": "finish", "index": event.index, "finish_reason": event.reason}
+        elif isinstance(event, CitationDelta):
+            obj = {
+                "type": "citation",
+                "index": event.index,
+                "url": event.url,
+                "title": event.title,
+                "start": event.start,
+                "end": event.end,
+            }
         else:
             return
         app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -95,7 +111,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
             hint="use -n 1, or --json to get every reply",
         )
     # --format json (or --schema) with -n: each reply one JSON document a line, not Markdown
-    json_lines = choices > 1 and app.response_format is not None and not out.json
+    json_lines = choices > 1 and app.output_format is not None and not out.json
     message = build_message(app, out.prompt, no_stdin=out.no_stdin)
     report = _ndjson_line(app) if out.ndjson else None  # tool_call and tool_result events
     chat = app.open_chat(
@@ -129,6 +145,8 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         if out.ndjson:
             _ndjson_error(app, exc)
         raise
+    if not (out.extract or out.json or out.ndjson or json_lines):
+        show_citations(app, result, saved=chat.store is not None)
     refused = out.extract and not app.env.stdout_tty  # print_code's error says it
     if result.finish_reason == "length" and not refused:
         app.notifier.warn("the reply was cut off at the token limit (--max-tokens)")
@@ -142,6 +160,22 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     elif json_lines and not out.ndjson:
         print_json_lines(app, result.response.texts(), saved=chat.store is not None)
     return result
+
+
+def show_citations(app: App, result: TurnResult, *, saved: bool) -> None:
+    """The reply's sources, numbered under it on a terminal. A pipe stays the model's
+    text alone; a person watching stderr hears there are sources, and where to see them."""
+    citations = result.response.citations(0)
+    if not citations:
+        return
+    from aimlchat.terminal.sources import show_sources, sources_count
+    from aimlchat.words import plural
+
+    if app.env.stdout_tty:
+        show_sources(app.out, citations)
+    elif app.env.stderr_tty:
+        see = "aimlchat history show" if saved else "--json"
+        app.notifier.info(f"the reply cites {plural(sources_count(citations), 'source')} ({see})")
 
 
 class WholeReply(NullSink):

@@ -16,7 +16,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from aimlchat.api.retry import RetryPolicy
 from aimlchat.batch.gate import RateGate
@@ -31,8 +31,14 @@ from aimlchat.commands.batch_prices import has_price, load_prices
 from aimlchat.commands.message import gather_files, working_dir
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
+from aimlchat.messages import assistant, user
 from aimlchat.record import record
 from aimlchat.words import plural
+
+if TYPE_CHECKING:
+    from aimlchat.storage.store import Store
+    from aimlchat.terminal.environment import Environment
+    from aimlchat.terminal.output import Output
 
 PATIENCE = 600.0  # seconds of nothing but rate limits before the batch gives up
 _SIGNALLED = {
@@ -70,20 +76,23 @@ def _input_path(spec: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def _lines(app: App, path: Path | None) -> Iterator[Iterable[bytes]]:
+def _lines(stdin: IO[str], path: Path | None) -> Iterator[Iterable[bytes]]:
+    """IN's lines as bytes: the file at `path`, else `stdin`."""
     if path is None:
-        stdin: Any = app.env.stdin
-        buffer = getattr(stdin, "buffer", None)
+        buffer: Any = getattr(stdin, "buffer", None)
         yield buffer if buffer is not None else (s.encode("utf-8") for s in stdin)
         return
+    with _open_in(path) as fh:
+        yield fh
+
+
+def _open_in(path: Path) -> BinaryIO:
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the feeder is done
+        return open(path, "rb")
     except FileNotFoundError:
         raise UsageError(f"no such input file: {path}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    with fh:
-        yield fh
 
 
 def _is_regular(path: Path | None) -> bool:
@@ -93,17 +102,19 @@ def _is_regular(path: Path | None) -> bool:
         return False
 
 
-def _open_out(app: App, opts: BatchOptions) -> tuple[OutFile | StdoutFile, Existing]:
+def _open_out(
+    out: Output, notice: Callable[[str], None], opts: BatchOptions
+) -> tuple[OutFile | StdoutFile, Existing]:
     if opts.output is None or str(opts.output) == "-":
         if opts.retry_errors:
             raise UsageError("--retry-errors needs -o OUT: it asks again the errors there")
-        return StdoutFile(app.out), Existing()
+        return StdoutFile(out), Existing()
     source = _input_path(opts.input)
     with contextlib.suppress(OSError):
         if source is not None and opts.output.exists() and source.samefile(opts.output):
             raise UsageError("OUT is the input file", hint="give -o another file")
     try:
-        return OutFile.open(opts.output, retry_errors=opts.retry_errors, notice=app.notifier.info)
+        return OutFile.open(opts.output, retry_errors=opts.retry_errors, notice=notice)
     except OSError as exc:
         raise UsageError(f"cannot open {opts.output}: {exc.strerror}") from None
 
@@ -118,9 +129,10 @@ def _shared_files(app: App) -> FileContext:
 # -- history -------------------------------------------------------------------
 
 
-def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
+def _history(
+    store: Store | None, requester: Requester, warn: Callable[[str], None]
+) -> Callable[[Done], None] | None:
     """--history: each finished item as a conversation of its own."""
-    store = app.store()
     if store is None:
         return None
     broken = False
@@ -134,17 +146,16 @@ def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
         usage = reply.usage
         try:
             cid = store.create(model=model, system=requester.system_of(record))
-            store.add(cid, "user", record.prompt)
+            store.add(cid, user(record.prompt))
             store.add(
                 cid,
-                "assistant",
-                reply.text,
+                assistant(reply.text),
                 model=model,
                 usage=(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
             )
         except StoreError as exc:
             broken = True
-            app.notifier.warn(f"{exc.message}; batch results are not being saved to history")
+            warn(f"{exc.message}; batch results are not being saved to history")
 
     return save
 
@@ -152,7 +163,7 @@ def _history(app: App, requester: Requester) -> Callable[[Done], None] | None:
 # -- the run ---------------------------------------------------------------------------
 
 
-def _stop_on_signals(flag: StopFlag, app: App) -> contextlib.AbstractContextManager[None]:
+def _stop_on_signals(flag: StopFlag, env: Environment) -> contextlib.AbstractContextManager[None]:
     """Ctrl-C, SIGTERM and SIGHUP set a flag the batch loop reads: nothing half-written.
     On a hangup the terminal is gone, so the progress line and the last notice go
     nowhere rather than fail (aimlchat/signals.py silences it)."""
@@ -165,7 +176,7 @@ def _stop_on_signals(flag: StopFlag, app: App) -> contextlib.AbstractContextMana
         else:
             flag.request("hangup" if issubclass(error, Hangup) else "terminate")
 
-    return ending_calls(stop, app.env.terminal_outputs(), interrupt=True)
+    return ending_calls(stop, env.terminal_outputs(), interrupt=True)
 
 
 def run_batch(app: App, opts: BatchOptions) -> None:
@@ -181,24 +192,27 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         debug_log,
         connect_timeout=s.connect_timeout,
         idle_timeout=s.idle_timeout,
+        router=app.router(),
     )
     defaults = Defaults(
         s.model,
         s.system,
         dict(s.params),
-        app.response_format,
+        format=app.output_format,
+        api=s.api,
+        web_search=s.web_search,
         files=_shared_files(app),
         cwd=working_dir(),
         image_detail=s.image_detail,
     )
     unknown = UnknownParams(app.notifier.warn)
     need = opts.max_cost is not None
-    named = _models_named(app, shard, unknown, opts.input) if need else set()
+    named = _models_named(shard, unknown, opts.input) if need else set()
     pricing = load_prices(app, {s.model, *named}, need=need)
     requester = Requester(connection, defaults, pricing.price, pricing.most_out)
-    with _lines(app, _input_path(opts.input)):
+    with _lines(app.env.stdin, _input_path(opts.input)):
         pass  # a missing IN is an error before OUT is created
-    writer, existing = _open_out(app, opts)
+    writer, existing = _open_out(app.out, app.notifier.info, opts)
     stats = Stats(prices_known=pricing.known)
     try:
         ending = _run(
@@ -213,14 +227,14 @@ def run_batch(app: App, opts: BatchOptions) -> None:
     _report(opts, stats, ending, writer)
 
 
-def _models_named(app: App, shard: Shard, unknown: Unknown, spec: str) -> set[str]:
+def _models_named(shard: Shard, unknown: Unknown, spec: str) -> set[str]:
     """The models IN's records name, for --max-cost to price up front (a file only: a
     stream is read once, and a model without a price met there ends the batch)."""
     path = _input_path(spec)
-    if not _is_regular(path):
+    if path is None or not _is_regular(path):
         return set()
     reader = Reader(shard, frozenset(), check_duplicates=False, unknown=unknown)
-    with _lines(app, path) as lines:
+    with _open_in(path) as lines:
         return {record.model for record in reader.records(lines) if record.model}
 
 
@@ -243,7 +257,7 @@ def _run(
     if _is_regular(path):
         # One quick pass first: the total for the progress line, and every line checked
         # before a single request is paid for.
-        with _lines(app, path) as lines:
+        with _lines(app.env.stdin, path) as lines:
             stats.total = count(reader, lines)
         stats.skipped, stats.skipped_errors = reader.skipped, reader.skipped_errors
         reader = Reader(shard, existing.done, check_duplicates=False, unknown=unknown)
@@ -259,8 +273,9 @@ def _run(
     work = functools.partial(
         run_item, send=requester.send, gate=gate, policy=policy, patience=PATIENCE
     )
+    saved = _history(app.store(), requester, app.notifier.warn) if opts.history else None
     flag = StopFlag()
-    with _lines(app, path) as lines, _stop_on_signals(flag, app):
+    with _lines(app.env.stdin, path) as lines, _stop_on_signals(flag, app.env):
         runner = Runner(
             records=reader.records(lines),
             work=work,
@@ -273,7 +288,7 @@ def _run(
             flag=flag,
             max_cost=opts.max_cost,
             priced=priced,
-            on_success=_history(app, requester) if opts.history else None,
+            on_success=saved,
             notice=app.notifier.info,
         )
         ending = runner.run()

@@ -17,15 +17,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
 
 from aimlchat import osplatform
-from aimlchat.chat.conversation import Message, user_message
 from aimlchat.chat.session import Chat, ReplyFiltered
 from aimlchat.chat.shellcmd import NoCommand, command_from, describe_prompt
 from aimlchat.commands.runtime import App
 from aimlchat.errors import ApiError, ExitCode, UsageError
+from aimlchat.messages import Message, user
 from aimlchat.tools.run import tool_environment
 
 MENU = (("e", "execute"), ("r", "revise"), ("d", "describe"), ("c", "copy"), ("a", "abort"))
@@ -99,7 +98,10 @@ class Menu:
                 self.app.notifier.info("aborted; nothing was run")
                 return ExitCode.INTERRUPTED
             if choice == "execute":
-                return execute(self.app, command)
+                app = self.app
+                return execute(
+                    command, app.env.environ, flush=app.out.flush, warn=app.notifier.warn
+                )
             if choice == "copy" and self.copy(command):
                 return 0
             if choice == "describe":
@@ -147,7 +149,7 @@ class Menu:
         if not follow:
             return command
         try:
-            return ask_command(self.app, self.chat, user_message(follow), bare=True)
+            return ask_command(self.app, self.chat, user(follow), bare=True)
         except (NoCommand, ReplyFiltered) as exc:  # the one on screen is still good to offer
             why = exc.summary if isinstance(exc, NoCommand) else exc.message
             self.app.notifier.error(f"{why}; keeping the last command")
@@ -157,30 +159,22 @@ class Menu:
         """The explanation, as Markdown; asked aside, so the conversation that makes
         commands goes on untouched (and is all that history keeps)."""
         from aimlchat.chat.session import Chat
-        from aimlchat.chat.transcript import Settings
+        from aimlchat.chat.transcript import TurnSettings
         from aimlchat.commands.ask import spinner_wanted
+        from aimlchat.terminal.render import make_sink
         from aimlchat.terminal.spinner import Spinner, SpinnerSink
 
-        s = self.chat.settings
+        app, s = self.app, self.chat.settings
         aside = Chat(
             self.chat.client,
-            Settings(model=s.model, params=dict(s.params), stream=s.stream),
+            TurnSettings(model=s.model, params=dict(s.params), stream=s.stream, api=s.api),
             store=None,
-            warn=self.app.notifier.warn,
+            warn=app.notifier.warn,
         )
-        spinner = self.app.spinner = Spinner(
-            self.app.env.stderr, enabled=spinner_wanted(self.app.env)
-        )
+        answer = make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
+        spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
         with spinner:
-            aside.send(
-                user_message(describe_prompt(command)), SpinnerSink(_sink(self.app), spinner)
-            )
-
-
-def _sink(app: App) -> Any:
-    from aimlchat.terminal.render import make_sink
-
-    return make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
+            aside.send(user(describe_prompt(command)), SpinnerSink(answer, spinner))
 
 
 def _menu_line(color: bool) -> str:
@@ -205,15 +199,21 @@ def show_command(app: App, command: str, *, gap: bool = False) -> None:
     print_markdown(env.stdout, block, color=True, code_theme=app.code_theme)
 
 
-def execute(app: App, command: str) -> int:
-    """`$SHELL -c COMMAND` in the foreground, on the terminal; its status, reported."""
-    argv = osplatform.shell_argv(app.env.environ, command)
-    app.out.flush()
-    # The command is the model's: like a tool's, it gets no key of ours.
-    environ = tool_environment(app.env.environ)
+def execute(
+    command: str,
+    environ: Mapping[str, str],
+    *,
+    flush: Callable[[], None],
+    warn: Callable[[str], None],
+) -> int:
+    """`$SHELL -c COMMAND` in the foreground, on the terminal, once what we wrote is
+    `flush`ed; its status, reported."""
+    argv = osplatform.shell_argv(environ, command)
+    flush()
     try:
         with _ctrl_c_goes_to_the_command():
-            status = subprocess.run(argv, env=environ).returncode
+            # The command is the model's: like a tool's, it gets no key of ours.
+            status = subprocess.run(argv, env=tool_environment(environ)).returncode
     except OSError as exc:
         raise UsageError(
             f"cannot run {argv[0]}: {exc.strerror or exc}",
@@ -221,10 +221,10 @@ def execute(app: App, command: str) -> int:
         ) from None
     if status < 0:  # killed by a signal: report it as the shell would
         name = _signal_name(-status)
-        app.notifier.warn(f"the command was ended by {name}")
+        warn(f"the command was ended by {name}")
         return 128 - status
     if status:
-        app.notifier.warn(f"the command exited with status {status}")
+        warn(f"the command exited with status {status}")
     return status
 
 

@@ -6,12 +6,14 @@ import json
 import time
 from typing import Any
 
-from aimlchat.chat.conversation import text_of
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
+from aimlchat.messages import Message, parts_json
+from aimlchat.storage.migrations import search_text
 from aimlchat.storage.refs import is_id
 from aimlchat.storage.search import Hit, snippet
 from aimlchat.storage.store import ACTIVE, ConversationInfo, Store, StoredMessage
+from aimlchat.terminal.sources import sources_lines
 from aimlchat.tools.messages import calls_text
 from aimlchat.words import noun, plural
 
@@ -86,10 +88,14 @@ class HistoryView:
         rows = self.store.messages(cid, all_statuses=True)
         for m in rows:
             if all_statuses or m.status in ACTIVE:
+                message = m.message
                 self._out(f"\n## {m.role}{_mark(m.status)}\n\n")
-                if m.reasoning:
-                    self._dim(_quoted_thinking(m.reasoning) + "\n")
-                self._out(f"{text_of(m.content)}\n{calls_text(m.tool_calls)}")
+                if message.reasoning.strip():
+                    self._dim(_quoted_thinking(message.reasoning) + "\n")
+                self._out(f"{message.readable()}\n{calls_text(message.calls)}")
+                sources = _sources(message)
+                if sources:
+                    self._dim(sources)
         hidden = sorted({m.status for m in rows if m.status not in ACTIVE})
         if hidden and not all_statuses:
             count = sum(m.status not in ACTIVE for m in rows)
@@ -140,13 +146,16 @@ class HistoryView:
         if info.system:
             lines += ["", "## system", "", info.system]
         for m in self.store.messages(cid, all_statuses=True):
+            message = m.message
             lines += ["", f"## {m.role}{_mark(m.status)}", ""]
-            if m.reasoning:  # collapsed where Markdown is rendered (GitHub, most viewers)
-                lines += ["<details>", "<summary>reasoning</summary>", "", m.reasoning.strip()]
+            thinking = message.reasoning.strip()
+            if thinking:  # collapsed where Markdown is rendered (GitHub, most viewers)
+                lines += ["<details>", "<summary>reasoning</summary>", "", thinking]
                 lines += ["", "</details>", ""]
-            calls = calls_text(m.tool_calls).rstrip("\n")
-            # The calls are a paragraph of their own, after the text (if any).
-            lines.append("\n\n".join(part for part in (text_of(m.content), calls) if part))
+            calls = calls_text(message.calls).rstrip("\n")
+            # The calls, then the sources, are paragraphs of their own after the text.
+            paragraphs = (message.readable(), calls, _sources(message).strip("\n"))
+            lines.append("\n\n".join(part for part in paragraphs if part))
         return "\n".join(lines) + "\n"
 
     def remove(self, ref: str, *, yes: bool = False) -> None:
@@ -190,21 +199,27 @@ def _quoted_thinking(reasoning: str) -> str:
     return "".join(f"> {line}".rstrip() + "\n" for line in ["thinking", "", *lines])
 
 
+def _sources(message: Message) -> str:
+    """The numbered sources a reply cites, after a blank line; "" when none."""
+    lines = sources_lines(message.citations)
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def _message_json(m: StoredMessage) -> dict[str, Any]:
+    """One message of `export -f json`: the neutral parts, with `content` (its text, a
+    tool's output included) and `reasoning` kept as plain strings for scripts."""
+    message = m.message
     out: dict[str, Any] = {
         "role": m.role,
-        "content": m.content,
+        "content": search_text(message),
+        "parts": parts_json(message),
         "status": m.status,
         "created_at": m.created_at,
     }
     if m.model:
         out["model"] = m.model
-    if m.reasoning:
-        out["reasoning"] = m.reasoning
-    if m.tool_calls:
-        out["tool_calls"] = m.tool_calls
-    if m.tool_call_id is not None:
-        out["tool_call_id"] = m.tool_call_id
+    if message.reasoning:
+        out["reasoning"] = message.reasoning
     if m.prompt_tokens is not None:
         out["usage"] = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
     return out

@@ -12,11 +12,12 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aimlchat.chat.conversation import STDIN_PLACEHOLDER, Message, compose_prompt, user_message
+from aimlchat.chat.conversation import STDIN_PLACEHOLDER, compose_prompt
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
+from aimlchat.messages import Image, Message, user
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def build_message(
         files = gather_files(app, app.opts.files, read_stdin=lambda: stdin or b"")
         files_text, file_images = files.text(), files.images
     stdin_text = None if as_file or as_image or not stdin else decode_stdin(stdin)
-    return user_message(
+    return user(
         _text(files_text, prompt, stdin_text, example),
         [*file_images, *_images(app, stdin)],
     )
@@ -148,7 +149,7 @@ def _text(files: str, prompt: str, stdin_text: str | None, example: str) -> str:
     return f"{files}\n\n{asked}" if files else asked
 
 
-def _images(app: App, stdin: bytes | None) -> list[dict[str, Any]]:
+def _images(app: App, stdin: bytes | None) -> list[Image]:
     if not app.opts.attach:
         return []
     from aimlchat.chat.attach import image_part
@@ -162,8 +163,7 @@ def _images(app: App, stdin: bytes | None) -> list[dict[str, Any]]:
 def warn_text_only(app: App, model: str, message: Message) -> None:
     """Images for a model the cached catalogue says reads text only: one line, before
     sending (some servers drop them without a word)."""
-    content = message.get("content")
-    if not isinstance(content, list) or not any(p.get("type") == "image_url" for p in content):
+    if not message.images:
         return
     from aimlchat.api.catalog import text_only
 

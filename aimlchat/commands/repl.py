@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
     from aimlchat.commands.repl_complete import Sources
+    from aimlchat.messages import Image
 
 __all__ = ["COMMANDS", "NAMES", "Quit", "Repl", "loop", "make_prompt_session", "run_chat"]
 
@@ -191,7 +192,7 @@ def loop(repl: Repl, session: PromptSession[str], held: HeldKeys | None = None) 
 # -- the command ----------------------------------------------------------------------
 
 
-def _command_line_attachments(app: App) -> tuple[list[dict[str, Any]], list[str]]:
+def _command_line_attachments(app: App) -> tuple[list[Image], list[str]]:
     """`-a` and `-f` for the first message, checked before the REPL opens."""
     images = [image_part(spec, detail=app.settings.image_detail) for spec in app.opts.attach]
     more, blocks = file_context(app, list(app.opts.files)) if app.opts.files else ([], [])

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aimlchat.chat.conversation import Message, text_of, user_message
 from aimlchat.chat.session import Chat, TurnResult
 from aimlchat.commands.message import warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError
+from aimlchat.messages import ASSISTANT, USER, Image, Message, user
 
 SHOWN_PROMPT_LINES = 6  # of a resumed conversation's last message (it may hold whole files)
 
@@ -28,7 +28,7 @@ class ReplCore:
         self.app = app
         self.chat = chat
         self.write = write
-        self.pending_images: list[dict[str, Any]] = []
+        self.pending_images: list[Image] = []
         self.pending_files: list[str] = []  # fenced file blocks for the next message
         self.draft: str = ""  # text to put back at the prompt (a message that got no reply)
 
@@ -48,6 +48,10 @@ class ReplCore:
             self.app.notifier.error(exc.message, exc.hint)
             self._restore_unsent()
         else:
+            if citations := result.response.citations(0):
+                from aimlchat.terminal.sources import show_sources
+
+                show_sources(self.app.out, citations)  # under the reply; only on a terminal
             if self.app.opts.usage:
                 from aimlchat.commands.ask import usage_line
 
@@ -55,16 +59,16 @@ class ReplCore:
 
     def _restore_unsent(self) -> None:
         if self.chat.unsent is not None:
-            self.draft = text_of(self.chat.unsent["content"])
+            self.draft = self.chat.unsent.text
 
-    def attach(self, images: list[dict[str, Any]], file_blocks: list[str]) -> None:
+    def attach(self, images: list[Image], file_blocks: list[str]) -> None:
         self.pending_images += images
         self.pending_files += file_blocks
 
     def next_message(self, text: str) -> Message:
         """`text` with what is attached folded in: the message `send` sends, and the one
         `/context` counts (with no text yet), so both use one estimate."""
-        return user_message("\n\n".join([*self.pending_files, text]), self.pending_images)
+        return user("\n\n".join([*self.pending_files, text]), self.pending_images)
 
     def send(self, text: str) -> None:
         message = self.next_message(text)
@@ -81,17 +85,15 @@ class ReplCore:
     def show_last_exchange(self) -> None:
         """A resumed conversation's last message and reply, as they looked when sent."""
         messages = self.chat.messages
-        user = next(
-            (i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None
-        )
-        if user is None:
+        last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == USER), None)
+        if last is None:
             return
-        lines = text_of(messages[user]["content"]).splitlines() or [""]
+        lines = messages[last].readable().splitlines() or [""]
         shown = "\n  ".join(lines[:SHOWN_PROMPT_LINES])
         more = len(lines) - SHOWN_PROMPT_LINES
         self.write(f"› {shown}\n" + (f"  … ({more} more lines)\n" if more > 0 else ""))
-        replies = [m for m in messages[user + 1 :] if m["role"] == "assistant"]
-        reply = "\n\n".join(text_of(m.get("content")) for m in replies if m.get("content"))
+        replies = [m for m in messages[last + 1 :] if m.role == ASSISTANT]
+        reply = "\n\n".join(m.text for m in replies if m.text)
         if reply:
             self._show_reply(reply, self.chat.statuses[-1])
 

@@ -8,32 +8,31 @@ Built once by the CLI per invocation; heavy modules are imported inside the fact
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from aimlchat.commands.tooling import AskFactory, Windows, make_toolbox
 from aimlchat.errors import ConfigError, StoreError, UsageError
 from aimlchat.record import replace
 from aimlchat.settings import config
-from aimlchat.settings.config import FileConfig, Paths, Role
+from aimlchat.settings.config import FileConfig, ModelConfig, Paths, Role
 from aimlchat.settings.resolve import Flags, Settings, resolve, role_named
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
 from aimlchat.terminal.output import Output, PlainSink, Sink
 
 if TYPE_CHECKING:
+    from aimlchat.api.adapters import OutputFormat
     from aimlchat.api.catalog import Model
     from aimlchat.api.client import Client
+    from aimlchat.api.route import Router
     from aimlchat.chat.session import Chat
     from aimlchat.chat.toolloop import Report
-    from aimlchat.commands.tooling import AskFactory
+    from aimlchat.chat.transcript import TurnSettings
     from aimlchat.storage.store import Store
     from aimlchat.terminal.spinner import Spinner
-
-# The name callers know for the flags of `ask` and `chat`.
-RequestOptions = Flags
 
 
 class TokenCounts(Protocol):
@@ -49,18 +48,22 @@ class TokenCounts(Protocol):
 # -- factories: each builds one collaborator from settings ---------------------------------
 
 
-def response_format(settings: Settings) -> dict[str, Any] | None:
-    """The `response_format` body field: --schema FILE (read here) or --format json."""
+def output_format(settings: Settings) -> OutputFormat | None:
+    """What the reply must be: --schema FILE (read here) or --format json (any JSON
+    object); None for text. The adapter turns it into its API's field."""
     if settings.schema is not None:
         return _schema_format(settings.schema)
     if settings.format == "json":
-        return {"type": "json_object"}
+        from aimlchat.api.adapters import OutputFormat
+
+        return OutputFormat(schema=None)
     return None
 
 
-def _schema_format(path: Path) -> dict[str, Any]:
+def _schema_format(path: Path) -> OutputFormat:
     import shlex
 
+    from aimlchat.api.adapters import OutputFormat
     from aimlchat.utf8 import decode_utf8
 
     try:
@@ -77,7 +80,7 @@ def _schema_format(path: Path) -> dict[str, Any]:
         raise UsageError(f"schema file {path} must hold a JSON object")
     name = str(schema.get("title") or path.stem or "response")
     name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64]
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    return OutputFormat(schema=schema, name=name, strict=True)
 
 
 def api_key(environ: Mapping[str, str], paths: Paths, cfg: FileConfig) -> str:
@@ -96,6 +99,8 @@ def make_client(
     *,
     debug: bool,
     notice: Callable[[str], None] | None = None,
+    router: Router | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> Client:
     from aimlchat.api.client import Client
 
@@ -108,6 +113,34 @@ def make_client(
         retries=settings.retries,
         notice=notice or notifier.info,
         log=notifier.debug if debug else None,
+        router=router,
+        note=note,
+    )
+
+
+def make_router(
+    settings: Settings, models: Mapping[str, ModelConfig], prices: Prices, cache_dir: Path
+) -> Router:
+    """Which API each model gets (api.route): --api, `[models."NAME"] api` (by the name
+    asked, or the catalogue's id or an alias of it), the cached catalogue's `type`, then
+    what a server said before, remembered in the cache folder."""
+    from aimlchat.api.route import FILE_NAME, Router
+
+    def configured(model: str) -> str | None:
+        found = prices.find(model)
+        names = [model] + ([found.id, *found.aliases] if found else [])
+        return next((models[n].api for n in names if n in models and models[n].api), None)
+
+    def catalogue_type(model: str) -> str | None:
+        found = prices.find(model)  # the cached catalogue only: never fetched for this
+        return found.type if found else None
+
+    return Router(
+        base_url=settings.base_url,
+        flag=settings.api,
+        configured=configured,
+        catalogue_type=catalogue_type,
+        memory=cache_dir / FILE_NAME,
     )
 
 
@@ -192,7 +225,8 @@ def _parse_vars(items: list[str]) -> dict[str, str]:
 
 
 class App:
-    """One command's environment, settings and factories."""
+    """One command's wiring: its environment, resolved settings and the factories that
+    build its collaborators. Functions below the commands take what they use, not this."""
 
     def __init__(self, opts: Flags, env: Environment) -> None:
         self.opts = opts
@@ -208,7 +242,7 @@ class App:
         self.spinner: Spinner | None = None  # while one runs, passing notices go beside it
         self.vars = _parse_vars(opts.vars)
         self.settings: Settings = self._resolve(opts)
-        self.response_format = response_format(self.settings)
+        self.output_format = output_format(self.settings)
         self.prices = Prices(self.models_cache(), self.notifier)
 
     # Resolved values, under the names the commands use.
@@ -219,14 +253,6 @@ class App:
     @property
     def code_theme(self) -> str:
         return self.settings.code_theme
-
-    @property
-    def system(self) -> str | None:
-        return self.settings.system
-
-    @property
-    def base_url(self) -> str:
-        return self.settings.base_url
 
     def _resolve(self, opts: Flags) -> Settings:
         """`resolve`, with the built-in roles when a role is named, and `{{vars}}` filled."""
@@ -257,12 +283,6 @@ class App:
     def role_names(self) -> list[str]:
         return sorted({*self.builtin_roles(), *self.cfg.roles})
 
-    def role_prompt(self, name: str) -> str:
-        return self.role(name).system or ""
-
-    def request_params(self) -> dict[str, Any]:
-        return dict(self.settings.params)
-
     def api_key(self) -> str:
         return api_key(self.env.environ, self.paths, self.cfg)
 
@@ -274,13 +294,34 @@ class App:
                 raise
             key = None
         return make_client(
-            self.settings, key, self.notifier, debug=self.opts.debug, notice=self.notice
+            self.settings,
+            key,
+            self.notifier,
+            debug=self.opts.debug,
+            notice=self.notice,
+            router=self.router(),
+            note=self.lasting_notice,
         )
+
+    def router(self) -> Router:
+        """Which API each model gets (api.route)."""
+        return make_router(self.settings, self.cfg.models, self.prices, self.paths.cache_dir)
 
     def notice(self, text: str) -> None:
         """A passing notice (a retry): beside the spinner while one runs, else on stderr."""
         if self.spinner is not None and self.spinner.active:
             self.spinner.note(text)
+        else:
+            self.notifier.info(text)
+
+    def lasting_notice(self, text: str) -> None:
+        """A line that stays on stderr (`context: left out …`), even while the first-token
+        spinner turns: it is erased, the line printed, and it goes on below."""
+        spinner = self.spinner
+        if spinner is not None and spinner.active:
+            spinner.stop()
+            self.notifier.info(text)
+            spinner.start()
         else:
             self.notifier.info(text)
 
@@ -303,11 +344,31 @@ class App:
     def models_cache(self) -> Path:
         return self.paths.models_cache(self.settings.base_url)
 
-    def price(self, model: str, usage: TokenCounts) -> float | None:
-        return self.prices.price(model, usage)
+    def windows(self) -> Windows:
+        """Each model's context window, from the flag, config.toml, the catalogue and
+        what servers stated before."""
+        return Windows(
+            find=self.prices.find,
+            configured=self.cfg.models,
+            flag=self.settings.context_length,
+            base_url=self.settings.base_url,
+            cache_dir=self.paths.cache_dir,
+        )
 
-    def warn_unknown_model(self, model: str) -> None:
-        self.prices.warn_unknown(model)
+    def turn_settings(self, *, stream: bool) -> TurnSettings:
+        """What each turn sends besides the conversation: the resolved settings."""
+        from aimlchat.chat.transcript import TurnSettings
+
+        s = self.settings
+        return TurnSettings(
+            model=s.model,
+            system=s.system,
+            params=dict(s.params),
+            format=self.output_format,
+            stream=stream,
+            api=s.api,
+            web_search=s.web_search,
+        )
 
     def open_chat(
         self, *, stream: bool, ask: AskFactory | None = None, report: Report | None = None
@@ -315,58 +376,50 @@ class App:
         """The conversation a command talks in: new, --continue or --session NAME.
         `ask` asks for consent to run a tool call; `report` gets --ndjson's tool events."""
         from aimlchat.chat.session import Chat
-        from aimlchat.chat.session import Settings as TurnSettings
-        from aimlchat.commands.tooling import (
-            lasting_notice,
-            make_toolbox,
-            remember_window,
-            window_for,
-        )
 
         client = self.client()  # no key: fail before touching the history database
-        tools = make_toolbox(self, ask=ask, report=report)  # -T typo: exit 2, nothing opened
-        if self.opts.model:
-            self.warn_unknown_model(self.model)
-        store = self.store()
-        cid, name = self.open_conversation(store)
-        turn = TurnSettings(
-            model=self.model,
-            system=self.system,
-            params=self.request_params(),
-            response_format=self.response_format,
-            stream=stream,
+        tools = make_toolbox(  # -T typo: exit 2, nothing opened
+            self.settings, self.cfg, self.notifier, self.env.environ, ask=ask, report=report
         )
+        if self.opts.model:
+            self.prices.warn_unknown(self.model)
+        store = self.store()
+        cid, name = open_conversation(store, self.settings, self.notifier)
+        windows = self.windows()
         chat = Chat(
             client,
-            turn,
+            self.turn_settings(stream=stream),
             store=store,
             warn=self.notifier.warn,
             conversation_id=cid,
             name=name,
-            price=self.price,
+            price=self.prices.price,
             tools=tools,
-            window=functools.partial(window_for, self),
-            note=lasting_notice(self),
-            learn=functools.partial(remember_window, self),
+            window=windows.window,
+            note=self.lasting_notice,
+            learn=windows.remember,
         )
         if self.opts.model:  # an explicit -m wins over the model a resumed conversation used
             chat.settings.model = self.model
         return chat
 
-    def open_conversation(self, store: Store | None) -> tuple[int | None, str | None]:
-        """The conversation to append to: --continue, --session NAME, or a new one."""
-        if store is None:
-            return None, self.settings.session
-        if self.settings.continue_:
-            cid = store.latest()
-            if cid is None:
-                self.notifier.info("no earlier conversation; starting a new one")
-            return cid, None
-        from aimlchat.storage.refs import is_id
 
-        ref = self.settings.session
-        if ref and is_id(ref):  # an id resumes that conversation; it never names a new one
-            return store.resolve(ref), None
-        if ref:
-            return store.find(ref), ref
-        return None, None
+def open_conversation(
+    store: Store | None, settings: Settings, notifier: Notifier
+) -> tuple[int | None, str | None]:
+    """The conversation to append to: --continue, --session NAME, or a new one."""
+    if store is None:
+        return None, settings.session
+    if settings.continue_:
+        cid = store.latest()
+        if cid is None:
+            notifier.info("no earlier conversation; starting a new one")
+        return cid, None
+    from aimlchat.storage.refs import is_id
+
+    ref = settings.session
+    if ref and is_id(ref):  # an id resumes that conversation; it never names a new one
+        return store.resolve(ref), None
+    if ref:
+        return store.find(ref), ref
+    return None, None

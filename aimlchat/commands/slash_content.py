@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
 
 from aimlchat.chat.attach import image_part
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.messages import Image
 from aimlchat.words import plural
 
 
-def file_context(app: App, specs: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def file_context(app: App, specs: list[str]) -> tuple[list[Image], list[str]]:
     """`-f`/`/file` specs as (image parts, fenced text blocks); every limit checked now.
 
     stdin is the REPL's terminal, so `-` is refused here (by `collect`, with a clear line).
@@ -23,7 +23,7 @@ def file_context(app: App, specs: list[str]) -> tuple[list[dict[str, Any]], list
     return found.images, found.blocks
 
 
-def counted(images: list[dict[str, Any]], blocks: list[str]) -> str:
+def counted(images: list[Image], blocks: list[str]) -> str:
     """ "2 files and 1 image": what an attachment brought."""
     parts = [plural(len(blocks), "file")] if blocks or not images else []
     return " and ".join(parts + ([plural(len(images), "image")] if images else []))
@@ -145,8 +145,8 @@ def _matching(labels: list[str], ref: str) -> set[int]:
     return {i for i, label in enumerate(labels) if label == ref or label.startswith(folder)}
 
 
-def _image_label(part: dict[str, Any]) -> str:
-    url = str((part.get("image_url") or {}).get("url", ""))
+def _image_label(image: Image) -> str:
+    url = image.url
     if not url.startswith("data:"):
         return f"image {url}"
     kind = url[5:].split(";", 1)[0] or "image"

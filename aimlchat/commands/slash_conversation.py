@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from aimlchat.chat.conversation import text_of
-from aimlchat.chat.transcript import Settings
+from aimlchat.chat.transcript import TurnSettings
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.settings import params, parse
@@ -85,8 +84,8 @@ class ConversationCommands(ReplCore):
             return
         for message, status in zip(self.chat.messages, self.chat.statuses, strict=False):
             mark = "" if status == "ok" else f" [{status}]"
-            text = text_of(message.get("content")) + "\n" + calls_text(message.get("tool_calls"))
-            self.write(f"\n── {message['role']}{mark}\n{text}")
+            text = message.readable() + "\n" + calls_text(message.calls)
+            self.write(f"\n── {message.role}{mark}\n{text}")
 
     def cmd_save(self, name: str) -> None:
         if not name:
@@ -108,10 +107,14 @@ class ConversationCommands(ReplCore):
         if store is None:
             raise AimlchatError("history is not available in this session")
         cid = store.resolve(ref or None)  # all digits: an id; else a name; none: the latest
-        settings = Settings(
-            model=self.chat.settings.model,
-            params=self.chat.settings.params,
-            stream=self.chat.settings.stream,
+        now = self.chat.settings
+        settings = TurnSettings(
+            model=now.model,
+            params=now.params,
+            format=now.format,
+            stream=now.stream,
+            api=now.api,
+            web_search=now.web_search,
         )
         self.chat = self.chat.renew(settings, conversation_id=cid)
         self.app.notifier.info(

@@ -1,48 +1,58 @@
 """What `ask` and `chat` add to a conversation for tools and the context window: the
 tools offered (`-T`), how consent is asked, and each model's window.
 
-Kept apart from runtime.py so the factories there stay one line each.
+Kept apart from runtime.py so the factories there stay one line each. It takes the few
+values it uses, never the App: runtime.py imports this module, not the other way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    from aimlchat.api.catalog import Model
     from aimlchat.chat.context import Window
     from aimlchat.chat.toolloop import Report, ToolBox
-    from aimlchat.commands.runtime import App
+    from aimlchat.settings.config import FileConfig, ModelConfig
+    from aimlchat.settings.resolve import Settings
     from aimlchat.terminal.environment import Environment
+    from aimlchat.terminal.notify import Notifier
     from aimlchat.tools.consent import Ask
 
 AskFactory = Callable[[], "Ask | None"]
 
 
-def make_toolbox(app: App, *, ask: AskFactory | None, report: Report | None) -> ToolBox:
+def make_toolbox(
+    settings: Settings,
+    cfg: FileConfig,
+    notifier: Notifier,
+    environ: Mapping[str, str],
+    *,
+    ask: AskFactory | None,
+    report: Report | None,
+) -> ToolBox:
     """The tools `-T` offers (a name that is no tool: UsageError, exit 2) and their consent,
     asked with what `ask` returns (None: there is no one to ask)."""
     from aimlchat.chat.toolloop import ToolBox
     from aimlchat.tools.consent import Consent
     from aimlchat.tools.spec import BUILTINS, select
 
-    available = {**BUILTINS, **app.cfg.tools}
-    offered = select(app.settings.tools, available)
-    notifier = app.notifier
+    available = {**BUILTINS, **cfg.tools}
+    offered = select(settings.tools, available)
     consent = Consent(
         ask=ask() if ask is not None else None,
         warn=notifier.warn,
         show=notifier.raw,  # `→ name {args}`: made terminal-safe by Consent
-        assume_yes=app.settings.yes,
+        assume_yes=settings.yes,
     )
     return ToolBox(
         available,
         offered,
         consent,
-        max_steps=app.settings.max_steps,
-        environ=app.env.environ,
+        max_steps=settings.max_steps,
+        environ=environ,
         report=report,
         say=lambda line: notifier.raw(notifier.clean(line)),
     )
@@ -63,52 +73,63 @@ def tty_ask(env: Environment, *, needed: bool) -> AskFactory:
     return opener
 
 
-def window_for(app: App, model: str) -> Window:
-    """The model's context window: --context-length, else `[models."NAME"]
-    context_length`, else the cached catalogue, else what a server's error said before
-    (remembered per base URL and model); unknown until a server's error says."""
-    from aimlchat.chat.context import resolve_window
+class Windows:
+    """Each model's context window: --context-length, else `[models."NAME"]
+    context_length`, else the cached catalogue (`find`), else what a server's error said
+    before (remembered per base URL and model in the cache folder); unknown until a
+    server's error says."""
 
-    found = app.prices.find(model)
-    names = [model] + ([found.id, *found.aliases] if found else [])
-    configured = next(
-        (
-            app.cfg.models[name].context_length
-            for name in names
-            if name in app.cfg.models and app.cfg.models[name].context_length
-        ),
-        None,
-    )
-    flag, catalogue = app.settings.context_length, found.context if found else None
-    return resolve_window(
-        model,
-        flag=flag,
-        config=configured,
-        catalogue=catalogue,
-        learned=None if flag or configured or catalogue else _recall_window(app, model),
-        output_max=found.output_max if found else None,
-    )
+    def __init__(
+        self,
+        *,
+        find: Callable[[str], Model | None],
+        configured: Mapping[str, ModelConfig],
+        flag: int | None,
+        base_url: str,
+        cache_dir: Path,
+    ) -> None:
+        self._find = find
+        self._configured = configured
+        self._flag = flag
+        self._base_url = base_url
+        self._file = cache_dir / "context-windows.json"
 
+    def window(self, model: str) -> Window:
+        from aimlchat.chat.context import resolve_window
 
-def _windows_file(app: App) -> Path:
-    return app.paths.cache_dir / "context-windows.json"
+        found = self._find(model)
+        names = [model] + ([found.id, *found.aliases] if found else [])
+        configured = next(
+            (
+                self._configured[name].context_length
+                for name in names
+                if name in self._configured and self._configured[name].context_length
+            ),
+            None,
+        )
+        flag, catalogue = self._flag, found.context if found else None
+        return resolve_window(
+            model,
+            flag=flag,
+            config=configured,
+            catalogue=catalogue,
+            learned=None if flag or configured or catalogue else self._recall(model),
+            output_max=found.output_max if found else None,
+        )
 
+    def _recall(self, model: str) -> int | None:
+        if not self._file.exists():  # the common case: nothing learned, nothing more loaded
+            return None
+        from aimlchat.chat.window_memory import recall
 
-def _recall_window(app: App, model: str) -> int | None:
-    path = _windows_file(app)
-    if not path.exists():  # the common case: nothing learned, nothing more loaded
-        return None
-    from aimlchat.chat.window_memory import recall
+        return recall(self._file, self._base_url, model)
 
-    return recall(path, app.settings.base_url, model)
+    def remember(self, window: Window) -> None:
+        """Keep a window a server's error stated, for the next run against this server."""
+        from aimlchat.chat.window_memory import remember
 
-
-def remember_window(app: App, window: Window) -> None:
-    """Keep a window a server's error stated, for the next run against this server."""
-    from aimlchat.chat.window_memory import remember
-
-    if window.length:
-        remember(_windows_file(app), app.settings.base_url, window.model, window.length)
+        if window.length:
+            remember(self._file, self._base_url, window.model, window.length)
 
 
 def describe_tools(box: ToolBox) -> str:
@@ -129,19 +150,3 @@ def describe_tools(box: ToolBox) -> str:
 def _short(text: Any, width: int) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def lasting_notice(app: App) -> Callable[[str], None]:
-    """A line that stays on stderr (`context: left out …`), even while the first-token
-    spinner turns: it is erased, the line printed, and it goes on below."""
-
-    def note(text: str) -> None:
-        spinner = app.spinner
-        if spinner is not None and spinner.active:
-            spinner.stop()
-            app.notifier.info(text)
-            spinner.start()
-        else:
-            app.notifier.info(text)
-
-    return note

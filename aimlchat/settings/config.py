@@ -117,6 +117,7 @@ class ModelConfig:
     """`[models."NAME"]`: what config.toml says about one model."""
 
     context_length: int | None = None
+    api: str | None = None  # "chat" or "responses" (api.route)
 
 
 @record()
@@ -160,7 +161,7 @@ TOP_KEYS = (
     *SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles", "tools", "models"
 )  # fmt: skip
 ROLE_KEYS = ("system", "model", "params", "tools")
-MODEL_KEYS = ("context_length",)
+MODEL_KEYS = ("context_length", "api")
 PARAM_KEYS = tuple(p.name for p in params.BODY if p.in_config)
 
 
@@ -320,9 +321,9 @@ class _Reader:
                 continue
             model = self.cfg.models[name] = ModelConfig()
             for key, value in spec.items():
-                if key == "context_length":
-                    model.context_length = self._try(
-                        params.check, key, value, source=f"{where}.{key}"
+                if key in MODEL_KEYS:
+                    setattr(
+                        model, key, self._try(params.check, key, value, source=f"{where}.{key}")
                     )
                 else:
                     self._unknown(key, MODEL_KEYS, f' in [models."{name}"]', "ignored")

@@ -60,6 +60,9 @@ class Param:
     in_config: bool = True  # settable in config.toml
     env: str | None = None
     default: Any = None
+    # Its field in the Responses API's body (api.adapters.responses): None, the same name;
+    # a dotted path for a nested field; "" when that API has no such parameter.
+    responses: str | None = None
 
     @property
     def option_flags(self) -> tuple[str, ...]:
@@ -143,28 +146,40 @@ TABLE: tuple[Param, ...] = (
     ),
     _body("temperature", "float", "Sampling temperature", low=0, high=2),
     _body("top_p", "float", "Nucleus sampling", low=0.01, high=1),
-    _body("max_tokens", "int", "Reply length limit", low=1),
-    _body("max_completion_tokens", "int", "Completion limit, reasoning included", low=1),
+    _body("max_tokens", "int", "Reply length limit", low=1, responses="max_output_tokens"),
+    _body("max_completion_tokens", "int", "Completion limit, reasoning included", low=1,
+          responses="max_output_tokens"),
     _body("reasoning_effort", "enum", "How hard a reasoning model thinks",
-          choices=("low", "medium", "high")),
-    _body("stop", "str_list", "Stop sequence; repeat for more", max_items=4),
+          choices=("low", "medium", "high"), responses="reasoning.effort"),
+    _body("stop", "str_list", "Stop sequence; repeat for more", max_items=4, responses=""),
     # AIML's document says minimum 1, but 0 is a seed like any other for OpenAI, vLLM and
     # llama.cpp; a server that refuses it says so in its own 400.
-    _body("seed", "int", "Seed for repeatable sampling", low=0),
-    _body("frequency_penalty", "float", "Penalise frequent tokens", low=-2, high=2),
-    _body("presence_penalty", "float", "Penalise tokens already present", low=-2, high=2),
+    _body("seed", "int", "Seed for repeatable sampling", low=0, responses=""),
+    _body("frequency_penalty", "float", "Penalise frequent tokens", low=-2, high=2,
+          responses=""),
+    _body("presence_penalty", "float", "Penalise tokens already present", low=-2, high=2,
+          responses=""),
     # The document types top_k as a number with no range; it counts tokens.
-    _body("top_k", "int", "Sample from the K likeliest tokens"),
-    _body("min_p", "float", "Minimum token probability", low=0.001, high=0.999),
-    _body("repetition_penalty", "float", "Repetition penalty; higher repeats less"),
-    _body("n", "int", "Number of replies", flags=("-n", "--n"), low=1),
-    _body("logprobs", "bool", "Ask for log probabilities"),
+    _body("top_k", "int", "Sample from the K likeliest tokens", responses=""),
+    _body("min_p", "float", "Minimum token probability", low=0.001, high=0.999, responses=""),
+    _body("repetition_penalty", "float", "Repetition penalty; higher repeats less",
+          responses=""),
+    _body("n", "int", "Number of replies", flags=("-n", "--n"), low=1, responses=""),
+    _body("logprobs", "bool", "Ask for log probabilities", responses=""),
     _body("top_logprobs", "int", "Likeliest tokens per position", low=0, high=20,
-          requires="logprobs"),
+          requires="logprobs", responses=""),
     _setting("format", "enum", "Reply format: json asks for a JSON object",
              choices=("json", "text"), in_config=False),
     _setting("image_detail", "enum", "Detail for attached images",
              choices=("low", "high", "auto"), in_config=False),
+    # Per model in config.toml: [models."NAME"] api = "responses" (api.route).
+    _setting("api", "enum", "The API to ask: chat (Chat Completions) or responses "
+             "(default: chosen per model, learned from the server)",
+             choices=("chat", "responses"), in_config=False),
+    # Not a body field as such: each API asks for a search its own way (ChatRequest.web_search).
+    _setting("web_search", "enum", "Let a search-capable model search the web, reading "
+             "this much of what it finds; its sources are listed under the reply",
+             choices=("low", "medium", "high")),
     _setting("code_theme", "enum", "Pygments theme for code blocks", lazy_choices=code_themes,
              default="monokai"),
     _setting("base_url", "str", "API base URL", env=ENV_BASE_URL, default=DEFAULT_BASE_URL),

@@ -55,6 +55,8 @@ class Flags:
     no_history: bool = False
     attach: list[str] = field(default_factory=list)
     image_detail: str | None = None
+    web_search: str | None = None  # low | medium | high
+    api: str | None = None  # chat | responses; None: api.route decides per model
     usage: bool = False
     context_length: int | None = None
     max_steps: int | None = None
@@ -78,6 +80,8 @@ class Settings:
     params: Mapping[str, Any] = field(default_factory=dict)  # body fields besides the messages
     format: str | None = None
     image_detail: str | None = None
+    web_search: str | None = None  # low | medium | high: search context size
+    api: str | None = None  # --api chat|responses; None: api.route decides per model
     schema: Path | None = None
     stream: bool = True
     history: bool = True

@@ -13,6 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aimlchat.messages import (
+    Message,
+    Part,
+    Reasoning,
+    Text,
+    ToolOutput,
+    message_from_json,
+    parts_json,
+)
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
 
@@ -203,7 +213,98 @@ def m006_conversation_ids_never_reused(db: sqlite3.Connection) -> None:
         raise sqlite3.IntegrityError("rebuilding conversations lost a message's conversation")
 
 
+@migration
+def m007_message_parts(db: sqlite3.Connection) -> None:
+    """Each message in the neutral form (`aimlchat.messages`), as JSON in `parts`: what
+    history reads from now on, in no API's wire shape.
+
+    Filled for every row from 0.2.0's columns (`content`: a string or a list of
+    text/image_url parts; `reasoning`; `tool_calls`; `tool_call_id`), which stay as
+    they were: nothing is dropped. A row those columns do not parse as keeps its text
+    (never a failed upgrade). Runs in the one transaction of the upgrade: stopped half
+    way, the database is the 0.2.0 one it was. Read in pages, so a history full of
+    images is never all in memory at once.
+    """
+    db.execute("ALTER TABLE messages ADD COLUMN parts TEXT")
+    last = 0
+    while True:
+        rows = db.execute(
+            f"SELECT id, {LEGACY_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT 500",
+            (last,),
+        ).fetchall()
+        if not rows:
+            return
+        db.executemany(
+            "UPDATE messages SET parts = ? WHERE id = ?",
+            [(encode_parts(legacy_message(*row[1:])), row[0]) for row in rows],
+        )
+        last = rows[-1][0]
+
+
 # -- content ------------------------------------------------------------------------------
+
+# 0.2.0's columns for a message, in the order `legacy_message` takes them.
+LEGACY_COLUMNS = "role, content, reasoning, tool_calls, tool_call_id, text"
+
+
+def legacy_message(
+    role: str,
+    content: str,
+    reasoning: str | None,
+    tool_calls: str | None,
+    tool_call_id: str | None,
+    text: str | None,
+) -> Message:
+    """A row as 0.2.0 wrote it (Chat Completions fields), as a neutral message.
+
+    Used by m007, and when reading a row an older aimlchat added after the upgrade (its
+    `parts` empty). What cannot be parsed keeps its text and thinking, never raises."""
+    # 0.2.0 stored the Chat Completions shape: its adapter reads it (loaded only here).
+    from aimlchat.api.adapters import chat_completions
+
+    try:
+        obj: dict[str, Any] = {"role": role, "content": decode(content)}
+        if tool_calls:
+            calls = json.loads(tool_calls)
+            if not isinstance(calls, list):
+                raise ValueError("tool calls are not a list")
+            obj["tool_calls"] = calls
+        if tool_call_id is not None:
+            obj["tool_call_id"] = tool_call_id
+        return chat_completions.message_from_json(obj, reasoning=reasoning or None)
+    except Exception:  # anything at all: an upgrade must not fail on one odd row
+        said = text or (plain_text(decode(content)) if isinstance(content, str) else "")
+        kept: list[Part] = [Reasoning(reasoning)] if reasoning else []
+        return Message(role, (*kept, Text(said or "")))
+
+
+def encode_parts(message: Message) -> str:
+    return json.dumps(parts_json(message), ensure_ascii=False)
+
+
+def decode_parts(
+    role: str,
+    parts: str | None,
+    content: str,
+    reasoning: str | None = None,
+    tool_calls: str | None = None,
+    tool_call_id: str | None = None,
+    text: str | None = None,
+) -> Message:
+    """A row's message: from `parts`; from 0.2.0's columns when `parts` is empty (a row
+    an older aimlchat added to an upgraded database) or unreadable."""
+    if parts is not None:
+        try:
+            return message_from_json(role, json.loads(parts))
+        except ValueError:
+            pass
+    return legacy_message(role, content, reasoning, tool_calls, tool_call_id, text)
+
+
+def search_text(message: Message) -> str:
+    """What a message says, for search and titles: its text and a tool's output (as
+    0.2.0's `text` column held them); images, calls and thinking left out."""
+    return "\n".join(p.text for p in message.parts if isinstance(p, (Text, ToolOutput)))
 
 
 def encode(content: Any) -> str:

@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.errors import StoreError, UsageError
+from aimlchat.messages import USER, Message
 from aimlchat.record import record
 from aimlchat.storage import connect, migrations
-from aimlchat.storage.migrations import decode, encode, plain_text
+from aimlchat.storage.migrations import (
+    LEGACY_COLUMNS,
+    decode_parts,
+    encode,
+    encode_parts,
+    search_text,
+)
 from aimlchat.storage.refs import check_name, is_id, not_found
 
 if TYPE_CHECKING:  # searching loads only for `history search`
@@ -29,6 +36,7 @@ ACTIVE = ("ok", "interrupted", "incomplete")
 # "failed": the request never produced a reply; "replaced": /retry; "undone": /undo;
 # "choice": another of the replies `-n 2` asked for (the first is the "ok" one).
 CHOICE = "choice"
+PARTS = "m007_message_parts"  # the migration that brought the neutral form
 
 
 class NameTaken(UsageError):
@@ -42,28 +50,19 @@ class NameTaken(UsageError):
 
 @record(frozen=True)
 class StoredMessage:
+    """A history row: the neutral message and what history keeps beside it."""
+
     id: int
-    role: str
-    content: Any  # str, or a list of parts
+    message: Message
     status: str
     model: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
     created_at: float
-    reasoning: str | None = None  # the model's thinking: shown and exported, never sent
-    tool_calls: list[dict[str, Any]] | None = None  # an assistant message's calls
-    tool_call_id: str | None = None  # which call a tool message answers
 
-    def for_api(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": self.role}
-        # Beside tool calls an empty reply has no content at all: the API refuses a null.
-        if self.content is not None and (self.content != "" or not self.tool_calls):
-            message["content"] = self.content
-        if self.tool_calls:
-            message["tool_calls"] = self.tool_calls
-        if self.tool_call_id is not None:
-            message["tool_call_id"] = self.tool_call_id
-        return message
+    @property
+    def role(self) -> str:
+        return self.message.role
 
 
 @record(frozen=True)
@@ -82,6 +81,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.read_only: str | None = None  # why it cannot be written, when it cannot
+        self._parts = "parts"  # "NULL" for a 0.2.x database read as it is (read-only)
         try:
             self._db = self._connect(path)
             self._migrate()
@@ -141,7 +141,13 @@ class Store:
             raise self._error(exc) from None
 
     def _migrate(self) -> None:
-        if not migrations.pending(self._db):  # the usual open: no write lock
+        pending = migrations.pending(self._db)
+        if not pending:  # the usual open: no write lock
+            return
+        if self.read_only is not None and [m.__name__ for m in pending] == [PARTS]:
+            # 0.2.x's history on a read-only medium: its own columns are read instead
+            # (nothing can be written to it anyway).
+            self._parts = "NULL"
             return
         self.must_write("read history written by an older aimlchat (it needs upgrading)")
         # Off for the migrations' transaction (the pragma cannot change inside one): a
@@ -283,38 +289,36 @@ class Store:
     def add(
         self,
         conversation_id: int,
-        role: str,
-        content: Any,
+        message: Message,
         *,
         status: str = "ok",
         model: str | None = None,
         usage: tuple[int, int] | None = None,
-        reasoning: str | None = None,
-        tool_calls: list[dict[str, Any]] | None = None,
-        tool_call_id: str | None = None,
     ) -> int:
+        """A message row, committed at once: `parts` holds the message; `text` is what
+        search and titles read. `content` (NOT NULL since v0.1) gets the text, JSON as
+        the column always was; 0.2.0's other columns stay empty (m007)."""
         now = time.time()
+        text = search_text(message)
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO messages(conversation_id, role, content, text, status, model,"
-                " prompt_tokens, completion_tokens, created_at, reasoning, tool_calls,"
-                " tool_call_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO messages(conversation_id, role, content, text, parts, status,"
+                " model, prompt_tokens, completion_tokens, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     conversation_id,
-                    role,
-                    encode(content),
-                    plain_text(content),
+                    message.role,
+                    encode(text),
+                    text,
+                    encode_parts(message),
                     status,
                     model,
                     usage[0] if usage else None,
                     usage[1] if usage else None,
                     now,
-                    reasoning or None,
-                    encode(tool_calls) if tool_calls else None,
-                    tool_call_id,
                 ),
             )
-            title = _title(content) if role == "user" else None
+            title = _title(text) if message.role == USER else None
             db.execute(
                 "UPDATE conversations SET updated_at = ?,"
                 " title = CASE WHEN title = '' AND ? IS NOT NULL THEN ? ELSE title END"
@@ -329,9 +333,8 @@ class Store:
 
     def messages(self, conversation_id: int, *, all_statuses: bool = False) -> list[StoredMessage]:
         sql = (
-            "SELECT id, role, content, status, model, prompt_tokens, completion_tokens,"
-            " created_at, reasoning, tool_calls, tool_call_id FROM messages"
-            " WHERE conversation_id = ?"
+            "SELECT id, status, model, prompt_tokens, completion_tokens, created_at,"
+            f" {self._parts}, {LEGACY_COLUMNS} FROM messages WHERE conversation_id = ?"
         )
         if not all_statuses:
             sql += f" AND status IN ({', '.join('?' * len(ACTIVE))})"
@@ -344,25 +347,13 @@ class Store:
 
 
 def _stored(r: tuple[Any, ...]) -> StoredMessage:
-    status, model, prompt, completion, created, reasoning = r[3:9]
-    calls = decode(r[9]) if r[9] else None
-    return StoredMessage(
-        r[0],
-        r[1],
-        decode(r[2]),
-        status,
-        model,
-        prompt,
-        completion,
-        created,
-        reasoning,
-        calls,
-        r[10],
-    )
+    mid, status, model, prompt, completion, created, parts, role, *legacy = r
+    message = decode_parts(role, parts, *legacy)
+    return StoredMessage(mid, message, status, model, prompt, completion, created)
 
 
-def _title(content: Any) -> str:
-    return " ".join(plain_text(content).split())[:80]
+def _title(text: str) -> str:
+    return " ".join(text.split())[:80]
 
 
 def _check_free(db: sqlite3.Connection, name: str, conversation_id: int | None) -> None:

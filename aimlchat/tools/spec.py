@@ -46,13 +46,6 @@ class ToolSpec:
     def builtin(self) -> bool:
         return self.command is None
 
-    def openai(self) -> dict[str, Any]:
-        function: dict[str, Any] = {"name": self.name}
-        if self.description:
-            function["description"] = self.description
-        function["parameters"] = self.parameters
-        return {"type": "function", "function": function}
-
 
 _PATH_ARG = {"type": "string", "description": "A path relative to the current directory."}
 
@@ -226,8 +219,3 @@ def unknown_tool(name: str, available: Mapping[str, ToolSpec]) -> UsageError:
     else:
         hint = f"known: {', '.join(known)}, or all; declare others as [tools.{name}] in config.toml"
     return UsageError(f"no tool named {name!r}", hint=hint)
-
-
-def openai_tools(selected: Iterable[ToolSpec]) -> list[dict[str, Any]]:
-    """The request's `tools` array."""
-    return [spec.openai() for spec in selected]

@@ -16,6 +16,7 @@ from typing import Any
 from aimlchat.api.adapters import ChatRequest, OutputFormat
 from aimlchat.api.errors_http import error_text
 from aimlchat.api.events import (
+    CitationDelta,
     Event,
     Finish,
     ProtocolError,
@@ -27,6 +28,7 @@ from aimlchat.api.events import (
     Usage,
 )
 from aimlchat.api.sse import SSEEvent
+from aimlchat.api.surrogates import mend
 from aimlchat.messages import (
     ASSISTANT,
     TOOL,
@@ -130,6 +132,9 @@ def choice_events(choice: dict[str, Any], position: int) -> list[Event]:
             for n, call in enumerate(calls)
             if isinstance(call, dict)
         ]
+    notes = part.get("annotations")
+    if notes and isinstance(notes, list):
+        events += _citations(notes, index)
     reason = choice.get("finish_reason")
     if reason:
         events.append(Finish(reason if isinstance(reason, str) else json.dumps(reason), index))
@@ -153,6 +158,32 @@ def _tool_call(call: dict[str, Any], n: int | None, index: int) -> ToolCallDelta
         arguments=arguments or "",
         index=index,
     )
+
+
+def _citations(notes: list[Any], index: int) -> list[Event]:
+    """A web search's `url_citation` annotations: `{type, url_citation: {url, title,
+    start_index, end_index}}`, or with those fields on the annotation itself (some
+    servers). A stream may repeat them chunk after chunk: `Response` keeps each once."""
+    out: list[Event] = []
+    for note in notes:
+        if not isinstance(note, dict) or note.get("type", "url_citation") != "url_citation":
+            continue
+        fields = note.get("url_citation")
+        fields = fields if isinstance(fields, dict) else note
+        url = fields.get("url")
+        if not isinstance(url, str) or not url.strip():
+            continue
+        title = fields.get("title")
+        out.append(
+            CitationDelta(
+                mend(url.strip()),
+                mend(title.strip()) if isinstance(title, str) else "",
+                _index(fields.get("start_index")),
+                _index(fields.get("end_index")),
+                index,
+            )
+        )
+    return out
 
 
 def _error(obj: dict[str, Any]) -> StreamError | None:
@@ -262,6 +293,24 @@ def response_format(fmt: OutputFormat) -> dict[str, Any]:
         "type": "json_schema",
         "json_schema": {"name": fmt.name, "schema": dict(fmt.schema), "strict": fmt.strict},
     }
+
+
+def format_from_json(obj: Any) -> OutputFormat | None:
+    """A `response_format` as a batch record writes it (this API's shape), neutral, so
+    the Responses adapter can send it as `text.format`; None when it is not one of the
+    two kinds (then it is sent as written, a field the user owns)."""
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("type") == "json_object":
+        return OutputFormat()
+    spec = obj.get("json_schema")
+    if obj.get("type") == "json_schema" and isinstance(spec, dict):
+        schema = spec.get("schema")
+        if isinstance(schema, dict):
+            return OutputFormat(
+                schema, str(spec.get("name") or "reply"), spec.get("strict") is True
+            )
+    return None
 
 
 def message_json(message: Message) -> dict[str, Any]:

@@ -1,0 +1,471 @@
+"""The Responses API (`POST /v1/responses`): the body built from a neutral request, and
+its streamed events and whole bodies read as the same events as Chat Completions'.
+
+Through the real `Client` against the loopback server, which speaks both shapes; the
+odd shapes real servers send are pinned on the adapter alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aimlchat.api.adapters import ChatRequest, OutputFormat, ToolSchema, responses
+from aimlchat.api.client import Client
+from aimlchat.api.events import (
+    CitationDelta,
+    Finish,
+    ReasoningDelta,
+    StreamEnd,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from aimlchat.api.response import Response
+from aimlchat.api.sse import SSEEvent
+from aimlchat.errors import ApiError, UsageError
+from aimlchat.messages import Image, Message, ToolCall, assistant, tool_output, user
+from tests.loopback import (
+    RESPONSES_MODEL,
+    Reply,
+    responses_body,
+    responses_error,
+    responses_event,
+    responses_failed,
+    responses_stream,
+    responses_usage,
+)
+
+WEATHER = ToolSchema(
+    "weather", "The weather in a city", {"type": "object", "properties": {"city": {}}}
+)
+
+
+def client(server) -> Client:
+    return Client(
+        base_url=server.base_url, api_key="k", timeout=10, retries=0, notice=lambda s: None
+    )
+
+
+def ask(text: str = "hi", **kw) -> ChatRequest:
+    return ChatRequest(model=RESPONSES_MODEL, messages=(user(text),), **kw)
+
+
+def sse(raw: str) -> SSEEvent:
+    data = next(line[6:] for line in raw.splitlines() if line.startswith("data: "))
+    return SSEEvent(data=data)
+
+
+def events_of(*raws: str) -> list:
+    """The adapter's events for raw SSE events, through one stream's parser."""
+    parser = responses.stream_parser()
+    return [e for raw in raws for e in parser.chunk_events(responses.payload(sse(raw)))]
+
+
+# -- text, streamed and whole ----------------------------------------------------------------
+
+
+def test_streamed_text_arrives_as_text_deltas_over_the_responses_path(server):
+    server.push(Reply(events=responses_stream(["Hel", "lo", " there"])))
+    response = client(server).chat(ask(), api="responses")
+    texts = [e.text for e in response if isinstance(e, TextDelta)]
+    assert texts == ["Hel", "lo", " there"]
+    assert response.text() == "Hello there"
+    assert response.finish_reason() == "stop"
+    assert server.api_paths() == ["/v1/responses"]
+
+
+def test_a_whole_body_is_read_as_the_same_reply(server):
+    server.push(Reply(body=responses_body("Whole answer.", reasoning="Thought briefly.")))
+    response = client(server).complete(ask(), api="responses")
+    assert response.text() == "Whole answer."
+    assert response.reasoning() == "Thought briefly."
+    assert response.finish_reason() == "stop"
+    assert response.json()["object"] == "response"  # --json: the body as sent
+
+
+def test_a_text_reply_takes_the_shape_of_the_path_it_answers(server):
+    server.push(Reply(text=["Same", " words"]), Reply(text=["Same", " words"]))
+    assert client(server).chat(ask(), api="responses").text() == "Same words"
+    assert client(server).chat(ask(), api="chat").text() == "Same words"
+
+
+def test_json_of_a_stream_is_the_response_object_it_ended_with(server):
+    server.push(Reply(events=responses_stream(["A", "B"])))
+    response = client(server).chat(ask(), api="responses")
+    body = response.json()
+    assert body["object"] == "response" and body["status"] == "completed"
+    assert body["output_text"] == "AB"
+
+
+# -- reasoning ---------------------------------------------------------------------------------
+
+
+def test_a_reasoning_summary_streams_as_reasoning_not_text(server):
+    events = responses_stream(["Blue."], reasoning=["Rayleigh ", "scattering."])
+    server.push(Reply(events=events))
+    response = client(server).chat(ask(), api="responses")
+    seen = list(response)
+    assert [e.text for e in seen if isinstance(e, ReasoningDelta)] == ["Rayleigh ", "scattering."]
+    assert response.reasoning() == "Rayleigh scattering."
+    assert response.text() == "Blue."
+
+
+def test_summary_parts_after_the_first_start_a_new_paragraph():
+    at = {"item_id": "rs_1", "output_index": 0}
+    got = events_of(
+        responses_event("response.reasoning_summary_part.added", **at, summary_index=0),
+        responses_event("response.reasoning_summary_text.delta", **at, delta="One."),
+        responses_event("response.reasoning_summary_part.added", **at, summary_index=1),
+        responses_event("response.reasoning_summary_text.delta", **at, delta="Two."),
+        responses_event("response.reasoning_text.delta", **at, delta=" Raw."),
+    )
+    assert "".join(e.text for e in got) == "One.\n\nTwo. Raw."
+
+
+# -- tool calls --------------------------------------------------------------------------------
+
+
+def test_a_function_call_is_assembled_from_argument_pieces(server):
+    calls = [("call_w", "weather", '{"city": "Paris"}')]
+    server.push(Reply(events=responses_stream([], calls=calls, per_chunk=3)))
+    response = client(server).chat(ask(tools=(WEATHER,)), api="responses")
+    pieces = [e for e in response if isinstance(e, ToolCallDelta)]
+    assert len(pieces) > 3  # the arguments came in pieces, and were not doubled at the end
+    assert response.calls() == [ToolCall("call_w", "weather", '{"city": "Paris"}')]
+    assert response.finish_reason() == "tool_calls"
+    assert response.text() == ""
+
+
+def test_the_tool_round_trip_sends_the_call_and_its_output_as_input_items(server):
+    calls = [("call_w", "weather", '{"city": "Paris"}')]
+    server.push(Reply(events=responses_stream([], calls=calls)), Reply(text=["Sunny."]))
+    c = client(server)
+    first = c.chat(ask("weather?", tools=(WEATHER,)), api="responses")
+    call = first.calls()[0]
+    history = (
+        user("weather?"),
+        assistant(calls=[call], reasoning="I should look it up."),
+        tool_output(call.id, "22 C, sunny"),
+    )
+    request = ChatRequest(model=RESPONSES_MODEL, messages=history, tools=(WEATHER,))
+    assert c.chat(request, api="responses").text() == "Sunny."
+    sent = server.responses_bodies()[1]["input"]
+    assert sent == [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "weather?"}],
+        },
+        {
+            "type": "function_call",
+            "call_id": "call_w",
+            "name": "weather",
+            "arguments": '{"city": "Paris"}',
+        },
+        {"type": "function_call_output", "call_id": "call_w", "output": "22 C, sunny"},
+    ]  # the reasoning stays home
+
+
+def test_whole_arguments_at_the_end_count_when_no_piece_came():
+    added = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "f", "arguments": ""}
+    done = {**added, "arguments": '{"a": 1}'}
+    got = events_of(
+        responses_event("response.output_item.added", output_index=1, item=added),
+        responses_event("response.output_item.done", output_index=1, item=done),
+    )
+    assert [e.arguments for e in got] == ["", '{"a": 1}']
+    raws = [
+        responses_event("response.output_item.added", output_index=1, item=added),
+        responses_event("response.output_item.done", output_index=1, item=done),
+        responses_event("response.completed", response={"output": [done]}),
+    ]
+    response = Response([sse(raw) for raw in raws], responses)
+    assert response.calls() == [ToolCall("c1", "f", '{"a": 1}')]
+    assert response.finish_reason() == "tool_calls"
+
+
+def test_whole_arguments_at_the_end_are_not_added_to_their_pieces():
+    added = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "f", "arguments": ""}
+    got = events_of(
+        responses_event("response.output_item.added", output_index=0, item=added),
+        responses_event("response.function_call_arguments.delta", item_id="fc_1", delta='{"a"'),
+        responses_event("response.function_call_arguments.delta", item_id="fc_1", delta=": 1}"),
+        responses_event("response.function_call_arguments.done", item_id="fc_1", arguments="x"),
+        responses_event(
+            "response.output_item.done", output_index=0, item={**added, "arguments": '{"a": 1}'}
+        ),
+    )
+    assert "".join(e.arguments for e in got) == '{"a": 1}'
+    assert {e.call for e in got} == {0}  # pieces without output_index found by item id
+
+
+def test_two_calls_in_one_stream_stay_apart(server):
+    calls = [("c1", "weather", '{"city": "A"}'), ("c2", "weather", '{"city": "B"}')]
+    server.push(Reply(events=responses_stream(["Looking."], calls=calls, per_chunk=2)))
+    response = client(server).chat(ask(tools=(WEATHER,)), api="responses")
+    assert [(c.id, c.arguments()) for c in response.calls()] == [
+        ("c1", {"city": "A"}),
+        ("c2", {"city": "B"}),
+    ]
+    assert response.text() == "Looking."
+
+
+def test_a_whole_body_with_a_function_call(server):
+    calls = [("c1", "weather", '{"city": "A"}')]
+    server.push(Reply(body=responses_body("", calls=calls)))
+    response = client(server).complete(ask(tools=(WEATHER,)), api="responses")
+    assert response.calls() == [ToolCall("c1", "weather", '{"city": "A"}')]
+    assert response.finish_reason() == "tool_calls"
+
+
+# -- citations and usage ----------------------------------------------------------------------
+
+
+def test_url_citations_become_citation_events(server):
+    cites = [("https://a.example/x", "A"), ("https://b.example/y", "B")]
+    server.push(Reply(events=responses_stream(["Cited."], citations=cites)))
+    seen = list(client(server).chat(ask(web_search="low"), api="responses"))
+    assert [(e.url, e.title, e.start, e.end) for e in seen if isinstance(e, CitationDelta)] == [
+        ("https://a.example/x", "A", 0, 6),
+        ("https://b.example/y", "B", 0, 6),
+    ]
+    tool = server.responses_bodies()[0]["tools"]
+    assert tool == [{"type": "web_search_preview", "search_context_size": "low"}]
+
+
+def test_citations_in_a_whole_body():
+    body = responses_body("Cited.", citations=[("https://a.example/x", "A")])
+    got = responses.body_events(body)
+    assert CitationDelta("https://a.example/x", "A", 0, 6) in got
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "whole"])
+def test_usage_is_mapped_with_the_reasoning_tokens(server, streamed):
+    usage = responses_usage(40, 25, reasoning_tokens=17)
+    reply = (
+        Reply(events=responses_stream(["x"], usage=usage))
+        if streamed
+        else Reply(body=responses_body("x", usage=usage))
+    )
+    server.push(reply)
+    response = client(server).chat(ask(stream=streamed), api="responses")
+    assert response.usage == Usage(40, 25, 65)
+    assert response.usage.reasoning_tokens == 17
+    assert response.usage.details["input_tokens"] == 40  # the server's object, kept
+
+
+# -- how it ends -------------------------------------------------------------------------------
+
+
+def test_response_failed_is_an_api_error_with_its_message_and_code(server):
+    server.push(Reply(events=responses_failed("model overloaded", "server_error", pieces=["Hal"])))
+    response = client(server).chat(ask(), api="responses")
+    with pytest.raises(ApiError, match="model overloaded") as caught:
+        response.text()
+    assert caught.value.code == "server_error"
+    assert response.text() == "Hal"  # what arrived is kept
+
+
+def test_an_error_event_is_an_api_error(server):
+    events = responses_stream(["Hi"])
+    server.push(Reply(events=[*events[:2], responses_error("Rate limit reached"), *events[2:]]))
+    response = client(server).chat(ask(), api="responses")
+    with pytest.raises(ApiError, match="Rate limit reached") as caught:
+        list(response)
+    assert caught.value.code == "rate_limit_exceeded"
+
+
+def test_a_failed_whole_body_is_an_api_error(server):
+    body = responses_body("")
+    body.update(status="failed", error={"code": "server_error", "message": "it broke"})
+    server.push(Reply(body=body))
+    with pytest.raises(ApiError, match="it broke"):
+        client(server).complete(ask(), api="responses")
+
+
+@pytest.mark.parametrize(
+    ("reason", "finish"),
+    [("max_output_tokens", "length"), ("content_filter", "content_filter")],
+)
+def test_an_incomplete_reply_finishes_as_chat_completions_would(server, reason, finish):
+    server.push(Reply(events=responses_stream(["Cut"], incomplete=reason)))
+    response = client(server).chat(ask(), api="responses")
+    assert response.text() == "Cut"
+    assert response.finish_reason() == finish
+
+
+def test_a_stream_cut_before_completed_is_incomplete(server):
+    from aimlchat.errors import NetworkError
+
+    server.push(Reply(events=responses_stream(["a", "b"])[:-1]))
+    with pytest.raises(NetworkError, match="closed the stream early"):
+        client(server).chat(ask(), api="responses").text()
+
+
+# -- the body ----------------------------------------------------------------------------------
+
+
+def test_the_body_sends_the_whole_conversation_and_stores_nothing(server):
+    server.push(Reply(text=["ok"]))
+    history = (
+        user("look", [Image("data:image/png;base64,AAAA", "low")]),
+        assistant("a cat", reasoning="pixels", citations=()),
+        user("and now?"),
+    )
+    request = ChatRequest(
+        model=RESPONSES_MODEL,
+        messages=history,
+        system="Be brief.",
+        params={"max_tokens": 300, "reasoning_effort": "high", "temperature": 0.5, "verbosity": 1},
+        format=OutputFormat({"type": "object"}, name="reply", strict=True),
+    )
+    client(server).chat(request, api="responses").text()
+    body = server.responses_bodies()[0]
+    assert body["store"] is False and body["stream"] is True
+    assert body["instructions"] == "Be brief."
+    assert body["max_output_tokens"] == 300
+    assert body["reasoning"] == {"effort": "high", "summary": "auto"}
+    assert body["temperature"] == 0.5
+    assert body["verbosity"] == 1  # a field of the user's own (-o), as it is
+    assert body["text"] == {
+        "format": {
+            "type": "json_schema",
+            "name": "reply",
+            "schema": {"type": "object"},
+            "strict": True,
+        }
+    }
+    assert body["input"] == [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "look"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "low"},
+            ],
+        },
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "a cat", "annotations": []}],
+        },
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "and now?"}],
+        },
+    ]
+    for absent in ("messages", "stream_options", "max_tokens", "reasoning_effort"):
+        assert absent not in body
+
+
+def test_json_format_and_function_tools_in_the_responses_shape():
+    body = responses.body(ask(format=OutputFormat(), tools=(WEATHER,), stream=False))
+    assert body["text"] == {"format": {"type": "json_object"}}
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "name": "weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {}}},
+            "strict": False,
+        }
+    ]
+    assert body["stream"] is False and "reasoning" not in body
+
+
+def test_max_completion_tokens_wins_over_max_tokens():
+    body = responses.body(ask(params={"max_completion_tokens": 900, "max_tokens": 100}))
+    assert body["max_output_tokens"] == 900
+
+
+@pytest.mark.parametrize("name", ["seed", "stop", "frequency_penalty", "n", "top_k", "logprobs"])
+def test_a_parameter_the_responses_api_lacks_is_refused_by_its_flag(name):
+    value = {"stop": ["x"], "n": 2, "logprobs": True}.get(name, 1)
+    with pytest.raises(UsageError, match="Responses API has no such parameter") as caught:
+        responses.body(ask(params={name: value}))
+    assert caught.value.message.startswith("--")  # names the flag
+
+
+def test_asking_for_nothing_it_lacks_is_no_refusal():
+    body = responses.body(ask(params={"n": 1, "logprobs": False, "seed": None}))
+    assert not {"n", "logprobs", "seed"} & body.keys()
+
+
+# -- odd shapes --------------------------------------------------------------------------------
+
+
+def test_unknown_events_and_missing_fields_are_taken_in_stride():
+    got = events_of(
+        responses_event("response.created"),
+        responses_event("response.web_search_call.searching", output_index=0),
+        responses_event("response.something_new", whatever=[1]),
+        responses_event("response.output_text.delta"),  # no delta
+        responses_event("response.output_item.added", output_index=0, item={"type": "message"}),
+        responses_event("response.output_text.annotation.added", annotation={"type": "file"}),
+        responses_event("response.output_text.delta", delta="ok"),
+        responses_event("response.completed", response={}),
+    )
+    assert got == [TextDelta("ok"), Finish("stop"), StreamEnd()]
+
+
+def test_the_event_name_types_data_without_a_type():
+    obj = responses.payload(SSEEvent(event="error", data='{"message": "bad key"}'))
+    assert responses.chunk_events(obj) == [StreamError("bad key")]
+
+
+def test_a_whole_body_without_output_is_a_protocol_error():
+    from aimlchat.api.events import ProtocolError
+
+    with pytest.raises(ProtocolError, match="no 'output'"):
+        responses.body_events({"id": "x", "object": "response"})
+
+
+def test_a_whole_body_with_only_an_error_object():
+    assert responses.body_events({"error": {"message": "nope", "code": "x"}}) == [
+        StreamError("nope", "x")
+    ]
+
+
+def test_usage_without_details_and_a_failed_response_without_an_error():
+    got = responses.chunk_events(
+        {"type": "response.failed", "response": {"usage": {"input_tokens": 3}}}
+    )
+    assert got == [Usage(3, 0, 3), StreamError("the response failed"), StreamEnd()]
+
+
+def test_a_tool_message_without_output_and_an_empty_assistant():
+    items = [
+        item for m in (Message("tool", ()), assistant("")) for item in responses.input_items(m)
+    ]
+    assert items == [
+        {"type": "function_call_output", "call_id": "", "output": ""},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "", "annotations": []}],
+        },
+    ]
+
+
+def test_arguments_sent_as_an_object_are_json_text():
+    item = {"type": "function_call", "call_id": "c", "name": "f", "arguments": {"a": 1}}
+    assert responses.body_events({"output": [item], "status": "completed"})[0] == ToolCallDelta(
+        call=0, id="c", name="f", arguments=json.dumps({"a": 1})
+    )
+
+
+def test_a_proxy_answering_in_the_chat_completions_shape_is_still_read(server):
+    from tests.loopback import completion
+
+    server.push(Reply(body=completion("From a proxy.")))
+    response = client(server).complete(ask(), api="responses")
+    assert response.text() == "From a proxy."
+
+
+def test_a_done_marker_after_the_last_event_is_taken_as_the_end(server):
+    events = responses_stream(["a"])
+    server.push(Reply(events=[*events[:-1], "data: [DONE]\n\n"]))  # no response.completed
+    assert client(server).chat(ask(), api="responses").text() == "a"
