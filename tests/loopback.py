@@ -19,11 +19,24 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+try:
+    from tests.loopback_account import default_account
+except ImportError:  # run by hand: python tests/loopback.py
+    from loopback_account import default_account  # type: ignore[import-not-found,no-redef]
+try:
+    from tests.loopback_deprecations import default_deprecations, feed_answer
+except ImportError:  # run by hand: python tests/loopback.py
+    from loopback_deprecations import (  # type: ignore[import-not-found,no-redef]
+        default_deprecations,
+        feed_answer,
+    )
 
 
 def chunk(
@@ -657,6 +670,17 @@ class Handler(BaseHTTPRequestHandler):
         if page is not None:  # any other web page, for `-f URL`
             self._play(page, request)
             return
+        path, _, query = self.path.partition("?")
+        account = self.server.account.get(path)  # /v2/billing, /v2/usage[/detail]
+        if account is not None:
+            if callable(account):
+                account = account(urllib.parse.parse_qs(query))
+            self._play(account if isinstance(account, Reply) else Reply(body=account), request)
+            return
+        if self.path.split("?")[0].endswith("/models/deprecations"):
+            deprecations = self.server.deprecations  # tests/loopback_deprecations.py
+            self._plain(*feed_answer(deprecations, self.headers.get("If-None-Match")))
+            return
         if not self.path.split("?")[0].endswith("/models"):
             self._plain(404, {"message": "Not found", "statusCode": 404})
             return
@@ -779,6 +803,9 @@ class LoopbackServer(ThreadingHTTPServer):
         self.sent: list[tuple[float, bytes]] = []
         self.models_reply: Reply | None = None
         self.pages: dict[str, Reply] = {}  # GET PATH -> a page, for `-f URL`
+        self.account: dict[str, Any] = default_account()  # tests/loopback_account.py
+        # The model retirement feed's entries (tests/loopback_deprecations.py); None: 404.
+        self.deprecations: list[dict[str, Any]] | None = default_deprecations()
         self.nodelay = False  # TCP_NODELAY: what a real server does; off keeps old timings
         self.in_flight = 0  # chat requests being answered right now
         self.peak_in_flight = 0

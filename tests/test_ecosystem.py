@@ -255,6 +255,7 @@ NOT_FOR_A_PLAIN_ASK = {
     "aimlchat.chat.window_memory",
     "aimlchat.remembered",
     "aimlchat.api.catalog",
+    "aimlchat.api.deprecations",  # read only when a feed is cached (commands.runtime)
     "aimlchat.api.adapters.responses",
     "aimlchat.storage.search",
     "platformdirs",

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from aimlchat.api.adapters import ChatRequest, OutputFormat, ToolSchema, responses
+from aimlchat.api.adapters import ChatRequest, OutputFormat, ToolSchema, chat_completions, responses
 from aimlchat.api.client import Client
 from aimlchat.api.events import (
     CitationDelta,
@@ -37,6 +37,7 @@ from tests.loopback import (
     responses_usage,
 )
 
+ENCRYPTED = "reasoning.encrypted_content"
 WEATHER = ToolSchema(
     "weather", "The weather in a city", {"type": "object", "properties": {"city": {}}}
 )
@@ -55,6 +56,35 @@ def ask(text: str = "hi", **kw) -> ChatRequest:
 def sse(raw: str) -> SSEEvent:
     data = next(line[6:] for line in raw.splitlines() if line.startswith("data: "))
     return SSEEvent(data=data)
+
+
+def encrypted(events: list[str], secret: str) -> list[str]:
+    """A Responses stream as a server sends it when the body asks for the encrypted
+    reasoning: its reasoning item named `rs_SECRET`, carrying `secret` at its end."""
+    out = []
+    for raw in events:
+        obj = json.loads(sse(raw).data.replace('"rs_1"', f'"rs_{secret}"'))
+        kind = obj.pop("type")
+        if kind == "response.output_item.done":
+            _encrypt(obj["item"], secret)
+        elif kind == "response.completed":
+            encrypted_body(obj["response"], secret)
+        out.append(responses_event(kind, **obj))
+    return out
+
+
+def encrypted_body(body: dict, secret: str) -> dict:
+    """A whole Responses reply whose reasoning items carry `secret` (the first keeps it
+    as is, the next ones get `-2`, `-3`, … after it)."""
+    items = [i for i in body["output"] if i["type"] == "reasoning"]
+    for n, item in enumerate(items):
+        _encrypt(item, secret if n == 0 else f"{secret}-{n + 1}")
+    return body
+
+
+def _encrypt(item: dict, secret: str) -> None:
+    if item["type"] == "reasoning":
+        item.update(id=f"rs_{secret}", encrypted_content=secret)
 
 
 def events_of(*raws: str) -> list:
@@ -469,3 +499,163 @@ def test_a_done_marker_after_the_last_event_is_taken_as_the_end(server):
     events = responses_stream(["a"])
     server.push(Reply(events=[*events[:-1], "data: [DONE]\n\n"]))  # no response.completed
     assert client(server).chat(ask(), api="responses").text() == "a"
+
+
+# -- reasoning items: the thinking's state, sent back to the API that made it ---------------
+
+
+def kept_item(secret: str, summary: str) -> dict:
+    """A reasoning item as it goes back: id, type, encrypted content and summary."""
+    return {
+        "id": f"rs_{secret}",
+        "type": "reasoning",
+        "encrypted_content": secret,
+        "summary": [{"type": "summary_text", "text": summary}] if summary else [],
+    }
+
+
+def test_the_body_asks_for_the_encrypted_reasoning_beside_the_users_own_include():
+    assert responses.body(ask())["include"] == [ENCRYPTED]
+    own = responses.body(ask(params={"include": ["message.output_text.logprobs"]}))
+    assert own["include"] == ["message.output_text.logprobs", ENCRYPTED]
+    assert responses.body(ask(params={"include": [ENCRYPTED]}))["include"] == [ENCRYPTED]
+    # Kept on the server: nothing to carry.
+    assert "include" not in responses.body(ask(params={"store": True}))
+
+
+def test_a_streamed_reasoning_item_goes_back_before_its_call_exactly_as_received(server):
+    calls = [("call_w", "weather", '{"city": "Paris"}')]
+    events = responses_stream([], reasoning=["Look ", "it up."], calls=calls, per_chunk=4)
+    server.push(Reply(events=encrypted(events, "enc-1")), Reply(text=["Sunny."]))
+    c = client(server)
+    first = c.chat(ask("weather?", tools=(WEATHER,)), api="responses")
+    item = kept_item("enc-1", "Look it up.")
+    assert first.opaque_reasoning() == {"api": "responses", "item": item}  # once, not twice
+    assert first.reasoning() == "Look it up."
+    history = (
+        user("weather?"),
+        assistant(
+            calls=first.calls(),
+            reasoning=first.reasoning(),
+            opaque_reasoning=first.opaque_reasoning(),
+        ),
+        tool_output("call_w", "22 C"),
+    )
+    assert c.chat(ChatRequest(RESPONSES_MODEL, history, tools=(WEATHER,)), "responses").text()
+    sent = server.responses_bodies()[1]["input"]
+    kinds = [i["type"] for i in sent]
+    assert kinds == ["message", "reasoning", "function_call", "function_call_output"]
+    assert sent[1] == item
+
+
+def test_a_whole_bodys_reasoning_item_is_kept(server):
+    server.push(Reply(body=encrypted_body(responses_body("Hi.", reasoning="Hm."), "enc-w")))
+    response = client(server).complete(ask(), api="responses")
+    assert response.opaque_reasoning() == {"api": "responses", "item": kept_item("enc-w", "Hm.")}
+    assert response.reasoning() == "Hm." and response.text() == "Hi."
+
+
+def test_a_reasoning_item_without_its_encrypted_content_is_not_kept(server):
+    # With `store: false` the server cannot find an item by its id alone: sent back, it
+    # would be refused ("not found"), so only the text is kept, as before.
+    server.push(Reply(events=responses_stream(["Hi."], reasoning=["Hm."])))
+    response = client(server).chat(ask(), api="responses")
+    assert response.reasoning() == "Hm."
+    assert response.opaque_reasoning() is None
+    assert assistant("Hi.", reasoning="Hm.").parts[0].opaque is None
+
+
+def test_a_reasoning_item_only_in_the_final_response_is_kept():
+    item = {**kept_item("enc-9", ""), "status": "completed"}
+    raws = [
+        responses_event("response.output_text.delta", output_index=1, delta="ok"),
+        responses_event("response.completed", response={"output": [item]}),
+    ]
+    response = Response([sse(raw) for raw in raws], responses)
+    assert response.opaque_reasoning() == {"api": "responses", "item": kept_item("enc-9", "")}
+
+
+def test_several_reasoning_items_are_kept_and_go_back_in_order():
+    body = responses_body("Done.", reasoning="First.")
+    second = {**body["output"][0], "summary": [{"type": "summary_text", "text": "Second."}]}
+    body["output"].insert(1, second)
+    response = Response([encrypted_body(body, "enc")], responses)
+    items = [kept_item("enc", "First."), kept_item("enc-2", "Second.")]
+    opaque = response.opaque_reasoning()
+    assert opaque == {"api": "responses", "items": items}
+    reply = assistant(response.text(), reasoning=response.reasoning(), opaque_reasoning=opaque)
+    assert responses.input_items(reply) == [
+        *items,
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Done.", "annotations": []}],
+        },
+    ]
+
+
+def test_another_apis_opaque_state_is_not_sent_as_a_reasoning_item():
+    reply = assistant("x", reasoning="r", opaque_reasoning={"api": "other", "item": {"id": "1"}})
+    assert [i["type"] for i in responses.input_items(reply)] == ["message"]
+
+
+def test_chat_completions_never_sends_the_reasoning_items():
+    call = ToolCall("c1", "weather", "{}")
+    opaque = {"api": "responses", "item": kept_item("enc-1", "Hm.")}
+    reply = assistant("x", calls=[call], reasoning="Hm.", opaque_reasoning=opaque)
+    assert chat_completions.message_json(reply) == {
+        "role": "assistant",
+        "content": "x",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+        ],
+    }
+
+
+# -- a server that refuses the include --------------------------------------------------------
+
+REFUSED_INCLUDE = {
+    "error": {
+        "message": "Encrypted content is not supported with this model.",
+        "type": "invalid_request_error",
+        "param": "include",
+        "code": None,
+    }
+}
+
+
+def refuses_encrypted(request: dict) -> Reply:
+    """A server whose model cannot give its reasoning back (OpenAI's 400 for it)."""
+    if ENCRYPTED in (request.get("json") or {}).get("include", []):
+        return Reply(status=400, body=REFUSED_INCLUDE)
+    return Reply(text=["Fine."])
+
+
+def test_a_refused_include_is_asked_once_more_without_it_and_then_left_out(server):
+    server.script = refuses_encrypted
+    c = client(server)
+    assert c.chat(ask(), api="responses").text() == "Fine."
+    assert c.chat(ask("again"), api="responses").text() == "Fine."  # no second refusal
+    assert ["include" in b for b in server.responses_bodies()] == [True, False, False]
+
+
+def test_the_users_own_include_stays_when_ours_is_refused(server):
+    server.script = refuses_encrypted
+    own = ["message.output_text.logprobs"]
+    assert client(server).chat(ask(params={"include": own}), api="responses").text() == "Fine."
+    assert [b["include"] for b in server.responses_bodies()] == [[*own, ENCRYPTED], own]
+
+
+def test_a_refusal_of_what_the_user_asked_is_their_error(server):
+    server.script = refuses_encrypted
+    with pytest.raises(ApiError, match="include: Encrypted content is not supported"):
+        client(server).chat(ask(params={"include": [ENCRYPTED]}), api="responses").text()
+    assert len(server.responses_bodies()) == 1
+
+
+def test_a_400_about_something_else_is_not_asked_again(server):
+    refused = {"error": {"message": "Unsupported value", "param": "temperature"}}
+    server.push(Reply(status=400, body=refused))
+    with pytest.raises(ApiError, match="temperature"):
+        client(server).chat(ask(), api="responses").text()
+    assert len(server.responses_bodies()) == 1

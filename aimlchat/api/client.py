@@ -147,6 +147,9 @@ class Client:
         self._log = log
         self._router = router
         self._note = note or notice
+        # A 404 for a model, before it is raised: api.deprecations adds what the feed says.
+        self.not_found: Callable[[str, ApiError], None] | None = None
+        self._plain: set[tuple[str, str]] = set()  # (API, model): refused the adapter's extras
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"aimlchat/{__version__}"
 
@@ -189,6 +192,40 @@ class Client:
             if resp.status_code == 304:
                 return ModelsResponse(304, etag, None)
             return ModelsResponse(resp.status_code, resp.headers.get("ETag"), self._json(resp))
+
+    def get_deprecations(self, etag: str | None) -> ModelsResponse:
+        """The model retirement feed (api.deprecations), revalidated as `get_models` is."""
+        headers = {"If-None-Match": etag} if etag else {}
+        resp = self._send(
+            "GET",
+            "/models/deprecations",
+            None,
+            sse=False,
+            headers=headers,
+            auth=self._key is not None,
+        )
+        with self._done(resp):
+            if resp.status_code == 304:
+                return ModelsResponse(304, etag, None)
+            return ModelsResponse(resp.status_code, resp.headers.get("ETag"), self._json(resp))
+
+    def get_account(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET one of the AI/ML API's account endpoints (`/v2/billing`, `/v2/usage`): `path`
+        is absolute on the API's host (beside /v1); the key goes in the header, as for
+        every request. Its JSON body; a body that is not JSON is an ApiError with the
+        answer's status (a server without the endpoint may answer 200 with a web page)."""
+        from aimlchat.api.aimlapi import api_root
+
+        resp = self._send("GET", path, None, sse=False, params=params, root=api_root(self.base_url))
+        with self._done(resp):
+            body = self._content(resp)
+        try:
+            return json.loads(body)
+        except ValueError:
+            kind = resp.headers.get("Content-Type", "").split(";")[0] or "no content type"
+            raise ApiError(
+                f"{path} answered with {kind}, not JSON", status=resp.status_code
+            ) from None
 
     def fetch_text(self, url: str, *, limit: int = PAGE_LIMIT) -> tuple[bytes, str]:
         """A page for `-f URL`: (body, content type), redirects followed over http(s) only.
@@ -272,6 +309,8 @@ class Client:
             return
         except ApiError as exc:
             if said or not self._falls_back(route, exc):
+                if exc.status == 404 and self.not_found is not None:
+                    self.not_found(request.model, exc)
                 raise
         responses = adapters.load(RESPONSES)
         kept = self._router.learn(request.model, RESPONSES) if self._router else False
@@ -294,9 +333,7 @@ class Client:
         return names_responses(exc.message)
 
     def _chat_source(self, adapter: Adapter, request: ChatRequest) -> Iterator[SSEEvent | Any]:
-        said = yield from self._chat_reply(
-            adapter.PATH, adapter.body(request), empty_ok=request.stream
-        )
+        said = yield from self._asked(adapter, request, empty_ok=request.stream)
         if said or not request.stream:
             return
         # 200 and not one event: no reply was made (llama.cpp's Python server, when the
@@ -305,13 +342,33 @@ class Client:
         # logic handles) or is the reply. Once: an unstreamed request is never repeated.
         self._debug("200 with no event: asking again without streaming")
         self._notice(EMPTY_STREAM_NOTICE)
-        whole = adapter.body(replace(request, stream=False))
-        if not (yield from self._chat_reply(adapter.PATH, whole, empty_ok=True)):
+        if not (yield from self._asked(adapter, replace(request, stream=False), empty_ok=True)):
             raise ApiError(
                 "the server answered 200 with an empty body, streamed and not: "
                 "no reply and no error",
                 hint="its log may say why (a prompt longer than its context window?)",
             )
+
+    def _asked(
+        self, adapter: Adapter, request: ChatRequest, *, empty_ok: bool
+    ) -> Generator[SSEEvent | Any, None, bool]:
+        """`_chat_reply` with the adapter's body. What the adapter asks on its own (the
+        Responses API's encrypted reasoning) and a server refuses with a 400 is left out
+        of one more try and of every later request for the model: a 4xx made no reply."""
+        plain = getattr(adapter, "plain_body", None)
+        key = (adapter.NAME, request.model)
+        body = (plain(request) if plain and key in self._plain else None) or adapter.body(request)
+        try:
+            return (yield from self._chat_reply(adapter.PATH, body, empty_ok=empty_ok))
+        except ApiError as exc:
+            lean = None
+            if plain and key not in self._plain and exc.status in (400, 422):
+                lean = plain(request) if adapter.refuses_extras(exc.message) else None
+            if lean is None:
+                raise
+            self._plain.add(key)
+            self._debug(f"{exc.message}: asking again without what {adapter.NAME} adds")
+        return (yield from self._chat_reply(adapter.PATH, lean, empty_ok=empty_ok))
 
     def _chat_reply(
         self, path: str, body: dict[str, Any], *, empty_ok: bool
@@ -386,8 +443,9 @@ class Client:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         auth: bool = True,
+        root: str | None = None,
     ) -> requests.Response:
-        url = self.base_url + path
+        url = (self.base_url if root is None else root) + path
         hdrs = dict(headers or {})
         if auth and self._key:
             hdrs["Authorization"] = f"Bearer {self._key}"

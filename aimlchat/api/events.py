@@ -8,6 +8,7 @@ usage, a server error, and the end marker. Nothing here knows a wire shape.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
@@ -62,6 +63,16 @@ class CitationDelta:
 
 
 @record(frozen=True)
+class ReasoningItem:
+    """Thinking state one adapter owns, to send back with the next request (a Responses
+    reasoning item with its `encrypted_content`: `{"api": "responses", "item": {...}}`).
+    Stored with the reply, never shown, never sent to another API shape."""
+
+    opaque: Mapping[str, Any]
+    index: int = 0
+
+
+@record(frozen=True)
 class Finish:
     reason: str
     index: int = 0
@@ -105,7 +116,9 @@ class StreamEnd:
     """The stream's own end marker (`data: [DONE]`, `response.completed`)."""
 
 
-ChatEvent = TextDelta | ReasoningDelta | ToolCallDelta | CitationDelta | Finish | Usage
+ChatEvent = (
+    TextDelta | ReasoningDelta | ReasoningItem | ToolCallDelta | CitationDelta | Finish | Usage
+)
 Event = ChatEvent | StreamError | StreamEnd
 
 

@@ -12,7 +12,7 @@ while showing it) is closed, not read on: what arrived is what the accessors rep
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from aimlchat.api.events import (
     Event,
     Finish,
     ReasoningDelta,
+    ReasoningItem,
     StreamEnd,
     StreamError,
     TextDelta,
@@ -46,6 +47,7 @@ _META = ("id", "created", "model", "system_fingerprint")
 class _Choice:
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    opaque: list[Mapping[str, Any]] = field(default_factory=list)  # ReasoningItem's, in order
     finish_reason: str | None = None
     citations: list[Citation] = field(default_factory=list)
     # The one assembler (tools.assemble), so the session runs the calls this reports.
@@ -174,6 +176,8 @@ class Response:
             choice.calls.feed_piece(event.call, event.id, event.name, event.arguments)
         elif isinstance(event, CitationDelta):
             choice.citations.append(Citation(event.url, event.title, event.start, event.end))
+        elif isinstance(event, ReasoningItem):
+            choice.opaque.append(event.opaque)
         return event
 
     def _keep_meta(self, obj: Any) -> None:
@@ -247,6 +251,16 @@ class Response:
         self._force()
         choice = self._choices.get(index)
         return list(choice.citations) if choice else []
+
+    def opaque_reasoning(self, index: int = 0) -> Mapping[str, Any] | None:
+        """The thinking state the adapter wants back with the next request (the Reasoning
+        part's `opaque`): one item's as it came; several as `{"api", "items": [...]}`."""
+        self._force()
+        choice = self._choices.get(index)
+        kept = choice.opaque if choice else []
+        if len(kept) <= 1:
+            return kept[0] if kept else None
+        return {"api": kept[0].get("api"), "items": [o.get("item") for o in kept]}
 
     def finish_reason(self, index: int = 0) -> str | None:
         self._force()

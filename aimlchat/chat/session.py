@@ -263,7 +263,7 @@ class Chat(Transcript):
             (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else None
         )
         if calls or result.text or status == "ok":
-            self._append(_reply(response, 0, calls), status=status, usage=usage)
+            self._append(self._reply(response, 0, calls), status=status, usage=usage)
         else:  # filtered before a word: no reply, as if the request had failed
             self._fail_turn(response)
         self._keep_choices(response)
@@ -283,7 +283,7 @@ class Chat(Transcript):
                 sink.finish(status=status)
         text = response.text(0) if response is not None else ""
         if text and response is not None:
-            self._append(_reply(response, 0), status=status)
+            self._append(self._reply(response, 0), status=status)
             self._keep_choices(response)
         else:
             self._fail_turn(response)
@@ -309,13 +309,29 @@ class Chat(Transcript):
         for i in response.indexes():
             text = response.text(i)
             if i and text:
-                self._record(_reply(response, i), status="choice")
+                self._record(self._reply(response, i), status="choice")
 
     def _fail_last_user(self) -> None:
         # No reply at all: keep the message in history but out of the context, so the
         # next turn does not send two user messages in a row.
         if self.messages and self.messages[-1].role == USER:
             self.unsent = self._drop_last("failed")
+
+    def _reply(self, response: Response, index: int, calls: Sequence[ToolCall] = ()) -> Message:
+        """Choice `index` as the conversation keeps it: its thinking (stored and shown,
+        never sent back as text: DeepSeek refuses it), its text, the sources it cites, the
+        calls it asks. The adapter's opaque state is tagged with the model that made it:
+        it goes back only to that API and that model (another cannot read it)."""
+        opaque = response.opaque_reasoning(index)
+        if opaque is not None:
+            opaque = {**opaque, "model": self.settings.model}
+        return assistant(
+            response.text(index),
+            calls=calls,
+            reasoning=response.reasoning(index),
+            citations=response.citations(index),
+            opaque_reasoning=opaque,
+        )
 
     def last_reply(self) -> str | None:
         for message in reversed(self.messages):
@@ -347,14 +363,3 @@ def _show_thinking(sink: ReasoningSink, event: ChatEvent) -> None:
             sink.reason(event.text)
     elif isinstance(event, Usage) and event.reasoning_tokens is not None:
         sink.reasoning_tokens(event.reasoning_tokens)
-
-
-def _reply(response: Response, index: int, calls: Sequence[ToolCall] = ()) -> Message:
-    """Choice `index` as the conversation keeps it: its thinking (stored and shown, never
-    sent back: DeepSeek refuses it), its text, the sources it cites, the calls it asks."""
-    return assistant(
-        response.text(index),
-        calls=calls,
-        reasoning=response.reasoning(index),
-        citations=response.citations(index),
-    )

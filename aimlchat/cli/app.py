@@ -212,6 +212,9 @@ def models(
     pricing: Annotated[bool, typer.Option("--pricing", help="Price per 1M tokens.")] = False,
     vision: Annotated[bool, typer.Option("--vision", help="Only image-input models.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every type, not only chat.")] = False,
+    deprecated: Annotated[
+        bool, typer.Option("--deprecated", help="The models being retired, and their successors.")
+    ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
@@ -225,12 +228,16 @@ def models(
       aimlchat models llama --pricing
       aimlchat models --vision
       aimlchat models --json | jq -r '.[].id'
+      aimlchat models --deprecated
     """
-    from aimlchat.commands.models import show_models
+    from aimlchat.commands.models import show_deprecated, show_models
     from aimlchat.commands.runtime import App
     from aimlchat.settings.resolve import Flags
 
     opts = Flags(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
+    if deprecated:
+        show_deprecated(App(opts, _env(ctx)), search=search, as_json=json_)
+        return
     show_models(
         App(opts, _env(ctx)),
         search=search,
@@ -239,6 +246,50 @@ def models(
         all_types=all_,
         as_json=json_,
     )
+
+
+@cli.command()
+def usage(
+    ctx: typer.Context,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", "-p", metavar="24h|7d|30d", help="The last hours or days [7d]."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="Window start: an ISO date (a UTC day) or time."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="Window end, that day included [now]."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="model|day", help="Split the spend.")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Log requests.")] = False,
+) -> None:
+    """Show the account's balance and spend (AI/ML API), beside what history recorded.
+
+    A window is at most 92 days. Other servers (LiteLLM, llama.cpp, vLLM) have no
+    such endpoints: exit 1.
+
+    \b
+    Examples:
+      aimlchat usage
+      aimlchat usage --period 30d --by model
+      aimlchat usage --since 2026-07-01 --until 2026-07-31 --by day
+      aimlchat usage --json | jq .api.spend
+    """
+    from aimlchat.commands.runtime import App
+    from aimlchat.commands.usage import show_usage
+    from aimlchat.settings.resolve import Flags
+
+    opts = Flags(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
+    show_usage(App(opts, _env(ctx)), period=period, since=since, until=until, by=by, as_json=json_)
 
 
 def command_names() -> list[str]:

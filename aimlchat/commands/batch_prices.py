@@ -46,7 +46,10 @@ def load_prices(app: App, models: Collection[str], *, need: bool) -> Pricing:
         return Pricing.of(catalogue, True)
     try:
         client = app.client(need_key=False)
-        catalogue = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn).models
+        listing = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn)
+        catalogue = listing.models
+        if not listing.from_cache:  # beside the catalogue: the retirement feed, once a day
+            app.lifecycle().refresh(client.get_deprecations)
     except AimlchatError as exc:
         if need:
             raise UsageError(f"--max-cost needs prices; {exc.message}") from None

@@ -38,6 +38,8 @@ def show_models(
 ) -> None:
     client = app.client(need_key=False)
     listing = load_catalogue(client.get_models, app.models_cache(), app.notifier.warn)
+    if not listing.from_cache:  # the server answered: its retirement feed too, once a day
+        app.lifecycle().refresh(client.get_deprecations)
     models = [
         m
         for m in listing.models
@@ -83,4 +85,53 @@ def show_models(
         justify_right=right,
         whole=[0, *right],  # the ID is what people copy; the name and type give way
         optional=[1],
+    )
+
+
+def show_deprecated(app: App, *, search: str | None, as_json: bool) -> None:
+    """`aimlchat models --deprecated`: the server's retirement feed, asked again now
+    (If-None-Match), else the cached copy."""
+    from aimlchat.api.deprecations import Entry
+
+    feed = app.lifecycle().refresh(app.client(need_key=False).get_deprecations, asked=True)
+    if feed is None:
+        raise AimlchatError("cannot read the model deprecation feed, and none is cached")
+    if not feed.offered:
+        raise AimlchatError(
+            f"{app.settings.base_url} offers no model deprecation feed (/models/deprecations)"
+        )
+
+    def wanted(e: Entry) -> bool:
+        return not search or any(search.lower() in n.lower() for n in (e.id, *e.aliases))
+
+    entries = sorted(filter(wanted, feed.entries), key=lambda e: (e.shutdown_at or "~", e.id))
+    if as_json:
+        app.out.data(json.dumps([e.as_json() for e in entries], indent=2) + "\n")
+    if not entries:
+        if search:  # as grep: no match is status 1
+            raise AimlchatError(f"no deprecated model matches {search!r}")
+        if not as_json:
+            app.notifier.info("the server lists no deprecated models")
+        return
+    if as_json:
+        return
+    headers = ["ID", "STATUS", "SHUTDOWN", "REPLACED BY", "ALIASES"]
+    rows = [
+        [e.id, e.status, e.shutdown_at or "", e.replaced_by or "", ", ".join(e.aliases)]
+        for e in entries
+    ]
+    if not app.out.is_terminal:
+        app.out.data("".join("\t".join(r) + "\n" for r in [headers, *rows]))
+        return
+    from aimlchat.terminal.table import print_table
+
+    env = app.env
+    print_table(
+        env.stdout,
+        headers,
+        rows,
+        color=env.stdout_color,
+        terminal=True,
+        whole=[0, 3],  # the names people copy
+        optional=[4],
     )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aimlchat.api.adapters import OutputFormat
     from aimlchat.api.catalog import Model
     from aimlchat.api.client import Client
+    from aimlchat.api.deprecations import Lifecycle
     from aimlchat.api.route import Router
     from aimlchat.chat.session import Chat
     from aimlchat.chat.toolloop import Report
@@ -244,6 +245,7 @@ class App:
         self.settings: Settings = self._resolve(opts)
         self.output_format = output_format(self.settings)
         self.prices = Prices(self.models_cache(), self.notifier)
+        self._lifecycle: Lifecycle | None = None
 
     # Resolved values, under the names the commands use.
     @property
@@ -293,7 +295,7 @@ class App:
             if need_key:
                 raise
             key = None
-        return make_client(
+        client = make_client(
             self.settings,
             key,
             self.notifier,
@@ -302,6 +304,36 @@ class App:
             router=self.router(),
             note=self.lasting_notice,
         )
+        client.not_found = lambda model, exc: self.lifecycle().explain(
+            model, exc, client.get_deprecations
+        )
+        return client
+
+    def lifecycle(self) -> Lifecycle:
+        """The server's model retirement feed (api.deprecations), for this command."""
+        if self._lifecycle is None:
+            from aimlchat.api.deprecations import MEMORY_FILE, Lifecycle
+
+            self._lifecycle = Lifecycle(
+                self.paths.deprecations_cache(self.settings.base_url),
+                self.paths.cache_dir / MEMORY_FILE,
+                self.settings.base_url,
+                warn=self.notifier.warn,
+                note=self.notifier.info,
+            )
+        return self._lifecycle
+
+    def check_model(self, model: str, source: str | None = None) -> bool:
+        """Before sending to `model`: a withdrawn one is refused, a retiring one warned
+        about, naming where the name came from (config.toml, a role); whether the feed
+        lists it. Only a cached feed is read (a stat when there is none): the feed is
+        fetched beside the catalogue."""
+        feed = self.paths.deprecations_cache(self.settings.base_url)
+        if self._lifecycle is None and not feed.is_file():
+            return False
+        if source is None and model == self.model:
+            source = self.settings.sources.get("model")
+        return self.lifecycle().check(model, source)
 
     def router(self) -> Router:
         """Which API each model gets (api.route)."""
@@ -381,7 +413,11 @@ class App:
         tools = make_toolbox(  # -T typo: exit 2, nothing opened
             self.settings, self.cfg, self.notifier, self.env.environ, ask=ask, report=report
         )
-        if self.opts.model:
+        resuming = bool(self.settings.continue_ or self.settings.session)
+        # The feed before the history opens: a withdrawn model is refused; one it lists
+        # is retiring, not unknown (it may have left the catalogue already).
+        retiring = (bool(self.opts.model) or not resuming) and self.check_model(self.model)
+        if self.opts.model and not retiring:
             self.prices.warn_unknown(self.model)
         store = self.store()
         cid, name = open_conversation(store, self.settings, self.notifier)
@@ -401,6 +437,13 @@ class App:
         )
         if self.opts.model:  # an explicit -m wins over the model a resumed conversation used
             chat.settings.model = self.model
+        elif resuming:
+            try:
+                self.check_model(chat.settings.model)
+            except UsageError:
+                if store is not None:
+                    store.close()
+                raise
         return chat
 
 

@@ -25,6 +25,11 @@ class ConversationCommands(ReplCore):
         if not name:
             self.write(f"model: {self.chat.settings.model}\n")
             return
+        # The retirement feed first: a withdrawn model is refused as one, and a retiring
+        # one may have left the catalogue already.
+        if self.app.check_model(name):
+            self.cmd_model_anyway(name)
+            return
         models = self.app.prices.models
         refused = model_choice.refusal(models, name)
         if refused is not None:
@@ -37,6 +42,7 @@ class ConversationCommands(ReplCore):
         """`/model! NAME`: switch unchecked (a model newer than the cached list)."""
         if not name:
             raise UsageError("/model! needs a NAME")
+        self.app.check_model(name)  # withdrawn: refused (warned once a day: no repeat)
         self.chat.settings.model = name
         self.chat.settings_changed()
         self.app.notifier.info(f"model is now {name}")
@@ -55,6 +61,8 @@ class ConversationCommands(ReplCore):
             self.write(f"roles: {roles}\n")
             return
         role = self.app.role(name)
+        if role.model:
+            self.app.check_model(role.model, source=f"role {name}")
         settings = self.chat.settings
         settings.system = role.system if role.system is not None else settings.system
         settings.model = role.model or settings.model

@@ -96,6 +96,13 @@ class Paths:
         digest = hashlib.sha256(base_url.encode()).hexdigest()[:12]
         return self.cache_dir / f"models-{digest}.json"
 
+    def deprecations_cache(self, base_url: str) -> Path:
+        """The cached model retirement feed of one server (api.deprecations)."""
+        import hashlib
+
+        digest = hashlib.sha256(base_url.encode()).hexdigest()[:12]
+        return self.cache_dir / f"deprecations-{digest}.json"
+
     @property
     def input_history_file(self) -> Path:
         return self.data_dir / "input_history"

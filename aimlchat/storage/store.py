@@ -29,6 +29,7 @@ from aimlchat.storage.refs import check_name, is_id, not_found
 
 if TYPE_CHECKING:  # searching loads only for `history search`
     from aimlchat.storage.search import Hit
+    from aimlchat.storage.spend import LocalSpend
 
 # Statuses of a message. The first three are part of the conversation sent to the model.
 ACTIVE = ("ok", "interrupted", "incomplete")
@@ -344,6 +345,15 @@ class Store:
         except sqlite3.Error as exc:
             raise self._error(exc) from None
         return [_stored(row) for row in rows]
+
+    def spend(self, since: float, until: float, by: str | None = None) -> list[LocalSpend]:
+        """What history recorded of the replies in [since, until) (storage.spend)."""
+        from aimlchat.storage.spend import local_spend
+
+        try:
+            return local_spend(self._db, since, until, by)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
 
 
 def _stored(r: tuple[Any, ...]) -> StoredMessage:

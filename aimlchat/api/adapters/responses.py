@@ -7,11 +7,19 @@ history stays ours, and a conversation moves between this API and Chat Completio
 A stream is typed events (`response.output_text.delta`, `response.completed`, …); a
 whole body is the response object, whose `output` items become the same events in the
 order a stream sends them. Every reply is choice 0: this API has no `n`.
+
+With `store: false` a reasoning model's thinking would be lost between requests, and its
+tool rounds degrade: the body asks for `include: ["reasoning.encrypted_content"]`, each
+reasoning item comes back as a `ReasoningItem` (kept opaque in the reply's Reasoning
+part), and `input_items` sends it back before that reply's message and calls, exactly as
+received. Chat Completions never sees them. A server that refuses the `include` gets the
+request once more without it (`plain_body`, `refuses_extras`: the client decides).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +31,7 @@ from aimlchat.api.events import (
     Finish,
     ProtocolError,
     ReasoningDelta,
+    ReasoningItem,
     StreamEnd,
     StreamError,
     TextDelta,
@@ -32,10 +41,16 @@ from aimlchat.api.events import (
 )
 from aimlchat.api.sse import SSEEvent
 from aimlchat.errors import UsageError
-from aimlchat.messages import ASSISTANT, TOOL, Image, Message, Text
+from aimlchat.messages import ASSISTANT, TOOL, Image, Message, Reasoning, Text
 
 NAME = "responses"
 PATH = "/responses"
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+# What a reasoning item needs to go back as input; its status and the rest stay home.
+_ITEM_FIELDS = ("id", "type", "encrypted_content", "summary")
+# A 4xx about what we asked on our own: the field (OpenAI's `param`, a validator's path)
+# or the value ("Encrypted content is not supported with this model").
+_REFUSES_EXTRAS = re.compile(r"\binclude\b|encrypted[ _]content", re.IGNORECASE)
 
 # -- the request ---------------------------------------------------------------------------
 
@@ -43,12 +58,29 @@ PATH = "/responses"
 def body(request: ChatRequest) -> dict[str, Any]:
     """The Responses body for a neutral request; a parameter this API lacks is refused
     here (a UsageError naming its flag) rather than sent for a 400."""
+    return _body(request, extras=True)
+
+
+def plain_body(request: ChatRequest) -> dict[str, Any] | None:
+    """The body without what this adapter asks on its own (the encrypted reasoning), for a
+    server that refused it; None when `body` asks nothing more (the user's own `-o
+    include` named it already, or `-o store=true` keeps the thinking on the server)."""
+    out = _body(request, extras=False)
+    return out if _wants_encrypted(out) else None
+
+
+def refuses_extras(message: str) -> bool:
+    """Whether a 4xx's message is about what `plain_body` leaves out."""
+    return _REFUSES_EXTRAS.search(message) is not None
+
+
+def _body(request: ChatRequest, *, extras: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _params(out, request.params, request.model)
     out["model"] = request.model
     if request.system:
         out["instructions"] = request.system
-    out["input"] = [item for m in request.messages for item in input_items(m)]
+    out["input"] = [item for m in request.messages for item in input_items(m, request.model)]
     if request.format is not None:
         text = out["text"] if isinstance(out.get("text"), dict) else {}
         out["text"] = {**text, "format": text_format(request.format)}
@@ -72,8 +104,21 @@ def body(request: ChatRequest) -> dict[str, Any]:
     if isinstance(reasoning, dict) and reasoning.get("effort"):
         reasoning.setdefault("summary", "auto")  # else the thinking is never streamed
     out.setdefault("store", False)  # `-o store=true` may keep it on the server
+    if extras and _wants_encrypted(out):
+        out["include"] = [*_includes(out), ENCRYPTED_REASONING]
     out["stream"] = request.stream
     return out
+
+
+def _includes(out: dict[str, Any]) -> list[Any]:
+    """The user's own `include` (`-o include=...`), as a list."""
+    own = out.get("include")
+    return list(own) if isinstance(own, list) else [] if own is None else [own]
+
+
+def _wants_encrypted(out: dict[str, Any]) -> bool:
+    """Nothing is kept on the server, and nobody asked for the thinking to come back yet."""
+    return out.get("store") is False and ENCRYPTED_REASONING not in _includes(out)
 
 
 def _params(out: dict[str, Any], params: Mapping[str, Any], model: str) -> None:
@@ -121,9 +166,11 @@ def text_format(fmt: OutputFormat) -> dict[str, Any]:
     }
 
 
-def input_items(message: Message) -> list[dict[str, Any]]:
+def input_items(message: Message, model: str | None = None) -> list[dict[str, Any]]:
     """One neutral message as `input` items: a message item (its text and images), an
-    item per tool call, or a tool's output. Reasoning and citations stay home."""
+    item per tool call, or a tool's output. The thinking goes back only as the reasoning
+    items this API gave (before the reply's own items, as the API wants them); its text
+    and the citations stay home."""
     if message.role == TOOL:
         output = message.output
         return [
@@ -136,6 +183,9 @@ def input_items(message: Message) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     calls = message.calls
     if message.role == ASSISTANT:
+        for part in message.parts:
+            if type(part) is Reasoning and part.opaque is not None:
+                items += opaque_items(part.opaque, model)
         text = message.text
         if text or not calls:
             # `annotations` is required by the schema: strict servers refuse it missing.
@@ -153,6 +203,20 @@ def input_items(message: Message) -> list[dict[str, Any]]:
         for c in calls
     ]
     return items
+
+
+def opaque_items(opaque: Mapping[str, Any], model: str | None = None) -> list[dict[str, Any]]:
+    """The reasoning items kept in a Reasoning part's opaque field, when this API made
+    them (`{"api": "responses", "item": {...}}`, or `"items": [...]` for several) for this
+    model: encrypted reasoning is the model's own, and another one refuses it."""
+    if opaque.get("api") != NAME:
+        return []
+    made_by = opaque.get("model")
+    if model is not None and isinstance(made_by, str) and made_by != model:
+        return []
+    many = opaque.get("items")
+    found = many if isinstance(many, list) else [opaque.get("item")]
+    return [dict(item) for item in found if isinstance(item, dict)]
 
 
 def _input_content(message: Message) -> list[dict[str, Any]]:
@@ -203,6 +267,7 @@ class StreamParser:
         self.items: dict[str, int] = {}  # item id -> output index
         self.calls = False  # a function call was seen
         self.reasoned = False
+        self.kept = False  # a reasoning item came at its end (not looked for again)
         self.body: dict[str, Any] | None = None
 
     def chunk_events(self, obj: Any) -> list[Event]:
@@ -244,7 +309,10 @@ def _stream_events(obj: Any, state: StreamParser | None) -> list[Event]:
         if state is not None:
             state.body = response
         called = state is not None and state.calls
-        return [*_end_events(response, kind.removeprefix("response."), called), StreamEnd()]
+        # Reasoning items whose own end event never came (a proxy that drops them).
+        kept = [] if state is None or state.kept else _kept_items(response.get("output"))
+        end = _end_events(response, kind.removeprefix("response."), called)
+        return [*kept, *end, StreamEnd()]
     if kind == "error":
         return [_error(obj.get("error") or obj)]
     if kind is None and obj.get("error"):  # a proxy's Chat Completions-style error
@@ -273,7 +341,14 @@ def _item_events(obj: dict[str, Any], state: StreamParser | None, *, done: bool)
     """A function call's id and name when its item is added; its arguments too when they
     come whole (in the added item, or at its end when no piece came)."""
     item = obj.get("item")
-    if not isinstance(item, dict) or item.get("type") != "function_call":
+    if not isinstance(item, dict):
+        return []
+    if item.get("type") == "reasoning":
+        kept = _reasoning_item(item) if done else []
+        if kept and state is not None:
+            state.kept = True
+        return kept
+    if item.get("type") != "function_call":
         return []
     at = count(obj.get("output_index"))
     if state is not None:
@@ -344,7 +419,8 @@ def _output_item(item: dict[str, Any], at: int) -> list[Event]:
         texts = _texts(item.get("summary"), "summary_text") or _texts(
             item.get("content"), "reasoning_text"
         )
-        return [ReasoningDelta("\n\n".join(texts))] if texts else []
+        thinking: list[Event] = [ReasoningDelta("\n\n".join(texts))] if texts else []
+        return thinking + _reasoning_item(item)
     if kind == "message":
         events: list[Event] = []
         content = item.get("content")
@@ -367,6 +443,28 @@ def _output_item(item: dict[str, Any], at: int) -> list[Event]:
             )
         ]
     return []
+
+
+def _reasoning_item(item: dict[str, Any]) -> list[Event]:
+    """A reasoning item to send back, as received; only one with its encrypted content:
+    with `store: false` an item the server cannot read is refused ("not found")."""
+    encrypted = item.get("encrypted_content")
+    if not isinstance(encrypted, str) or not encrypted:
+        return []
+    kept = {k: item[k] for k in _ITEM_FIELDS if k in item}
+    if not isinstance(kept.get("summary"), list):
+        kept["summary"] = []  # required as input
+    return [ReasoningItem({"api": NAME, "item": kept})]
+
+
+def _kept_items(output: Any) -> list[Event]:
+    items = output if isinstance(output, list) else []
+    return [
+        e
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "reasoning"
+        for e in _reasoning_item(item)
+    ]
 
 
 def _texts(parts: Any, kind: str) -> list[str]:
