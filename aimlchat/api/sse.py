@@ -1,8 +1,8 @@
 """Server-Sent Events, parsed without I/O: bytes in, events out.
 
 `SSEDecoder` turns arbitrary byte chunks (split anywhere, even inside a UTF-8
-character or a CRLF) into events. It never fails: what the events mean (OpenAI chat
-chunks) is `protocol`'s business.
+character or a CRLF) into events. It never fails: what the events mean (Chat
+Completions chunks, Responses events) is each API adapter's business (api.adapters).
 """
 
 from __future__ import annotations

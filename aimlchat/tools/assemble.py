@@ -3,7 +3,7 @@
 Servers differ: OpenAI sends `id` and `name` once, in a call's first chunk, then the
 arguments a few characters at a time; some repeat `id`/`name` in every chunk; some send
 the name in pieces; some leave out `index` (Gemini) or `id`. The pieces come from
-api.protocol's ToolCallDelta, through api.response, for streamed and whole replies alike.
+api.events' ToolCallDelta (from either API's adapter), through api.response, streamed or whole.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class ToolCallAssembler:
     def feed_piece(
         self, call: int | None, id: str | None, name: str | None, arguments: str
     ) -> None:
-        """One piece (the protocol module's ToolCallDelta). `call` is the piece's `index`;
+        """One piece (api.events' ToolCallDelta). `call` is the piece's `index`;
         None when the server sent none (Gemini), and then its id says which call it is."""
         slot = self._slot(id) if call is None else call
         self._last = slot
