@@ -11,7 +11,15 @@ import json
 import re
 from typing import Any
 
-from tests.loopback import MODELS, Reply, chunk, sse_reply
+from tests.loopback import (
+    MODELS,
+    Reply,
+    chunk,
+    is_responses,
+    responses_body,
+    responses_stream,
+    sse_reply,
+)
 
 Call = tuple[str, str, str]  # (id, name, arguments as JSON text)
 
@@ -121,25 +129,56 @@ def context_error(shape: str) -> Reply:
 # -- scripted conversations for trying the CLI by hand -------------------------------------
 
 
+TOOL_ARGS = {"weather": {"city": "Paris"}, "read_file": {"path": "README.md"}}
+NO_TOOLS = "No tools were offered; try -T read_file or /tools read_file."
+
+
+def _said(outputs: list[Any]) -> str:
+    quoted = "\n\n".join(f"> {str(text)[:300]}" for text in outputs[-2:])
+    return f"The tools said:\n\n{quoted}\n\nThat is all I needed."
+
+
+def _calls(names: list[str]) -> list[Call]:
+    return [
+        (f"call_{n}", name, json.dumps(TOOL_ARGS.get(name, {"path": "."})))
+        for n, name in enumerate(names[:2])
+    ]
+
+
 def tools_script(request: dict[str, Any]) -> Reply:
     """`--scenario tools`: with tools offered, a message asks for one call per offered
     tool (two at most, arguments streamed a character at a time); their results come
-    back quoted. `weather` gets {"city": "Paris"}; read_file reads README.md."""
+    back quoted. `weather` gets {"city": "Paris"}; read_file reads README.md. On
+    /responses, the same in that API's shape."""
+    if is_responses(request):
+        return _responses_tools(request)
     body = request.get("json") or {}
     last = body["messages"][-1]
     if last["role"] == "tool":
-        results = [m for m in body["messages"] if m["role"] == "tool"][-2:]
-        quoted = "\n\n".join(f"> {str(m['content'])[:300]}" for m in results)
-        return text_reply(f"The tools said:\n\n{quoted}\n\nThat is all I needed.")
-    names = [t["function"]["name"] for t in body.get("tools") or []][:2]
+        return text_reply(_said([m["content"] for m in body["messages"] if m["role"] == "tool"]))
+    names = [t["function"]["name"] for t in body.get("tools") or []]
     if not names:
-        return text_reply("No tools were offered; try -T read_file or /tools read_file.")
-    args = {"weather": {"city": "Paris"}, "read_file": {"path": "README.md"}}
-    calls = [
-        (f"call_{n}", name, json.dumps(args.get(name, {"path": "."})))
-        for n, name in enumerate(names)
-    ]
-    return Reply(events=tool_call_events(calls, text="Let me look that up."), delay=0.01)
+        return text_reply(NO_TOOLS)
+    return Reply(events=tool_call_events(_calls(names), text="Let me look that up."), delay=0.01)
+
+
+def _responses_tools(request: dict[str, Any]) -> Reply:
+    """The tools scenario over /responses: function_call items, then, once their
+    function_call_output items come back, the answer quoting them."""
+    body = request.get("json") or {}
+    items = [i for i in body.get("input") or [] if isinstance(i, dict)]
+    stream = bool(body.get("stream"))
+    calls: list[Call] = []
+    if items and items[-1].get("type") == "function_call_output":
+        text = _said([i.get("output") for i in items if i.get("type") == "function_call_output"])
+    else:
+        tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
+        calls = _calls([str(t.get("name")) for t in tools])
+        text = "Let me look that up." if calls else NO_TOOLS
+    if not stream:
+        return Reply(body=responses_body(text, calls=calls))
+    pieces = re.findall(r"\S+\s*", text)
+    return Reply(events=responses_stream(pieces, calls=calls), delay=0.01)
 
 
 def smallctx_script(request: dict[str, Any]) -> Reply:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pexpect
 import pyte
+import pytest
 
 from aimlchat.api.adapters import chat_completions
 from aimlchat.api.events import CitationDelta, Finish, TextDelta
@@ -195,6 +196,32 @@ def test_a_url_with_spaces_or_line_breaks_stays_one_word():
     assert safe_url("https://a.example/a b\nc\u2028d") == "https://a.example/a%20b%0Ac%E2%80%A8d"
 
 
+# Bidi marks and isolates, and zero-width characters: invisible, yet they reorder or
+# split what is shown (a title that reads right to left, a host that looks like another).
+HIDDEN = "\u200e\u200f\u061c\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u2060\ufeff"
+HIDDEN_SHOWN = "".join(f"<U+{ord(c):04X}>" for c in HIDDEN)
+SNEAKY = Citation("https://exa\u200bmple.com/p", f"Bank{HIDDEN} login")
+SNEAKY_LINE = f"[1] Bank{HIDDEN_SHOWN} login — https://exa%E2%80%8Bmple.com/p"
+
+
+def test_invisible_and_bidi_characters_of_a_title_are_shown_visibly():
+    assert sources_lines([SNEAKY]) == ["Sources:", SNEAKY_LINE]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://exa\u200bmple.com/", "https://exa%E2%80%8Bmple.com/"),
+        ("https://b\u00fccher.example/caf\u00e9", "https://b%C3%BCcher.example/caf%C3%A9"),
+        ("https://\u0430pple.com/", "https://%D0%B0pple.com/"),  # a Cyrillic a
+        ("https://a.example/\ufeff\u2060x", "https://a.example/%EF%BB%BF%E2%81%A0x"),
+        ("https://a.example/?q=1&r=[2]#~", "https://a.example/?q=1&r=[2]#~"),
+    ],
+)
+def test_a_url_is_shown_in_printable_ascii_with_everything_else_percent_encoded(url, shown):
+    assert safe_url(url) == shown
+
+
 # -- ask, end to end -----------------------------------------------------------------------
 
 
@@ -249,6 +276,36 @@ def test_the_saved_reply_keeps_its_citations_and_continuing_does_not_send_them(c
     assert invoke(["ask", "-c", "and then?"], cli_env).returncode == 0
     sent = server.chat_bodies()[-1]["messages"]
     assert sent[1] == {"role": "assistant", "content": ANSWER}  # sources stay home
+
+
+def _saved_sneaky_reply(cli_env, server):
+    notes = [note(SNEAKY.url, SNEAKY.title), *NOTES]
+    server.push(Reply(body=cited_completion(notes)))
+    assert invoke(["ask", "--no-stream", "what is new in rust"], cli_env).returncode == 0
+
+
+def test_history_show_shows_a_title_s_hidden_characters_as_the_terminal_does(cli_env, server):
+    _saved_sneaky_reply(cli_env, server)
+    for tty in (False, True):
+        r = invoke(["history", "show", "1"], cli_env, stdout_tty=tty)
+        assert r.returncode == 0, r.stderr
+        shown = r.stdout.decode()
+        assert SNEAKY_LINE in shown
+        assert not any(c in shown for c in HIDDEN)
+
+
+def test_export_md_lists_the_sources_one_item_each_with_hidden_characters_shown(cli_env, server):
+    _saved_sneaky_reply(cli_env, server)
+    r = invoke(["history", "export", "-f", "md", "1"], cli_env)
+    assert r.returncode == 0, r.stderr
+    md = r.stdout.decode()
+    assert not any(c in md for c in HIDDEN)
+    assert (
+        "Sources:\n\n"
+        f"- {SNEAKY_LINE}\n"
+        "- [2] Announcing Rust 1.80 — https://blog.rust-lang.org/1.80\n"
+        "- [3] LazyCell — https://doc.rust-lang.org/std/cell/struct.LazyCell.html\n"
+    ) in md
 
 
 # -- on a terminal -------------------------------------------------------------------------

@@ -54,3 +54,23 @@ def test_config_show_names_body_fields_as_body_and_lists_tools(cli_env, home):
     doc = json.loads(invoke(["config", "show", "--json"], cli_env).stdout)
     assert doc["settings"]["tools.weather"]["value"] == ["weather", "--city"]
     assert doc["settings"]["body.user"]["value"] == "me"
+
+
+def test_config_show_lists_model_entries_and_where_remembered_choices_live(cli_env, home):
+    write_config(
+        home,
+        '[models."openai/gpt-5-5-pro"]\napi = "responses"\n'
+        '[models."local/llama"]\ncontext_length = 2048\n',
+    )
+    r = invoke(["config", "show"], cli_env)
+    assert r.returncode == 0, r.stderr
+    rows = _rows(r.stdout)
+    assert rows['models."openai/gpt-5-5-pro".api'] == ["responses", "config.toml"]
+    assert rows['models."local/llama".context_length'] == ["2048", "config.toml"]
+    assert 'models."local/llama".api' not in rows  # only what the entry sets
+    cache = home / "cache" / "aimlchat"
+    assert rows["remembered_apis"] == [str(cache / "apis.json"), "missing"]
+    assert rows["remembered_windows"] == [str(cache / "context-windows.json"), "missing"]
+    doc = json.loads(invoke(["config", "show", "--json"], cli_env).stdout)
+    assert doc["settings"]['models."local/llama".context_length']["value"] == 2048
+    assert doc["settings"]["remembered_apis"]["value"] == str(cache / "apis.json")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from aimlchat.api.adapters.chat_completions import message_from_json
 from aimlchat.chat.tokens import Estimator, fixed_tokens, message_tokens
+from aimlchat.storage.legacy import from_020
 from tests.conftest import invoke
 from tests.loopback import LoopbackServer, Reply
 from tests.loopback_tools import (
@@ -41,7 +41,7 @@ def question(i: int) -> str:
 
 def estimate(body: dict[str, Any]) -> int:
     """The request as our estimator sees it, uncalibrated, with its margin."""
-    sent = [message_from_json(m) for m in body["messages"]]
+    sent = [from_020(m) for m in body["messages"]]  # the Chat Completions shape
     raw = fixed_tokens(None) + sum(message_tokens(m) for m in sent)
     return Estimator().tokens(raw)
 

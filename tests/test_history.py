@@ -170,9 +170,9 @@ def test_history_show_numbers_a_replys_sources_under_it(cli_env):
 def test_export_md_puts_sources_after_the_text_and_calls(cli_env):
     cited(cli_env)
     md = invoke(["history", "export", "-f", "md"], cli_env).stdout.decode()
-    assert md.endswith(
+    assert md.endswith(  # a list: consecutive lines would be one Markdown paragraph
         "## assistant\n\nRain today.\n\n→ map {}\n\n"
-        "Sources:\n[1] First page — https://a.example/one\n[2] https://b.example/two\n"
+        "Sources:\n\n- [1] First page — https://a.example/one\n- [2] https://b.example/two\n"
     )
 
 

@@ -369,3 +369,229 @@ def test_a_process_killed_inside_the_upgrade_leaves_the_0_2_0_database_as_it_was
     assert [m.message.images[1] for m in store.messages(2)[:1]] == [
         Image("https://example.com/cat.png")
     ]
+
+
+# -- 0.2.x reading what 0.3 wrote --------------------------------------------------------
+
+
+def test_0_2_x_continues_a_conversation_0_3_wrote(tmp_path):
+    """0.2.x reads only its own columns: every row 0.3 adds fills them in 0.2.0's shape,
+    so 0.2.x's `for_api` (`as_020_sent`) sends a context the API accepts — calls before
+    their outputs with ids, images kept, thinking stored and never sent."""
+    from aimlchat.messages import Citation, ToolOutput, assistant, tool_output, user
+
+    path = tmp_path / "history.db"
+    store = Store(path)
+    cid = store.create(model="m", system=None)
+    pixel = "data:image/png;base64,iVBORw0KGgo="
+    store.add(cid, user("What is this?", [Image(pixel), Image("https://x.test/a.png", "low")]))
+    calls = [
+        ToolCall("c1", "read_file", '{"path": "a"}'),
+        ToolCall("c2", "clock", ""),  # no arguments: sent as {}
+        ToolCall("c3", "broken", "{not json"),  # what the model sent: sent as {}
+    ]
+    store.add(cid, assistant("", calls=calls, reasoning="Let me think."), model="m")
+    for call in calls:
+        store.add(cid, tool_output(call.id, f"out {call.id}"))
+    store.add(
+        cid,
+        Message(
+            "assistant",
+            (
+                Reasoning("", {"api": "responses", "encrypted_content": "x"}),
+                Text("Done."),
+                Citation("https://src.test", "Src"),
+            ),
+        ),
+    )
+    store.close()
+    sent = [
+        as_020_sent(r)
+        for r in rows(path, "SELECT role, content, tool_calls, tool_call_id FROM messages")
+    ]
+    assert sent == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": pixel}},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://x.test/a.png", "detail": "low"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "read_file", "arguments": '{"path": "a"}'},
+                },
+                {"id": "c2", "type": "function", "function": {"name": "clock", "arguments": "{}"}},
+                {"id": "c3", "type": "function", "function": {"name": "broken", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "content": "out c1", "tool_call_id": "c1"},
+        {"role": "tool", "content": "out c2", "tool_call_id": "c2"},
+        {"role": "tool", "content": "out c3", "tool_call_id": "c3"},
+        {"role": "assistant", "content": "Done."},
+    ]
+    assert rows(path, "SELECT reasoning FROM messages ORDER BY id") == [
+        (None,),
+        ("Let me think.",),
+        (None,),
+        (None,),
+        (None,),
+        (None,),  # a Responses item with no summary: nothing 0.2.x could show
+    ]
+    # 0.2.0's `text` column, which its search and titles read
+    assert rows(path, "SELECT text FROM messages ORDER BY id LIMIT 3") == [
+        ("What is this?",),
+        ("",),
+        ("out c1",),
+    ]
+    # and 0.3 itself still reads the parts, with what 0.2.x's columns cannot hold
+    again = [m.message for m in Store(path).messages(cid)]
+    assert again[1].calls[2].arguments_text == "{not json"
+    assert again[-1].citations == (Citation("https://src.test", "Src"),)
+    assert again[2].parts == (ToolOutput("c1", "out c1"),)
+
+
+def test_a_0_2_0_row_reads_back_as_the_message_it_was_written_from():
+    """storage.legacy both ways: what a new row puts in 0.2.0's columns is read back
+    (by m007's reader) as the message, bar what 0.2.0 had no column for."""
+    from aimlchat.messages import assistant, tool_output, user
+    from aimlchat.storage import legacy
+
+    clock = ToolCall("k", "clock", "{}")
+    cases: list[tuple[Message, Message | None]] = [
+        (
+            user("hi", [Image("https://x.test/a.png", "high"), Image("data:image/png;base64,AA")]),
+            None,
+        ),
+        (user("plain"), None),
+        (
+            assistant("Sure.", reasoning="hmm", calls=[ToolCall("k", "clock", '{"tz": "UTC"}')]),
+            None,
+        ),
+        # 0.2.0 stored an empty reply beside calls as "", and reads it back so
+        (assistant("", calls=[clock]), Message("assistant", (Text(""), clock))),
+        (tool_output("k", "12:00"), None),
+        (assistant("just text"), None),
+    ]
+    for message, expected in cases:
+        row = legacy.columns(message)
+        again = legacy.read(
+            message.role, row.content, row.reasoning, row.tool_calls, row.tool_call_id, None
+        )
+        assert again == (expected or message)
+
+
+def test_the_0_2_0_reader_reads_the_chat_completions_message_shape():
+    """`legacy.from_020`: a 0.2.0 message as its `for_api` made it (the Chat Completions
+    shape), as a neutral one; what m007 uses, frozen."""
+    from aimlchat.storage import legacy
+
+    assert legacy.from_020(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"type": "function", "function": {"name": "f", "arguments": {"a": 1}}},
+                "junk",
+            ],
+        },
+        reasoning="r",
+    ) == Message("assistant", (Reasoning("r"), ToolCall("call_0", "f", '{"a": 1}')))
+    assert legacy.from_020({"role": "tool", "content": None}) == Message(
+        "tool", (ToolOutput("", ""),)
+    )
+    assert legacy.from_020({"role": "user", "content": 42}).text == "42"
+
+
+# -- the upgrade's memory ----------------------------------------------------------------
+
+
+def test_the_upgrade_holds_a_bounded_amount_of_history_in_memory(db, monkeypatch):
+    """m007 reads by bytes, not by rows: a history of big images is converted in batches
+    bounded by BATCH_BYTES (32 MB; 1 MB here), so one page can never reach gigabytes."""
+    import tracemalloc
+
+    big = "data:image/png;base64," + "A" * 500_000
+    content = json.dumps(
+        [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": big}}]
+    )
+    con = sqlite3.connect(db)
+    con.executemany(
+        "INSERT INTO messages(conversation_id, role, content, text, created_at)"
+        " VALUES (2, 'user', ?, 'look', ?)",
+        [(content, 100.0 + i) for i in range(40)],  # 20 MB of images
+    )
+    con.commit()
+    con.close()
+    monkeypatch.setattr(migrations, "BATCH_BYTES", 1_000_000, raising=False)
+    tracemalloc.start()
+    try:
+        Store(db).close()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6_000_000, f"peak {peak:,} bytes"
+    assert rows(db, "SELECT COUNT(*) FROM messages WHERE parts IS NULL") == [(0,)]
+    last = Store(db).messages(2)[-1].message
+    assert last.text == "look" and last.images == (Image(big),)
+
+
+# -- damaged 0.2.0 rows ------------------------------------------------------------------
+
+
+def _damage(db: Path, sql: str, *args: Any) -> None:
+    con = sqlite3.connect(db)
+    con.execute(sql, args)
+    con.commit()
+    con.close()
+
+
+def test_an_image_part_without_a_url_is_left_out_and_its_text_kept(db, cli_env, server):
+    """A 0.2.0 row whose image part has `image_url: null` (or a number) upgrades to its text
+    and its good images, never to an image whose URL is "None"."""
+    cat = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    content = [
+        {"type": "text", "text": "What is in these pictures?"},
+        {"type": "image_url", "image_url": None},
+        {"type": "image_url", "image_url": 7},
+        {"type": "image_url", "image_url": {"url": None}},
+        cat,
+    ]
+    _damage(db, "UPDATE messages SET content = ? WHERE id = 5", json.dumps(content))
+    message = Store(db).messages(2)[0].message
+    assert message.text == "What is in these pictures?"
+    assert message.images == (Image("https://example.com/cat.png"),)
+    r = invoke(["ask", "--no-stdin", "--session", "2", "and now?"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert sent_history(server)[0]["content"] == [content[0], cat]
+
+
+def test_tool_results_whose_calls_cannot_be_read_are_left_out_of_the_context(db, cli_env, server):
+    """A 0.2.0 row with unreadable `tool_calls` loses its calls (its text is kept); their
+    outputs, with no call before them, are left out of what is sent (an API refuses them),
+    kept in history, and the load says so."""
+    _damage(db, "UPDATE messages SET tool_calls = ? WHERE id = 10", '[{"id": "call_0", "func')
+    r = invoke(["ask", "--no-stdin", "--session", "4", "and now?"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert [(m["role"], m.get("content", "")[:20]) for m in sent_history(server)] == [
+        ("user", "Look at the readme"),
+        ("assistant", "Let me look that up."),
+        ("assistant", "The tools said:\n\n> #"),
+    ]
+    assert all("tool_calls" not in m for m in sent_history(server))
+    assert "2 tool results whose call is not in the conversation left out" in r.stderr
+    assert [m.role for m in Store(db).messages(4)][:5] == [
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "assistant",
+    ]

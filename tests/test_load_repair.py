@@ -141,3 +141,41 @@ def test_a_process_killed_while_waiting_for_the_reply_leaves_no_double_user_mess
         {"role": "assistant", "content": "fine"},
         {"role": "user", "content": "next"},
     ]
+
+
+def test_a_tool_result_without_its_call_is_left_out_of_the_context(cli_env, server, home):
+    """A tool output whose call is not in the round it follows (a damaged row lost its
+    calls, say) is refused by the APIs: it is left out of what is sent, kept in history."""
+    store = history(home)
+    cid = store.create(model="meta-llama/llama-4-scout", system=None)
+    store.add(cid, user("weather?"))
+    store.add(cid, assistant("I looked."))
+    store.add(cid, tool_output("lost", "sunny"))  # its call is gone
+    store.add(cid, assistant("", calls=[stored("c1")]))
+    store.add(cid, tool_output("c1", "rain"))
+    store.add(cid, tool_output("c9", "snow"))  # answers no call of this round
+    store.add(cid, assistant("Rain."))
+    messages = continue_with_next(cli_env, server)
+    assert messages == [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "I looked."},
+        {"role": "assistant", "tool_calls": [call("c1")]},
+        {"role": "tool", "content": "rain", "tool_call_id": "c1"},
+        {"role": "assistant", "content": "Rain."},
+        {"role": "user", "content": "next"},
+    ]
+    r = invoke(["history", "show", str(cid)], cli_env)
+    assert "sunny" in r.stdout.decode() and "snow" in r.stdout.decode()
+
+
+def test_the_load_notice_names_the_tool_results_left_out(home):
+    from aimlchat.chat import repair
+
+    store = history(home)
+    cid = store.create(model="m", system=None)
+    store.add(cid, user("weather?"))
+    store.add(cid, tool_output("lost", "sunny"))
+    store.add(cid, assistant("Sunny."))
+    assert repair.notice(repair.load(store.messages(cid))) == (
+        "1 tool result whose call is not in the conversation left out (history keeps it)"
+    )

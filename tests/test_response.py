@@ -128,7 +128,7 @@ def test_a_stream_whose_every_choice_finished_needs_no_done_marker():
 
 def test_an_error_event_mid_stream_raises_and_keeps_what_came():
     r = streamed(chunk("start "), 'data: {"error": {"message": "crashed"}}\n\n')
-    with pytest.raises(ApiError, match="server error during the reply: crashed"):
+    with pytest.raises(ApiError, match="the server stopped the reply: crashed"):
         list(r)
     assert r.text() == "start "
 

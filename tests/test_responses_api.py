@@ -24,7 +24,7 @@ from aimlchat.api.events import (
 )
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEEvent
-from aimlchat.errors import ApiError, UsageError
+from aimlchat.errors import ApiError
 from aimlchat.messages import Image, Message, ToolCall, assistant, tool_output, user
 from tests.loopback import (
     RESPONSES_MODEL,
@@ -149,9 +149,18 @@ def test_summary_parts_after_the_first_start_a_new_paragraph():
         responses_event("response.reasoning_summary_text.delta", **at, delta="One."),
         responses_event("response.reasoning_summary_part.added", **at, summary_index=1),
         responses_event("response.reasoning_summary_text.delta", **at, delta="Two."),
-        responses_event("response.reasoning_text.delta", **at, delta=" Raw."),
     )
-    assert "".join(e.text for e in got) == "One.\n\nTwo. Raw."
+    assert "".join(e.text for e in got) == "One.\n\nTwo."
+
+
+def test_the_full_thinking_and_its_summary_in_one_stream_show_one_of_them():
+    at = {"item_id": "rs_1", "output_index": 0}
+    got = events_of(
+        responses_event("response.reasoning_text.delta", **at, content_index=0, delta="raw"),
+        responses_event("response.reasoning_summary_text.delta", **at, delta="sum"),
+        responses_event("response.reasoning_text.delta", **at, content_index=0, delta=" more"),
+    )
+    assert "".join(e.text for e in got) == "raw more"  # the first form to come is kept
 
 
 # -- tool calls --------------------------------------------------------------------------------
@@ -411,17 +420,37 @@ def test_max_completion_tokens_wins_over_max_tokens():
     assert body["max_output_tokens"] == 900
 
 
-@pytest.mark.parametrize("name", ["seed", "stop", "frequency_penalty", "n", "top_k", "logprobs"])
-def test_a_parameter_the_responses_api_lacks_is_refused_by_its_flag(name):
+@pytest.mark.parametrize(
+    ("name", "flag"),
+    [("seed", "--seed"), ("stop", "--stop"), ("frequency_penalty", "--frequency-penalty"),
+     ("n", "-n"), ("top_k", "--top-k"), ("logprobs", "--logprobs")],
+)  # fmt: skip
+def test_a_parameter_the_responses_api_lacks_is_left_out_and_named_by_its_flag(name, flag):
     value = {"stop": ["x"], "n": 2, "logprobs": True}.get(name, 1)
-    with pytest.raises(UsageError, match="Responses API has no such parameter") as caught:
-        responses.body(ask(params={name: value}))
-    assert caught.value.message.startswith("--")  # names the flag
+    request = ask(params={name: value, "temperature": 0.5})
+    assert name not in responses.body(request)
+    (line,) = responses.unsent(request).values()
+    assert line.startswith(f"{flag} is not sent: the Responses API has no such parameter")
 
 
-def test_asking_for_nothing_it_lacks_is_no_refusal():
-    body = responses.body(ask(params={"n": 1, "logprobs": False, "seed": None}))
-    assert not {"n", "logprobs", "seed"} & body.keys()
+def test_asking_for_nothing_it_lacks_is_not_mentioned():
+    request = ask(params={"n": 1, "logprobs": False, "seed": None})
+    assert not {"n", "logprobs", "seed"} & responses.body(request).keys()
+    assert responses.unsent(request) == {}
+
+
+def test_a_left_out_parameter_is_said_once_a_run_and_the_reply_comes(server):
+    said: list[str] = []
+    c = Client(base_url=server.base_url, api_key="k", timeout=10, retries=0, notice=said.append)
+    server.push(Reply(text=["one"]), Reply(text=["two"]))
+    request = ask(params={"seed": 7, "n": 3})
+    assert c.chat(request, api="responses").text() == "one"
+    assert c.chat(request, api="responses").text() == "two"
+    assert said == [
+        "--seed is not sent: the Responses API has no such parameter",
+        "-n is not sent: the Responses API has no such parameter; one reply comes",
+    ]
+    assert not {"seed", "n"} & server.responses_bodies()[0].keys()
 
 
 # -- odd shapes --------------------------------------------------------------------------------
@@ -443,7 +472,7 @@ def test_unknown_events_and_missing_fields_are_taken_in_stride():
 
 def test_the_event_name_types_data_without_a_type():
     obj = responses.payload(SSEEvent(event="error", data='{"message": "bad key"}'))
-    assert responses.chunk_events(obj) == [StreamError("bad key")]
+    assert responses.stream_parser().chunk_events(obj) == [StreamError("bad key")]
 
 
 def test_a_whole_body_without_output_is_a_protocol_error():
@@ -460,7 +489,7 @@ def test_a_whole_body_with_only_an_error_object():
 
 
 def test_usage_without_details_and_a_failed_response_without_an_error():
-    got = responses.chunk_events(
+    got = responses.stream_parser().chunk_events(
         {"type": "response.failed", "response": {"usage": {"input_tokens": 3}}}
     )
     assert got == [Usage(3, 0, 3), StreamError("the response failed"), StreamEnd()]
@@ -659,3 +688,231 @@ def test_a_400_about_something_else_is_not_asked_again(server):
     with pytest.raises(ApiError, match="temperature"):
         client(server).chat(ask(), api="responses").text()
     assert len(server.responses_bodies()) == 1
+
+
+# -- a reply not sent as deltas ----------------------------------------------------------------
+
+
+def test_a_faked_stream_with_only_the_completed_response_gives_the_whole_reply(server):
+    # Older LiteLLM, for a model that cannot stream (o1-pro): one `response.completed`.
+    cites = [("https://a.example/x", "A")]
+    whole = responses_body("All at once.", reasoning="Thought.", citations=cites)
+    whole["output"].append(
+        {"id": "fc_9", "type": "function_call", "call_id": "c9", "name": "f", "arguments": "{}"}
+    )
+    server.push(Reply(events=[responses_event("response.completed", response=whole)]))
+    response = client(server).chat(ask(tools=(WEATHER,)), api="responses")
+    assert response.text() == "All at once."
+    assert response.reasoning() == "Thought."
+    assert [c.url for c in response.citations()] == ["https://a.example/x"]
+    assert response.calls() == [ToolCall("c9", "f", "{}")]
+    assert response.finish_reason() == "tool_calls"
+
+
+def test_message_items_sent_only_at_their_end_are_read_once(server):
+    # A proxy that sends no delta: the items at their end, then the final response.
+    first = {"id": "msg_1", "type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "One. ", "annotations": []}]}  # fmt: skip
+    second = {**first, "id": "msg_2",
+              "content": [{"type": "output_text", "text": "Two.", "annotations": []}]}  # fmt: skip
+    final = responses_body("")
+    final["output"] = [first, second]
+    events = [
+        responses_event("response.output_item.done", output_index=0, item=first),
+        responses_event("response.output_item.done", output_index=1, item=second),
+        responses_event("response.completed", response=final),
+    ]
+    server.push(Reply(events=events))
+    assert client(server).chat(ask(), api="responses").text() == "One. Two."
+
+
+def test_what_came_as_deltas_is_not_read_again_from_the_items_ends():
+    raws = responses_stream(["Hi", "."], reasoning=["Hm."], citations=[("https://a.example", "A")])
+    response = Response([sse(raw) for raw in raws], responses)
+    assert (response.text(), response.reasoning()) == ("Hi.", "Hm.")
+    assert len(response.citations()) == 1
+
+
+# -- a call's arguments, whole or in pieces -----------------------------------------------------
+
+
+def test_pieces_after_arguments_that_came_whole_are_not_added_to_them():
+    added = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "f",
+             "arguments": '{"a":1}'}  # fmt: skip
+    raws = [
+        responses_event("response.output_item.added", output_index=0, item=added),
+        responses_event("response.function_call_arguments.delta", item_id="fc_1", delta='{"a"'),
+        responses_event("response.function_call_arguments.delta", item_id="fc_1", delta=":1}"),
+        responses_event("response.output_item.done", output_index=0, item=added),
+        responses_event("response.completed", response={"output": [added]}),
+    ]
+    response = Response([sse(raw) for raw in raws], responses)
+    assert response.calls() == [ToolCall("c1", "f", '{"a":1}')]
+
+
+# -- a stream in another shape, or with nothing in it -------------------------------------------
+
+
+def test_chat_completions_chunks_streamed_on_the_responses_path_are_read(server):
+    from tests.loopback import sse_reply
+
+    server.push(Reply(events=sse_reply(["From", " a proxy."])))
+    response = client(server).chat(ask(), api="responses")
+    assert response.text() == "From a proxy."
+    assert response.finish_reason() == "stop"
+
+
+def test_a_stream_with_nothing_in_it_and_no_completed_is_an_error_not_an_empty_reply(server):
+    from aimlchat.api.events import ProtocolError
+
+    created = responses_event("response.created", response={"status": "in_progress"})
+    server.push(Reply(events=[created, "data: [DONE]\n\n"]))
+    with pytest.raises(ProtocolError, match=r"no reply and no response\.completed"):
+        client(server).chat(ask(), api="responses").text()
+
+
+# -- the body, odd servers --------------------------------------------------------------------
+
+
+def test_an_image_without_a_detail_is_sent_with_detail_auto():
+    (item,) = responses.input_items(user("look", [Image("https://x.example/cat.png")]))
+    assert item["content"][1] == {
+        "type": "input_image",
+        "image_url": "https://x.example/cat.png",
+        "detail": "auto",
+    }
+
+
+UNVERIFIED = {
+    "error": {
+        "message": "Your organization must be verified to generate reasoning summaries. "
+        "Please go to: https://platform.openai.com/settings/organization/general",
+        "type": "invalid_request_error",
+        "param": "reasoning.summary",
+        "code": "unsupported_value",
+    }
+}
+
+
+def refuses_summaries(request: dict) -> Reply:
+    """OpenAI for an organisation that is not verified."""
+    if "summary" in ((request.get("json") or {}).get("reasoning") or {}):
+        return Reply(status=400, body=UNVERIFIED)
+    return Reply(text=["Thought, silently."])
+
+
+def test_a_refused_reasoning_summary_is_asked_once_more_without_it_and_then_left_out(server):
+    server.script = refuses_summaries
+    c = client(server)
+    effort = {"reasoning_effort": "high"}
+    assert c.chat(ask(params=effort), api="responses").text() == "Thought, silently."
+    assert c.chat(ask("again", params=effort), api="responses").text() == "Thought, silently."
+    bodies = server.responses_bodies()
+    assert [b["reasoning"] for b in bodies] == [
+        {"effort": "high", "summary": "auto"},
+        {"effort": "high"},
+        {"effort": "high"},
+    ]
+    assert all(b["include"] == [ENCRYPTED] for b in bodies)  # the thinking still comes back
+
+
+def test_a_summary_the_user_asked_for_and_is_refused_is_their_error(server):
+    server.script = refuses_summaries
+    own = {"reasoning": {"effort": "high", "summary": "detailed"}}
+    with pytest.raises(ApiError, match="must be verified"):
+        client(server).chat(ask(params=own), api="responses").text()
+    assert len(server.responses_bodies()) == 1
+
+
+# -- errors in the stream, by their code -------------------------------------------------------
+
+
+def test_a_streamed_rate_limit_error_is_the_rate_limit_error(server):
+    from aimlchat.errors import ExitCode
+
+    events = responses_stream(["Hi"])
+    server.push(Reply(events=[*events[:2], responses_error("Rate limit reached"), *events[2:]]))
+    with pytest.raises(ApiError) as caught:
+        client(server).chat(ask(), api="responses").text()
+    assert caught.value.exit_code == ExitCode.RATE_LIMITED
+    assert caught.value.message == (
+        "the server stopped the reply: Rate limit reached (rate_limit_exceeded)"
+    )
+
+
+def test_a_failed_response_out_of_quota_exits_3_with_a_hint_about_credits(cli_env, server):
+    from tests.conftest import invoke
+
+    events = responses_failed("You exceeded your current quota.", "insufficient_quota")
+    server.push(Reply(events=events))
+    r = invoke(["ask", "--no-history", "--api", "responses", "hi"], cli_env)
+    assert r.returncode == 3, r.stderr
+    assert "You exceeded your current quota. (insufficient_quota)" in r.stderr
+    assert "credits" in r.stderr
+
+
+def test_a_chat_completions_stream_error_is_mapped_by_its_code_too(server):
+    from aimlchat.errors import RateLimitError
+    from tests.loopback import chunk
+
+    error = {"error": {"message": "Slow down", "code": "rate_limit_exceeded"}}
+    server.push(Reply(events=[chunk("a"), f"data: {json.dumps(error)}\n\n"]))
+    with pytest.raises(RateLimitError, match="stopped the reply: Slow down"):
+        client(server).chat(ask(), api="chat").text()
+
+
+# -- parameters the API lacks, set in config.toml ----------------------------------------------
+
+
+def test_a_seed_in_config_does_not_stop_a_responses_model(cli_env, server, home):
+    from tests.conftest import invoke
+    from tests.loopback import responses_script
+
+    (home / "config" / "aimlchat").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "aimlchat" / "config.toml").write_text("[params]\nseed = 7\n")
+    server.script = responses_script(0)
+    r = invoke(["ask", "-m", RESPONSES_MODEL, "hi"], cli_env)  # falls back from chat
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().startswith("You asked over /v1/responses: hi")
+    notices = [line for line in r.stderr.splitlines() if "--seed" in line]
+    assert notices == ["aimlchat: --seed is not sent: the Responses API has no such parameter"]
+    assert "seed" not in server.responses_bodies()[0]
+
+
+# -- citations --------------------------------------------------------------------------------
+
+
+def test_citations_are_cleaned_as_chat_completions_cleans_them(server):
+    cites = [("https://a.example/x ", " A "), ("https://a.example/x", "A")]
+    server.push(Reply(events=responses_stream(["Cited."], citations=cites)))
+    response = client(server).chat(ask(web_search="low"), api="responses")
+    assert [(c.url, c.title) for c in response.citations()] == [("https://a.example/x", "A")]
+
+
+# -- --scenario tools over /v1/responses ------------------------------------------------------
+
+
+def test_the_tools_scenario_answers_the_responses_path_in_its_shape(server):
+    from tests.loopback_tools import tools_script
+
+    server.script = tools_script
+    c = client(server)
+    first = c.chat(ask("weather?", tools=(WEATHER,)), api="responses")
+    (call,) = first.calls()
+    assert (call.name, call.arguments()) == ("weather", {"city": "Paris"})
+    history = (user("weather?"), assistant(calls=[call]), tool_output(call.id, "22 C"))
+    second = c.chat(ChatRequest(RESPONSES_MODEL, history, tools=(WEATHER,)), "responses")
+    assert "> 22 C" in second.text()
+
+
+def test_a_call_placed_elsewhere_in_the_final_response_gets_its_arguments_once():
+    added = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "f", "arguments": ""}
+    reasoning = {"id": "rs_1", "type": "reasoning", "summary": []}
+    raws = [
+        responses_event("response.output_item.added", output_index=5, item=added),
+        responses_event(
+            "response.completed", response={"output": [reasoning, {**added, "arguments": "{}"}]}
+        ),
+    ]
+    response = Response([sse(raw) for raw in raws], responses)
+    assert response.calls() == [ToolCall("c1", "f", "{}")]

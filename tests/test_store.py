@@ -237,7 +237,9 @@ def test_choice_rows_stay_out_of_the_context(store):
     assert [m.status for m in everything] == ["ok", "ok", "choice"]
 
 
-def test_a_new_row_holds_its_message_in_parts_and_only_its_text_in_the_old_columns(store):
+def test_a_new_row_holds_its_message_in_parts_and_in_0_2_0s_columns(store):
+    """`parts` is what 0.3 reads; 0.2.0's columns are filled in 0.2.0's shape beside it
+    (storage.legacy), so 0.2.x can still read and continue the conversation."""
     cid = store.create(model="m", system=None)
     store.add(cid, user("see this", [Image("https://x.example/a.png", "low")]))
     store.add(cid, assistant("Looking.", reasoning="hmm", calls=[ToolCall("c1", "look", "{}")]))
@@ -246,10 +248,12 @@ def test_a_new_row_holds_its_message_in_parts_and_only_its_text_in_the_old_colum
     rows = db.execute(
         "SELECT content, text, reasoning, tool_calls, tool_call_id, parts FROM messages"
     ).fetchall()
-    assert [r[:5] for r in rows] == [
-        ('"see this"', "see this", None, None, None),
-        ('"Looking."', "Looking.", None, None, None),
-        ('"a cat"', "a cat", None, None, None),
+    image = {"type": "image_url", "image_url": {"url": "https://x.example/a.png", "detail": "low"}}
+    call = {"id": "c1", "type": "function", "function": {"name": "look", "arguments": "{}"}}
+    assert [(json.loads(r[0]), *r[1:3], r[3] and json.loads(r[3]), r[4]) for r in rows] == [
+        ([{"type": "text", "text": "see this"}, image], "see this", None, None, None),
+        ("Looking.", "Looking.", "hmm", [call], None),
+        ("a cat", "a cat", None, None, "c1"),
     ]
     assert json.loads(rows[1][5]) == [
         {"type": "reasoning", "text": "hmm"},

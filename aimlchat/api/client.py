@@ -29,6 +29,7 @@ from aimlchat import __version__
 from aimlchat.api import adapters
 from aimlchat.api.adapters import CHAT, RESPONSES, ChatRequest
 from aimlchat.api.errors_http import (
+    SEARCH_HINT,
     http_error,
     network_error,
     search_refusals,
@@ -110,6 +111,11 @@ def _set_read_timeout(resp: requests.Response, seconds: float) -> None:
         sock.settimeout(seconds)
 
 
+def _hint(exc: ApiError, hint: str) -> None:
+    """Put `hint` first in what the error line adds."""
+    exc.hint = f"{hint}; {exc.hint}" if exc.hint else hint
+
+
 class Client:
     def __init__(
         self,
@@ -149,7 +155,13 @@ class Client:
         self._note = note or notice
         # A 404 for a model, before it is raised: api.deprecations adds what the feed says.
         self.not_found: Callable[[str, ApiError], None] | None = None
-        self._plain: set[tuple[str, str]] = set()  # (API, model): refused the adapter's extras
+        # The hint of a model's refusal to search: the App names config.toml when the
+        # search came from there (errors_http.CONFIG_SEARCH_HINT).
+        self.search_hint = SEARCH_HINT
+        # (API, model) -> the adapter's own extras its server refused (left out from then on)
+        self._plain: dict[tuple[str, str], frozenset[str]] = {}
+        self._told: set[tuple[str, str]] = set()  # (API, parameter): said to be left out
+        self._said: set[tuple[str, str]] = set()  # notices given, without a router
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"aimlchat/{__version__}"
 
@@ -167,7 +179,7 @@ class Client:
         # The fallback switches the parser before the first event arrives.
         source = self._routed(route, request, lambda to: response.use(to))
         if request.web_search:  # a model that cannot search is refused as one
-            source = search_refusals(source, request.model)
+            source = search_refusals(source, request.model, self.search_hint)
         response = Response(source, adapter)
         return response
 
@@ -298,9 +310,10 @@ class Client:
     def _routed(
         self, route: Route, request: ChatRequest, switch: Callable[[Adapter], None]
     ) -> Iterator[SSEEvent | Any]:
-        """The reply over the routed API; a Chat Completions 4xx that names the responses
-        endpoint, before any reply, is asked once on Responses (no reply was made: no
-        second charge), unless the user chose the API."""
+        """The reply over the routed API. Before any reply, a 4xx may send it once to the
+        other API (no reply was made: no second charge): a Chat Completions 4xx saying
+        the model answers only on the responses endpoint, unless the user chose the API;
+        or a remembered /responses refused (404, 405, a 4xx naming chat/completions)."""
         said = False
         try:
             for item in self._chat_source(adapters.load(route.api), request):
@@ -308,29 +321,94 @@ class Client:
                 yield item
             return
         except ApiError as exc:
-            if said or not self._falls_back(route, exc):
+            to = None if said else self._fallback(route, request, exc)
+            if to is None:
                 if exc.status == 404 and self.not_found is not None:
                     self.not_found(request.model, exc)
                 raise
-        responses = adapters.load(RESPONSES)
-        kept = self._router.learn(request.model, RESPONSES) if self._router else False
-        where = urlsplit(self.base_url).path.rstrip("/") + responses.PATH
+            refused = exc
+        if to == RESPONSES:
+            yield from self._to_responses(request, refused, switch)
+        else:
+            yield from self._back_to_chat(request, refused, switch)
+
+    def _fallback(self, route: Route, request: ChatRequest, exc: ApiError) -> str | None:
+        """The API to ask once more after `exc`, or None (then `exc` says why not)."""
+        from aimlchat.api.route import names_chat, names_responses, sent_texts
+
+        status = exc.status
+        if status is None or not 400 <= status < 500 or status in (401, 403, 408, 409, 429):
+            return None
+        sent = sent_texts(request)
+        if route.api == CHAT and names_responses(exc.message, sent):
+            if not route.forced:
+                return RESPONSES
+            chose = {
+                "--api": "--api chat",
+                "config.toml": f'api = "chat" for {request.model} in config.toml',
+            }.get(route.why, "the chat API")
+            _hint(exc, f"you chose {chose}; this model answers only on {self._where(RESPONSES)}")
+        elif route.api == RESPONSES and route.remembered:
+            if status in (404, 405) or names_chat(exc.message, sent):
+                return CHAT
+            memory = self._router.memory if self._router else None
+            remembered = f"{self._where(RESPONSES)} was remembered for {request.model}"
+            _hint(exc, f"{remembered} in {memory or 'this run'}; --api chat overrides it")
+        return None
+
+    def _to_responses(
+        self, request: ChatRequest, refused: ApiError, switch: Callable[[Adapter], None]
+    ) -> Iterator[SSEEvent | Any]:
+        """Ask on /responses; once it answers, say so (once a run) and remember it."""
+        where = self._where(RESPONSES)
         self._debug(f"API for {request.model}: {RESPONSES} (the server's 4xx names it)")
-        self._note(
-            f"{request.model} answers only on {where}; using it" + (" (remembered)" if kept else "")
-        )
+        responses = adapters.load(RESPONSES)
         switch(responses)
-        yield from self._chat_source(responses, request)
+        answered = False
+        try:
+            for item in self._chat_source(responses, request):
+                if not answered:  # it answers there: only now is it worth remembering
+                    answered = True
+                    kept = self._router.learn(request.model, RESPONSES) if self._router else False
+                    if self._first(request.model, RESPONSES):
+                        self._note(
+                            f"{request.model} answers only on {where}; using it"
+                            + (" (remembered)" if kept else "")
+                        )
+                yield item
+        except ApiError as exc:
+            if not answered:
+                _hint(exc, f"asked on {where} since {self._where(CHAT)} said: {refused.message}")
+            raise
 
-    @staticmethod
-    def _falls_back(route: Route, exc: ApiError) -> bool:
-        if route.forced or route.api != CHAT or exc.status is None:
-            return False
-        if not 400 <= exc.status < 500 or exc.status in (401, 403, 408, 409, 429):
-            return False
-        from aimlchat.api.route import names_responses
+    def _back_to_chat(
+        self, request: ChatRequest, refused: ApiError, switch: Callable[[Adapter], None]
+    ) -> Iterator[SSEEvent | Any]:
+        """A remembered /responses no longer holds: forget it, ask Chat Completions once."""
+        if self._router is not None:
+            self._router.forget(request.model)
+        self._debug(f"API for {request.model}: {CHAT} (the remembered {RESPONSES} was refused)")
+        if self._first(request.model, CHAT):
+            why = f"HTTP {refused.status}" if refused.status in (404, 405) else refused.message
+            self._note(
+                f"{request.model}: {self._where(RESPONSES)} refused it ({why}); forgot that "
+                f"and asking {self._where(CHAT)}"
+            )
+        switch(adapters.load(CHAT))
+        yield from self._chat_source(adapters.load(CHAT), request)
 
-        return names_responses(exc.message)
+    def _where(self, api: str) -> str:
+        """An API's path as the user's base URL has it: `/v1/responses`."""
+        path: str = adapters.load(api).PATH
+        return urlsplit(self.base_url).path.rstrip("/") + path
+
+    def _first(self, model: str, what: str) -> bool:
+        """Whether a notice is new this run: the router's (shared by batch's workers)."""
+        if self._router is not None:
+            return self._router.first(model, what)
+        new = (model, what) not in self._said
+        self._said.add((model, what))
+        return new
 
     def _chat_source(self, adapter: Adapter, request: ChatRequest) -> Iterator[SSEEvent | Any]:
         said = yield from self._asked(adapter, request, empty_ok=request.stream)
@@ -353,21 +431,29 @@ class Client:
         self, adapter: Adapter, request: ChatRequest, *, empty_ok: bool
     ) -> Generator[SSEEvent | Any, None, bool]:
         """`_chat_reply` with the adapter's body. What the adapter asks on its own (the
-        Responses API's encrypted reasoning) and a server refuses with a 400 is left out
-        of one more try and of every later request for the model: a 4xx made no reply."""
+        Responses API's encrypted reasoning, its reasoning summary) and a server refuses
+        with a 400 is left out of one more try and of every later request for the model:
+        a 4xx made no reply. Parameters the adapter cannot send are said once a run."""
+        unsent = getattr(adapter, "unsent", None)
+        for name, line in (unsent(request) if unsent else {}).items():
+            if (adapter.NAME, name) not in self._told:
+                self._told.add((adapter.NAME, name))
+                self._note(line)
         plain = getattr(adapter, "plain_body", None)
         key = (adapter.NAME, request.model)
-        body = (plain(request) if plain and key in self._plain else None) or adapter.body(request)
+        left_out: frozenset[str] = self._plain.get(key, frozenset())
+        body = (plain(request, left_out) if plain and left_out else None) or adapter.body(request)
         try:
             return (yield from self._chat_reply(adapter.PATH, body, empty_ok=empty_ok))
         except ApiError as exc:
-            lean = None
-            if plain and key not in self._plain and exc.status in (400, 422):
-                lean = plain(request) if adapter.refuses_extras(exc.message) else None
-            if lean is None:
+            lean = named = None
+            if plain and exc.status in (400, 422):
+                named = adapter.refused_extras(exc.message) - left_out
+                lean = plain(request, left_out | named) if named else None
+            if lean is None or named is None:
                 raise
-            self._plain.add(key)
-            self._debug(f"{exc.message}: asking again without what {adapter.NAME} adds")
+            self._plain[key] = left_out | named
+            self._debug(f"{exc.message}: asking again without {', '.join(sorted(named))}")
         return (yield from self._chat_reply(adapter.PATH, lean, empty_ok=empty_ok))
 
     def _chat_reply(

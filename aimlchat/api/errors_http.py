@@ -118,6 +118,19 @@ def http_error(status: int, reason: str, body: bytes, content_type: str) -> Aiml
     if request_id:
         head += f" (request id {request_id})"
     head = redact(head)
+    if status in (402, 403, 429):
+        from aimlchat.api import aimlapi  # the account's own wording, read only here
+
+        spent = aimlapi.out_of_credits(message) or code == "insufficient_quota"
+    else:
+        spent = False
+    if spent:
+        # No credits left: not a rate limit to wait out, nor a key to fix (exit 3).
+        return AuthError(
+            head,
+            hint="the account has no credits left; top up (AI/ML API: "
+            f"{aimlapi.BILLING_DASHBOARD})",
+        )
     if status in (401, 403):
         return AuthError(head, hint="check AIML_API_KEY or run `aimlchat key set`")
     if status == 429:
@@ -206,40 +219,41 @@ def unsendable_error(exc: BaseException, url: str, *, header: bool, bad_url: boo
     return UsageError(f"cannot send the request: {redact(str(exc))[:200]}")
 
 
-# How servers name a web search they refuse: the Chat Completions field, the Responses
-# tool types, and plain words.
+# How servers name a web search they refuse: the Chat Completions field
+# (web_search_options, search_context_size), the Responses tool (web_search_preview), and
+# plain words. Only an error naming the search is blamed on it: a 400 about the
+# temperature of a request that also asked for a search is the server's own word.
 _SEARCH_WORDS = ("web_search", "web search", "websearch", "search_context", "search context")
-# How they say a field is not for this model, when they do not name it.
-_REFUSAL_WORDS = ("not support", "unsupported", "unrecognized", "unknown", "not allowed",
-                  "not permitted", "extra inputs", "additional properties")  # fmt: skip
-SEARCH_HINT = "drop --web-search, or pick a search model (perplexity/sonar, gpt-4o-search-preview)"
+_SEARCH_MODELS = "pick a search model (perplexity/sonar, gpt-4o-search-preview)"
+SEARCH_HINT = f"drop --web-search, or {_SEARCH_MODELS}"
+# When the search came from config.toml, not from a flag of this run.
+CONFIG_SEARCH_HINT = f"drop web_search in config.toml (or --web-search off), or {_SEARCH_MODELS}"
 
 
-def search_refused(exc: ApiError, model: str) -> ApiError | None:
-    """A 4xx to a request that asked for a web search, said as what it is: the model does
-    not search. A refusal that names the search says so outright; one that names nothing
-    in particular gets the hint. None: some other error (auth, rate limit, not found)."""
+def search_refused(exc: ApiError, model: str, hint: str = SEARCH_HINT) -> ApiError | None:
+    """A 4xx to a request that asked for a web search, said as what it is when its text
+    names the search: the model does not search. None: some other error (auth, rate
+    limit, not found, a parameter of its own), left as the server said it."""
     status = exc.status
     if status is None or not 400 <= status < 500 or status in (401, 403, 404, 408, 409, 429):
         return None
-    said = exc.message.lower()
-    if any(word in said for word in _SEARCH_WORDS):
-        message = f"{model} does not support web search ({exc.message})"
-    elif any(word in said for word in _REFUSAL_WORDS):
-        message = f"{exc.message} (the request asked for a web search, which {model} may not do)"
-    else:
+    if not any(word in exc.message.lower() for word in _SEARCH_WORDS):
         return None
     return ApiError(
-        message, status=status, request_id=exc.request_id, hint=SEARCH_HINT, code=exc.code
+        f"{model} does not support web search ({exc.message})",
+        status=status,
+        request_id=exc.request_id,
+        hint=hint,
+        code=exc.code,
     )
 
 
-def search_refusals(source: Iterable[T], model: str) -> Iterator[T]:
+def search_refusals(source: Iterable[T], model: str, hint: str = SEARCH_HINT) -> Iterator[T]:
     """`source` (a reply's wire items), its 4xx said by `search_refused` when it is one."""
     try:
         yield from source
     except ApiError as exc:
-        refused = search_refused(exc, model)
+        refused = search_refused(exc, model, hint)
         if refused is None:
             raise
         raise refused from None

@@ -32,7 +32,7 @@ from aimlchat.api.events import (
 from aimlchat.api.sse import SSEEvent
 from aimlchat.api.surrogates import SurrogateMender
 from aimlchat.api.think import ThinkSplitter
-from aimlchat.errors import ApiError, NetworkError, redact
+from aimlchat.errors import AimlchatError, ApiError, AuthError, NetworkError, RateLimitError, redact
 from aimlchat.record import record
 
 if TYPE_CHECKING:
@@ -157,8 +157,7 @@ class Response:
 
     def _take(self, event: ChatEvent | StreamError) -> ChatEvent:
         if isinstance(event, StreamError):
-            when = " during the reply" if self._body is None else ""
-            raise ApiError(redact(f"server error{when}: {event.message}"), code=event.code)
+            raise stream_error(event, streamed=self._body is None)
         self._seen.append(event)
         if isinstance(event, Usage):
             self._usage = event  # the last one: vLLM repeats a running total on every chunk
@@ -314,3 +313,26 @@ def _annotation(citation: Citation) -> dict[str, Any]:
     if citation.end is not None:
         fields["end_index"] = citation.end
     return {"type": "url_citation", "url_citation": fields}
+
+
+def stream_error(event: StreamError, *, streamed: bool) -> AimlchatError:
+    """An error the server sent in place of (or in the middle of) a reply, either API's,
+    as the error an HTTP status would have given: its code says which."""
+    said = event.message
+    if event.code and event.code not in said:
+        said += f" ({event.code})"
+    message = redact(
+        f"the server stopped the reply: {said}" if streamed else f"server error: {said}"
+    )
+    if event.code == "rate_limit_exceeded":
+        return RateLimitError(
+            message, code=event.code, hint="rate limited; wait a little or raise --retries"
+        )
+    if event.code == "insufficient_quota":
+        from aimlchat.api.aimlapi import BILLING_DASHBOARD
+
+        return AuthError(
+            message,
+            hint=f"the account has no credits left; top up (AI/ML API: {BILLING_DASHBOARD})",
+        )
+    return ApiError(message, code=event.code)

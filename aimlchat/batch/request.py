@@ -62,6 +62,8 @@ class Connection:
     # Which API each model gets; shared by the workers, so what one learns (a model
     # that answers only on /responses) the others use at once.
     router: Router | None = None
+    # A line for the user from a worker (a model moved to /responses): once a run.
+    note: Callable[[str], None] | None = None
 
 
 @record(frozen=True)
@@ -214,6 +216,7 @@ class Requester:
                 notice=lambda text: None,
                 log=c.log,
                 router=c.router,
+                note=c.note,
             )
             self._local.client = client
         return client

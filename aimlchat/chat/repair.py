@@ -6,6 +6,10 @@ rows stop wherever it was. Two shapes a strict API refuses on the next `--contin
   a tool ran): a synthetic "interrupted" output is put in for each missing id;
 - a user message that got no reply (killed while waiting for it), which would make two
   user messages in a row: it is left out of the context, as a failed request's is.
+And one a damaged row leaves: a tool output whose call is not among the calls of the
+assistant message its round follows (a 0.2.0 row whose `tool_calls` could not be read
+keeps its text but loses its calls): APIs refuse an output with no call, so it is left
+out of the context.
 History itself is not changed: the repair happens in memory on every load, so a process
 still writing that conversation (another terminal) is never contradicted.
 """
@@ -33,6 +37,7 @@ class Loaded:
     statuses: list[str] = field(default_factory=list)
     filled_results: int = 0  # synthetic tool results put in
     unanswered: list[Message] = field(default_factory=list)  # user messages left out
+    orphans: int = 0  # tool outputs left out: no call of theirs before them
 
     def add(self, message: Message, mid: int | None, status: str) -> None:
         self.messages.append(message)
@@ -49,6 +54,7 @@ def load(rows: Sequence[StoredMessage]) -> Loaded:
     """The active rows of a conversation as a context the API accepts."""
     out = Loaded()
     waiting: list[str] = []  # ids of the last calls still without an output
+    asked: set[str] = set()  # ids of the calls of the round the tool outputs follow
 
     def answer_the_rest() -> None:
         for call_id in waiting:
@@ -64,16 +70,21 @@ def load(rows: Sequence[StoredMessage]) -> Loaded:
         message = row.message
         if message.role == TOOL:
             output = message.output
-            if output is not None and output.call_id in waiting:
+            if output is None or output.call_id not in asked:
+                out.orphans += 1
+                continue
+            if output.call_id in waiting:
                 waiting.remove(output.call_id)
             out.add(message, row.id, row.status)
             continue
         answer_the_rest()
+        asked = set()
         if message.role == USER:
             drop_unanswered_user()
         out.add(message, row.id, row.status)
         if message.role == ASSISTANT and message.calls:
             waiting[:] = [call.id for call in message.calls]
+            asked = set(waiting)
     answer_the_rest()
     drop_unanswered_user()
     return out
@@ -89,6 +100,13 @@ def notice(loaded: Loaded) -> str | None:
         n = len(loaded.unanswered)
         which = "a message" if n == 1 else f"{n} messages"
         mended.append(f"{which} that got no reply left out (history keeps it)")
+    said = ["the conversation was cut off by a stopped process: " + "; ".join(mended)]
     if not mended:
-        return None
-    return "the conversation was cut off by a stopped process: " + "; ".join(mended)
+        said.clear()
+    if loaded.orphans:
+        results = plural(loaded.orphans, "tool result")
+        them = "it" if loaded.orphans == 1 else "them"
+        said.append(
+            f"{results} whose call is not in the conversation left out (history keeps {them})"
+        )
+    return "; ".join(said) or None

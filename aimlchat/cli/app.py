@@ -157,7 +157,8 @@ def chat(
 
 
 # What `cmd` does not offer: it never runs anything unasked (no --yes, no tools), and a
-# command is one fresh exchange (no --continue or --session), in plain text (no --format).
+# command is one fresh exchange (no --continue or --session), in plain text (no --format),
+# with no web search (config.toml's web_search is ignored: commands.cmd).
 CMD_WITHOUT = (
     *("yes", "tool", "max_steps", "continue_", "session", "format", "schema", "web_search"),
 )

@@ -23,7 +23,7 @@ from aimlchat.cli.wiring import env_of
 BATCH_WITHOUT = (
     *("n", "var", "no_stream", "attach", "image_detail"),
     *("tool", "yes", "max_steps", "context_length", "continue_", "session", "no_history"),
-    *("usage", "raw", "show_reasoning", "code_theme", "web_search"),
+    *("usage", "raw", "show_reasoning", "code_theme"),
 )
 
 

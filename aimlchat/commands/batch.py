@@ -193,6 +193,7 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         connect_timeout=s.connect_timeout,
         idle_timeout=s.idle_timeout,
         router=app.router(),
+        note=functools.partial(_worker_note, app),
     )
     defaults = Defaults(
         s.model,
@@ -225,6 +226,15 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         raise
     writer.close()  # a failed fsync here is an error: the results may not be on disk
     _report(opts, stats, ending, writer)
+
+
+def _worker_note(app: App, text: str) -> None:
+    """A worker's line for the user, on a line of its own: a live progress line is taken
+    away first (the runner draws it again)."""
+    if app.env.stderr_tty and not app.env.dumb_terminal:  # as Progress.live
+        with contextlib.suppress(OSError, ValueError):
+            app.env.stderr.write("\r\x1b[K")
+    app.notifier.info(text)
 
 
 def _models_named(shard: Shard, unknown: Unknown, spec: str) -> set[str]:

@@ -41,6 +41,7 @@ def run_cmd(app: App, words: list[str]) -> int:
         raise UsageError("cmd needs a description", hint=CMD_EXAMPLE)
     message = build_message(app, words, example=CMD_EXAMPLE)
     chat = app.open_chat(stream=not app.opts.no_stream)
+    chat.settings.web_search = None  # a shell command needs no web search (config's is ignored)
     on_a_terminal = env.stdin_tty and env.stdout_tty
     command = ask_command(app, chat, message, bare=on_a_terminal)
     if not on_a_terminal:

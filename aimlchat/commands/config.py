@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from aimlchat.errors import AimlchatError, ConfigError
@@ -86,10 +87,28 @@ def _rows(settings: Settings, key_from: str, paths: Paths, cfg: FileConfig) -> l
     for name, tool in sorted(cfg.tools.items()):  # what a model may be offered to run
         command = list(tool.command) if tool.command is not None else "(built-in)"
         rows.append([f"tools.{name}", command, "config.toml"])
+    for model, entry in sorted(cfg.models.items()):  # `[models."ID"]`, as in the file
+        for key in ("api", "context_length"):
+            if getattr(entry, key) is not None:
+                rows.append([f'models."{model}".{key}', getattr(entry, key), "config.toml"])
     for name in ("config_file", "key_file", "data_dir", "cache_dir"):
         path = getattr(paths, name)
         rows.append([name, str(path), "exists" if path.exists() else "missing"])
+    for name, path in _remembered(paths):
+        rows.append([name, str(path), "exists" if path.exists() else "missing"])
     return rows
+
+
+def _remembered(paths: Paths) -> list[tuple[str, Path]]:
+    """What servers taught earlier runs (aimlchat.remembered), in the cache folder: the
+    API a model answers on, the context window a server stated."""
+    from aimlchat.api.route import FILE_NAME
+    from aimlchat.commands.tooling import WINDOWS_FILE
+
+    return [
+        ("remembered_apis", paths.cache_dir / FILE_NAME),
+        ("remembered_windows", paths.cache_dir / WINDOWS_FILE),
+    ]
 
 
 def show_config(paths: Paths, env: Environment, *, as_json: bool = False) -> None:

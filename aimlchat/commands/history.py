@@ -154,7 +154,7 @@ class HistoryView:
                 lines += ["", "</details>", ""]
             calls = calls_text(message.calls).rstrip("\n")
             # The calls, then the sources, are paragraphs of their own after the text.
-            paragraphs = (message.readable(), calls, _sources(message).strip("\n"))
+            paragraphs = (message.readable(), calls, _md_sources(message))
             lines.append("\n\n".join(part for part in paragraphs if part))
         return "\n".join(lines) + "\n"
 
@@ -203,6 +203,13 @@ def _sources(message: Message) -> str:
     """The numbered sources a reply cites, after a blank line; "" when none."""
     lines = sources_lines(message.citations)
     return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def _md_sources(message: Message) -> str:
+    """The sources as a Markdown list under their label (consecutive lines would run
+    together into one paragraph); "" when none."""
+    label, *rows = sources_lines(message.citations) or [""]
+    return "\n\n".join([label, "\n".join(f"- {row}" for row in rows)]) if rows else ""
 
 
 def _message_json(m: StoredMessage) -> dict[str, Any]:

@@ -96,6 +96,10 @@ class ReplCore:
         reply = "\n\n".join(m.text for m in replies if m.text)
         if reply:
             self._show_reply(reply, self.chat.statuses[-1])
+        if citations := [c for m in replies for c in m.citations]:
+            from aimlchat.terminal.sources import show_sources
+
+            show_sources(self.app.out, citations)  # under the reply, as when it came
 
     def _show_reply(self, text: str, status: str) -> None:
         env = self.app.env

@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from aimlchat.commands.tooling import AskFactory, Windows, make_toolbox
+from aimlchat.commands.tooling import AskFactory, Windows, make_toolbox, model_setting
 from aimlchat.errors import ConfigError, StoreError, UsageError
 from aimlchat.record import replace
 from aimlchat.settings import config
 from aimlchat.settings.config import FileConfig, ModelConfig, Paths, Role
-from aimlchat.settings.resolve import Flags, Settings, resolve, role_named
+from aimlchat.settings.resolve import CONFIG, Flags, Settings, resolve, role_named
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.notify import Notifier
 from aimlchat.terminal.output import Output, PlainSink, Sink
@@ -128,9 +128,7 @@ def make_router(
     from aimlchat.api.route import FILE_NAME, Router
 
     def configured(model: str) -> str | None:
-        found = prices.find(model)
-        names = [model] + ([found.id, *found.aliases] if found else [])
-        return next((models[n].api for n in names if n in models and models[n].api), None)
+        return model_setting(models, model, prices.find(model), lambda m: m.api)
 
     def catalogue_type(model: str) -> str | None:
         found = prices.find(model)  # the cached catalogue only: never fetched for this
@@ -307,6 +305,10 @@ class App:
         client.not_found = lambda model, exc: self.lifecycle().explain(
             model, exc, client.get_deprecations
         )
+        if self.settings.sources.get("web_search") == CONFIG:  # not this run's flag
+            from aimlchat.api.errors_http import CONFIG_SEARCH_HINT
+
+            client.search_hint = CONFIG_SEARCH_HINT
         return client
 
     def lifecycle(self) -> Lifecycle:

@@ -128,6 +128,8 @@ class ConversationCommands(ReplCore):
         self.app.notifier.info(
             f"loaded conversation {cid} ({plural(len(self.chat.messages), 'message')})"
         )
+        if self.chat.settings.model != now.model:  # it goes on with the model it used
+            self.write(f"model: {self.chat.settings.model}\n")
         self.show_last_exchange()
 
     def cmd_usage(self, _: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from aimlchat.api.catalog import Model
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from aimlchat.tools.consent import Ask
 
 AskFactory = Callable[[], "Ask | None"]
+T = TypeVar("T")
+# In the cache folder: the windows servers stated, per base URL and model (Windows).
+WINDOWS_FILE = "context-windows.json"
 
 
 def make_toolbox(
@@ -73,6 +76,24 @@ def tty_ask(env: Environment, *, needed: bool) -> AskFactory:
     return opener
 
 
+def model_setting(
+    configured: Mapping[str, ModelConfig],
+    model: str,
+    found: Model | None,
+    pick: Callable[[ModelConfig], T | None],
+) -> T | None:
+    """A `[models."NAME"]` setting for `model` (`pick` reads it from an entry): the entry
+    for the name asked wins, then the catalogue's id (`found`), then its aliases; None
+    when no entry sets it."""
+    names = [model] + ([found.id, *found.aliases] if found else [])
+    for name in names:
+        entry = configured.get(name)
+        value = pick(entry) if entry is not None else None
+        if value:
+            return value
+    return None
+
+
 class Windows:
     """Each model's context window: --context-length, else `[models."NAME"]
     context_length`, else the cached catalogue (`find`), else what a server's error said
@@ -92,21 +113,13 @@ class Windows:
         self._configured = configured
         self._flag = flag
         self._base_url = base_url
-        self._file = cache_dir / "context-windows.json"
+        self._file = cache_dir / WINDOWS_FILE
 
     def window(self, model: str) -> Window:
         from aimlchat.chat.context import resolve_window
 
         found = self._find(model)
-        names = [model] + ([found.id, *found.aliases] if found else [])
-        configured = next(
-            (
-                self._configured[name].context_length
-                for name in names
-                if name in self._configured and self._configured[name].context_length
-            ),
-            None,
-        )
+        configured = model_setting(self._configured, model, found, lambda m: m.context_length)
         flag, catalogue = self._flag, found.context if found else None
         return resolve_window(
             model,

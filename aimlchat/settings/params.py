@@ -177,9 +177,11 @@ TABLE: tuple[Param, ...] = (
              "(default: chosen per model, learned from the server)",
              choices=("chat", "responses"), in_config=False),
     # Not a body field as such: each API asks for a search its own way (ChatRequest.web_search).
+    # "off" overrides config.toml's size for one run (resolve makes it None).
     _setting("web_search", "enum", "Let a search-capable model search the web, reading "
-             "this much of what it finds; its sources are listed under the reply",
-             choices=("low", "medium", "high")),
+             "this much of what it finds; its sources are listed under the reply (off: "
+             "no search, whatever config.toml says)",
+             choices=("low", "medium", "high", "off")),
     _setting("code_theme", "enum", "Pygments theme for code blocks", lazy_choices=code_themes,
              default="monokai"),
     _setting("base_url", "str", "API base URL", env=ENV_BASE_URL, default=DEFAULT_BASE_URL),

@@ -118,6 +118,8 @@ def resolve(
         if not param.body:
             values[param.name] = _setting(param, flags, role, environ, cfg, sources)
     values["base_url"] = check_base_url(values["base_url"], allow_insecure=flags.allow_insecure)
+    if values["web_search"] == "off":  # --web-search off: no search, whatever config says
+        values["web_search"] = None
     body = _body(flags, role, cfg, sources)
     system = _system(flags, role, sources)
     return Settings(
@@ -137,6 +139,11 @@ def resolve(
 
 
 def _check_combinations(flags: Flags) -> None:
+    if flags.web_search is not None and not flags.web_search.strip():  # `--web-search ""`
+        raise UsageError(
+            "--web-search needs low, medium, high or off",
+            hint="off asks for no search, whatever config.toml says",
+        )
     if flags.session is not None and not flags.session.strip():  # `--session "$UNSET"`
         raise UsageError("--session needs a name or an id", hint="see: aimlchat history list")
     if flags.format and flags.schema:

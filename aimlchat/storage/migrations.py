@@ -11,17 +11,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
-from aimlchat.messages import (
-    Message,
-    Part,
-    Reasoning,
-    Text,
-    ToolOutput,
-    message_from_json,
-    parts_json,
-)
+from aimlchat.messages import Message, Text, ToolOutput, message_from_json, parts_json
+from aimlchat.storage import legacy
+from aimlchat.storage.legacy import decode, plain_text
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
@@ -218,64 +211,45 @@ def m007_message_parts(db: sqlite3.Connection) -> None:
     """Each message in the neutral form (`aimlchat.messages`), as JSON in `parts`: what
     history reads from now on, in no API's wire shape.
 
-    Filled for every row from 0.2.0's columns (`content`: a string or a list of
-    text/image_url parts; `reasoning`; `tool_calls`; `tool_call_id`), which stay as
-    they were: nothing is dropped. A row those columns do not parse as keeps its text
-    (never a failed upgrade). Runs in the one transaction of the upgrade: stopped half
-    way, the database is the 0.2.0 one it was. Read in pages, so a history full of
-    images is never all in memory at once.
+    Filled for every row from 0.2.0's columns by the frozen reader in `storage.legacy`
+    (never an API adapter: a migration reads the same rows the same way forever). The
+    columns stay as they were: nothing is dropped, and 0.2.x still reads them. A row
+    they do not parse as keeps its text (never a failed upgrade). Runs in the one
+    transaction of the upgrade: stopped half way, the database is the 0.2.0 one it was.
+
+    Converted in batches of at most BATCH_BYTES of new `parts` (one row at a time
+    past that), never a fixed number of rows: with images of up to 20 MB each, 500 rows
+    could be gigabytes. The SELECT is finished before each batch is written, since
+    SQLite leaves undefined what a pending read sees of the same connection's writes.
     """
     db.execute("ALTER TABLE messages ADD COLUMN parts TEXT")
     last = 0
     while True:
-        rows = db.execute(
-            f"SELECT id, {LEGACY_COLUMNS} FROM messages WHERE id > ? ORDER BY id LIMIT 500",
-            (last,),
-        ).fetchall()
-        if not rows:
-            return
-        db.executemany(
-            "UPDATE messages SET parts = ? WHERE id = ?",
-            [(encode_parts(legacy_message(*row[1:])), row[0]) for row in rows],
+        batch: list[tuple[str, int]] = []
+        size = 0
+        cursor = db.execute(
+            f"SELECT id, {legacy.COLUMNS} FROM messages WHERE id > ? ORDER BY id", (last,)
         )
-        last = rows[-1][0]
+        try:
+            for mid, *row in cursor:
+                parts = encode_parts(legacy.read(*row))
+                batch.append((parts, mid))
+                last = mid
+                size += len(parts)
+                if size >= BATCH_BYTES:
+                    break
+        finally:
+            cursor.close()
+        if not batch:
+            return
+        db.executemany("UPDATE messages SET parts = ? WHERE id = ?", batch)
+
+
+# About this much converted `parts` (characters) is held before it is written.
+BATCH_BYTES = 32 * 1024 * 1024
 
 
 # -- content ------------------------------------------------------------------------------
-
-# 0.2.0's columns for a message, in the order `legacy_message` takes them.
-LEGACY_COLUMNS = "role, content, reasoning, tool_calls, tool_call_id, text"
-
-
-def legacy_message(
-    role: str,
-    content: str,
-    reasoning: str | None,
-    tool_calls: str | None,
-    tool_call_id: str | None,
-    text: str | None,
-) -> Message:
-    """A row as 0.2.0 wrote it (Chat Completions fields), as a neutral message.
-
-    Used by m007, and when reading a row an older aimlchat added after the upgrade (its
-    `parts` empty). What cannot be parsed keeps its text and thinking, never raises."""
-    # 0.2.0 stored the Chat Completions shape: its adapter reads it (loaded only here).
-    from aimlchat.api.adapters import chat_completions
-
-    try:
-        obj: dict[str, Any] = {"role": role, "content": decode(content)}
-        if tool_calls:
-            calls = json.loads(tool_calls)
-            if not isinstance(calls, list):
-                raise ValueError("tool calls are not a list")
-            obj["tool_calls"] = calls
-        if tool_call_id is not None:
-            obj["tool_call_id"] = tool_call_id
-        return chat_completions.message_from_json(obj, reasoning=reasoning or None)
-    except Exception:  # anything at all: an upgrade must not fail on one odd row
-        said = text or (plain_text(decode(content)) if isinstance(content, str) else "")
-        kept: list[Part] = [Reasoning(reasoning)] if reasoning else []
-        return Message(role, (*kept, Text(said or "")))
 
 
 def encode_parts(message: Message) -> str:
@@ -292,41 +266,16 @@ def decode_parts(
     text: str | None = None,
 ) -> Message:
     """A row's message: from `parts`; from 0.2.0's columns when `parts` is empty (a row
-    an older aimlchat added to an upgraded database) or unreadable."""
+    0.2.x added to an upgraded database, or a read-only 0.2.x file) or unreadable."""
     if parts is not None:
         try:
             return message_from_json(role, json.loads(parts))
         except ValueError:
             pass
-    return legacy_message(role, content, reasoning, tool_calls, tool_call_id, text)
+    return legacy.read(role, content, reasoning, tool_calls, tool_call_id, text)
 
 
 def search_text(message: Message) -> str:
     """What a message says, for search and titles: its text and a tool's output (as
     0.2.0's `text` column held them); images, calls and thinking left out."""
     return "\n".join(p.text for p in message.parts if isinstance(p, (Text, ToolOutput)))
-
-
-def encode(content: Any) -> str:
-    # Always JSON, so a string and a list of parts come back as what they were.
-    return json.dumps(content, ensure_ascii=False)
-
-
-def decode(content: str) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content  # written by hand or by an older tool: keep it as text
-
-
-def plain_text(content: Any) -> str:
-    """What a message says, for search and titles: its text parts, images left out."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return "" if content is None else str(content)

@@ -17,14 +17,8 @@ from typing import TYPE_CHECKING, Any
 from aimlchat.errors import StoreError, UsageError
 from aimlchat.messages import USER, Message
 from aimlchat.record import record
-from aimlchat.storage import connect, migrations
-from aimlchat.storage.migrations import (
-    LEGACY_COLUMNS,
-    decode_parts,
-    encode,
-    encode_parts,
-    search_text,
-)
+from aimlchat.storage import connect, legacy, migrations
+from aimlchat.storage.migrations import decode_parts, encode_parts, search_text
 from aimlchat.storage.refs import check_name, is_id, not_found
 
 if TYPE_CHECKING:  # searching loads only for `history search`
@@ -297,19 +291,24 @@ class Store:
         usage: tuple[int, int] | None = None,
     ) -> int:
         """A message row, committed at once: `parts` holds the message; `text` is what
-        search and titles read. `content` (NOT NULL since v0.1) gets the text, JSON as
-        the column always was; 0.2.0's other columns stay empty (m007)."""
+        search and titles read. 0.2.0's columns (`content`, `reasoning`, `tool_calls`,
+        `tool_call_id`) are filled too, in 0.2.0's shape (`storage.legacy`): 0.2.x reads
+        only those, and must still be able to continue the conversation."""
         now = time.time()
         text = search_text(message)
+        old = legacy.columns(message)
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO messages(conversation_id, role, content, text, parts, status,"
-                " model, prompt_tokens, completion_tokens, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO messages(conversation_id, role, content, reasoning, tool_calls,"
+                " tool_call_id, text, parts, status, model, prompt_tokens, completion_tokens,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     conversation_id,
                     message.role,
-                    encode(text),
+                    old.content,
+                    old.reasoning,
+                    old.tool_calls,
+                    old.tool_call_id,
                     text,
                     encode_parts(message),
                     status,
@@ -335,7 +334,7 @@ class Store:
     def messages(self, conversation_id: int, *, all_statuses: bool = False) -> list[StoredMessage]:
         sql = (
             "SELECT id, status, model, prompt_tokens, completion_tokens, created_at,"
-            f" {self._parts}, {LEGACY_COLUMNS} FROM messages WHERE conversation_id = ?"
+            f" {self._parts}, {legacy.COLUMNS} FROM messages WHERE conversation_id = ?"
         )
         if not all_statuses:
             sql += f" AND status IN ({', '.join('?' * len(ACTIVE))})"

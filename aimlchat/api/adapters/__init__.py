@@ -4,8 +4,22 @@ An adapter is a module with:
 - `NAME` ("chat" or "responses") and `PATH` (below the base URL, e.g. "/chat/completions");
 - `body(request: ChatRequest) -> dict`: the request body, every wire field name here;
 - `payload(event: SSEEvent) -> Any`: the JSON (or `StreamEnd()`) one SSE event carries;
-- `chunk_events(obj) -> list[Event]`: the events one streamed payload stands for;
+- the stream's events, one of:
+  - `chunk_events(obj) -> list[Event]`: the events one streamed payload stands for, when
+    a payload means the same whatever came before (Chat Completions: cheap per token);
+  - `stream_parser() -> parser`: a fresh object per stream whose `chunk_events(obj)` does
+    that, for a shape whose events depend on earlier ones (Responses: a call's arguments
+    whole or in pieces, an item's end filling in what its deltas did not say). Its
+    `body`, when a dict, is the whole reply object the stream ended with (`--json`).
+  `Response` uses `stream_parser` when the module has one, else `chunk_events`;
 - `body_events(obj) -> list[Event]`: the events a whole (unstreamed) body stands for.
+
+Optional, asked by the client (api.client) when present:
+- `unsent(request) -> dict[str, str]`: parameters the shape has no field for, left out of
+  the body, each with the notice line that says so (said once a run);
+- `refused_extras(message) -> frozenset[str]` and `plain_body(request, without) -> dict |
+  None`: what the adapter adds on its own that a 400/422 names, and the body without it
+  (None: nothing to leave out); the client asks once more without it, and remembers.
 
 Nothing outside `api/` knows a wire field name: the rest of aimlchat builds a
 `ChatRequest` from the neutral conversation (aimlchat.messages) and reads `api.events`.

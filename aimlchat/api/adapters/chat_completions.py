@@ -29,17 +29,7 @@ from aimlchat.api.events import (
 )
 from aimlchat.api.sse import SSEEvent
 from aimlchat.api.surrogates import mend
-from aimlchat.messages import (
-    ASSISTANT,
-    TOOL,
-    Image,
-    Message,
-    Part,
-    Reasoning,
-    Text,
-    ToolCall,
-    ToolOutput,
-)
+from aimlchat.messages import TOOL, Message
 
 
 def payload(event: SSEEvent) -> Any:
@@ -134,7 +124,7 @@ def choice_events(choice: dict[str, Any], position: int) -> list[Event]:
         ]
     notes = part.get("annotations")
     if notes and isinstance(notes, list):
-        events += _citations(notes, index)
+        events += url_citations(notes, index)
     reason = choice.get("finish_reason")
     if reason:
         events.append(Finish(reason if isinstance(reason, str) else json.dumps(reason), index))
@@ -160,10 +150,11 @@ def _tool_call(call: dict[str, Any], n: int | None, index: int) -> ToolCallDelta
     )
 
 
-def _citations(notes: list[Any], index: int) -> list[Event]:
+def url_citations(notes: list[Any], index: int) -> list[Event]:
     """A web search's `url_citation` annotations: `{type, url_citation: {url, title,
     start_index, end_index}}`, or with those fields on the annotation itself (some
-    servers). A stream may repeat them chunk after chunk: `Response` keeps each once."""
+    servers); URL and title stripped and mended. The Responses adapter reads its annotations
+    here too. A stream may repeat them chunk after chunk: `Response` keeps each once."""
     out: list[Event] = []
     for note in notes:
         if not isinstance(note, dict) or note.get("type", "url_citation") != "url_citation":
@@ -348,46 +339,3 @@ def message_json(message: Message) -> dict[str, Any]:
             for c in calls
         ]
     return out
-
-
-def message_from_json(obj: dict[str, Any], *, reasoning: str | None = None) -> Message:
-    """A Chat Completions message (0.2.0's stored form) as a neutral one: the named
-    history migration uses this, so it must take every shape 0.2.0 wrote."""
-    role = str(obj.get("role") or "user")
-    parts: list[Part] = []
-    if reasoning:
-        parts.append(Reasoning(reasoning))
-    if role == "tool":
-        text = _text(obj.get("content")) if obj.get("content") is not None else ""
-        return Message(TOOL, (ToolOutput(str(obj.get("tool_call_id") or ""), text),))
-    content = obj.get("content")
-    if isinstance(content, list):
-        for p in content:
-            if not isinstance(p, dict):
-                continue
-            if p.get("type") == "text":
-                parts.append(Text(str(p.get("text", ""))))
-            elif p.get("type") == "image_url":
-                image = p.get("image_url")
-                image = image if isinstance(image, dict) else {"url": image}
-                detail = image.get("detail")
-                parts.append(
-                    Image(str(image.get("url", "")), detail if isinstance(detail, str) else None)
-                )
-    elif content is not None:
-        parts.append(Text(str(content)))
-    calls = obj.get("tool_calls")
-    for n, call in enumerate(calls if isinstance(calls, list) else []):
-        if not isinstance(call, dict):
-            continue
-        fn = call.get("function")
-        fn = fn if isinstance(fn, dict) else {}
-        arguments = fn.get("arguments")
-        if arguments is not None and not isinstance(arguments, str):
-            arguments = json.dumps(arguments)
-        parts.append(
-            ToolCall(str(call.get("id") or f"call_{n}"), str(fn.get("name") or ""), arguments or "")
-        )
-    if role == ASSISTANT and not any(type(p) is Text for p in parts) and not parts:
-        parts.append(Text(""))
-    return Message(role, tuple(parts))

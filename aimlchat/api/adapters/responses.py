@@ -12,8 +12,11 @@ With `store: false` a reasoning model's thinking would be lost between requests,
 tool rounds degrade: the body asks for `include: ["reasoning.encrypted_content"]`, each
 reasoning item comes back as a `ReasoningItem` (kept opaque in the reply's Reasoning
 part), and `input_items` sends it back before that reply's message and calls, exactly as
-received. Chat Completions never sees them. A server that refuses the `include` gets the
-request once more without it (`plain_body`, `refuses_extras`: the client decides).
+received. Chat Completions never sees them. A server that refuses the `include`, or the
+reasoning summary asked with an effort (OpenAI's, for an organisation not verified), gets
+the request once more without it (`refused_extras`, `plain_body`: the client decides and
+remembers). Parameters this API lacks (`--seed`, `-n`, …) are left out, and `unsent`
+names them for the client's one notice each.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from typing import Any
 from aimlchat.api.adapters import ChatRequest, OutputFormat
 from aimlchat.api.errors_http import error_text
 from aimlchat.api.events import (
-    CitationDelta,
     Event,
     Finish,
     ProtocolError,
@@ -40,7 +42,6 @@ from aimlchat.api.events import (
     count,
 )
 from aimlchat.api.sse import SSEEvent
-from aimlchat.errors import UsageError
 from aimlchat.messages import ASSISTANT, TOOL, Image, Message, Reasoning, Text
 
 NAME = "responses"
@@ -48,35 +49,65 @@ PATH = "/responses"
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 # What a reasoning item needs to go back as input; its status and the rest stay home.
 _ITEM_FIELDS = ("id", "type", "encrypted_content", "summary")
-# A 4xx about what we asked on our own: the field (OpenAI's `param`, a validator's path)
-# or the value ("Encrypted content is not supported with this model").
-_REFUSES_EXTRAS = re.compile(r"\binclude\b|encrypted[ _]content", re.IGNORECASE)
+# What the adapter asks on its own, and how a 4xx names it when a server refuses it: the
+# field (OpenAI's `param`, a validator's path) or the value ("Encrypted content is not
+# supported with this model"; "Your organization must be verified to generate reasoning
+# summaries").
+INCLUDE, SUMMARY = "include", "summary"
+_REFUSALS = {
+    INCLUDE: re.compile(r"\binclude\b|encrypted[ _]content", re.IGNORECASE),
+    SUMMARY: re.compile(r"\bsummar(y|ies)\b|organi[sz]ation must be verified", re.IGNORECASE),
+}
 
 # -- the request ---------------------------------------------------------------------------
 
 
 def body(request: ChatRequest) -> dict[str, Any]:
-    """The Responses body for a neutral request; a parameter this API lacks is refused
-    here (a UsageError naming its flag) rather than sent for a 400."""
-    return _body(request, extras=True)
+    """The Responses body for a neutral request; a parameter this API lacks is left out
+    (`unsent` names them, for the client's notice)."""
+    return _body(request, frozenset())
 
 
-def plain_body(request: ChatRequest) -> dict[str, Any] | None:
-    """The body without what this adapter asks on its own (the encrypted reasoning), for a
-    server that refused it; None when `body` asks nothing more (the user's own `-o
-    include` named it already, or `-o store=true` keeps the thinking on the server)."""
-    out = _body(request, extras=False)
-    return out if _wants_encrypted(out) else None
+def plain_body(request: ChatRequest, without: frozenset[str]) -> dict[str, Any] | None:
+    """The body without the extras named in `without` (INCLUDE: the encrypted reasoning;
+    SUMMARY: the reasoning summary), for a server that refused them; None when `body` has
+    none of them to leave out (the user asked for them: `-o include=...`, `-o
+    reasoning=...`; or `-o store=true` keeps the thinking on the server)."""
+    out = _body(request, without)
+    return out if out != _body(request, frozenset()) else None
 
 
-def refuses_extras(message: str) -> bool:
-    """Whether a 4xx's message is about what `plain_body` leaves out."""
-    return _REFUSES_EXTRAS.search(message) is not None
+def refused_extras(message: str) -> frozenset[str]:
+    """The extras (INCLUDE, SUMMARY) a 4xx's message is about."""
+    return frozenset(name for name, words in _REFUSALS.items() if words.search(message))
 
 
-def _body(request: ChatRequest, *, extras: bool) -> dict[str, Any]:
+def unsent(request: ChatRequest) -> dict[str, str]:
+    """The parameters this API has no field for, that ask for something (`--seed 1`, `-n
+    2`; not `-n 1` nor `--logprobs false`): their names, each with the line that says it
+    is left out. They are dropped rather than refused: a value in config.toml would
+    otherwise make every model on this API unusable."""
+    from aimlchat.settings.params import BY_NAME
+
+    out: dict[str, str] = {}
+    for key, value in request.params.items():
+        param = BY_NAME.get(key)
+        if param is None or not param.body or param.responses != "" or _asks_nothing(key, value):
+            continue
+        flag = next((f for f in param.option_flags if not f.startswith("--")), param.flag)
+        extra = "; one reply comes" if key == "n" else ""
+        out[key] = f"{flag} is not sent: the Responses API has no such parameter{extra}"
+    return out
+
+
+def _asks_nothing(key: str, value: Any) -> bool:
+    """What this API would do anyway: nothing to send and nothing to say."""
+    return value is None or value is False or (key == "n" and value == 1)
+
+
+def _body(request: ChatRequest, without: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    _params(out, request.params, request.model)
+    _params(out, request.params)
     out["model"] = request.model
     if request.system:
         out["instructions"] = request.system
@@ -101,10 +132,10 @@ def _body(request: ChatRequest, *, extras: bool) -> dict[str, Any]:
     if tools:  # only offered tools; an empty array is refused by some servers
         out["tools"] = tools
     reasoning = out.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort"):
+    if isinstance(reasoning, dict) and reasoning.get("effort") and SUMMARY not in without:
         reasoning.setdefault("summary", "auto")  # else the thinking is never streamed
     out.setdefault("store", False)  # `-o store=true` may keep it on the server
-    if extras and _wants_encrypted(out):
+    if INCLUDE not in without and _wants_encrypted(out):
         out["include"] = [*_includes(out), ENCRYPTED_REASONING]
     out["stream"] = request.stream
     return out
@@ -121,9 +152,9 @@ def _wants_encrypted(out: dict[str, Any]) -> bool:
     return out.get("store") is False and ENCRYPTED_REASONING not in _includes(out)
 
 
-def _params(out: dict[str, Any], params: Mapping[str, Any], model: str) -> None:
-    """The parameters under this API's field names (the table's `responses` column);
-    the user's own fields (`-o`, `[body]`) as they are."""
+def _params(out: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """The parameters under this API's field names (the table's `responses` column),
+    those it lacks left out; the user's own fields (`-o`, `[body]`) as they are."""
     from aimlchat.settings.params import BY_NAME  # the one table; cheap, and only here
 
     # max_completion_tokens counts the thinking too, as max_output_tokens does: it wins.
@@ -134,16 +165,8 @@ def _params(out: dict[str, Any], params: Mapping[str, Any], model: str) -> None:
             continue
         if param is None or not param.body:
             out[key] = value
-            continue
-        if param.responses == "":
-            if value is False or (key == "n" and value == 1):
-                continue  # asks for nothing this API would not do anyway
-            raise UsageError(
-                f"{param.flag}: the Responses API has no such parameter",
-                hint=f"{model} is called over /v1/responses; leave {param.flag} out "
-                "(or unset it in config.toml)",
-            )
-        _put(out, param.responses or key, value)
+        elif param.responses != "":
+            _put(out, param.responses or key, value)
 
 
 def _put(out: dict[str, Any], path: str, value: Any) -> None:
@@ -225,10 +248,9 @@ def _input_content(message: Message) -> list[dict[str, Any]]:
         if type(part) is Text and (part.text or not message.images):
             content.append({"type": "input_text", "text": part.text})
         elif type(part) is Image:
-            image = {"type": "input_image", "image_url": part.url}
-            if part.detail:
-                image["detail"] = part.detail
-            content.append(image)
+            # `detail` is required by OpenAI's schema; strict servers refuse it missing.
+            detail = part.detail or "auto"
+            content.append({"type": "input_image", "image_url": part.url, "detail": detail})
     return content or [{"type": "input_text", "text": ""}]
 
 
@@ -249,122 +271,215 @@ def payload(event: SSEEvent) -> Any:
     return obj
 
 
-def chunk_events(obj: Any) -> list[Event]:
-    """The events of one streamed payload on its own. Whole arguments at a call's end are
-    left out here (they would double the pieces): `stream_parser` keeps them when no
-    piece came."""
-    return _stream_events(obj, None)
+Key = tuple[str, Any]  # an output item: ("id", its id), else ("at", its output index)
+_SUMMARY_DELTA = "response.reasoning_summary_text.delta"
+_THINKING_DELTA = "response.reasoning_text.delta"
 
 
 class StreamParser:
-    """One stream's parser, for what depends on earlier events: which calls had their
-    arguments in pieces, which item id is at which output index, whether a reasoning
-    summary came before (a new part then starts on a new paragraph), and the response
-    object the stream ended with (the body `--json` prints)."""
+    """One stream's parser: what an event means depends on the events before it.
+
+    Servers do not all stream alike. OpenAI sends deltas, then each item whole at its
+    end (`output_item.done`), then the whole response (`response.completed`); older
+    LiteLLM fakes a stream for a model that has none (o1-pro) with only that last event;
+    some proxies send only the items' ends. So what the deltas said is noted, per output
+    item where it matters, and an item's end, then the final response, fill in only what
+    did not come: nothing is dropped and nothing doubled. A call's arguments count once
+    whether they come whole (in the added item, or at its end) or in pieces.
+
+    Also kept: the response object the stream ended with (`body`, what `--json` prints);
+    which form of the thinking is shown (a server may send both the full text and its
+    summary: the first to come is kept, the other dropped, as one thought is one text)."""
 
     def __init__(self) -> None:
-        self.pieces: set[int] = set()  # output indexes whose arguments arrived in pieces
-        self.items: dict[str, int] = {}  # item id -> output index
+        self.filled: dict[Key | None, set[str]] = {}  # item -> what of it came; None: unplaced
+        self.streamed: set[str] = set()  # "text", "reasoning", "cite": their deltas came
+        self.keys: dict[int, Key] = {}  # output index -> item key
+        self.places: dict[str, int] = {}  # item id -> output index
         self.calls = False  # a function call was seen
-        self.reasoned = False
-        self.kept = False  # a reasoning item came at its end (not looked for again)
+        self.thinking: str | None = None  # the delta type the thinking comes in
+        self.thought: tuple[Key | None, Any] | None = None  # the part the last thinking was in
+        self.new_part = False  # a summary part began since
+        self.said = False  # any event at all
         self.body: dict[str, Any] | None = None
 
     def chunk_events(self, obj: Any) -> list[Event]:
-        return _stream_events(obj, self)
+        events = self._events(obj)
+        self.said = self.said or bool(events)
+        return events
+
+    def _events(self, obj: Any) -> list[Event]:
+        if isinstance(obj, StreamEnd):  # a proxy's [DONE]
+            if not self.said:
+                raise ProtocolError("the stream ended with no reply and no response.completed")
+            return [obj]
+        if not isinstance(obj, dict):
+            raise ProtocolError(f"unexpected event in stream: {json.dumps(obj)[:80]!r}")
+        kind = obj.get("type")
+        if kind is None:
+            if obj.get("error"):  # a proxy's Chat Completions-style error
+                return [_error(obj["error"])]
+            if "choices" in obj:  # a proxy streaming Chat Completions chunks here
+                from aimlchat.api.adapters import chat_completions
+
+                return chat_completions.chunk_events(obj)
+            return []
+        if kind in ("response.output_text.delta", "response.refusal.delta"):
+            delta = obj.get("delta")
+            if not isinstance(delta, str) or not delta:
+                return []
+            self._came(obj, "text")
+            return [TextDelta(delta)]
+        if kind in (_SUMMARY_DELTA, _THINKING_DELTA):
+            return self._thought(obj, kind)
+        if kind == "response.reasoning_summary_part.added":
+            self.new_part = True  # its deltas may not say which part they are in
+            return []
+        if kind == "response.function_call_arguments.delta":
+            return self._arguments_piece(obj)
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            return self._item(obj, done=kind.endswith("done"))
+        if kind == "response.output_text.annotation.added":
+            cites = _citations([obj.get("annotation")])
+            if cites:
+                self._came(obj, "cite")
+            return cites
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            response = obj.get("response")
+            self.body = response = response if isinstance(response, dict) else {}
+            output = response.get("output")
+            items = output if isinstance(output, list) else []
+            late = [
+                e
+                for at, item in enumerate(items)
+                if isinstance(item, dict)
+                for e in self._fill(item, _key(item, None) or self.keys.get(at, ("at", at)), at)
+            ]
+            end = _end_events(response, kind.removeprefix("response."), self.calls)
+            return [*late, *end, StreamEnd()]
+        if kind == "error":
+            return [_error(obj.get("error") or obj)]
+        return []  # created, in_progress, *.done, web search progress, …: nothing to show
+
+    def _key(self, obj: dict[str, Any]) -> Key | None:
+        """The item a delta belongs to, by its item id, else its output index."""
+        item_id = obj.get("item_id")
+        if isinstance(item_id, str) and item_id:
+            return ("id", item_id)
+        at = count(obj.get("output_index"))
+        return None if at is None else self.keys.get(at, ("at", at))
+
+    def _came(self, obj: dict[str, Any], what: str) -> Key | None:
+        key = self._key(obj)
+        self.filled.setdefault(key, set()).add(what)
+        if what in ("text", "reasoning", "cite"):
+            self.streamed.add(what)
+        return key
+
+    def _has(self, key: Key | None, what: str) -> bool:
+        return what in self.filled.get(key, ()) or what in self.filled.get(None, ())
+
+    def _thought(self, obj: dict[str, Any], kind: str) -> list[Event]:
+        delta = obj.get("delta")
+        if not isinstance(delta, str) or not delta:
+            return []
+        key = self._came(obj, "reasoning")
+        if self.thinking is None:
+            self.thinking = kind
+        elif kind != self.thinking:
+            return []  # the same thought in its other form
+        part = (key, obj.get("summary_index", obj.get("content_index")))
+        new = self.thought is not None and (part != self.thought or self.new_part)
+        self.thought, self.new_part = part, False
+        return [ReasoningDelta("\n\n" + delta if new else delta)]  # a new part, a new paragraph
+
+    def _arguments_piece(self, obj: dict[str, Any]) -> list[Event]:
+        delta = obj.get("delta")
+        if not isinstance(delta, str) or not delta:
+            return []
+        key = self._key(obj)
+        if self._has(key, "whole"):
+            return []  # they came whole in the added item: these pieces would double them
+        self.filled.setdefault(key, set()).add("arguments")
+        at = count(obj.get("output_index"))
+        if at is None:
+            at = self.places.get(str(obj.get("item_id")))
+        return [ToolCallDelta(call=at, arguments=delta)]
+
+    def _item(self, obj: dict[str, Any], *, done: bool) -> list[Event]:
+        """An item begins (a function call's id and name, its arguments when they come
+        whole) or ends (whatever of it did not come in deltas)."""
+        item = obj.get("item")
+        if not isinstance(item, dict):
+            return []
+        at = count(obj.get("output_index"))
+        key = _key(item, at)
+        if at is not None and key is not None:
+            self.keys[at] = key
+            if key[0] == "id":
+                self.places[key[1]] = at
+        if done:
+            return self._fill(item, key, at)
+        if item.get("type") != "function_call":
+            return []
+        self.calls = True
+        came = self.filled.setdefault(key, set())
+        arguments = _arguments(item.get("arguments"))
+        came |= {"call", "arguments", "whole"} if arguments else {"call"}
+        return [_call(item, at, arguments)]
+
+    def _fill(self, item: dict[str, Any], key: Key | None, at: int | None) -> list[Event]:
+        """What an item whole says that its deltas did not: its text, thinking and
+        citations when no delta of that kind came in the whole stream (positions differ
+        between proxies: a kind streamed at all was streamed whole); its call, or the
+        call's arguments; its reasoning item to send back."""
+        came = self.filled.setdefault(key, set())
+        kind = item.get("type")
+        events: list[Event] = []
+        if kind == "message":
+            texts, cites = _message(item)
+            if "text" not in self.streamed and not self._has(key, "text"):
+                events += texts
+            if "cite" not in self.streamed and not self._has(key, "cite"):
+                events += cites
+            came |= {"text", "cite"}
+        elif kind == "reasoning":
+            if "reasoning" not in self.streamed and not self._has(key, "reasoning"):
+                text = _thinking(item)
+                if text:
+                    events.append(ReasoningDelta("\n\n" + text if self.thought else text))
+                    self.thought = (key, None)
+            if not self._has(key, "kept"):
+                events += _reasoning_item(item)
+            came |= {"reasoning", "kept"}
+        elif kind == "function_call":
+            self.calls = True
+            if key is not None and key[0] == "id":  # where the stream placed it, if it did
+                at = self.places.get(key[1], at)
+            arguments = _arguments(item.get("arguments"))
+            if not self._has(key, "call"):
+                events.append(_call(item, at, arguments))
+            elif arguments and not self._has(key, "arguments"):
+                events.append(ToolCallDelta(call=at, arguments=arguments))
+            came |= {"call", "arguments"}
+        return events
 
 
 def stream_parser() -> StreamParser:
     return StreamParser()
 
 
-def _stream_events(obj: Any, state: StreamParser | None) -> list[Event]:
-    if isinstance(obj, StreamEnd):
-        return [obj]
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"unexpected event in stream: {json.dumps(obj)[:80]!r}")
-    kind = obj.get("type")
-    if kind == "response.output_text.delta" or kind == "response.refusal.delta":
-        delta = obj.get("delta")
-        return [TextDelta(delta)] if isinstance(delta, str) and delta else []
-    if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-        delta = obj.get("delta")
-        if not isinstance(delta, str) or not delta:
-            return []
-        if state is not None:
-            state.reasoned = True
-        return [ReasoningDelta(delta)]
-    if kind == "response.reasoning_summary_part.added":
-        later = state.reasoned if state is not None else bool(count(obj.get("summary_index")))
-        return [ReasoningDelta("\n\n")] if later else []
-    if kind == "response.function_call_arguments.delta":
-        return _arguments_piece(obj, state)
-    if kind in ("response.output_item.added", "response.output_item.done"):
-        return _item_events(obj, state, done=kind.endswith("done"))
-    if kind == "response.output_text.annotation.added":
-        return _citations([obj.get("annotation")])
-    if kind in ("response.completed", "response.incomplete", "response.failed"):
-        response = obj.get("response")
-        response = response if isinstance(response, dict) else {}
-        if state is not None:
-            state.body = response
-        called = state is not None and state.calls
-        # Reasoning items whose own end event never came (a proxy that drops them).
-        kept = [] if state is None or state.kept else _kept_items(response.get("output"))
-        end = _end_events(response, kind.removeprefix("response."), called)
-        return [*kept, *end, StreamEnd()]
-    if kind == "error":
-        return [_error(obj.get("error") or obj)]
-    if kind is None and obj.get("error"):  # a proxy's Chat Completions-style error
-        return [_error(obj["error"])]
-    return []  # created, in_progress, *.done, web search progress, …: nothing to show
+def _key(item: dict[str, Any], at: int | None) -> Key | None:
+    item_id = item.get("id")
+    if isinstance(item_id, str) and item_id:
+        return ("id", item_id)
+    return None if at is None else ("at", at)
 
 
-def _arguments_piece(obj: dict[str, Any], state: StreamParser | None) -> list[Event]:
-    delta = obj.get("delta")
-    if not isinstance(delta, str) or not delta:
-        return []
-    at = _output_index(obj, state)
-    if state is not None and at is not None:
-        state.pieces.add(at)
-    return [ToolCallDelta(call=at, arguments=delta)]
-
-
-def _output_index(obj: dict[str, Any], state: StreamParser | None) -> int | None:
-    at = count(obj.get("output_index"))
-    if at is None and state is not None:
-        at = state.items.get(str(obj.get("item_id")))
-    return at
-
-
-def _item_events(obj: dict[str, Any], state: StreamParser | None, *, done: bool) -> list[Event]:
-    """A function call's id and name when its item is added; its arguments too when they
-    come whole (in the added item, or at its end when no piece came)."""
-    item = obj.get("item")
-    if not isinstance(item, dict):
-        return []
-    if item.get("type") == "reasoning":
-        kept = _reasoning_item(item) if done else []
-        if kept and state is not None:
-            state.kept = True
-        return kept
-    if item.get("type") != "function_call":
-        return []
-    at = count(obj.get("output_index"))
-    if state is not None:
-        state.calls = True
-        if at is not None and isinstance(item.get("id"), str):
-            state.items[item["id"]] = at
-    arguments = _arguments(item.get("arguments"))
-    if done and (state is None or at is None or at in state.pieces):
-        arguments = ""
-    if arguments and state is not None and at is not None:
-        state.pieces.add(at)
-    return [
-        ToolCallDelta(
-            call=at, id=_str(item.get("call_id")), name=_str(item.get("name")), arguments=arguments
-        )
-    ]
+def _call(item: dict[str, Any], at: int | None, arguments: str) -> ToolCallDelta:
+    return ToolCallDelta(
+        call=at, id=_str(item.get("call_id")), name=_str(item.get("name")), arguments=arguments
+    )
 
 
 def _end_events(response: dict[str, Any], status: str, called: bool) -> list[Event]:
@@ -416,33 +531,39 @@ def body_events(obj: Any) -> list[Event]:
 def _output_item(item: dict[str, Any], at: int) -> list[Event]:
     kind = item.get("type")
     if kind == "reasoning":
-        texts = _texts(item.get("summary"), "summary_text") or _texts(
-            item.get("content"), "reasoning_text"
-        )
-        thinking: list[Event] = [ReasoningDelta("\n\n".join(texts))] if texts else []
+        text = _thinking(item)
+        thinking: list[Event] = [ReasoningDelta(text)] if text else []
         return thinking + _reasoning_item(item)
     if kind == "message":
-        events: list[Event] = []
-        content = item.get("content")
-        for part in content if isinstance(content, list) else []:
-            if not isinstance(part, dict):
-                continue
-            text = part.get("text") if part.get("type") == "output_text" else part.get("refusal")
-            if isinstance(text, str) and text:
-                events.append(TextDelta(text))
-            notes = part.get("annotations")
-            events += _citations(notes if isinstance(notes, list) else [])
-        return events
+        texts, cites = _message(item)
+        return [*texts, *cites]
     if kind == "function_call":
-        return [
-            ToolCallDelta(
-                call=at,
-                id=_str(item.get("call_id")),
-                name=_str(item.get("name")),
-                arguments=_arguments(item.get("arguments")),
-            )
-        ]
+        return [_call(item, at, _arguments(item.get("arguments")))]
     return []
+
+
+def _message(item: dict[str, Any]) -> tuple[list[Event], list[Event]]:
+    """A message item's text (and refusals) and its citations."""
+    texts: list[Event] = []
+    cites: list[Event] = []
+    content = item.get("content")
+    for part in content if isinstance(content, list) else []:
+        if not isinstance(part, dict):
+            continue
+        text = part.get("text") if part.get("type") == "output_text" else part.get("refusal")
+        if isinstance(text, str) and text:
+            texts.append(TextDelta(text))
+        notes = part.get("annotations")
+        cites += _citations(notes if isinstance(notes, list) else [])
+    return texts, cites
+
+
+def _thinking(item: dict[str, Any]) -> str:
+    """A reasoning item's thinking: its summary, else its full text (one, not both)."""
+    texts = _texts(item.get("summary"), "summary_text") or _texts(
+        item.get("content"), "reasoning_text"
+    )
+    return "\n\n".join(texts)
 
 
 def _reasoning_item(item: dict[str, Any]) -> list[Event]:
@@ -455,16 +576,6 @@ def _reasoning_item(item: dict[str, Any]) -> list[Event]:
     if not isinstance(kept.get("summary"), list):
         kept["summary"] = []  # required as input
     return [ReasoningItem({"api": NAME, "item": kept})]
-
-
-def _kept_items(output: Any) -> list[Event]:
-    items = output if isinstance(output, list) else []
-    return [
-        e
-        for item in items
-        if isinstance(item, dict) and item.get("type") == "reasoning"
-        for e in _reasoning_item(item)
-    ]
 
 
 def _texts(parts: Any, kind: str) -> list[str]:
@@ -481,26 +592,11 @@ def _texts(parts: Any, kind: str) -> list[str]:
 
 
 def _citations(notes: list[Any]) -> list[Event]:
-    """`url_citation` annotations (flat here; nested under `url_citation` in Chat
-    Completions, which some proxies keep)."""
-    out: list[Event] = []
-    for note in notes:
-        if not isinstance(note, dict) or note.get("type") != "url_citation":
-            continue
-        inner = note.get("url_citation")
-        cite = inner if isinstance(inner, dict) else note
-        url = cite.get("url")
-        if isinstance(url, str) and url:
-            title = cite.get("title")
-            out.append(
-                CitationDelta(
-                    url,
-                    title if isinstance(title, str) else "",
-                    count(cite.get("start_index")),
-                    count(cite.get("end_index")),
-                )
-            )
-    return out
+    """`url_citation` annotations, read as Chat Completions reads them (flat here, nested
+    under `url_citation` there, which some proxies keep): one normalisation for both."""
+    from aimlchat.api.adapters.chat_completions import url_citations
+
+    return url_citations([n for n in notes if isinstance(n, dict) and n.get("type")], 0)
 
 
 def _usage(value: Any) -> Usage | None:
