@@ -246,6 +246,7 @@ NOT_FOR_A_PLAIN_ASK = {
     "aimlchat.tools.run",
     "aimlchat.tools.process",
     "aimlchat.tools.turn",
+    "aimlchat.tools.mcp",  # only when an MCP server is used
     "aimlchat.chat.files",
     "aimlchat.chat.gitignore",
     "aimlchat.chat.roles",

@@ -1,0 +1,32 @@
+"""What goes wrong with an MCP server, each error naming the server."""
+
+from __future__ import annotations
+
+from aimlchat.errors import AimlchatError, ExitCode
+
+
+class McpError(AimlchatError):
+    """An MCP server could not be used. `server` is its name in config.toml."""
+
+    exit_code = ExitCode.API
+
+    def __init__(self, server: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.server = server
+
+
+class ServerFailed(McpError):
+    """It could not start, died, timed out answering the protocol, or broke it. `tail` holds
+    the last lines of its stderr when there is a log to read them from."""
+
+    def __init__(
+        self, server: str, message: str, *, tail: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(server, message, hint=hint)
+        self.tail = tail
+
+
+class ServerRefused(McpError):
+    """It refused our credentials (HTTP 401 or 403): a config matter, not a server fault."""
+
+    exit_code = ExitCode.AUTH

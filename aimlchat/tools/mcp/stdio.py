@@ -1,0 +1,175 @@
+"""An MCP server run as a command: JSON-RPC messages as lines on its stdin and stdout.
+
+The command starts in a process group of its own (osplatform), so a Ctrl-C on the
+terminal does not reach it and `close` stops it whole, grandchildren included: stdin
+closed (the polite way the specification asks for), then TERM to the group, then KILL.
+Its stderr goes to a log file the caller names; the last lines of what it wrote there
+are what a "the server died" message shows. Stdout is read by a thread into an Inbox,
+so no read waits longer than the session allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from aimlchat.osplatform import exited_unreaped, kill_group, new_group_options, terminate_group
+from aimlchat.tools.mcp import jsonrpc
+from aimlchat.tools.mcp.errors import ServerFailed
+from aimlchat.tools.mcp.inbox import Inbox
+
+MAX_MESSAGE = 32 * 1024 * 1024  # one line of JSON; past this the server is misbehaving
+EOF_GRACE = 0.5  # seconds a server gets to leave on its own once its stdin is closed
+KILL_GRACE = 1.0  # seconds between TERM and KILL
+TAIL_LINES = 3
+_TAIL_BYTES = 4096
+_TICK = 0.02
+
+
+class Gone(Exception):
+    """No more messages will come: the server exited or closed its stdout."""
+
+
+class StdioTransport:
+    def __init__(
+        self,
+        server: str,
+        argv: Sequence[str],
+        *,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.server = server
+        self.argv = list(argv)
+        self.log = log
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.inbox = Inbox()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._log_start = 0
+        self._write_lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process (and group) id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as err:
+            self._log_start = err.tell()  # the tail shown is this run's, not an older one's
+            try:
+                self._proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    cwd=self.cwd,
+                    env=self.env,
+                    close_fds=True,
+                    **new_group_options(),
+                )
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+                raise ServerFailed(
+                    self.server, f"MCP server {self.server}: cannot start {self.argv[0]}: {why}"
+                ) from None
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc.stdout,), name=f"mcp-{self.server}", daemon=True
+        )
+        self._reader.start()
+
+    def send(self, msg: jsonrpc.Message) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise Gone("is not running")
+        try:
+            with self._write_lock:
+                proc.stdin.write(jsonrpc.encode(msg) + b"\n")
+                proc.stdin.flush()
+        except (OSError, ValueError):  # a broken pipe, or stdin already closed
+            raise Gone("exited") from None
+
+    def receive(self, timeout: float) -> jsonrpc.Message | None:
+        return self.inbox.get(timeout)
+
+    def negotiated(self, version: str) -> None:
+        """Nothing to do: a stdio server knows its version from initialize alone."""
+
+    def abandon(self, ident: int) -> None:
+        """Nothing to stop: a late answer to `ident` comes on stdout and is ignored."""
+
+    def tail(self) -> tuple[str, ...]:
+        """The last lines the server wrote on stderr since it started here."""
+        try:
+            with open(self.log, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(self._log_start, size - _TAIL_BYTES))
+                data = f.read()
+        except OSError:
+            return ()
+        lines = [" ".join(line.split()) for line in data.decode("utf-8", "replace").splitlines()]
+        return tuple(line for line in lines if line)[-TAIL_LINES:]
+
+    def close(self) -> None:
+        """Stop the server and every process in its group; safe to call twice."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            # Waited on without reaping: while the leader is an unreaped zombie its
+            # group id cannot be reused, so the TERM and KILL below reach no stranger.
+            if not self._wait_exit(proc, EOF_GRACE):
+                terminate_group(proc.pid)
+                self._wait_exit(proc, KILL_GRACE)
+        finally:
+            kill_group(proc.pid)  # also when the leader left: a child may linger in the group
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.wait()
+            if self._reader is not None:
+                self._reader.join(timeout=1.0)
+                if not self._reader.is_alive() and proc.stdout is not None:
+                    proc.stdout.close()
+
+    def _wait_exit(self, proc: subprocess.Popen[bytes], grace: float) -> bool:
+        end = time.monotonic() + grace
+        while True:
+            exited = exited_unreaped(proc.pid)
+            if exited is None:
+                exited = proc.poll() is not None
+            if exited or time.monotonic() >= end:
+                return exited
+            time.sleep(_TICK)
+
+    def _read(self, out: IO[bytes] | None) -> None:
+        if out is None:
+            return
+        try:
+            while line := out.readline(MAX_MESSAGE + 1):
+                if len(line) > MAX_MESSAGE:
+                    self.inbox.put(Gone(f"sent a message over {MAX_MESSAGE >> 20} MiB"))
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    messages = jsonrpc.decode(line)
+                except ValueError:
+                    continue  # not ours to judge: a stray line of logging on stdout
+                for msg in messages:
+                    self.inbox.put(msg)
+        except (OSError, ValueError):
+            pass
+        self.inbox.put(Gone("exited"))
