@@ -102,6 +102,36 @@ class Citation:
 
 Part = Text | Image | Reasoning | ToolCall | ToolOutput | Citation
 
+# Where a cost came from: the charge the API reported for the reply, or the catalogue's
+# price times the tokens (only when the API said nothing).
+API, ESTIMATE = "api", "estimate"
+
+
+@record(frozen=True)
+class Cost:
+    """What one reply (or a sum of them) cost, in USD, and whether that is the API's own
+    charge or an estimate. Kept here, beside the parts, because it travels with the
+    messages through every layer (session, history, export, batch), each of which sits
+    above this module; no layer needs another's to say what a reply cost."""
+
+    usd: float
+    source: str = API  # API | ESTIMATE
+
+    @property
+    def estimated(self) -> bool:
+        return self.source != API
+
+    def text(self) -> str:
+        """`$0.00124` for a charge, `~$0.0003` for an estimate: to the micro-dollar."""
+        amount = f"{self.usd:.6f}".rstrip("0")
+        amount += "0" * (2 - len(amount.split(".")[1]))  # $0.10, never $0.1
+        return f"{'~' if self.estimated else ''}${amount}"
+
+    def __add__(self, other: Cost) -> Cost:
+        """A sum is an estimate when any part of it is."""
+        either = ESTIMATE if self.estimated or other.estimated else API
+        return Cost(self.usd + other.usd, either)
+
 
 @record(frozen=True)
 class Message:

@@ -31,6 +31,10 @@ try:
 except ImportError:  # run by hand: python tests/loopback.py
     from loopback_account import default_account  # type: ignore[import-not-found,no-redef]
 try:
+    from tests.loopback_charges import charged
+except ImportError:  # run by hand: python tests/loopback.py
+    from loopback_charges import charged  # type: ignore[import-not-found,no-redef]
+try:
     from tests.loopback_deprecations import default_deprecations, feed_answer
 except ImportError:  # run by hand: python tests/loopback.py
     from loopback_deprecations import (  # type: ignore[import-not-found,no-redef]
@@ -706,7 +710,13 @@ class Handler(BaseHTTPRequestHandler):
             self.server.in_flight += 1
             self.server.peak_in_flight = max(self.server.peak_in_flight, self.server.in_flight)
         try:
-            self._play(shaped(reply or self.server.script(request), request), request)
+            reply = shaped(reply or self.server.script(request), request)
+            if self.server.charges is not None:  # tests/loopback_charges.py
+                with self.server.lock:
+                    self.server.replies += 1
+                    n = self.server.replies
+                reply = charged(reply, request, n, self.server.charges, self.server.charge_usd)
+            self._play(reply, request)
         finally:
             with self.server.lock:
                 self.server.in_flight -= 1
@@ -807,6 +817,12 @@ class LoopbackServer(ThreadingHTTPServer):
         # The model retirement feed's entries (tests/loopback_deprecations.py); None: 404.
         self.deprecations: list[dict[str, Any]] | None = default_deprecations()
         self.nodelay = False  # TCP_NODELAY: what a real server does; off keeps old timings
+        # The AI/ML API's charge and ids on each reply (tests/loopback_charges.py): None
+        # sends none of it (another server); "top" or "nested": where a Responses
+        # stream's charge sits.
+        self.charges: str | None = None
+        self.charge_usd = 0.00124
+        self.replies = 0  # chat replies answered with charges: their inference ids
         self.in_flight = 0  # chat requests being answered right now
         self.peak_in_flight = 0
         self.script: Callable[[dict[str, Any]], Reply] = default_reply
@@ -972,6 +988,12 @@ def _add_by_hand_options(parser: argparse.ArgumentParser) -> None:
         "--log", action="store_true", help="print a numbered line for each chat request"
     )
     group.add_argument(
+        "--charges",
+        action="store_true",
+        help="send the AI/ML API's charge (meta.usage, x-aimlapi-usd-spent) and request "
+        "ids (x-inference-id, the X-Client-Request-Id echo) with every reply",
+    )
+    group.add_argument(
         "--page",
         action="append",
         default=[],
@@ -1020,6 +1042,9 @@ def _apply_by_hand_options(
         server.pages[path] = Reply(body=data, content_type=f"{ctype}; charset=utf-8")
     origin = server.base_url.removesuffix("/v1")
     lines = ["pages: " + ", ".join(origin + path for path in server.pages)]
+    if args.charges:
+        server.charges = "top"
+        lines.append(f"every reply is charged ${server.charge_usd} and carries its ids")
     if args.status is None:
         if args.retry_after or args.body is not None:
             parser.error("--retry-after and --body go with --status")

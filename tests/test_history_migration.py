@@ -123,7 +123,7 @@ def test_opening_it_applies_m007_and_keeps_every_old_column(db):
     Store(db).close()
     names = [r[0] for r in rows(db, "SELECT name FROM _migrations ORDER BY rowid")]
     assert names == [m.__name__ for m in migrations.MIGRATIONS]
-    assert names[-1] == "m007_message_parts"
+    assert "m007_message_parts" in names
     assert rows(db, f"SELECT {OLD_COLUMNS} FROM messages ORDER BY id") == before  # lossless
     assert rows(db, "SELECT COUNT(*) FROM messages WHERE parts IS NULL") == [(0,)]
 

@@ -8,9 +8,15 @@ of the public API reference (billing-v2, usage-v2, usage-detail-v2).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from aimlchat.record import record
+
+if TYPE_CHECKING:
+    from aimlchat.api.events import Charge
 
 # Where the account's money is managed (the 403 "run out of credits" names it too).
 BILLING_DASHBOARD = "https://aimlapi.com/app/billing"
@@ -136,6 +142,113 @@ def _group(obj: dict[str, Any]) -> UsageGroup:
             else None
         ),
     )
+
+
+# -- the charge and ids of a reply -----------------------------------------------------
+# A reply's charge comes in `meta.usage` (a stream's last chunk, or a whole body) or, on
+# a whole JSON reply, in headers; its ids in headers (request-tracing-and-cost).
+
+REQUEST_ID_HEADER = "X-Client-Request-Id"  # ours, sent; echoed as x-client-request-id
+INFERENCE_ID_HEADER = "x-inference-id"  # the API's: the id its charge is recorded under
+USD_HEADER = "x-aimlapi-usd-spent"
+CREDITS_HEADER = "x-aimlapi-credits-used"
+MAX_REQUEST_ID = 128
+# Room kept below the limit for the suffix a re-sent request gets (`.2`, `:r3`).
+_ID_ROOM = 16
+_NOT_ID = re.compile(r"[^A-Za-z0-9._:-]+")
+
+
+def _amount(value: Any) -> float | None:
+    """A charge: a finite number at least 0, or such a number as a string ("0.001240000")."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) and number >= 0 else None
+
+
+def _credits(value: Any) -> int | None:
+    amount = _amount(value)
+    return int(amount) if amount is not None else None
+
+
+def meta_charge(obj: Any) -> Charge | None:
+    """`{"meta": {"usage": {"credits_used", "usd_spent"}}}` in a chunk, an event or a body
+    (top level, or inside a Responses event's `response`); None when it says no charge."""
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("meta")
+    if not isinstance(meta, dict):
+        inner = obj.get("response")
+        meta = inner.get("meta") if isinstance(inner, dict) else None
+    usage = meta.get("usage") if isinstance(meta, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    return _charge(usage.get("usd_spent"), usage.get("credits_used"))
+
+
+def header_charge(headers: Mapping[str, str]) -> Charge | None:
+    """The cost headers of a whole JSON reply; None when neither is sent (or usable)."""
+    return _charge(_header(headers, USD_HEADER), _header(headers, CREDITS_HEADER))
+
+
+def _charge(usd: Any, credits: Any) -> Charge | None:
+    from aimlchat.api.events import Charge
+
+    amount, count = _amount(usd), _credits(credits)
+    return None if amount is None and count is None else Charge(amount, count)
+
+
+def inference_id(headers: Mapping[str, str]) -> str | None:
+    return _header_id(headers, INFERENCE_ID_HEADER)
+
+
+def echoed_request_id(headers: Mapping[str, str]) -> str | None:
+    return _header_id(headers, REQUEST_ID_HEADER)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by name, whatever its case (a plain dict's keys keep the server's)."""
+    value = headers.get(name)
+    if value is None:
+        lower = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lower), None)
+    return value if isinstance(value, str) else None
+
+
+def _header_id(headers: Mapping[str, str], name: str) -> str | None:
+    value = (_header(headers, name) or "").strip()
+    # An id is shown and stored: a server's control characters or a page of text are not.
+    return value if value and len(value) <= 256 and value.isprintable() else None
+
+
+def request_id(*pieces: str | int) -> str:
+    """An `X-Client-Request-Id` from its pieces (`aimlchat`, `c42`, `m317`), joined by
+    `:`: what the API accepts (1-128 of A-Z a-z 0-9 . _ : -; it drops anything else
+    silently), any other character made `-`, cut short to leave room for a re-send's
+    suffix."""
+    text = ":".join(_NOT_ID.sub("-", str(p)) for p in pieces if str(p) != "")
+    return text[: MAX_REQUEST_ID - _ID_ROOM] or "aimlchat"
+
+
+def resent_id(base: str, attempt: int) -> str:
+    """The id of the `attempt`-th HTTP request (1-based) made for one `base` id: the
+    first keeps it, the others are `base.2`, `base.3`: each distinct, all traceable."""
+    suffix = f".{attempt}" if attempt > 1 else ""
+    return base[: MAX_REQUEST_ID - len(suffix)] + suffix
+
+
+def run_id() -> str:
+    """A short random id for requests with no conversation to name (no history)."""
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def valid_request_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_REQUEST_ID and _NOT_ID.search(value) is None
 
 
 # -- errors -----------------------------------------------------------------------------

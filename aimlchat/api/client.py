@@ -28,6 +28,7 @@ import urllib3.exceptions
 from aimlchat import __version__
 from aimlchat.api import adapters
 from aimlchat.api.adapters import CHAT, RESPONSES, ChatRequest
+from aimlchat.api.aimlapi import REQUEST_ID_HEADER, request_id, resent_id, run_id
 from aimlchat.api.errors_http import (
     SEARCH_HINT,
     http_error,
@@ -35,6 +36,7 @@ from aimlchat.api.errors_http import (
     search_refusals,
     unsendable_error,
 )
+from aimlchat.api.events import ReplyInfo
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
 from aimlchat.api.pages import is_text, redirect_target
@@ -162,6 +164,7 @@ class Client:
         self._plain: dict[tuple[str, str], frozenset[str]] = {}
         self._told: set[tuple[str, str]] = set()  # (API, parameter): said to be left out
         self._said: set[tuple[str, str]] = set()  # notices given, without a router
+        self._sent_ids: dict[str, int] = {}  # X-Client-Request-Id -> HTTP requests made with it
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"aimlchat/{__version__}"
 
@@ -173,7 +176,13 @@ class Client:
         and a Chat Completions 4xx naming the responses endpoint is asked once there).
 
         Nothing is sent until the response is first read; every error (HTTP, network,
-        a malformed or cut-short reply) is raised from reading it."""
+        a malformed or cut-short reply) is raised from reading it.
+
+        Every HTTP request carries an `X-Client-Request-Id`: the request's own (sanitised),
+        else a random one; a request sent again (a retry, the other API, without the
+        extras a server refused) gets it with `.2`, `.3`: each distinct, all traceable."""
+        base = request.client_request_id or f"aimlchat:{run_id()}"
+        request = replace(request, client_request_id=request_id(base))
         route = self._route(request.model, api)
         adapter = adapters.load(route.api)
         # The fallback switches the parser before the first event arrives.
@@ -317,7 +326,7 @@ class Client:
         said = False
         try:
             for item in self._chat_source(adapters.load(route.api), request):
-                said = True
+                said = said or not isinstance(item, ReplyInfo)
                 yield item
             return
         except ApiError as exc:
@@ -443,8 +452,9 @@ class Client:
         key = (adapter.NAME, request.model)
         left_out: frozenset[str] = self._plain.get(key, frozenset())
         body = (plain(request, left_out) if plain and left_out else None) or adapter.body(request)
+        rid = request.client_request_id
         try:
-            return (yield from self._chat_reply(adapter.PATH, body, empty_ok=empty_ok))
+            return (yield from self._chat_reply(adapter.PATH, body, empty_ok=empty_ok, rid=rid))
         except ApiError as exc:
             lean = named = None
             if plain and exc.status in (400, 422):
@@ -454,15 +464,17 @@ class Client:
                 raise
             self._plain[key] = left_out | named
             self._debug(f"{exc.message}: asking again without {', '.join(sorted(named))}")
-        return (yield from self._chat_reply(adapter.PATH, lean, empty_ok=empty_ok))
+        return (yield from self._chat_reply(adapter.PATH, lean, empty_ok=empty_ok, rid=rid))
 
     def _chat_reply(
-        self, path: str, body: dict[str, Any], *, empty_ok: bool
+        self, path: str, body: dict[str, Any], *, empty_ok: bool, rid: str | None = None
     ) -> Generator[SSEEvent | Any, None, bool]:
-        """One POST: its SSE events, or its decoded body; whether it said anything. A
-        blank body is an error, or with `empty_ok`, says nothing (False)."""
-        resp = self._send("POST", path, body, sse=bool(body.get("stream")))
+        """One POST: its headers (ReplyInfo), then its SSE events, or its decoded body;
+        whether it said anything. A blank body is an error, or with `empty_ok`, says
+        nothing (False). `rid`: the X-Client-Request-Id it is sent under."""
+        resp = self._send("POST", path, body, sse=bool(body.get("stream")), request_id=rid)
         with self._done(resp):
+            yield ReplyInfo(resp.headers)
             if "event-stream" in resp.headers.get("Content-Type", ""):
                 said = False
                 for event in self._read_stream(resp):
@@ -530,6 +542,7 @@ class Client:
         params: dict[str, str] | None = None,
         auth: bool = True,
         root: str | None = None,
+        request_id: str | None = None,
     ) -> requests.Response:
         url = (self.base_url if root is None else root) + path
         hdrs = dict(headers or {})
@@ -542,6 +555,8 @@ class Client:
         idempotent = method == "GET"
         attempt = 0
         while True:
+            if request_id is not None:  # each attempt its own, traceable to the first
+                hdrs[REQUEST_ID_HEADER] = self._next_id(request_id)
             self._fresh_if_quiet(url)
             self._debug_request(method, url, hdrs, body)
             failure: AimlchatError
@@ -580,6 +595,13 @@ class Client:
                 raise failure
             self._wait(attempt, delay, why)
             attempt += 1
+
+    def _next_id(self, base: str) -> str:
+        """`base` for its first HTTP request, then `base.2`, `base.3`, …"""
+        if len(self._sent_ids) > 4096:  # a long batch: old ids are never sent again
+            self._sent_ids.clear()
+        n = self._sent_ids[base] = self._sent_ids.get(base, 0) + 1
+        return resent_id(base, n)
 
     def _fresh_if_quiet(self, url: str) -> None:
         """After a quiet spell, no kept-alive connection (see api.keepalive): a fresh one

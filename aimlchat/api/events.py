@@ -2,7 +2,7 @@
 
 A streamed reply and a whole one, over Chat Completions or Responses, become the same
 events: text, reasoning, pieces of tool calls, citations, a finish reason per choice,
-usage, a server error, and the end marker. Nothing here knows a wire shape.
+usage, the charge, a server error, and the end marker. Nothing here knows a wire shape.
 """
 
 from __future__ import annotations
@@ -106,6 +106,24 @@ class Usage:
 
 
 @record(frozen=True)
+class Charge:
+    """What the server says the reply cost (the AI/ML API's `meta.usage`): USD and
+    credits, each None when not sent. Read by the adapters from a stream's last chunk or
+    a body; the headers of a whole reply say the same (api.aimlapi, `Response.charge`)."""
+
+    usd: float | None
+    credits: int | None = None
+
+
+@record(frozen=True)
+class ReplyInfo:
+    """Not an event of the reply: what the client knows of the HTTP answer once it has
+    begun (its headers), put first in the reply's source for `Response` to keep."""
+
+    headers: Mapping[str, str]
+
+
+@record(frozen=True)
 class StreamError:
     message: str
     code: str | None = None
@@ -117,7 +135,14 @@ class StreamEnd:
 
 
 ChatEvent = (
-    TextDelta | ReasoningDelta | ReasoningItem | ToolCallDelta | CitationDelta | Finish | Usage
+    TextDelta
+    | ReasoningDelta
+    | ReasoningItem
+    | ToolCallDelta
+    | CitationDelta
+    | Finish
+    | Usage
+    | Charge
 )
 Event = ChatEvent | StreamError | StreamEnd
 

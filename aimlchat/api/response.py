@@ -17,12 +17,14 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.api.events import (
+    Charge,
     ChatEvent,
     CitationDelta,
     Event,
     Finish,
     ReasoningDelta,
     ReasoningItem,
+    ReplyInfo,
     StreamEnd,
     StreamError,
     TextDelta,
@@ -71,6 +73,9 @@ class Response:
         self._usage: Usage | None = None
         self._body: dict[str, Any] | None = None  # the whole non-streamed body, as sent
         self._meta: dict[str, Any] = {}
+        self._charge: Charge | None = None  # the last `meta.usage` the reply carried
+        # The HTTP answer's headers (api.events.ReplyInfo): its ids, a whole reply's charge.
+        self.headers: Mapping[str, str] = {}
         # Content of each choice goes through a `<think>` splitter until it is past any
         # thinking; then its index is in `_passing` and its text goes straight on.
         self._splitters: dict[int, ThinkSplitter] = {}
@@ -111,6 +116,9 @@ class Response:
             self.close()
 
     def _parse(self, item: SSEEvent | Any) -> list[Event]:
+        if isinstance(item, ReplyInfo):  # the answer began: a new one's headers replace
+            self.headers, self._charge = item.headers, None
+            return []
         if isinstance(item, SSEEvent):
             obj = self.adapter.payload(item)
             if not self._meta:
@@ -161,6 +169,9 @@ class Response:
         self._seen.append(event)
         if isinstance(event, Usage):
             self._usage = event  # the last one: vLLM repeats a running total on every chunk
+            return event
+        if isinstance(event, Charge):
+            self._charge = event
             return event
         choice = self._choices.get(event.index)
         if choice is None:
@@ -270,6 +281,32 @@ class Response:
     def usage(self) -> Usage | None:
         self._force()
         return self._usage
+
+    @property
+    def charge(self) -> Charge | None:
+        """What the server says the reply cost: the `meta.usage` of a stream's last chunk
+        or of the body, else a whole reply's cost headers; None when it said neither (or
+        the reply was cut short before it could)."""
+        self._force()
+        if self._charge is not None and self._charge.usd is not None:
+            return self._charge
+        from aimlchat.api.aimlapi import header_charge
+
+        return header_charge(self.headers) or self._charge
+
+    @property
+    def inference_id(self) -> str | None:
+        """The server's id for the request (`x-inference-id`): its charge is filed under it."""
+        from aimlchat.api.aimlapi import inference_id
+
+        return inference_id(self.headers)
+
+    @property
+    def client_request_id(self) -> str | None:
+        """The `X-Client-Request-Id` the server echoed (None: it did not, or it dropped it)."""
+        from aimlchat.api.aimlapi import echoed_request_id
+
+        return echoed_request_id(self.headers)
 
     def json(self) -> dict[str, Any]:
         """The body as the server sent it; for a stream, a `chat.completion` assembled

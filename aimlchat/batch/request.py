@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aimlchat.api.adapters import ChatRequest, OutputFormat
+from aimlchat.api.aimlapi import request_id
 from aimlchat.api.catalog import Model, cost, find_model
 from aimlchat.api.client import Client
 from aimlchat.api.response import Response
@@ -26,7 +27,7 @@ from aimlchat.batch.records import Record
 from aimlchat.chat.files import MAX_TOTAL_BYTES, FileContext, collect, is_url
 from aimlchat.chat.tokens import Estimator, fixed_tokens, message_tokens, text_tokens
 from aimlchat.errors import NetworkError, UsageError
-from aimlchat.messages import Message, user
+from aimlchat.messages import API, ESTIMATE, Message, user
 from aimlchat.record import record
 
 Price = Callable[[str, int, int], "float | None"]
@@ -71,7 +72,10 @@ class Reply:
     text: str
     finish_reason: str | None
     usage: dict[str, int] | None
-    cost: float | None
+    cost: float | None  # USD: the API's charge, else the catalogue's estimate
+    cost_source: str | None = None  # "api" | "estimate" (aimlchat.messages); None: no cost
+    inference_id: str | None = None  # the API's id for the request (x-inference-id)
+    client_request_id: str | None = None  # the X-Client-Request-Id it was sent with
 
 
 class Unanswered(NetworkError):
@@ -147,6 +151,9 @@ class Requester:
             format=fmt,
             stream=False,
             web_search=d.web_search,
+            # The item's id, so the API's usage logs lead back to its record (a retry is
+            # sent as `….2`: the client numbers the requests made under one id).
+            client_request_id=request_id("aimlchat", "batch", str(record.id)),
         )
 
     def message(self, record: Record) -> Message:
@@ -184,7 +191,7 @@ class Requester:
             if exc.unsent:
                 raise
             raise Unanswered(exc, self.worst_case(request)) from exc
-        return self._reply(self.model_of(record), response)
+        return self._reply(self.model_of(record), response, request.client_request_id)
 
     def worst_case(self, request: ChatRequest) -> float | None:
         """The most a request can cost: its estimated prompt (as `ask` estimates it) at
@@ -221,17 +228,36 @@ class Requester:
             self._local.client = client
         return client
 
-    def _reply(self, model: str, response: Response) -> Reply:
+    def _reply(self, model: str, response: Response, request_id: str | None) -> Reply:
+        """The reply as its record tells it: the API's charge when it sent one, else the
+        catalogue's price of its tokens (`cost_source` says which)."""
         text, finish, usage = response.text(), response.finish_reason(), response.usage
-        if usage is None:
-            return Reply(text, finish, None, None)
-        return Reply(
-            text,
-            finish,
-            {
+        counts = (
+            None
+            if usage is None
+            else {
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
                 "total_tokens": usage.total_tokens,
-            },
-            self._price(model, usage.prompt_tokens, usage.completion_tokens),
+            }
+        )
+        charge = response.charge
+        cost: float | None
+        if charge is not None and charge.usd is not None:
+            cost, source = charge.usd, API
+        else:
+            cost = (
+                None
+                if usage is None
+                else self._price(model, usage.prompt_tokens, usage.completion_tokens)
+            )
+            source = ESTIMATE
+        return Reply(
+            text,
+            finish,
+            counts,
+            cost,
+            source if cost is not None else None,
+            response.inference_id,
+            response.client_request_id or request_id,  # the echo: the very request's
         )

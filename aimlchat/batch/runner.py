@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from aimlchat.batch.budget import Budget, Unbounded
+from aimlchat.batch.budget import Budget, Daily, Unbounded
 from aimlchat.batch.gate import RateGate
 from aimlchat.batch.outfile import WriteFailed
 from aimlchat.batch.progress import Progress, Stats
@@ -81,11 +81,19 @@ class StopFlag:
 class Ending:
     # None: every item was read | interrupt terminate hangup budget unpriced input fatal
     # unreachable rate_limited (a Retry-After longer than the retry policy waits)
-    # unbounded (--max-cost, and a request that may have been billed has no worst case)
+    # unbounded (--max-cost, and a request that may have been billed has no worst case,
+    # or a reply's cost is unknown) daily (max_cost_per_day)
     reason: str | None
     error: BaseException | None = None
     left_in_flight: int = 0  # requests still running when the loop gave up on them
     unrecorded: int = 0  # items whose request never left (held), written nowhere
+
+
+def _budget_reason(error: AimlchatError | None) -> str:
+    """--max-cost spent (None), max_cost_per_day reached, or a cost that cannot be counted."""
+    if error is None:
+        return "budget"
+    return "unbounded" if isinstance(error, Unbounded) else "daily"
 
 
 def result_line(record: Record, model: str, done: Done) -> str:
@@ -93,7 +101,8 @@ def result_line(record: Record, model: str, done: Done) -> str:
     if done.reply is not None:
         r = done.reply
         obj.update(text=r.text, finish_reason=r.finish_reason, usage=r.usage, cost=r.cost)
-        obj.update(model=model, error=None)
+        obj.update(cost_source=r.cost_source, inference_id=r.inference_id)
+        obj.update(client_request_id=r.client_request_id, model=model, error=None)
     else:
         exc = done.error
         assert exc is not None
@@ -126,6 +135,7 @@ class Runner:
         model_of: Callable[[Record], str],
         flag: StopFlag,
         max_cost: float | None = None,
+        daily: Daily | None = None,  # max_cost_per_day
         priced: Callable[[str], bool] = lambda model: True,
         on_success: Callable[[Done], None] | None = None,
         notice: Callable[[str], None] = lambda text: None,
@@ -138,7 +148,8 @@ class Runner:
         self._model_of = model_of
         self._flag = flag
         self._max_cost = max_cost
-        self._budget = None if max_cost is None else Budget(max_cost, model_of)
+        budgeted = max_cost is not None or daily is not None
+        self._budget = Budget(max_cost, model_of, daily) if budgeted else None
         self._priced = priced  # --max-cost can count what this model costs
         self._on_success = on_success
         self._notice = notice
@@ -195,7 +206,7 @@ class Runner:
             else:
                 if spent:
                     self._gate.close()
-                    self._inbox.put(("budget", None))
+                    self._inbox.put(("budget", None if spent is True else spent))
         self._inbox.put(("done", done))
 
     # -- the main loop ---------------------------------------------------------------------
@@ -244,7 +255,7 @@ class Runner:
             self._exhausted = True
             self.stop("input" if isinstance(value, AimlchatError) else "fatal", value)
         elif kind == "budget":  # before the Done that spent it
-            self.stop("budget" if value is None else "unbounded", value)
+            self.stop(_budget_reason(value), value)
 
     def _unpriced(self, record: Record) -> bool:
         """--max-cost cannot hold for a model without a price: end the batch at it."""

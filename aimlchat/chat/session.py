@@ -12,21 +12,23 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aimlchat.api.adapters import ChatRequest
+from aimlchat.api.aimlapi import request_id, run_id
 from aimlchat.api.client import Client
 from aimlchat.api.events import ChatEvent, ReasoningDelta, TextDelta, Usage
 from aimlchat.api.response import Response
 from aimlchat.chat.context import ContextWindow, Plan, Window, resolve_window
 from aimlchat.chat.transcript import Transcript, TurnSettings
 from aimlchat.errors import AimlchatError, ApiError
-from aimlchat.messages import ASSISTANT, USER, Message, ToolCall, assistant
-from aimlchat.record import record
+from aimlchat.messages import API, ASSISTANT, ESTIMATE, USER, Cost, Message, ToolCall, assistant
+from aimlchat.record import record, replace
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import ReasoningSink, Sink
 
 if TYPE_CHECKING:  # the tool loop and runner load only when a tool is offered
+    from aimlchat.chat.budget import Budget
     from aimlchat.chat.toolloop import ToolBox
     from aimlchat.tools.run import ToolResult
 
@@ -41,6 +43,10 @@ class TurnResult:
     finish_reason: str | None = None
     status: str = "ok"
     calls: list[ToolCall] = field(default_factory=list)  # what the reply asks to run
+    # The API's charge for the reply, else the catalogue's estimate (marked); None: neither.
+    cost: Cost | None = None
+    inference_id: str | None = None  # the server's id for the request (x-inference-id)
+    client_request_id: str | None = None  # the X-Client-Request-Id it was sent under
 
 
 class ReplyFiltered(ApiError):
@@ -54,19 +60,30 @@ class ReplyFiltered(ApiError):
 
 @record()
 class Totals:
+    """A session's replies (each step of a tool loop is one): tokens and cost so far."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost: float | None = None
+    cost: float | None = None  # USD; None: no reply's cost is known
     turns: int = 0
+    estimated: bool = False  # some of `cost` is the catalogue's estimate, not a charge
 
-    def add(self, usage: Usage | None, cost: float | None) -> None:
+    def add(self, usage: Usage | None, cost: Cost | None) -> None:
         self.turns += 1
-        if usage is None:
-            return
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
+        if usage is not None:
+            self.prompt_tokens += usage.prompt_tokens
+            self.completion_tokens += usage.completion_tokens
+        self.spend(cost)
+
+    def spend(self, cost: Cost | None) -> None:
+        """Cost without a whole reply (one cut short, or failed, that was charged)."""
         if cost is not None:
-            self.cost = (self.cost or 0.0) + cost
+            self.cost = (self.cost or 0.0) + cost.usd
+            self.estimated = self.estimated or cost.estimated
+
+    @property
+    def total(self) -> Cost | None:
+        return None if self.cost is None else Cost(self.cost, ESTIMATE if self.estimated else API)
 
 
 class Chat(Transcript):
@@ -84,6 +101,7 @@ class Chat(Transcript):
         window: Callable[[str], Window] | None = None,
         note: Callable[[str], None] | None = None,
         learn: Callable[[Window], None] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         super().__init__(
             settings, store=store, warn=warn, conversation_id=conversation_id, name=name
@@ -99,6 +117,14 @@ class Chat(Transcript):
         self._context: ContextWindow | None = None
         self.last_plan: Plan | None = None  # what the last request sent
         self.totals = Totals()
+        # Told each reply as it is kept, with its usage and cost (ask --ndjson's usage event).
+        self.on_reply: Callable[[TurnResult], None] | None = None
+        self._run = run_id()  # names requests when there is no history to name them by
+        self._sent: dict[str, int] = {}  # request id -> requests made under it
+        self.request_id: str | None = None  # the X-Client-Request-Id of the last request
+        self.budget = budget  # checked before every request (chat.budget)
+        if budget is not None:
+            budget.watch(self.totals)
 
     def renew(self, settings: TurnSettings, conversation_id: int | None = None) -> Chat:
         """Another conversation (new, or loaded) with this one's client, store, tools and
@@ -114,6 +140,7 @@ class Chat(Transcript):
             window=self._window_for,
             note=self._note,
             learn=self._learn,
+            budget=self.budget,
         )
 
     # -- turns -------------------------------------------------------------------------
@@ -122,6 +149,7 @@ class Chat(Transcript):
         self, message: Message, sink: Sink, observe: Callable[[ChatEvent], None] | None = None
     ) -> TurnResult:
         self.plan([message])  # a message that cannot fit: UsageError, nothing saved or sent
+        self.check_budget()  # a spent budget: refused, nothing saved or sent
         self._append(message)
         return self._turn(sink, observe)
 
@@ -131,6 +159,7 @@ class Chat(Transcript):
         start = _last_user(self.messages)
         if start is None:
             raise AimlchatError("nothing to retry")
+        self.check_budget()  # before the old reply is marked replaced
         while len(self.messages) > start + 1:
             self._drop_last("replaced")
         return self._turn(sink, None)
@@ -151,7 +180,17 @@ class Chat(Transcript):
             return self.reply_step(sink, observe)
         from aimlchat.chat.toolloop import run_turn
 
-        return run_turn(self.tools, lambda: self.reply_step(sink, observe), self.add_tool_result)
+        return run_turn(
+            self.tools,
+            lambda: self.reply_step(sink, observe),
+            self.add_tool_result,
+            gate=self.check_budget,
+        )
+
+    def check_budget(self) -> None:
+        """BudgetReached when a limit is reached: before each request (chat.budget)."""
+        if self.budget is not None:
+            self.budget.check()
 
     # -- the context window ------------------------------------------------------------
 
@@ -191,8 +230,29 @@ class Chat(Transcript):
         )
 
     def _send(self, plan: Plan) -> Response:
+        self.check_budget()  # every request: a tool step's, the context retry
+        self.request_id = self._request_id()
+        request = replace(self.request(plan), client_request_id=self.request_id)
         # None: the client's router picks the API per model, and falls back (api.route).
-        return self.client.chat(self.request(plan), api=self.settings.api)
+        return self.client.chat(request, api=self.settings.api)
+
+    def _request_id(self) -> str:
+        """`aimlchat:c42:m317`: the conversation and the message replied to (or, with no
+        history, `aimlchat:<run>:t3`), `:s1` for a tool loop's later steps, `:r2` when
+        the same step is asked again (/retry, a context trimmed): so the API's usage
+        logs lead back to the reply in history."""
+        start = _last_user(self.messages)
+        mid = self.message_ids[start] if start is not None else None
+        if mid is not None and self.conversation_id is not None:
+            pieces = ["aimlchat", f"c{self.conversation_id}", f"m{mid}"]
+        else:
+            pieces = ["aimlchat", self._run, f"t{len(self.messages) if start is None else start}"]
+        steps = sum(m.role == ASSISTANT for m in self.messages[(start or 0) + 1 :])
+        if steps:
+            pieces.append(f"s{steps}")
+        base = request_id(*pieces)
+        n = self._sent[base] = self._sent.get(base, 0) + 1
+        return base if n == 1 else f"{base}:r{n}"
 
     def _open(self, plan: Plan) -> tuple[Response, Iterator[ChatEvent]]:
         """Send; on the server's "context length exceeded", trim harder and send once more."""
@@ -258,16 +318,32 @@ class Chat(Transcript):
         reason = response.finish_reason(0)
         status = "incomplete" if reason == "content_filter" else "ok"
         calls = response.calls(0) if self.tools is not None else []
-        result = TurnResult(response, response.text(0), response.usage, reason, status, calls)
+        cost = self.reply_cost(response)
+        result = TurnResult(
+            response,
+            response.text(0),
+            response.usage,
+            reason,
+            status,
+            calls,
+            cost=cost,
+            inference_id=response.inference_id,
+            # The server's echo names the very HTTP request (a re-sent one's `.2`).
+            client_request_id=response.client_request_id or self.request_id,
+        )
         usage = (
             (result.usage.prompt_tokens, result.usage.completion_tokens) if result.usage else None
         )
         if calls or result.text or status == "ok":
-            self._append(self._reply(response, 0, calls), status=status, usage=usage)
+            self._append(
+                self._reply(response, 0, calls), status=status, usage=usage, **self._trace(result)
+            )
         else:  # filtered before a word: no reply, as if the request had failed
             self._fail_turn(response)
         self._keep_choices(response)
-        self.totals.add(result.usage, self.cost_of(result.usage))
+        self.totals.add(result.usage, cost)
+        if self.on_reply is not None:
+            self.on_reply(result)
         if result.usage is not None and self.last_plan is not None:
             self.context().estimator.observe(self.last_plan.raw_prompt, result.usage.prompt_tokens)
         sink.finish(status=None if status == "ok" else status)  # after saving: it may fail
@@ -283,16 +359,56 @@ class Chat(Transcript):
                 sink.finish(status=status)
         text = response.text(0) if response is not None else ""
         if text and response is not None:
-            self._append(self._reply(response, 0), status=status)
+            charge = self._charged(response)  # paid for, so counted and kept
+            self.totals.spend(charge)
+            self._append(
+                self._reply(response, 0),
+                status=status,
+                cost=charge,
+                inference_id=response.inference_id,
+                client_request_id=self.request_id,
+            )
             self._keep_choices(response)
         else:
             self._fail_turn(response)
 
     def _fail_turn(self, response: Response | None) -> None:
-        """No answer: the message leaves the context; thinking that came is kept in history."""
-        if response is not None and response.reasoning(0):
-            self._record(assistant(reasoning=response.reasoning(0)), status="failed")
+        """No answer: the message leaves the context; thinking that came is kept in
+        history, and so is a charge the server reported all the same."""
+        charge = self._charged(response) if response is not None else None
+        self.totals.spend(charge)
+        if response is not None and (response.reasoning(0) or charge is not None):
+            self._record(
+                assistant(reasoning=response.reasoning(0)),
+                status="failed",
+                cost=charge,
+                inference_id=response.inference_id,
+                client_request_id=self.request_id,
+            )
         self._fail_last_user()
+
+    def _trace(self, result: TurnResult) -> dict[str, Any]:
+        return {
+            "cost": result.cost,
+            "inference_id": result.inference_id,
+            "client_request_id": result.client_request_id,
+        }
+
+    def _charged(self, response: Response) -> Cost | None:
+        """The API's own charge for a reply, if it sent one (never an estimate)."""
+        with contextlib.suppress(AimlchatError):  # a reply abandoned midway reads as is
+            charge = response.charge
+            if charge is not None and charge.usd is not None:
+                return Cost(charge.usd, API)
+        return None
+
+    def reply_cost(self, response: Response) -> Cost | None:
+        """The API's charge; else the catalogue price of the tokens, marked an estimate."""
+        charge = self._charged(response)
+        if charge is not None:
+            return charge
+        usd = self.cost_of(response.usage)
+        return None if usd is None else Cost(usd, ESTIMATE)
 
     def add_tool_result(self, result: ToolResult) -> None:
         """Saved as the model gets it: cut to what the window has left (chat.fit)."""

@@ -81,9 +81,13 @@ class StepLimit(AimlchatError):
         )
 
 
-def run_turn(box: ToolBox, step: Callable[[], R], save: Save) -> R:
+def run_turn(
+    box: ToolBox, step: Callable[[], R], save: Save, gate: Callable[[], None] | None = None
+) -> R:
     """Reply steps (`step`: one request and its reply, saved) and tool steps until a reply
-    without calls; StepLimit past max_steps. `save` keeps each result."""
+    without calls; StepLimit past max_steps. `save` keeps each result. `gate` raises
+    when no further request may be sent (a spent budget): the calls are then not run,
+    since their results could not go back, and are answered as such."""
     steps = 0
     while True:
         result = step()
@@ -95,6 +99,12 @@ def run_turn(box: ToolBox, step: Callable[[], R], save: Save) -> R:
         if steps >= box.max_steps:
             _record(save, box, [_not_run(call, box.max_steps) for call in result.calls])
             raise StepLimit(steps, result.calls)
+        if gate is not None:
+            try:
+                gate()
+            except AimlchatError:
+                _record(save, box, [_stopped(call) for call in result.calls])
+                raise
         run_step(save, box, result.calls)
         steps += 1
 
@@ -172,3 +182,10 @@ def _not_run(call: ToolCall, steps: int) -> ToolResult:
         Status.DECLINED,
         f"not run: the limit of {plural(steps, 'tool step')} in one turn was reached",
     )
+
+
+def _stopped(call: ToolCall) -> ToolResult:
+    from aimlchat.tools.run import Status, ToolResult
+
+    why = "a spending limit was reached, so no result could be sent back"
+    return ToolResult(call, Status.DECLINED, f"not run: {why}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from aimlchat.api.adapters import OutputFormat
 from aimlchat.errors import StoreError
-from aimlchat.messages import ASSISTANT, Message
+from aimlchat.messages import ASSISTANT, Cost, Message
 from aimlchat.record import record
 from aimlchat.storage.store import Store
 
@@ -95,17 +95,39 @@ class Transcript:
         return self.conversation_id
 
     def _append(
-        self, message: Message, *, status: str = "ok", usage: tuple[int, int] | None = None
+        self,
+        message: Message,
+        *,
+        status: str = "ok",
+        usage: tuple[int, int] | None = None,
+        cost: Cost | None = None,
+        inference_id: str | None = None,
+        client_request_id: str | None = None,
     ) -> None:
-        mid = self._record(message, status=status, usage=usage)
+        mid = self._record(
+            message,
+            status=status,
+            usage=usage,
+            cost=cost,
+            inference_id=inference_id,
+            client_request_id=client_request_id,
+        )
         self.messages.append(message)
         self.message_ids.append(mid)
         self.statuses.append(status)
 
     def _record(
-        self, message: Message, *, status: str, usage: tuple[int, int] | None = None
+        self,
+        message: Message,
+        *,
+        status: str,
+        usage: tuple[int, int] | None = None,
+        cost: Cost | None = None,
+        inference_id: str | None = None,
+        client_request_id: str | None = None,
     ) -> int | None:
-        """A row in history only; `_append` also puts it in the context."""
+        """A row in history only; `_append` also puts it in the context. A reply keeps
+        what it cost and the ids that trace its request in the API's logs."""
         cid = self._ensure_conversation()
         if cid is None:
             return None
@@ -116,6 +138,9 @@ class Transcript:
                 status=status,
                 model=self.settings.model if message.role == ASSISTANT else None,
                 usage=usage,
+                cost=cost,
+                inference_id=inference_id,
+                client_request_id=client_request_id,
             )
         )
         return result

@@ -161,6 +161,7 @@ def chat(
 # with no web search (config.toml's web_search is ignored: commands.cmd).
 CMD_WITHOUT = (
     *("yes", "tool", "max_steps", "continue_", "session", "format", "schema", "web_search"),
+    "max_cost",  # one exchange: max_cost_per_day still holds
 )
 
 

@@ -24,6 +24,7 @@ BATCH_WITHOUT = (
     *("n", "var", "no_stream", "attach", "image_detail"),
     *("tool", "yes", "max_steps", "context_length", "continue_", "session", "no_history"),
     *("usage", "raw", "show_reasoning", "code_theme"),
+    "max_cost",  # batch's own --max-cost (below): the batch's total, not one conversation's
 )
 
 

@@ -54,9 +54,13 @@ def history_show(
         str | None, typer.Argument(metavar=f"[{REF}]", help="Id or name; latest if omitted.")
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include undone and replaced.")] = False,
+    ids: Annotated[
+        bool,
+        typer.Option("--ids", help="Each reply's cost, inference id and client request id."),
+    ] = False,
 ) -> None:
     """Show one conversation.  Example: aimlchat history show 3"""
-    _history(ctx).show(ref, all_statuses=all_)
+    _history(ctx).show(ref, all_statuses=all_, ids=ids)
 
 
 @history_cli.command("search")

@@ -127,6 +127,8 @@ _ORDER = (
     "tool",
     "yes",
     "max_steps",
+    "max_cost",
+    "max_cost_per_day",
     "context_length",
     "continue_",
     "session",
@@ -163,6 +165,8 @@ def _param_option(param: Param) -> tuple[Any, Any]:
         extra["metavar"] = "|".join(param.choices) if param.choices else "NAME"
     if param.kind == "str_list":
         extra["metavar"] = "TEXT"
+    if param.metavar:
+        extra["metavar"] = param.metavar
     if param.name == "model":  # ids from the cached catalogue, read from disk
         extra["autocompletion"] = complete_model
     option = typer.Option(*param.option_flags, help=param.help_text(), show_default=False, **extra)

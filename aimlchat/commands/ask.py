@@ -32,6 +32,7 @@ from aimlchat.errors import (
     UsageError,
     redact,
 )
+from aimlchat.messages import Cost
 from aimlchat.record import record
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.output import per_reply
@@ -62,13 +63,6 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
             obj = {"type": "delta", "index": event.index, "text": event.text}
         elif isinstance(event, ReasoningDelta):
             obj = {"type": "reasoning", "index": event.index, "text": event.text}
-        elif isinstance(event, Usage):
-            obj = {
-                "type": "usage",
-                "prompt_tokens": event.prompt_tokens,
-                "completion_tokens": event.completion_tokens,
-                "total_tokens": event.total_tokens,
-            }
         elif isinstance(event, Finish):
             obj = {"type": "finish", "index": event.index, "finish_reason": event.reason}
         elif isinstance(event, CitationDelta):
@@ -83,6 +77,33 @@ def _ndjson_writer(app: App) -> Callable[[ChatEvent], None]:
         else:
             return
         app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
+
+    return write
+
+
+def usage_event(result: TurnResult) -> dict[str, Any] | None:
+    """--ndjson's `usage` event of one reply, once it is whole (the charge may come
+    after the token counts): tokens, cost and where the cost came from, the ids."""
+    usage, cost = result.usage, result.cost
+    if usage is None and cost is None:
+        return None
+    return {
+        "type": "usage",
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "cost": cost.usd if cost else None,
+        "cost_source": cost.source if cost else None,
+        "inference_id": result.inference_id,
+        "client_request_id": result.client_request_id,
+    }
+
+
+def _ndjson_usage(app: App) -> Callable[[TurnResult], None]:
+    def write(result: TurnResult) -> None:
+        obj = usage_event(result)
+        if obj is not None:
+            app.out.data(json.dumps(obj, ensure_ascii=False) + "\n")
 
     return write
 
@@ -129,6 +150,8 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     else:  # a tool step's lines go between two replies, after the spinner has gone
         sink = SpinnerSink(per_reply(app.reply_sink), spinner)
     observe = _ndjson_writer(app) if out.ndjson else None
+    if out.ndjson:
+        chat.on_reply = _ndjson_usage(app)
     try:
         with spinner:
             result = chat.send(message, sink, observe)
@@ -141,7 +164,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         raise
     except AimlchatError as exc:
         if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON and usage too
-            _report(app, out, exc.result, chat.cost_of(exc.result.usage))
+            _report(app, out, exc.result)
         if out.ndjson:
             _ndjson_error(app, exc)
         raise
@@ -154,7 +177,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     if not quiet and result.response.reasoning(0):  # an empty output file needs a reason
         where = "aimlchat history show" if chat.store else "--ndjson"
         app.notifier.warn(f"the model gave no answer, only its thinking (see it with {where})")
-    _report(app, out, result, chat.cost_of(result.usage))
+    _report(app, out, result)
     if out.extract:
         print_code(app, result, last=out.extract == "last", saved=chat.store is not None)
     elif json_lines and not out.ndjson:
@@ -241,22 +264,24 @@ def print_json_lines(app: App, texts: list[str], *, saved: bool) -> None:
         )
 
 
-def _report(app: App, out: AskOutput, result: TurnResult, cost: float | None) -> None:
-    if out.json:
+def _report(app: App, out: AskOutput, result: TurnResult) -> None:
+    if out.json:  # the body as the server sent it (its `meta.usage` included)
         app.out.data(json.dumps(result.response.json(), ensure_ascii=False, indent=2) + "\n")
     if app.opts.usage:
-        app.notifier.info(usage_line(result.usage, cost))
+        app.notifier.info(usage_line(result.usage, result.cost))
 
 
-def usage_line(usage: Usage | None, cost: float | None) -> str:
+def usage_line(usage: Usage | None, cost: Cost | None) -> str:
+    """`tokens: … · cost $0.00124` (the API's charge) or `~$0.0003` (an estimate)."""
     if usage is None:
-        return "usage: the server reported no token counts"
-    line = (
-        f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
-        f" = {usage.total_tokens}"
-    )
-    if cost is not None:
-        line += f" · cost ${cost:.6f}"
+        line = "usage: the server reported no token counts"
     else:
+        line = (
+            f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
+            f" = {usage.total_tokens}"
+        )
+    if cost is not None:
+        line += f" · cost {cost.text()}"
+    elif usage is not None:
         line += " · cost unknown (run `aimlchat models --pricing` once to load prices)"
     return line

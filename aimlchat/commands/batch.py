@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from aimlchat.api.retry import RetryPolicy
+from aimlchat.batch.budget import Daily, daily_limit
 from aimlchat.batch.gate import RateGate
 from aimlchat.batch.outfile import Existing, OutFile, StdoutFile
 from aimlchat.batch.progress import Progress, Stats, summary
@@ -213,12 +214,13 @@ def run_batch(app: App, opts: BatchOptions) -> None:
     requester = Requester(connection, defaults, pricing.price, pricing.most_out)
     with _lines(app.env.stdin, _input_path(opts.input)):
         pass  # a missing IN is an error before OUT is created
+    daily = _daily(app)  # today's spent already: exit 1 before OUT is created
     writer, existing = _open_out(app.out, app.notifier.info, opts)
     stats = Stats(prices_known=pricing.known)
     try:
         ending = _run(
             app, opts, shard, requester, writer, existing, stats,
-            unknown=unknown, priced=has_price(pricing.price),
+            unknown=unknown, priced=has_price(pricing.price), daily=daily,
         )  # fmt: skip
     except BaseException:
         with contextlib.suppress(AimlchatError):  # the error under way says more
@@ -226,6 +228,17 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         raise
     writer.close()  # a failed fsync here is an error: the results may not be on disk
     _report(opts, stats, ending, writer)
+
+
+def _daily(app: App) -> Daily | None:
+    """max_cost_per_day (config.toml, or --max-cost-per-day), counted from history."""
+    s = app.settings
+    if s.max_cost_per_day is None:
+        return None
+    source = s.sources.get("max_cost_per_day", "config.toml")
+    return daily_limit(
+        s.max_cost_per_day, source, app.paths.db_file, app.notifier.warn, time.time()
+    )
 
 
 def _worker_note(app: App, text: str) -> None:
@@ -259,6 +272,7 @@ def _run(
     *,
     unknown: Unknown,
     priced: Callable[[str], bool],
+    daily: Daily | None = None,
 ) -> Ending:
     path = _input_path(opts.input)
     reader = Reader(
@@ -297,6 +311,7 @@ def _run(
             model_of=requester.model_of,
             flag=flag,
             max_cost=opts.max_cost,
+            daily=daily,
             priced=priced,
             on_success=saved,
             notice=app.notifier.info,
@@ -414,7 +429,7 @@ def _report(opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | 
             ExitCode.API,
             _resume_hint(writer),
         )
-    if reason == "unbounded" and isinstance(ending.error, AimlchatError):
+    if reason in ("unbounded", "daily") and isinstance(ending.error, AimlchatError):
         error = ending.error
         raise Stopped(
             f"{error.message}; {written}; the other items were not asked",

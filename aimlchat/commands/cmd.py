@@ -63,7 +63,7 @@ def ask_command(app: App, chat: Chat, message: Message, *, bare: bool) -> str:
     if app.opts.usage:
         from aimlchat.commands.ask import usage_line
 
-        app.notifier.info(usage_line(result.usage, chat.cost_of(result.usage)))
+        app.notifier.info(usage_line(result.usage, result.cost))
     # NoCommand (exit 1) when the reply holds none, or was cut off.
     command = command_from(
         result.text,
@@ -171,6 +171,7 @@ class Menu:
             TurnSettings(model=s.model, params=dict(s.params), stream=s.stream, api=s.api),
             store=None,
             warn=app.notifier.warn,
+            budget=self.chat.budget,  # max_cost_per_day holds for the aside too
         )
         answer = make_sink(app.env, raw=app.opts.raw, code_theme=app.code_theme)
         spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))

@@ -52,11 +52,15 @@ class HistoryView:
         if not rows:
             self.app.notifier.info("no saved conversations yet")
             return
-        for c in rows:
+        # A cost column once any conversation has one (~: partly an estimate).
+        costs = [c.cost.text() if c.cost else "" for c in rows]
+        width = max(map(len, costs))
+        for c, cost in zip(rows, costs, strict=True):
             name = f" ({c.name})" if c.name else ""
+            spent = f"{cost:>{width}}  " if width else ""
             self._out(
                 f"{c.id:>5}  {_when(c.updated_at)}  {c.messages:>3} {noun(c.messages, 'msg'):<4}  "
-                f"{c.title or '(empty)'}{name}\n"
+                f"{spent}{c.title or '(empty)'}{name}\n"
             )
         for c in rows:
             if c.name and is_id(c.name):  # given before names could not be all digits
@@ -77,7 +81,9 @@ class HistoryView:
         for hit in hits:
             self._out(_hit_line(hit, query))
 
-    def show(self, ref: str | None, *, all_statuses: bool = False) -> None:
+    def show(self, ref: str | None, *, all_statuses: bool = False, ids: bool = False) -> None:
+        """The conversation's active messages (`all_statuses`: every row); `ids`: each
+        reply's cost and the ids that find it in the API's usage logs."""
         cid = self._resolve(ref)
         info = self.store.info(cid)
         assert info is not None
@@ -90,6 +96,8 @@ class HistoryView:
             if all_statuses or m.status in ACTIVE:
                 message = m.message
                 self._out(f"\n## {m.role}{_mark(m.status)}\n\n")
+                if ids and _traced(m):
+                    self._dim(_trace_line(m) + "\n\n")
                 if message.reasoning.strip():
                     self._dim(_quoted_thinking(message.reasoning) + "\n")
                 self._out(f"{message.readable()}\n{calls_text(message.calls)}")
@@ -148,6 +156,8 @@ class HistoryView:
         for m in self.store.messages(cid, all_statuses=True):
             message = m.message
             lines += ["", f"## {m.role}{_mark(m.status)}", ""]
+            if _traced(m):
+                lines += [f"`{_trace_line(m, sourced=True)}`", ""]
             thinking = message.reasoning.strip()
             if thinking:  # collapsed where Markdown is rendered (GitHub, most viewers)
                 lines += ["<details>", "<summary>reasoning</summary>", "", thinking]
@@ -229,4 +239,31 @@ def _message_json(m: StoredMessage) -> dict[str, Any]:
         out["reasoning"] = message.reasoning
     if m.prompt_tokens is not None:
         out["usage"] = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
+    if _traced(m):
+        out["cost"] = m.cost.usd if m.cost else None
+        out["cost_source"] = m.cost.source if m.cost else None
+        out["inference_id"] = m.inference_id
+        out["client_request_id"] = m.client_request_id
     return out
+
+
+def _traced(m: StoredMessage) -> bool:
+    return m.cost is not None or m.inference_id is not None or m.client_request_id is not None
+
+
+def _trace_line(m: StoredMessage, *, sourced: bool = False) -> str:
+    """`cost $0.00124 · inference id V1St… · client request id aimlchat:c4:m9` (what
+    is known; the ids are the server's text, shown safely); `sourced`: the cost says
+    where it came from in words too (an export read without knowing what `~` means)."""
+    said = [f"cost {m.cost.text()}"] if m.cost else []
+    if m.cost and sourced:
+        said[0] += " (estimate)" if m.cost.estimated else " (charged)"
+    if m.inference_id:
+        said.append(f"inference id {_safe(m.inference_id)}")
+    if m.client_request_id:
+        said.append(f"client request id {_safe(m.client_request_id)}")
+    return " · ".join(said)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isprintable() and c not in "<>`" else "?" for c in text)

@@ -17,7 +17,7 @@ from aimlchat.chat.attach import image_part
 from aimlchat.commands.message import fill_prompt
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.runtime import App
-from aimlchat.commands.slash import COMMANDS, NAMES, Repl
+from aimlchat.commands.slash import COMMANDS, NAMES, Repl, session_budget
 from aimlchat.commands.slash_content import counted, file_context
 from aimlchat.storage.refs import is_id
 from aimlchat.words import plural
@@ -254,6 +254,7 @@ def run_chat(app: App, first: str | None = None) -> None:
     images, blocks = _command_line_attachments(app)
     held = HeldKeys(app.env.stdin_fd())
     chat = app.open_chat(stream=not app.opts.no_stream, ask=lambda: ask_consent(app.out.data, held))
+    session_budget(chat)  # from the first message: /budget may set a limit later
     write = app.out.data
     repl = Repl(app, chat, write)
     resumed = f" · resumed {plural(len(chat.messages), 'message')}" if chat.messages else ""

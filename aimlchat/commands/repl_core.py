@@ -55,7 +55,7 @@ class ReplCore:
             if self.app.opts.usage:
                 from aimlchat.commands.ask import usage_line
 
-                self.app.notifier.info(usage_line(result.usage, self.chat.cost_of(result.usage)))
+                self.app.notifier.info(usage_line(result.usage, result.cost))
 
     def _restore_unsent(self) -> None:
         if self.chat.unsent is not None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aimlchat.api.client import Client
     from aimlchat.api.deprecations import Lifecycle
     from aimlchat.api.route import Router
+    from aimlchat.chat.budget import Budget
     from aimlchat.chat.session import Chat
     from aimlchat.chat.toolloop import Report
     from aimlchat.chat.transcript import TurnSettings
@@ -362,6 +363,26 @@ class App:
     def store(self) -> Store | None:
         return open_store(self.paths, self.settings, self.notifier)
 
+    def budget(self, store: Store | None) -> Budget | None:
+        """--max-cost and max_cost_per_day (chat.budget); None when neither is set.
+        The day's spend is what `store` recorded; without history, this run's only."""
+        s = self.settings
+        if s.max_cost is None and s.max_cost_per_day is None:
+            return None  # the budget module need not load
+        from aimlchat.chat.budget import Budget
+
+        daily = s.max_cost_per_day
+        if daily is not None and store is None:
+            self.notifier.warn(
+                "max_cost_per_day: history is off, so only this run's spend counts toward today's"
+            )
+        return Budget(
+            limit=s.max_cost,
+            daily=daily,
+            daily_source=s.sources.get("max_cost_per_day", CONFIG),
+            recorded=None if store is None or daily is None else store.spent,
+        )
+
     def reply_sink(self) -> Sink:
         """Where a reply goes: exact bytes to a pipe; Markdown (or --raw text) on a
         terminal, after the model's thinking, shown while it lasts and then summed up."""
@@ -436,6 +457,7 @@ class App:
             window=windows.window,
             note=self.lasting_notice,
             learn=windows.remember,
+            budget=self.budget(store),
         )
         if self.opts.model:  # an explicit -m wins over the model a resumed conversation used
             chat.settings.model = self.model

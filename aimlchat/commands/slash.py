@@ -8,12 +8,18 @@ Commands are plain `cmd_<name>` methods, grouped by theme in `slash_conversation
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.slash_content import ContentCommands
 from aimlchat.commands.slash_conversation import ConversationCommands
 from aimlchat.commands.slash_tools import ToolCommands
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.record import record
+
+if TYPE_CHECKING:
+    from aimlchat.chat.budget import Budget
+    from aimlchat.chat.session import Chat
 
 
 @record(frozen=True)
@@ -44,11 +50,25 @@ COMMANDS = [
     ),
     Command("/edit", "", "write the next message in $EDITOR"),
     Command("/usage", "", "tokens and cost so far"),
+    Command("/cost", "", "what this session has cost so far (~: an estimate)"),
+    Command("/budget", "[USD|off]", "show or change this session's --max-cost"),
     Command("/tools", "[NAME|all|none]", "list the tools, or turn one on or off"),
     Command("/context", "", "what the next request sends, and its token estimate"),
     Command("/reasoning", "[on|off]", "keep a reasoning model's thinking on screen, or not"),
 ]
 NAMES = [c.name for c in COMMANDS]
+
+
+def session_budget(chat: Chat) -> Budget:
+    """The session's budget, made when it has none, so `/budget USD` can set a limit
+    mid-session; a refused message says how to go on."""
+    from aimlchat.chat.budget import Budget
+
+    if chat.budget is None:
+        chat.budget = Budget()
+        chat.budget.watch(chat.totals)
+    chat.budget.limit_hint = "/budget USD raises it; /usage, /save and /quit still work"
+    return chat.budget
 
 
 class Repl(ConversationCommands, ContentCommands, ToolCommands):
@@ -95,6 +115,23 @@ class Repl(ConversationCommands, ContentCommands, ToolCommands):
         raise Quit()
 
     cmd_quit = cmd_exit
+
+    def cmd_budget(self, arg: str) -> None:
+        """/budget USD|off: this session's --max-cost, raised, lowered or dropped; alone,
+        the limits and what is spent."""
+        budget = session_budget(self.chat)
+        word = arg.strip().lower()
+        if word == "off":
+            budget.limit = None
+        elif word:
+            from aimlchat.settings import params
+
+            try:
+                value = float(word.removeprefix("$"))
+            except ValueError:
+                raise UsageError(f"/budget takes an amount in USD or off (got {arg!r})") from None
+            budget.limit = params.check("max_cost", value, source="/budget")
+        self.app.notifier.info(budget.status())
 
     def cmd_reasoning(self, arg: str) -> None:
         """/reasoning on|off: keep the thinking on screen (--show-reasoning) or sum it up."""

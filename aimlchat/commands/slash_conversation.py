@@ -138,5 +138,15 @@ class ConversationCommands(ReplCore):
             f"{plural(t.turns, 'reply')} · {t.prompt_tokens} prompt + {t.completion_tokens} "
             f"completion = {t.prompt_tokens + t.completion_tokens} tokens"
         )
-        line += f" · ${t.cost:.6f}" if t.cost is not None else " · cost unknown"
+        total = t.total
+        line += f" · {total.text()}" if total is not None else " · cost unknown"
         self.write(line + "\n")
+
+    def cmd_cost(self, _: str) -> None:
+        """The session's cost: the API's charges, `~` when any part is an estimate."""
+        t, total = self.chat.totals, self.chat.totals.total
+        if total is None:
+            said = "no reply yet" if not t.turns else "cost unknown (no charge, no price)"
+        else:
+            said = total.text() + (" (partly estimated)" if total.estimated else "")
+        self.write(f"cost: {said} · {plural(t.turns, 'reply')}\n")

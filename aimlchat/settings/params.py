@@ -56,6 +56,7 @@ class Param:
     lazy_choices: Callable[[], Iterable[str]] | None = None  # when listing them is costly
     max_items: int | None = None
     requires: str | None = None  # a bool parameter that must be on for this one
+    metavar: str | None = None  # the flag's value in --help (default: its type)
     body: bool = True  # sent as a field of the request body
     in_config: bool = True  # settable in config.toml
     env: str | None = None
@@ -199,6 +200,13 @@ TABLE: tuple[Param, ...] = (
     _setting("context_length", "int", "The model's context window in tokens (overrides the "
              "catalogue)", low=1, in_config=False),
     _setting("max_steps", "int", "Tool-call rounds allowed in one turn", low=1, default=8),
+    # Budgets (chat.budget): checked before each request; one in flight is never cut.
+    _setting("max_cost", "float", "Send no more requests once this many US dollars are "
+             "spent: an ask with its tool steps, or a chat session", low=0, low_open=True,
+             in_config=False, metavar="USD"),
+    _setting("max_cost_per_day", "float", "Send no new requests once today's spend in US "
+             "dollars, since local midnight as history recorded it, reaches this; the flag "
+             "overrides config.toml for one run", low=0, low_open=True, metavar="USD"),
 )  # fmt: skip
 BY_NAME: Mapping[str, Param] = {p.name: p for p in TABLE}
 BODY: tuple[Param, ...] = tuple(p for p in TABLE if p.body)

@@ -60,6 +60,8 @@ class Flags:
     usage: bool = False
     context_length: int | None = None
     max_steps: int | None = None
+    max_cost: float | None = None  # USD: this ask, or this chat session (chat.budget)
+    max_cost_per_day: float | None = None  # USD, over config.toml's for this run
     tools: list[str] = field(default_factory=list)  # -T NAME (or all)
     files: list[str] = field(default_factory=list)  # -f PATH|DIR|GLOB|URL|-
     vars: list[str] = field(default_factory=list)  # -v NAME=VALUE for {{NAME}}
@@ -89,6 +91,8 @@ class Settings:
     session: str | None = None
     context_length: int | None = None
     max_steps: int = 8
+    max_cost: float | None = None
+    max_cost_per_day: float | None = None
     connect_timeout: float = 10.0
     idle_timeout: float | None = None  # None: the same as `timeout`
     tools: tuple[str, ...] = ()

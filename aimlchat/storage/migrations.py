@@ -249,6 +249,19 @@ def m007_message_parts(db: sqlite3.Connection) -> None:
 BATCH_BYTES = 32 * 1024 * 1024
 
 
+@migration
+def m008_message_cost(db: sqlite3.Connection) -> None:
+    """What each reply cost and the ids that trace it: `cost_usd` with `cost_source`
+    ("api": the charge the API reported; "estimate": catalogue prices times tokens),
+    the API's `inference_id` (x-inference-id, the id its charge is filed under) and the
+    `client_request_id` the request was sent with. Rows from before stay NULL: unknown."""
+    for column in ("cost_usd REAL", "cost_source TEXT", "inference_id TEXT"):
+        db.execute(f"ALTER TABLE messages ADD COLUMN {column}")
+    db.execute("ALTER TABLE messages ADD COLUMN client_request_id TEXT")
+    # `aimlchat usage` and max_cost_per_day sum a window of replies by time.
+    db.execute("CREATE INDEX IF NOT EXISTS messages_by_time ON messages(created_at)")
+
+
 # -- content ------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.errors import StoreError, UsageError
-from aimlchat.messages import USER, Message
+from aimlchat.messages import API, ESTIMATE, USER, Cost, Message
 from aimlchat.record import record
 from aimlchat.storage import connect, legacy, migrations
 from aimlchat.storage.migrations import decode_parts, encode_parts, search_text
@@ -32,6 +32,8 @@ ACTIVE = ("ok", "interrupted", "incomplete")
 # "choice": another of the replies `-n 2` asked for (the first is the "ok" one).
 CHOICE = "choice"
 PARTS = "m007_message_parts"  # the migration that brought the neutral form
+COSTS = "m008_message_cost"  # the one that brought each reply's cost and ids
+_TRACE = "cost_usd, cost_source, inference_id, client_request_id"
 
 
 class NameTaken(UsageError):
@@ -54,6 +56,9 @@ class StoredMessage:
     prompt_tokens: int | None
     completion_tokens: int | None
     created_at: float
+    cost: Cost | None = None  # the API's charge, or an estimate (cost.source says)
+    inference_id: str | None = None  # the API's id for the request (x-inference-id)
+    client_request_id: str | None = None  # the X-Client-Request-Id it was sent with
 
     @property
     def role(self) -> str:
@@ -70,6 +75,7 @@ class ConversationInfo:
     created_at: float
     updated_at: float
     messages: int
+    cost: Cost | None = None  # its replies' cost: an estimate when any part is one
 
 
 class Store:
@@ -77,6 +83,7 @@ class Store:
         self.path = path
         self.read_only: str | None = None  # why it cannot be written, when it cannot
         self._parts = "parts"  # "NULL" for a 0.2.x database read as it is (read-only)
+        self._trace = _TRACE  # NULLs for an older database read as it is (read-only)
         try:
             self._db = self._connect(path)
             self._migrate()
@@ -139,10 +146,14 @@ class Store:
         pending = migrations.pending(self._db)
         if not pending:  # the usual open: no write lock
             return
-        if self.read_only is not None and [m.__name__ for m in pending] == [PARTS]:
-            # 0.2.x's history on a read-only medium: its own columns are read instead
-            # (nothing can be written to it anyway).
-            self._parts = "NULL"
+        names = {m.__name__ for m in pending}
+        if self.read_only is not None and names <= {PARTS, COSTS}:
+            # An older history on a read-only medium: read as it is (0.2.x's own columns;
+            # no costs), since nothing can be written to it anyway.
+            if PARTS in names:
+                self._parts = "NULL"
+            if COSTS in names:
+                self._trace = ", ".join(["NULL"] * 4)
             return
         self.must_write("read history written by an older aimlchat (it needs upgrading)")
         # Off for the migrations' transaction (the pragma cannot change inside one): a
@@ -257,14 +268,27 @@ class Store:
             "SELECT c.id, c.name, c.title, c.model, c.system, c.created_at, c.updated_at,"
             # What `history show` shows: the messages of the conversation, not the hidden.
             " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id"
-            f" AND m.status IN ({', '.join('?' * len(ACTIVE))}))"
+            f" AND m.status IN ({', '.join('?' * len(ACTIVE))})),"
+            # What it cost: every reply paid for, the hidden ones (/retry's) included.
+            f" {self._cost_sums('c.id')}"
             f" FROM conversations c {where} ORDER BY c.updated_at DESC, c.id DESC LIMIT ?"
         )
         try:
             rows = self._db.execute(sql, (*ACTIVE, *args, limit)).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
-        return [ConversationInfo(*row) for row in rows]
+        return [_info(row) for row in rows]
+
+    def _cost_sums(self, conversation: str) -> str:
+        """SQL for a conversation's cost and whether all of it is the API's charge."""
+        if self._trace != _TRACE:  # an older database, read as it is: no costs
+            return "NULL, 1"
+        rows = f"FROM messages m WHERE m.conversation_id = {conversation}"
+        return (
+            f"(SELECT SUM(m.cost_usd) {rows}),"
+            f" NOT EXISTS (SELECT 1 {rows} AND m.cost_usd IS NOT NULL"
+            f" AND m.cost_source IS NOT '{API}')"
+        )
 
     def update(self, conversation_id: int, *, model: str, system: str | None) -> None:
         with self._tx() as db:
@@ -289,6 +313,9 @@ class Store:
         status: str = "ok",
         model: str | None = None,
         usage: tuple[int, int] | None = None,
+        cost: Cost | None = None,
+        inference_id: str | None = None,
+        client_request_id: str | None = None,
     ) -> int:
         """A message row, committed at once: `parts` holds the message; `text` is what
         search and titles read. 0.2.0's columns (`content`, `reasoning`, `tool_calls`,
@@ -301,7 +328,7 @@ class Store:
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, role, content, reasoning, tool_calls,"
                 " tool_call_id, text, parts, status, model, prompt_tokens, completion_tokens,"
-                " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f" created_at, {_TRACE}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     conversation_id,
                     message.role,
@@ -316,6 +343,10 @@ class Store:
                     usage[0] if usage else None,
                     usage[1] if usage else None,
                     now,
+                    cost.usd if cost else None,
+                    cost.source if cost else None,
+                    inference_id,
+                    client_request_id,
                 ),
             )
             title = _title(text) if message.role == USER else None
@@ -334,7 +365,8 @@ class Store:
     def messages(self, conversation_id: int, *, all_statuses: bool = False) -> list[StoredMessage]:
         sql = (
             "SELECT id, status, model, prompt_tokens, completion_tokens, created_at,"
-            f" {self._parts}, {legacy.COLUMNS} FROM messages WHERE conversation_id = ?"
+            f" {self._trace}, {self._parts}, {legacy.COLUMNS}"
+            " FROM messages WHERE conversation_id = ?"
         )
         if not all_statuses:
             sql += f" AND status IN ({', '.join('?' * len(ACTIVE))})"
@@ -345,20 +377,48 @@ class Store:
             raise self._error(exc) from None
         return [_stored(row) for row in rows]
 
+    def spent(self, since: float, until: float | None = None) -> float:
+        """USD recorded for the replies of every conversation created in [since, until)
+        (Unix times; until None: now and on): the API's charges, and the catalogue's
+        estimate where the server sent none (max_cost_per_day counts both)."""
+        if self._trace != _TRACE:
+            return 0.0
+        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM messages WHERE created_at >= ?"
+        args: tuple[float, ...] = (since,) if until is None else (since, until)
+        if until is not None:
+            sql += " AND created_at < ?"
+        try:
+            return float(self._db.execute(sql, args).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
     def spend(self, since: float, until: float, by: str | None = None) -> list[LocalSpend]:
         """What history recorded of the replies in [since, until) (storage.spend)."""
         from aimlchat.storage.spend import local_spend
 
         try:
-            return local_spend(self._db, since, until, by)
+            return local_spend(self._db, since, until, by, costs=self._trace == _TRACE)
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
 
 def _stored(r: tuple[Any, ...]) -> StoredMessage:
-    mid, status, model, prompt, completion, created, parts, role, *legacy = r
-    message = decode_parts(role, parts, *legacy)
-    return StoredMessage(mid, message, status, model, prompt, completion, created)
+    mid, status, model, prompt, completion, created, usd, source, iid, rid, parts, role, *old = r
+    message = decode_parts(role, parts, *old)
+    cost = _cost(usd, source)
+    return StoredMessage(mid, message, status, model, prompt, completion, created, cost, iid, rid)
+
+
+def _info(row: tuple[Any, ...]) -> ConversationInfo:
+    cid, name, title, model, system, created, updated, count, usd, exact = row
+    cost = _cost(usd, API if exact else ESTIMATE)
+    return ConversationInfo(cid, name, title, model, system, created, updated, count, cost)
+
+
+def _cost(usd: Any, source: Any) -> Cost | None:
+    if not isinstance(usd, (int, float)) or isinstance(usd, bool):
+        return None
+    return Cost(float(usd), API if source == API else ESTIMATE)
 
 
 def _title(text: str) -> str:

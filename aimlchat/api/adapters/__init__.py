@@ -75,6 +75,9 @@ class ChatRequest:
     tools: tuple[ToolSchema, ...] = ()
     stream: bool = True
     web_search: str | None = None  # low | medium | high
+    # Sent as the X-Client-Request-Id header, never in the body (api.client sanitises it
+    # and numbers a re-sent request's); None: the client makes one up.
+    client_request_id: str | None = None
 
 
 def load(name: str) -> ModuleType:

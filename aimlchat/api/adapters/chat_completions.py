@@ -85,6 +85,12 @@ def _events(choices: list[Any], obj: dict[str, Any]) -> list[Event]:
         usage = _usage(obj["x_groq"].get("usage"))
     if usage is not None:
         events.append(usage)
+    if "meta" in obj:  # the AI/ML API's charge, on the last chunk or in a body
+        from aimlchat.api.aimlapi import meta_charge
+
+        charge = meta_charge(obj)
+        if charge is not None:
+            events.append(charge)
     return events
 
 

@@ -306,6 +306,8 @@ class StreamParser:
     def chunk_events(self, obj: Any) -> list[Event]:
         events = self._events(obj)
         self.said = self.said or bool(events)
+        if isinstance(obj, dict) and "choices" not in obj:  # a chunk's is read there
+            events = _with_charge(obj, events)
         return events
 
     def _events(self, obj: Any) -> list[Event]:
@@ -508,6 +510,22 @@ def _end_events(response: dict[str, Any], status: str, called: bool) -> list[Eve
     return events
 
 
+def _with_charge(obj: dict[str, Any], events: list[Event]) -> list[Event]:
+    """The AI/ML API's charge (`meta.usage`, at the top of the last event or inside its
+    `response`), before the end marker (which ends the reply) and any error."""
+    if "meta" not in obj and not isinstance(obj.get("response"), dict):
+        return events
+    from aimlchat.api.aimlapi import meta_charge
+
+    charge = meta_charge(obj)
+    if charge is None:
+        return events
+    at = len(events)  # before the end, and before an error (a failed reply is charged)
+    while at and isinstance(events[at - 1], (StreamEnd, StreamError)):
+        at -= 1
+    return [*events[:at], charge, *events[at:]]
+
+
 def body_events(obj: Any) -> list[Event]:
     """The events a whole (unstreamed) response object stands for."""
     if not isinstance(obj, dict):
@@ -525,7 +543,7 @@ def body_events(obj: Any) -> list[Event]:
     for at, item in enumerate(output):
         if isinstance(item, dict):
             events += _output_item(item, at)
-    return events + _end_events(obj, "completed", False)
+    return _with_charge(obj, events + _end_events(obj, "completed", False))
 
 
 def _output_item(item: dict[str, Any], at: int) -> list[Event]:

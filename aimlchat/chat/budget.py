@@ -1,0 +1,149 @@
+"""Budgets that stop: `--max-cost` (an ask with its tool steps and retries, or a chat
+session) and `max_cost_per_day` (config.toml or `--max-cost-per-day`: every process,
+counted from the charges history recorded since local midnight).
+
+Checked before a request is sent, never while one runs: a reply in flight is not cut,
+so what was paid for is shown and saved, and a budget is passed by one reply at most.
+What is spent is the API's exact charge of each reply, else the catalogue's estimate
+(`Totals.cost`). A reply whose cost is not known at all (no charge sent, no price) makes
+`--max-cost` unkeepable: the next request is refused. The daily limit counts only what
+history recorded, so replies of unknown cost pass it (a local server has no prices).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from aimlchat.errors import AimlchatError
+
+# Where each limit came from, for the hint that says how to change it.
+FLAG_SOURCE = "flag"
+
+
+class Spend(Protocol):
+    """What a budget reads of a conversation's running totals (chat.session.Totals)."""
+
+    @property
+    def cost(self) -> float | None: ...
+
+    @property
+    def turns(self) -> int: ...
+
+    @property
+    def estimated(self) -> bool: ...
+
+
+class BudgetReached(AimlchatError):
+    """A limit is reached: nothing more is sent (exit 1). What came is kept."""
+
+
+def usd(amount: float) -> str:
+    """$0.00124, $0.5, $12.30: enough digits for a fraction of a cent."""
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    return "$" + (f"{amount:.6f}".rstrip("0").rstrip(".") or "0")
+
+
+def local_midnight(now: float) -> float:
+    """The Unix time at which today began, in local time."""
+    day = time.localtime(now)
+    return time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+
+
+class Budget:
+    """The limits of one command and what counts against them.
+
+    `limit` (--max-cost) is held against the conversations `watch`ed (a chat's `/clear`
+    and `/load` bring new totals; they all count). `daily` is held against `recorded`
+    (history's charges since a time: Store.spent), or with no history against this
+    run's own spend.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: float | None = None,
+        daily: float | None = None,
+        daily_source: str = "config.toml",
+        recorded: Callable[[float], float] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.limit = limit
+        self.daily = daily
+        self._daily_source = daily_source
+        self._recorded = recorded
+        self._now = now
+        self._watched: list[Spend] = []
+        self.limit_hint = "everything so far is saved"  # the REPL says how to go on
+
+    def watch(self, totals: Spend) -> None:
+        if not any(t is totals for t in self._watched):
+            self._watched.append(totals)
+
+    @property
+    def spent(self) -> float:
+        """This run's spend: every watched conversation's cost so far."""
+        return sum(t.cost or 0.0 for t in self._watched)
+
+    @property
+    def estimated(self) -> bool:
+        """Whether some of `spent` is the catalogue's estimate, not the API's charge."""
+        return any(t.estimated for t in self._watched)
+
+    def unknown(self) -> bool:
+        """A reply came whose cost is not known at all."""
+        return any(t.turns and t.cost is None for t in self._watched)
+
+    def spent_today(self) -> float:
+        if self._recorded is None:
+            return self.spent
+        return self._recorded(local_midnight(self._now()))
+
+    def check(self) -> None:
+        """Before a request: BudgetReached when a limit is reached (or cannot be kept)."""
+        if self.limit is not None:
+            self._check_limit(self.limit)
+        if self.daily is not None:
+            today = self.spent_today()
+            if today >= self.daily:
+                where = "as history recorded" if self._recorded else "this run"
+                raise BudgetReached(
+                    f"max_cost_per_day {usd(self.daily)} reached ({usd(today)} spent today, "
+                    f"{where}); nothing more is sent",
+                    hint=self._daily_hint(),
+                )
+
+    def _check_limit(self, limit: float) -> None:
+        if self.unknown():
+            raise BudgetReached(
+                "--max-cost cannot be kept: the cost of the last reply is unknown (the server "
+                "sent no charge, and the catalogue has no price for the model); nothing more "
+                "is sent",
+                hint="load prices with `aimlchat models --pricing`, or drop --max-cost",
+            )
+        spent = self.spent
+        if spent >= limit:
+            about = "~" if self.estimated else ""
+            raise BudgetReached(
+                f"--max-cost {usd(limit)} reached ({about}{usd(spent)} spent); "
+                "nothing more is sent",
+                hint=self.limit_hint,
+            )
+
+    def _daily_hint(self) -> str:
+        if self._daily_source.startswith(FLAG_SOURCE):
+            return "a higher --max-cost-per-day allows more today"
+        return f"--max-cost-per-day USD overrides {self._daily_source} for one run"
+
+    def status(self) -> str:
+        """`/max-cost` in the REPL: the limit and what is spent."""
+        about = "~" if self.estimated else ""
+        if self.limit is None:
+            line = f"no --max-cost for this session ({about}{usd(self.spent)} spent)"
+        else:
+            line = f"--max-cost {usd(self.limit)}: {about}{usd(self.spent)} spent"
+        if self.daily is not None:
+            line += f"; max_cost_per_day {usd(self.daily)}: {usd(self.spent_today())} today"
+        return line
