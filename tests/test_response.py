@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from aimlchat.api.client import Inflater
 from aimlchat.api.events import Finish, TextDelta, Usage
+from aimlchat.api.inflate import Inflater
 from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import ApiError, NetworkError

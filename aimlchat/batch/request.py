@@ -56,7 +56,7 @@ class Defaults:
 class Connection:
     base_url: str
     api_key: str
-    timeout: float  # for the answer to begin (see api.client)
+    timeout: float  # for the answer to begin (see api.transport)
     log: Callable[[str], None] | None = None
     connect_timeout: float | None = None
     idle_timeout: float | None = None
