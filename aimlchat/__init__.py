@@ -1,3 +1,3 @@
 """aimlchat: a terminal client for the AI/ML API."""
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"

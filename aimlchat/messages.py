@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aimlchat.money import usd
 from aimlchat.record import record
 
 USER, ASSISTANT, TOOL = "user", "assistant", "tool"
@@ -122,15 +123,8 @@ class Cost:
         return self.source != API
 
     def text(self) -> str:
-        """`$0.00124` for a charge, `~$0.0003` for an estimate: to the micro-dollar."""
-        amount = f"{self.usd:.6f}".rstrip("0")
-        amount += "0" * (2 - len(amount.split(".")[1]))  # $0.10, never $0.1
-        return f"{'~' if self.estimated else ''}${amount}"
-
-    def __add__(self, other: Cost) -> Cost:
-        """A sum is an estimate when any part of it is."""
-        either = ESTIMATE if self.estimated or other.estimated else API
-        return Cost(self.usd + other.usd, either)
+        """`$0.00124` for a charge, `~$0.0003` for an estimate (aimlchat.money)."""
+        return usd(self.usd, estimate=self.estimated)
 
 
 @record(frozen=True)

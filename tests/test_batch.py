@@ -277,7 +277,7 @@ def test_progress_line_shows_counts_rate_tokens_cost_and_eta() -> None:
     line = live_line(stats, now=10.0)
     for part in ("100/500", "20%", "10.0/s", "2 errors", "3 retries", "1,500 tokens"):
         assert part in line
-    assert "$0.0100" in line and "ETA 40s" in line
+    assert "$0.01 " in line and "ETA 40s" in line
 
 
 def test_history_is_off_unless_asked(

@@ -78,7 +78,7 @@ def test_the_catalogue_output_max_bounds_a_request_without_max_tokens(
     result = invoke(args, cli_env)
     assert result.returncode == 1, result.stderr
     assert script.count == 2, result.stderr
-    assert "--max-cost $0.3 reached" in result.stderr
+    assert "--max-cost $0.30 reached" in result.stderr
 
 
 def test_without_a_bound_the_batch_stops_at_the_first_maybe_billed_item(
@@ -151,8 +151,8 @@ def test_replies_with_a_price_and_maybe_billed_requests_show_a_cost_plus_unknown
 def test_the_progress_line_marks_maybe_billed_spend_as_uncertain() -> None:
     assert "cost unknown" in live_line(Stats(done=2, errors=2, maybe_billed=2), now=1.0)
     mixed = Stats(done=2, errors=1, maybe_billed=1, priced=1, cost=0.12)
-    assert live_line(mixed, now=1.0).endswith("$0.1200+?")
-    assert summary(mixed, now=1.0).endswith("$0.1200+?")
+    assert live_line(mixed, now=1.0).endswith("$0.12+?")
+    assert summary(mixed, now=1.0).endswith("$0.12+?")
 
 
 def test_a_request_that_got_no_answer_is_no_proof_the_server_is_there() -> None:

@@ -242,8 +242,8 @@ def test_a_server_that_is_down_says_cost_unknown(tmp_path: Path, cli_env: dict[s
 def test_cost_is_unknown_only_when_no_reply_had_a_price() -> None:
     assert "cost unknown" in live_line(Stats(done=2, unpriced=2), now=1.0)
     assert "cost unknown" in live_line(Stats(prices_known=False), now=1.0)
-    assert "$0.0100+?" in live_line(Stats(done=2, priced=1, unpriced=1, cost=0.01), now=1.0)
-    assert live_line(Stats(), now=1.0).endswith("$0")
+    assert "$0.01+?" in live_line(Stats(done=2, priced=1, unpriced=1, cost=0.01), now=1.0)
+    assert live_line(Stats(), now=1.0).endswith("$0.00")
 
 
 def test_hints_are_joined_as_sentences_not_run_together() -> None:

@@ -20,7 +20,7 @@ import pexpect
 import pytest
 
 from tests.conftest import invoke, run_cli, spawn
-from tests.loopback import BatchScript, LoopbackServer, Reply, sse_reply
+from tests.loopback import BatchScript, LoopbackServer, Reply, chunk, sse_reply
 from tests.loopback_tools import text_reply, tool_reply
 from tests.test_tool_calls import WEATHER, declare, messages_valid
 
@@ -212,20 +212,19 @@ def test_chat_refuses_the_next_message_once_the_session_budget_is_spent(priced, 
     child.sendline("second")
     child.expect(r"--max-cost \$[0-9.]+ reached \(~?\$[0-9.]+ spent\)")
     child.expect_exact("/budget USD raises it")
+    child.expect_exact("↑ brings your message back")
     child.expect_exact(PROMPT)
     assert len(server.chat_bodies()) == 1  # refused before sending
-    child.sendline("")  # the refused message is back at the prompt: refused again
+    child.send("\x1b[A\r")  # Up brings the refused message back: refused again
     child.expect(r"--max-cost \$[0-9.]+ reached")
     child.expect_exact(PROMPT)
     assert len(server.chat_bodies()) == 1
-    child.sendcontrol("u")  # the draft cleared
-    child.sendline("/usage")  # the REPL stays usable
+    child.sendline("/usage")  # the prompt is empty: the REPL stays usable
     child.expect_exact("1 reply")
     child.expect_exact(PROMPT)
     child.sendline("/budget 1")
     child.expect(r"--max-cost \$1\.00: ~?\$[0-9.]+ spent")
     child.expect_exact(PROMPT)
-    child.sendcontrol("u")
     child.sendline("second")
     child.expect_exact("Hello there.")
     child.expect_exact(PROMPT)
@@ -314,3 +313,248 @@ def test_batch_max_cost_stops_on_a_reply_of_unknown_cost(priced, server, tmp_pat
     assert r.returncode == 1, r.stderr
     assert "--max-cost: the cost of item 1 is unknown" in r.stderr
     assert len(server.chat_bodies()) == 1 and len(out.read_text().splitlines()) == 1
+
+
+# -- every reply's cost counts, once, to the micro-dollar ---------------------------------
+
+
+def _cost_rows(home: Path) -> list[tuple[str, str, float | None, str | None]]:
+    db = sqlite3.connect(home / "data" / "aimlchat" / "history.db")
+    try:
+        rows = db.execute(
+            "SELECT role, status, cost_usd, cost_source FROM messages ORDER BY id"
+        ).fetchall()
+    finally:
+        db.close()
+    return [(str(r), str(s), c, src) for r, s, c, src in rows]
+
+
+def test_batch_history_keeps_each_replys_cost_and_ids(cli_env, server, home, tmp_path):
+    charging(server)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(_jsonl(2))
+    r = invoke(["batch", str(src), "-o", str(out), "--history"], cli_env)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(home / "data" / "aimlchat" / "history.db")
+    try:
+        rows = db.execute(
+            "SELECT cost_usd, cost_source, inference_id, client_request_id FROM messages"
+            " WHERE role = 'assistant' ORDER BY id"
+        ).fetchall()
+    finally:
+        db.close()
+    records = {rec["inference_id"]: rec for rec in map(json.loads, out.read_text().splitlines())}
+    assert len(rows) == 2
+    for usd, source, iid, rid in rows:
+        assert (usd, source) == (0.001, "api")
+        assert iid in records and rid == records[iid]["client_request_id"]
+    # A later run's daily limit counts the batch's spend.
+    config(home, "max_cost_per_day = 0.0015")
+    refused = invoke(["ask", "hi"], cli_env)
+    assert refused.returncode == 1 and "($0.002 spent today" in refused.stderr
+    listed = invoke(["history", "list"], cli_env).stdout.decode()
+    assert listed.count("$0.001") == 2
+
+
+def test_max_cost_per_day_reads_history_even_when_this_run_saves_none(cli_env, server, home):
+    charging(server)
+    assert run_cli(["ask", "one"], cli_env).returncode == 0  # $0.001 in history
+    config(home, "max_cost_per_day = 0.001")
+    r = invoke(["ask", "--no-history", "two"], cli_env)
+    assert r.returncode == 1, r.stderr
+    assert "max_cost_per_day $0.001 reached ($0.001 spent today, as history recorded)" in r.stderr
+    assert "history is off" not in r.stderr
+    assert len(server.chat_bodies()) == 1
+
+
+def _cut_by_an_error(text: str) -> Reply:
+    """A stream that says `text` and then fails with an error chunk (charged, when the
+    server charges: its charge rides on that last chunk)."""
+    error = {"error": {"message": "upstream failed", "code": "upstream_error"}}
+    return Reply(events=[chunk(text), f"data: {json.dumps(error)}\n\n"])
+
+
+def test_a_charge_on_an_error_chunk_counts_against_max_cost(cli_env, server, home):
+    charging(server, usd=0.5)
+    server.push(_cut_by_an_error("Half a rep"), text_reply("never"))
+    child = spawn(["chat", "--max-cost", "0.4"], cli_env)
+    child.expect_exact(PROMPT)
+    child.sendline("first")
+    child.expect_exact("upstream failed")
+    child.expect_exact(PROMPT)
+    child.sendline("/cost")
+    child.expect_exact("cost: $0.50")
+    child.expect_exact(PROMPT)
+    child.sendcontrol("u")
+    child.sendline("second")
+    child.expect(r"--max-cost \$0\.40 reached \(\$0\.50 spent\)")
+    child.expect_exact(PROMPT)
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    assert len(server.chat_bodies()) == 1
+    kept = [row for row in _cost_rows(home) if row[0] == "assistant"]
+    assert kept == [("assistant", "incomplete", 0.5, "api")]
+
+
+def test_a_reply_cut_short_without_a_charge_counts_its_estimate(priced, server, home):
+    server.push(Reply(events=sse_reply(["Hello", " there", " friend."]), drop_after=2))
+    r = invoke(["ask", "hi"], priced)
+    assert r.returncode != 0 and b"Hello" in r.stdout
+    [(_, status, usd, source)] = [row for row in _cost_rows(home) if row[0] == "assistant"]
+    assert status == "incomplete" and source == "estimate" and usd is not None and usd > 0
+
+
+def test_a_reply_cut_short_of_unknown_cost_makes_max_cost_unkeepable(cli_env, server, home):
+    # No catalogue, no charge: its cost is not known.
+    server.push(_cut_by_an_error("Half"), text_reply("never"))
+    child = spawn(["chat", "--max-cost", "5"], cli_env)
+    child.expect_exact(PROMPT)
+    child.sendline("first")
+    child.expect_exact("upstream failed")
+    child.expect_exact(PROMPT)
+    child.sendline("second")
+    child.expect_exact("--max-cost cannot be kept")
+    child.expect_exact(PROMPT)
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    assert len(server.chat_bodies()) == 1
+
+
+def test_a_filtered_reply_without_text_is_counted_once(cli_env, server):
+    charging(server)
+    filtered = [chunk(finish="content_filter"), "data: [DONE]\n\n"]
+    server.push(Reply(events=filtered))
+    child = spawn(["chat"], cli_env)
+    child.expect_exact(PROMPT)
+    child.sendline("first")
+    child.expect_exact("content filter")
+    child.expect_exact(PROMPT)
+    child.sendcontrol("u")  # the unanswered message is back as the draft
+    child.sendline("/cost")
+    child.expect(r"cost: (\$[0-9.]+)")
+    assert child.match.group(1) == "$0.001"
+    child.expect_exact(PROMPT)
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+
+
+def test_a_reply_of_unknown_cost_after_a_priced_one_stops_max_cost(priced, server, home):
+    config(home, tools=True)
+    unpriced = [  # a tool call with no usage: its cost is not known
+        e for e in tool_reply(("c1", "weather", '{"city": "Oslo"}')).events or []
+        if "prompt_tokens" not in e
+    ]  # fmt: skip
+    server.push(
+        tool_reply(("c0", "weather", '{"city": "Oslo"}')),  # priced
+        Reply(events=unpriced),
+        text_reply("never"),
+    )
+    r = invoke(["ask", "-T", "weather", "--yes", "--max-cost", "5", "go"], priced)
+    assert r.returncode == 1, r.stderr
+    assert "--max-cost cannot be kept" in r.stderr
+    assert len(server.chat_bodies()) == 2
+
+
+def test_ten_replies_of_ten_cents_spend_a_dollar_exactly(cli_env, server, home):
+    config(home, tools=True)
+    charging(server, usd=0.1)
+    loop_replies(server, steps=11)
+    args = ["ask", "-T", "weather", "--yes", "--max-steps", "20", "--max-cost", "1", "go"]
+    r = invoke(args, cli_env)
+    assert r.returncode == 1, r.stderr
+    assert "--max-cost $1.00 reached ($1.00 spent)" in r.stderr
+    assert len(server.chat_bodies()) == 10
+
+
+def test_batch_ten_replies_of_ten_cents_spend_a_dollar_exactly(priced, server, tmp_path):
+    charging(server, usd=0.1)
+    server.script = BatchScript(delay=0.0)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(_jsonl(12))
+    r = invoke(["batch", str(src), "-o", str(out), "-j", "1", "--max-cost", "1"], priced)
+    assert r.returncode == 1, r.stderr
+    assert "--max-cost $1.00 reached ($1.00 spent)" in r.stderr
+    assert len(server.chat_bodies()) == 10
+
+
+def test_history_sums_ten_cents_ten_times_to_a_dollar(home):
+    from aimlchat.messages import Cost, assistant
+    from aimlchat.storage.store import Store
+
+    store = Store(home / "data" / "aimlchat" / "history.db")
+    cid = store.create(model="m", system=None)
+    for _ in range(10):
+        store.add(cid, assistant("x"), cost=Cost(0.1))
+    assert store.spent(0) == 1.0
+    [total] = store.spend(0, 2e9)
+    assert total.cost == 1.0
+    store.close()
+
+
+def test_a_failed_row_kept_for_its_charge_is_no_reply_in_usage(home):
+    from aimlchat.messages import Cost, assistant
+    from aimlchat.storage.store import Store
+
+    store = Store(home / "data" / "aimlchat" / "history.db")
+    cid = store.create(model="m", system=None)
+    store.add(cid, assistant("ok"), cost=Cost(0.002))
+    store.add(cid, assistant(reasoning="hmm"), status="failed", cost=Cost(0.001))
+    [total] = store.spend(0, 2e9)
+    assert total.replies == 1 and total.cost == 0.003  # its charge counts, not as a reply
+    store.close()
+
+
+# -- batch: what is in flight is held against the budget ------------------------------------
+
+
+def test_batch_holds_each_requests_worst_case_while_it_runs(priced, server, tmp_path):
+    # Each item may cost up to ~$0.001 (1,600 tokens at $0.63/M); each is charged $0.001.
+    # Three fit under $0.0025 with the others' worst cases held; a fourth never starts,
+    # though four workers are free.
+    charging(server, usd=0.001)
+    server.script = BatchScript(delay=0.3)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(_jsonl(8))
+    args = ["batch", str(src), "-o", str(out), "-j", "4", "--max-tokens", "1600"]
+    r = invoke([*args, "--max-cost", "0.0025"], priced)
+    assert r.returncode == 1, r.stderr
+    assert "--max-cost $0.0025 reached ($0.003 spent)" in r.stderr
+    assert len(server.chat_bodies()) == 3
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_batch_sees_the_days_spend_of_other_processes_as_it_goes(cli_env, server, home, tmp_path):
+    from aimlchat.messages import Cost, assistant
+    from aimlchat.storage.store import Store
+
+    config(home, "max_cost_per_day = 1")
+    db = home / "data" / "aimlchat" / "history.db"
+    Store(db).close()  # a history to read
+    script = BatchScript(delay=0.0)
+
+    def meanwhile(request: dict[str, Any]) -> Reply:
+        reply = script(request)
+        if script.count == 1:  # another process spends the day during the first item
+            store = Store(db)
+            store.add(store.create(model="m", system=None), assistant("x"), cost=Cost(2.0))
+            store.close()
+        return reply
+
+    server.script = meanwhile
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(_jsonl(4))
+    r = invoke(["batch", str(src), "-o", str(out), "-j", "1"], cli_env)
+    assert r.returncode == 1, r.stderr
+    assert "max_cost_per_day $1.00 reached" in r.stderr
+    assert len(server.chat_bodies()) == 1
+
+
+def test_batch_with_history_counts_its_spend_once_toward_the_day(priced, server, home, tmp_path):
+    config(home, f"max_cost_per_day = {TEXT * 2.5:.10f}")
+    server.script = BatchScript(delay=0.0)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(_jsonl(6))
+    r = invoke(["batch", str(src), "-o", str(out), "-j", "1", "--history"], priced)
+    assert r.returncode == 1, r.stderr
+    assert "max_cost_per_day" in r.stderr and "3 results written" in r.stderr
+    assert len(server.chat_bodies()) == 3

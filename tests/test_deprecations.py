@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from aimlchat.api.deprecations import advise, find, parse_feed
+from tests.batch_helpers import results
 from tests.conftest import invoke
 from tests.loopback import Reply
 from tests.loopback_deprecations import (
@@ -280,3 +281,147 @@ def test_a_resumed_conversation_on_a_withdrawn_model_is_refused_unless_m_says(cl
     r = invoke(["ask", "--continue", "-m", "m/new", "again"], cli_env)
     assert r.returncode == 0, r.stderr
     assert _chat_requests(server)[-1]["json"]["model"] == "m/new"
+
+
+# -- batch ---------------------------------------------------------------------------------
+
+
+def _batch_in(tmp_path: Path, *records: dict) -> tuple[Path, Path]:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return src, out
+
+
+def test_batch_refuses_a_withdrawn_model_before_it_starts(cli_env, server, tmp_path):
+    _load_feed(cli_env)
+    src, out = _batch_in(tmp_path, {"id": "a", "prompt": "hi"})
+    r = invoke(["batch", str(src), "-o", str(out), "-m", WITHDRAWN], cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "withdrawn on 2026-06-01" in r.stderr and "use -m openai/gpt-4o" in r.stderr
+    assert _chat_requests(server) == [] and not out.exists()
+
+
+def test_batch_warns_once_about_a_deprecated_model_and_goes_on(cli_env, server, tmp_path):
+    _load_feed(cli_env)
+    src, out = _batch_in(tmp_path, {"id": "a", "prompt": "hi"}, {"id": "b", "prompt": "hi"})
+    r = invoke(["batch", str(src), "-o", str(out), "-m", DEPRECATED], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("is deprecated") == 1 and len(_chat_requests(server)) == 2
+
+
+def test_a_records_withdrawn_model_is_its_items_error_and_never_sent(cli_env, server, tmp_path):
+    _load_feed(cli_env)
+    src, out = _batch_in(
+        tmp_path,
+        {"id": "a", "prompt": "hi", "model": "gpt-4-0613"},
+        {"id": "b", "prompt": "hi", "model": DEPRECATED},
+        {"id": "c", "prompt": "hi", "model": DEPRECATED},
+    )
+    r = invoke(["batch", str(src), "-o", str(out), "-j", "1"], cli_env)
+    assert r.returncode == 1, r.stderr
+    by_id = {rec["id"]: rec for rec in results(out)}
+    error = by_id["a"]["error"]
+    assert "the record's model gpt-4-0613 was withdrawn on 2026-06-01" in error["message"]
+    assert '"model": "openai/gpt-4o" in the record' in error["message"]
+    assert error["exit_code"] == 2
+    assert by_id["b"]["error"] is None and by_id["c"]["error"] is None
+    assert [q["json"]["model"] for q in _chat_requests(server)] == [DEPRECATED, DEPRECATED]
+    assert r.stderr.count(f"the record's model {DEPRECATED} is deprecated") == 1
+
+
+def test_a_404_in_a_batch_is_explained_from_the_feed(cli_env, server, tmp_path):
+    server.deprecations = []  # the cached feed knows nothing of it yet...
+    _load_feed(cli_env)
+    server.deprecations = default_deprecations()  # ...the server's does
+    _age(_cached_feed(cli_env), 600)
+    server.push(Reply(status=404, body={"message": "Model not found", "statusCode": 404}))
+    src, out = _batch_in(tmp_path, {"id": "a", "prompt": "hi", "model": "gpt-4-0613"})
+    r = invoke(["batch", str(src), "-o", str(out)], cli_env)
+    assert r.returncode == 1, r.stderr
+    (rec,) = results(out)
+    assert "HTTP 404: Model not found" in rec["error"]["message"]
+    assert "gpt-4-0613 was withdrawn on 2026-06-01" in rec["error"]["message"]
+    assert "openai/gpt-4o" in rec["error"]["message"]
+    assert len(_feed_requests(server)) == 2 and len(_chat_requests(server)) == 1
+
+
+# -- a 404's feed request ------------------------------------------------------------------
+
+
+def test_a_404_asks_the_feed_once_and_remembers_that_it_could_not_answer(cli_env, server):
+    busy = {"error": {"message": "busy"}}
+    server.pages[FEED] = Reply(status=503, body=busy, headers={"Retry-After": "0"})
+    for _ in range(2):
+        server.push(Reply(status=404, body={"message": "Model not found", "statusCode": 404}))
+        r = invoke(["ask", "-m", "gpt-4-0613", "hi"], cli_env)
+        assert r.returncode == 1 and "HTTP 404: Model not found" in r.stderr
+        assert "Traceback" not in r.stderr
+    # One attempt, no retries; and the second 404 did not ask again so soon.
+    assert len(_feed_requests(server)) == 1
+    del server.pages[FEED]
+    r = invoke(["models", "--deprecated"], cli_env)  # asked for: asked at once
+    assert r.returncode == 0 and len(_feed_requests(server)) == 2
+
+
+def test_the_feed_asked_for_a_404_waits_briefly_and_the_client_is_left_as_it_was():
+    from aimlchat.api.client import QUICK_TIMEOUT, Client, ModelsResponse
+
+    client = Client(base_url="http://127.0.0.1:9/v1", api_key=None, timeout=60.0, retries=3,
+                    notice=lambda text: None)  # fmt: skip
+    http = client.transport
+    seen = []
+
+    def revalidated(path, etag, params=None):
+        seen.append((http.timeout, http.connect_timeout, http.idle_timeout, http.policy.retries))
+        return ModelsResponse(200, None, [])
+
+    client._revalidated = revalidated  # type: ignore[method-assign]
+    client.quick_deprecations(None)
+    assert seen == [(QUICK_TIMEOUT, QUICK_TIMEOUT, QUICK_TIMEOUT, 0)] and QUICK_TIMEOUT <= 5
+    assert (http.timeout, http.policy.retries) == (60.0, 3)
+
+
+def test_models_deprecated_on_a_pipe_keeps_a_servers_strings_in_their_columns(cli_env, server):
+    server.deprecations = [
+        {
+            "id": "m/x\tevil",
+            "aliases": ["p\rq", "r\ns"],
+            "status": "deprecated\nforged\tline",
+            "shutdown_at": "2026-09-30\x1b[2J",
+            "replaced_by": "m/\x1b]52;c;aGk=\x07new",
+        }
+    ]
+    r = invoke(["models", "--deprecated"], cli_env)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    lines = text.splitlines()
+    assert len(lines) == 2 and all(len(line.split("\t")) == 5 for line in lines)
+    assert not any(c in text for c in "\r\x1b\x07")
+    assert lines[1].split("\t")[0] == "m/x evil"
+
+
+def test_a_shutdown_date_gone_by_is_told_in_the_past_tense():
+    from aimlchat.api.deprecations import Entry
+
+    entry = Entry("m/old", status="deprecated", shutdown_at="2026-09-30", replaced_by="m/new")
+    past = advise(entry, "m/old", today="2026-12-06")
+    assert past is not None and past.kind == "warn"
+    assert "was due to shut down on 2026-09-30; requests may fail" in past.text
+    coming = advise(entry, "m/old", today="2026-09-01")
+    assert coming is not None and "shuts down on 2026-09-30" in coming.text
+    assert "was due" not in coming.text
+
+
+def test_a_deprecated_model_past_its_shutdown_warns_in_the_past_tense(cli_env, server):
+    server.deprecations = [
+        {
+            "id": "m/late",
+            "status": "deprecated",
+            "shutdown_at": "2001-01-01",
+            "replaced_by": "m/new",
+        }
+    ]
+    _load_feed(cli_env)
+    r = invoke(["ask", "-m", "m/late", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "model m/late is deprecated and was due to shut down on 2001-01-01" in r.stderr

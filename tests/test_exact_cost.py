@@ -17,10 +17,11 @@ import pytest
 
 from aimlchat.api import aimlapi
 from aimlchat.messages import Cost, user
+from aimlchat.money import usd
 from aimlchat.storage.store import Store
 from tests.batch_helpers import results
 from tests.conftest import invoke, spawn
-from tests.loopback import Reply, chunk, completion, responses_body
+from tests.loopback import Reply, chunk, completion, responses_body, responses_stream, sse_reply
 from tests.loopback_charges import meta
 
 CHARGE = "$0.00124"
@@ -161,12 +162,24 @@ def test_the_readers_take_strings_and_numbers_and_refuse_the_rest():
     assert aimlapi.inference_id({"x-inference-id": "a\x1b[2Jb"}) is None
 
 
-def test_cost_text_marks_an_estimate_and_sums_know_it():
+def test_cost_text_marks_an_estimate():
     assert Cost(0.00124).text() == "$0.00124"
     assert Cost(0.0003, "estimate").text() == "~$0.0003"
     assert Cost(0.1).text() == "$0.10" and Cost(2.5).text() == "$2.50"
-    total = Cost(0.001) + Cost(0.0002, "estimate")
-    assert total.estimated and total.text() == "~$0.0012"
+
+
+def test_every_cost_is_shown_by_the_one_formatter():
+    from aimlchat.batch.progress import Stats, live_line
+    from aimlchat.chat.budget import Budget
+    from aimlchat.commands.usage import _money
+
+    assert usd(0.00124) == Cost(0.00124).text() == _money(0.00124) == "$0.00124"
+    assert usd(0.000005) == "$0.000005" and usd(0.3) == "$0.30" and usd(1234.5) == "$1,234.50"
+    assert usd(0) == _money(0.0) == "$0.00" and usd(-1e-9) == "$0.00"  # never "$-0"
+    assert _money(-0.5) == "-$0.50" and _money(0.5, "EUR") == "0.50 EUR"
+    assert usd(0.0003, estimate=True) == "~$0.0003"
+    assert live_line(Stats(done=1, priced=1, cost=0.00248), now=1.0).endswith("· $0.00248")
+    assert Budget(limit=0.3).status() == "--max-cost $0.30: $0.00 spent"
 
 
 # -- NDJSON ---------------------------------------------------------------------------------
@@ -202,7 +215,7 @@ def test_history_keeps_each_replys_charge_and_ids(cli_env, server, home):
     reply = rows[-1]
     assert reply.cost == Cost(0.00124, "api")
     assert reply.inference_id == "inf-1"
-    assert reply.client_request_id == f"aimlchat:c1:m{rows[0].id}"
+    assert reply.client_request_id == f"aimlchat:c1:m{rows[0].id}:{aimlapi.run_tag()}"
     assert rows[0].cost is None  # the user's message cost nothing by itself
 
 
@@ -249,7 +262,7 @@ def test_spent_sums_every_conversations_costs_in_a_window(cli_env, server, home)
     server.charges = None
     _ask(cli_env, "three")
     store = Store(_db(home))
-    assert store.spent(time.time() - 3600) == pytest.approx(0.00248 + 5.04e-6)
+    assert store.spent(time.time() - 3600) == 0.002485  # to the micro-dollar
     assert store.spent(time.time() + 3600) == 0.0
     assert store.spent(0, time.time() - 3600) == 0.0
 
@@ -336,7 +349,7 @@ def test_batch_records_carry_the_charge_and_ids(cli_env, server, tmp_path):
     (record,) = results(out)
     assert record["cost"] == 0.00124 and record["cost_source"] == "api"
     assert record["inference_id"] == "inf-1"
-    assert record["client_request_id"] == "aimlchat:batch:a-b-1"
+    assert record["client_request_id"] == f"aimlchat:batch:a-b-1:{aimlapi.run_tag()}"
 
 
 def test_batch_records_mark_an_estimate(cli_env, server, tmp_path):
@@ -346,7 +359,8 @@ def test_batch_records_mark_an_estimate(cli_env, server, tmp_path):
     invoke(["batch", str(src), "-o", str(out)], cli_env)
     (record,) = results(out)
     assert record["cost"] == pytest.approx(5.04e-6) and record["cost_source"] == "estimate"
-    assert record["inference_id"] is None and record["client_request_id"] == "aimlchat:batch:1"
+    assert record["inference_id"] is None
+    assert record["client_request_id"] == f"aimlchat:batch:1:{aimlapi.run_tag()}"
 
 
 # -- chat ---------------------------------------------------------------------------------------
@@ -368,3 +382,49 @@ def test_chat_cost_shows_the_running_total(cli_env, server):
     child.expect_exact("›")
     child.sendeof()
     child.expect(pexpect.EOF)
+
+
+# -- --json carries the charge -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_json_puts_a_whole_replys_header_charge_under_meta_usage(cli_env, server, api):
+    server.charges = "top"
+    r = invoke(["ask", "--json", "--api", api, "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert obj["meta"] == {"usage": {"usd_spent": 0.00124, "credits_used": 2480}}
+
+
+def test_json_of_a_streamed_reply_carries_its_last_chunks_charge(cli_env, server):
+    server.charges = "top"  # the charge on the last chunk, none in the headers
+    server.push(Reply(events=sse_reply(["Hi", "."])))  # a server that streams unasked
+    r = invoke(["ask", "--json", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert obj["choices"][0]["message"]["content"] == "Hi."
+    assert obj["meta"] == {"usage": {"usd_spent": 0.00124, "credits_used": 2480}}
+
+
+def test_json_of_a_responses_stream_charged_on_its_last_event_carries_it(cli_env, server):
+    server.charges = "top"  # at the top of the event, not inside its `response`
+    server.push(Reply(events=responses_stream(["Hi."])))
+    r = invoke(["ask", "--json", "--api", "responses", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["meta"] == {"usage": {"usd_spent": 0.00124, "credits_used": 2480}}
+
+
+def test_json_keeps_a_bodys_own_meta_usage_as_sent(cli_env, server):
+    server.charges = "top"  # headers say 0.00124; the body's own word stands
+    server.push(Reply(body={**completion("Charged."), "meta": meta(0.002)}))
+    r = invoke(["ask", "--json", "hi"], cli_env)
+    assert json.loads(r.stdout)["meta"] == {"usage": {"credits_used": 2480, "usd_spent": 0.002}}
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_json_without_a_charge_has_no_meta(cli_env, server, streamed):
+    if streamed:
+        server.push(Reply(events=sse_reply(["Hi."])))
+    r = invoke(["ask", "--json", "hi"], cli_env)
+    assert r.returncode == 0, r.stderr
+    assert "meta" not in json.loads(r.stdout)

@@ -278,3 +278,21 @@ def test_history_is_whole_in_history_db_once_a_command_ends(cli_env, server, hom
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith("history")) == [
         "history.db"
     ]
+
+
+def test_list_marks_a_conversation_with_a_reply_of_unknown_cost_and_show_ids_says_so(cli_env):
+    from aimlchat.messages import ESTIMATE, Cost
+
+    store = saved(cli_env)
+    cid = store.create(model="m", system=None)
+    store.add(cid, user("one"))
+    store.add(cid, assistant("priced"), cost=Cost(0.001245, ESTIMATE))
+    store.add(cid, user("two"))
+    store.add(cid, assistant("no price, no charge"))  # a model the catalogue lacked
+    store.close()
+    [line] = [x for x in stdout_lines(invoke(["history", "list"], cli_env)) if "one" in x]
+    assert "~$0.001245+?" in line  # as batch marks a sum missing some costs
+    shown = invoke(["history", "show", "--ids", str(cid)], cli_env).stdout.decode()
+    priced, unpriced = shown.split("## assistant")[1:]
+    assert "cost ~$0.001245" in priced and "unknown" not in priced
+    assert "cost unknown" in unpriced

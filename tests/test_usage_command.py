@@ -130,7 +130,8 @@ def test_since_until_sends_whole_utc_days(cli_env, server):
     query = _query(_account_requests(server)[-1])
     assert query == {"start": "2026-07-01T00:00:00Z", "end": "2026-08-01T00:00:00Z"}
     got = _pairs(r.stdout)
-    assert got["period"] == "" and got["start"].startswith("2026-07-01T00:00:00")
+    assert got["period"] == "2026-07-01..2026-07-31"  # the days, as no period names them
+    assert got["start"].startswith("2026-07-01T00:00:00")
 
 
 def test_a_time_with_an_offset_is_sent_in_utc(cli_env, server):
@@ -193,9 +194,38 @@ def test_a_refused_key_is_exit_3(cli_env, server):
     assert "top up" not in r.stderr
 
 
-def test_no_key_is_exit_3_before_any_request(cli_env, server):
+def test_no_key_and_a_server_that_wants_one_is_exit_3_saying_so(cli_env, server):
+    server.account["/v2/billing"] = Reply(status=401, body={"message": "Unauthorized"})
     r = invoke(["usage"], {**cli_env, "AIML_API_KEY": ""})
-    assert r.returncode == 3 and server.requests == []
+    assert r.returncode == 3, r.stderr
+    assert "no API key" in r.stderr and "aimlchat key set" in r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    (sent,) = _account_requests(server)
+    assert "Authorization" not in sent["headers"]
+
+
+@pytest.mark.parametrize(
+    "billing",
+    [
+        None,  # 404
+        Reply(status=405, body="Method Not Allowed"),
+        Reply(body="<html><body>llama.cpp</body></html>", content_type="text/html"),
+    ],
+)
+def test_no_key_on_a_server_without_usage_says_it_offers_none(cli_env, server, billing):
+    server.account = {} if billing is None else {"/v2/billing": billing}
+    r = invoke(["usage"], {**cli_env, "AIML_API_KEY": ""})  # llama.cpp: no key needed
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == "aimlchat: error: this server does not offer usage (/v2/billing)\n"
+
+
+@pytest.mark.parametrize("command", [["usage"], ["models"], ["models", "--deprecated"]])
+def test_a_lan_server_over_plain_http_takes_allow_insecure(cli_env, server, command):
+    lan = {**cli_env, "AIMLCHAT_BASE_URL": server.base_url.replace("127.0.0.1", "0.0.0.0")}
+    r = invoke(command, lan)
+    assert r.returncode == 2 and "--allow-insecure" in r.stderr
+    r = invoke([*command, "--allow-insecure"], lan)
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize(

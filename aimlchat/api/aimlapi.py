@@ -8,6 +8,7 @@ of the public API reference (billing-v2, usage-v2, usage-detail-v2).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -224,13 +225,24 @@ def _header_id(headers: Mapping[str, str], name: str) -> str | None:
     return value if value and len(value) <= 256 and value.isprintable() else None
 
 
-def request_id(*pieces: str | int) -> str:
-    """An `X-Client-Request-Id` from its pieces (`aimlchat`, `c42`, `m317`), joined by
-    `:`: what the API accepts (1-128 of A-Z a-z 0-9 . _ : -; it drops anything else
-    silently), any other character made `-`, cut short to leave room for a re-send's
-    suffix."""
+def request_id(*pieces: str | int, run: str | None = None) -> str:
+    """An `X-Client-Request-Id` from its pieces (`aimlchat`, `c42`, `m317`) and a per-run
+    part (`run`, else this process's `run_tag`), joined by `:` (`aimlchat:c42:m317:k3f9`):
+    what the API accepts (1-128 of A-Z a-z 0-9 . _ : -; it drops anything else silently),
+    any other character made `-`. The run part makes it unique across runs (a batch's
+    item 1 in every batch, a /retry in a new process). Too long, the pieces are cut,
+    never the run part, and room is left for a re-send's suffix (`:r2`, `.2`)."""
+    tail = ":" + _NOT_ID.sub("-", run if run is not None else run_tag())
     text = ":".join(_NOT_ID.sub("-", str(p)) for p in pieces if str(p) != "")
-    return text[: MAX_REQUEST_ID - _ID_ROOM] or "aimlchat"
+    return (text[: MAX_REQUEST_ID - _ID_ROOM - len(tail)] or "aimlchat") + tail
+
+
+def sendable_id(value: str | None) -> str:
+    """The id a request goes under: `value` as it is when the API takes it and a
+    re-send's suffix still fits; else one made from it (or, with none, a random one)."""
+    if value is not None and valid_request_id(value) and len(value) <= MAX_REQUEST_ID - _ID_ROOM:
+        return value
+    return request_id(value or "aimlchat", run=run_id())
 
 
 def resent_id(base: str, attempt: int) -> str:
@@ -247,7 +259,16 @@ def run_id() -> str:
     return secrets.token_hex(4)
 
 
+@functools.cache
+def run_tag() -> str:
+    """This process's part of every request id: 6 random hex digits, made once."""
+    import secrets
+
+    return secrets.token_hex(3)
+
+
 def valid_request_id(value: str) -> bool:
+    """What the API keeps: 1-128 of A-Z a-z 0-9 . _ : - (anything else is dropped)."""
     return 0 < len(value) <= MAX_REQUEST_ID and _NOT_ID.search(value) is None
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from aimlchat.api import adapters, pages
 from aimlchat.api.adapters import CHAT, RESPONSES, ChatRequest
-from aimlchat.api.aimlapi import REQUEST_ID_HEADER, request_id, resent_id, run_id
+from aimlchat.api.aimlapi import REQUEST_ID_HEADER, resent_id, sendable_id
 from aimlchat.api.errors_http import SEARCH_HINT, search_refusals
 from aimlchat.api.events import ReplyInfo
 from aimlchat.api.keepalive import FRESH_AFTER
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from aimlchat.api.route import Route, Router
     from aimlchat.api.sse import SSEEvent
 
+QUICK_TIMEOUT = 3.0  # seconds, for the feed asked while a 404 waits to be explained
 EMPTY_STREAM_NOTICE = (
     "the server sent an empty stream; asking once more without streaming to learn why"
 )
@@ -111,8 +112,7 @@ class Client:
         Every HTTP request carries an `X-Client-Request-Id`: the request's own (sanitised),
         else a random one; a request sent again (a retry, the other API, without the
         extras a server refused) gets it with `.2`, `.3`: each distinct, all traceable."""
-        base = request.client_request_id or f"aimlchat:{run_id()}"
-        request = replace(request, client_request_id=request_id(base))
+        request = replace(request, client_request_id=sendable_id(request.client_request_id))
         route = self._route(request.model, api)
         adapter = adapters.load(route.api)
         # The fallback switches the parser before the first event arrives.
@@ -137,6 +137,24 @@ class Client:
     def get_deprecations(self, etag: str | None) -> ModelsResponse:
         """The model retirement feed (api.deprecations), revalidated as `get_models` is."""
         return self._revalidated("/models/deprecations", etag)
+
+    def quick_deprecations(self, etag: str | None) -> ModelsResponse:
+        """`get_deprecations` in one attempt with a short timeout, no retries: a 404 waits
+        for the feed to explain it, and the error is what the user is waiting for."""
+        from aimlchat.api.retry import RetryPolicy
+
+        http = self.transport
+        kept = http.policy, http.timeout, http.connect_timeout, http.idle_timeout
+        # The transport is this thread's alone (a Client belongs to one), so its policy
+        # and timeouts can be set for one request and put back.
+        http.policy = RetryPolicy(0)
+        http.timeout = min(http.timeout, QUICK_TIMEOUT)
+        http.connect_timeout = min(http.connect_timeout, QUICK_TIMEOUT)
+        http.idle_timeout = min(http.idle_timeout, QUICK_TIMEOUT)
+        try:
+            return self._revalidated("/models/deprecations", etag)
+        finally:
+            http.policy, http.timeout, http.connect_timeout, http.idle_timeout = kept
 
     def get_account(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET one of the AI/ML API's account endpoints (`/v2/billing`, `/v2/usage`): `path`

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,8 @@ DAY = 86400.0
 RECHECK = 300.0  # after a 404: the feed's max-age, so a burst of 404s asks once
 STATUSES = ("deprecated", "superseded", "withdrawn")
 MEMORY_FILE = "deprecation-warnings.json"
+RECORD = "record"  # the source of a batch record's own "model"
+CHAT = "/model"  # the source of a model named in the chat REPL: its hint is `/model NAME`
 
 
 @record(frozen=True)
@@ -119,6 +122,10 @@ def _subject(model: str, source: str | None) -> str:
         return f"{source}'s model {model}"
     if source == "default":
         return f"the built-in default model {model}"
+    if source == RECORD:
+        return f"the record's model {model}"
+    if source and source.startswith("env "):
+        return f"model {model} (from {source[4:]})"
     return f"model {model}"
 
 
@@ -130,12 +137,21 @@ def _instead(entry: Entry, source: str | None) -> str | None:
         return f'set model = "{new}" in config.toml'
     if source and source.startswith("role "):
         return f'set model = "{new}" in [roles.{source[5:]}]'
+    if source == RECORD:
+        return f'use "model": "{new}" in the record'
+    if source == CHAT:
+        return f"/model {new}"
+    if source and source.startswith("env "):
+        return f"set {source[4:]}={new}, or use -m {new}"
     return f"use -m {new}"
 
 
-def advise(entry: Entry, model: str, source: str | None = None) -> Advice | None:
+def advise(
+    entry: Entry, model: str, source: str | None = None, *, today: str | None = None
+) -> Advice | None:
     """What to say before sending to `model`, which `entry` matched; `source` is where the
-    name came from (resolve's sources: "config.toml", "role NAME", "default", a flag)."""
+    name came from (resolve's sources: "config.toml", "role NAME", "default", a flag);
+    `today` (YYYY-MM-DD, UTC; default: now) tells a shutdown date past from one to come."""
     who = _subject(model, source)
     new = entry.replaced_by
     if entry.status == "withdrawn":
@@ -148,7 +164,10 @@ def advise(entry: Entry, model: str, source: str | None = None) -> Advice | None
         return Advice("note", f"{who} is superseded: it now resolves to {new}")
     if entry.status == "deprecated":
         text = f"{who} is deprecated"
-        if entry.shutdown_at:
+        today = today or time.strftime("%Y-%m-%d", time.gmtime())
+        if entry.shutdown_at and entry.shutdown_at[:10] < today:  # the feed lags behind
+            text += f" and was due to shut down on {entry.shutdown_at}; requests may fail"
+        elif entry.shutdown_at:
             text += f" and shuts down on {entry.shutdown_at}"
         elif entry.deprecated_at:
             text += f" (since {entry.deprecated_at})"
@@ -158,10 +177,9 @@ def advise(entry: Entry, model: str, source: str | None = None) -> Advice | None
     return None
 
 
-def not_found_text(entry: Entry, model: str) -> tuple[str, str | None]:
-    """What a 404 for `model` means, from its entry: (text, hint)."""
-    new = entry.replaced_by
-    hint = f"use -m {new}" if new else None
+def not_found_text(entry: Entry, model: str, source: str | None = None) -> tuple[str, str | None]:
+    """What a 404 for `model` means, from its entry: (text, hint); `source` as `advise`."""
+    hint = _instead(entry, source)
     if entry.status == "withdrawn":
         when = entry.shutdown_at or entry.deprecated_at
         return f"{model} was withdrawn" + (f" on {when}" if when else ""), hint
@@ -237,19 +255,25 @@ def refresh(
         limit = max_age if cached.offered else DAY
         if 0 <= now - cached.fetched_at < limit:
             return cached
+    if not asked and _missed_lately(path, now):
+        return cached  # it could not answer a moment ago: not asked again so soon
     etag = cached.etag if cached is not None and cached.offered else None
     try:
         answer = fetch(etag)
     except (NetworkError, RateLimitError):
+        _missed(path, now)
         return cached
     except ApiError as exc:
         if exc.status is not None and exc.status >= 500:
+            _missed(path, now)
             return cached
         return _none(path, now)  # a 4xx, or not JSON: this server has no feed
     except AimlchatError as exc:
         if exc.exit_code == 3:  # a server that wants a key even for this: no feed to us
             return _none(path, now)
         return cached
+    with contextlib.suppress(OSError):
+        _missed_file(path).unlink(missing_ok=True)
     if answer.status == 304 and cached is not None and cached.offered:
         _touch(path, now)
         return Feed(cached.entries, now, cached.etag)
@@ -258,6 +282,27 @@ def refresh(
         return _none(path, now)
     _write(path, {"etag": answer.etag, "fetched_at": now, "payload": answer.data})
     return Feed(entries, now, answer.etag)
+
+
+def _missed_file(path: Path) -> Path:
+    return path.with_name(path.name + ".missed")
+
+
+def _missed(path: Path, now: float) -> None:
+    """The server could not answer now (network, 5xx, 429): remembered for `RECHECK`
+    seconds, for every process, so a run of 404s does not wait on it each time."""
+    from aimlchat.fsutil import atomic_write
+
+    with contextlib.suppress(OSError):
+        atomic_write(_missed_file(path), repr(now).encode("ascii"))
+
+
+def _missed_lately(path: Path, now: float) -> bool:
+    try:
+        then = float(_missed_file(path).read_text("ascii"))
+    except (OSError, ValueError):
+        return False
+    return 0 <= now - then < RECHECK
 
 
 def _touch(path: Path, now: float) -> None:
@@ -275,7 +320,8 @@ def _touch(path: Path, now: float) -> None:
 
 class Lifecycle:
     """The feed of the server at `base_url` for one command: read once, on demand;
-    warnings remembered a day per model in `memory_file` (every process sees them)."""
+    warnings remembered a day per model in `memory_file` (every process sees them).
+    Batch's workers share one: each method holds its lock."""
 
     def __init__(
         self,
@@ -295,45 +341,65 @@ class Lifecycle:
         self._clock = clock
         self._feed: Feed | None = None
         self._read = False
+        self._lock = threading.RLock()
 
     def cached(self) -> Feed | None:
-        if not self._read:
-            self._feed, self._read = read_feed(self.feed_file), True
-        return self._feed
+        with self._lock:
+            if not self._read:
+                self._feed, self._read = read_feed(self.feed_file), True
+            return self._feed
 
     def refresh(self, fetch: Fetch, *, max_age: float = DAY, asked: bool = False) -> Feed | None:
-        self._feed = refresh(fetch, self.feed_file, now=self._clock(), max_age=max_age, asked=asked)
-        self._read = True
-        return self._feed
+        with self._lock:
+            now = self._clock()
+            self._feed = refresh(fetch, self.feed_file, now=now, max_age=max_age, asked=asked)
+            self._read = True
+            return self._feed
 
-    def check(self, model: str, source: str | None = None) -> bool:
+    def check(
+        self,
+        model: str,
+        source: str | None = None,
+        *,
+        warn: Callable[[str], None] | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> bool:
         """Before sending to `model`: a withdrawn one is refused (UsageError); a deprecated
-        one warned about, a superseded one noted, once a day each. Whether the feed
-        lists it (a model on its way out may have left the catalogue already)."""
+        one warned about, a superseded one noted, once a day each (by `warn` and `note`
+        when given: batch's take its progress line away first). Whether the feed lists
+        it (a model on its way out may have left the catalogue already)."""
         feed = self.cached()
         entry = find(feed.entries, model) if feed is not None else None
         if entry is None:
             return False
-        advice = advise(entry, model, source)
+        today = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
+        advice = advise(entry, model, source, today=today)
         if advice is None:
             return True
         if advice.kind == "refuse":
             raise UsageError(advice.text, hint=advice.hint)
-        if self._first_today(entry.id):
-            (self._warn if advice.kind == "warn" else self._note)(advice.text)
+        with self._lock:
+            first = self._first_today(entry.id)
+        if first:
+            if advice.kind == "warn":
+                (warn or self._warn)(advice.text)
+            else:
+                (note or self._note)(advice.text)
         return True
 
-    def explain(self, model: str, exc: ApiError, fetch: Fetch) -> None:
-        """A 404 for `model`: the feed (asked again unless just asked) says why, if it
-        knows. Never raises: the 404 is the error the user gets."""
+    def explain(self, model: str, exc: ApiError, fetch: Fetch, source: str | None = None) -> None:
+        """A 404 for `model`: the feed (asked again unless just asked, or unless it could
+        not answer a moment ago) says why, if it knows; `source` as `check`'s. Never
+        raises: the 404 is the error the user gets. `fetch` should be quick (one attempt,
+        a short timeout: Client.quick_deprecations): the error waits for it."""
         try:
-            feed = self.refresh(fetch, max_age=RECHECK)
+            feed = self.refresh(fetch, max_age=RECHECK)  # one at a time: a burst asks once
         except AimlchatError:
             return
         entry = find(feed.entries, model) if feed is not None else None
         if entry is None:
             return
-        text, hint = not_found_text(entry, model)
+        text, hint = not_found_text(entry, model, source)
         exc.message = f"{exc.message}; {text}"
         exc.hint = hint or exc.hint
 

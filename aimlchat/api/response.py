@@ -310,13 +310,33 @@ class Response:
 
     def json(self) -> dict[str, Any]:
         """The body as the server sent it; for a stream, a `chat.completion` assembled
-        from its chunks."""
+        from its chunks (or the object a Responses stream ends with). The charge is under
+        `meta.usage`, the API's own shape, when the API sent one and the object does not
+        say it already: a stream's last chunk and a whole reply's headers put it
+        elsewhere. None is ever made up."""
         self._force()
         if self._body is not None:
-            return self._body
+            return self._charged(self._body)
         whole = getattr(self._parser, "body", None)  # the object a Responses stream ends with
         if isinstance(whole, dict):
-            return whole
+            return self._charged(whole)
+        return self._charged(self._assembled())
+
+    def _charged(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` with the reply's charge under `meta.usage` (a copy; `obj` stays as sent)."""
+        charge = self.charge
+        if charge is None or _says_usage(obj):
+            return obj
+        usage: dict[str, Any] = {}
+        if charge.usd is not None:
+            usage["usd_spent"] = charge.usd
+        if charge.credits is not None:
+            usage["credits_used"] = charge.credits
+        meta = obj.get("meta")
+        return {**obj, "meta": {**(meta if isinstance(meta, dict) else {}), "usage": usage}}
+
+    def _assembled(self) -> dict[str, Any]:
+        """A stream's chunks as the `chat.completion` a whole reply would have been."""
         obj: dict[str, Any] = {**self._meta, "object": "chat.completion", "choices": []}
         for i in sorted(self._choices):
             calls = self.tool_calls(i)
@@ -340,6 +360,16 @@ class Response:
                 "total_tokens": u.total_tokens,
             }
         return obj
+
+
+def _says_usage(obj: dict[str, Any]) -> bool:
+    """The object has a `meta.usage` of its own (top level, or in a Responses `response`),
+    whatever it holds: the body as sent is not rewritten."""
+    for holder in (obj, obj.get("response")):
+        meta = holder.get("meta") if isinstance(holder, dict) else None
+        if isinstance(meta, dict) and "usage" in meta:
+            return True
+    return False
 
 
 def _annotation(citation: Citation) -> dict[str, Any]:

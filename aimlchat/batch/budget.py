@@ -1,5 +1,5 @@
 """--max-cost and max_cost_per_day: what a batch has spent, counted as each result comes
-back.
+back, and what the requests in flight may still cost.
 
 A reply counts its cost: the API's exact charge when it sent one, else the catalogue's
 estimate (batch.request). A reply whose cost is unknown (neither) ends the batch under
@@ -9,25 +9,35 @@ the estimated prompt plus the longest reply it allowed; one with no such bound e
 the batch likewise. So estimates only ever stand in for a charge that never came; they
 decide whether to go on, never replace a charge the API reported.
 
-Counted in the worker as each item ends, before it takes the next one and before a
-result waits for its turn in --ordered's reorder buffer: so the batch passes the budget
-by the other requests already in flight at most (-j - 1), in either order.
+An item starts only while what is spent plus the worst case of every request in flight
+is under the limit; its own worst case is then held for it until it ends, when its
+real cost replaces it. With requests in flight and no room, a worker waits for them to
+end and looks again; with none, the budget is spent. So a batch passes --max-cost by
+one request's worst case at most, whatever -j (an item's own -f files are not in that
+worst case: they are read when it is sent). Sums are whole micro-dollars
+(aimlchat.money).
 
-max_cost_per_day adds this batch's spend to what history recorded today when the batch
-began (other processes' spend during the batch is not seen until the next run).
+max_cost_per_day re-reads what history recorded today before each item starts (a run
+past midnight, and other processes' spend, are seen), adding this batch's spend that
+history does not hold (without --history, all of it) and the requests in flight.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aimlchat.batch.records import Record
 from aimlchat.batch.request import Unanswered
 from aimlchat.batch.scheduler import Done
-from aimlchat.chat.budget import BudgetReached, local_midnight, usd
+from aimlchat.chat.budget import BudgetReached, daily_hint, local_midnight
 from aimlchat.errors import AimlchatError
+from aimlchat.money import micro, usd
+
+WAIT = 0.1  # seconds a worker waits at a time for room in the budget
 
 
 class Unbounded(AimlchatError):
@@ -55,25 +65,53 @@ class Uncounted(Unbounded):
 
 
 class Daily:
-    """max_cost_per_day for a batch: the limit, and what was spent today before it."""
+    """max_cost_per_day for a batch: the limit, what history recorded today (`recorded`,
+    read again at each look; None: no history to read), and this batch's spend that
+    history does not hold yet, in micro-dollars."""
 
-    def __init__(self, limit: float, before: float, *, source: str) -> None:
+    def __init__(
+        self,
+        limit: float,
+        *,
+        source: str,
+        recorded: Callable[[float], float] | None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.limit = limit
-        self.before = before
         self.source = source
+        self._recorded = recorded
+        self._now = now
+        self.unsaved = 0  # micro-USD: charged in this batch, not (yet) in history
+        # Charged in the workers, saved in the main thread: a look at the day never sees
+        # a reply both in history and unsaved, nor in neither.
+        self._lock = threading.Lock()
 
-    def reached(self, charged: float) -> BudgetReached | None:
-        today = self.before + charged
-        if today < self.limit:
+    def add(self, usd_amount: float) -> None:
+        with self._lock:
+            self.unsaved += micro(usd_amount)
+
+    @contextlib.contextmanager
+    def saving(self, usd_amount: float) -> Iterator[None]:
+        """Around writing a reply of this batch to history (--history): once written, it
+        is counted there (when history is read: with none when the batch began, this
+        batch's spend counts alone)."""
+        with self._lock:
+            yield
+            if self._recorded is not None:
+                self.unsaved -= micro(usd_amount)
+
+    def reached(self, held: int = 0) -> BudgetReached | None:
+        """BudgetReached when today's spend, with `held` (micro-USD in flight), is at
+        the limit."""
+        with self._lock:
+            since = local_midnight(self._now())
+            recorded = 0.0 if self._recorded is None else self._recorded(since)
+            today = micro(recorded) + self.unsaved + held
+        if today < micro(self.limit):
             return None
-        hint = (
-            "a higher --max-cost-per-day allows more today"
-            if self.source.startswith("flag")
-            else f"--max-cost-per-day USD overrides {self.source} for one run"
-        )
         return BudgetReached(
-            f"max_cost_per_day {usd(self.limit)} reached ({usd(today)} spent today)",
-            hint=hint,
+            f"max_cost_per_day {usd(self.limit)} reached ({usd(today / 1e6)} spent today)",
+            hint=daily_hint(self.source),
         )
 
 
@@ -87,12 +125,38 @@ class Budget:
         self.limit = limit
         self.daily = daily
         self._model_of = model_of
-        self.charged = 0.0  # replies' cost and maybe-billed worst cases
-        self._lock = threading.Lock()  # charged from every worker
+        self._limit = None if limit is None else micro(limit)
+        self.charged = 0  # micro-USD: replies' cost and maybe-billed worst cases
+        self._held: dict[int, int] = {}  # item (seq) -> its worst case, while in flight
+        # Charged from every worker; a worker waiting for room is woken by each end.
+        self._lock = threading.Condition()
+
+    def start(
+        self, seq: int, worst: float | None, stopping: Callable[[], bool] = lambda: False
+    ) -> BudgetReached | bool:
+        """Before item `seq` is sent: False to send it (its worst case is held until
+        `charge`); True when --max-cost leaves no room, BudgetReached when the day is
+        spent. With requests in flight and no room, waits for them to end first (or
+        for the batch to be `stopping`: then False, and the closed gate turns it back)."""
+        with self._lock:
+            while not stopping():
+                held = sum(self._held.values())
+                full = self._limit is not None and self.charged + held >= self._limit
+                daily = None if full or self.daily is None else self.daily.reached(held)
+                if not full and daily is None:
+                    self._held[seq] = micro(worst or 0.0)
+                    return False
+                if not held:  # nothing in flight to wait for: spent
+                    return daily if daily is not None else True
+                self._lock.wait(WAIT)
+            return False
 
     def charge(self, done: Done) -> BudgetReached | bool:
         """Count `done`; False while the budget holds, True when --max-cost is spent,
         BudgetReached when max_cost_per_day is. Raises Unbounded (or Uncounted)."""
+        with self._lock:
+            self._held.pop(done.job.seq, None)
+            self._lock.notify_all()
         record = done.job.record
         if done.reply is not None:
             if done.reply.cost is not None:
@@ -111,33 +175,32 @@ class Budget:
         else:
             amount = 0.0
         with self._lock:
-            self.charged += amount
-            if self.limit is not None and self.charged >= self.limit:
+            self.charged += micro(amount)
+            if self.daily is not None:
+                self.daily.add(amount)
+            if self._limit is not None and self.charged >= self._limit:
                 return True
-            daily = None if self.daily is None else self.daily.reached(self.charged)
+            daily = None if self.daily is None else self.daily.reached()
             return daily if daily is not None else False
 
 
 def daily_limit(
-    limit: float, source: str, db_file: Path, warn: Callable[[str], None], now: float
+    limit: float,
+    source: str,
+    db_file: Path,
+    warn: Callable[[str], None],
+    now: Callable[[], float] = time.time,
 ) -> Daily:
-    """max_cost_per_day as a batch begins: what history recorded today, read once.
+    """max_cost_per_day as a batch begins, read from history (read-only: storage.spend).
     BudgetReached (exit 1) when it is spent already: no item is asked."""
-    before = 0.0
-    if db_file.is_file():  # no history yet: nothing spent today that it could show
-        from aimlchat.storage.store import Store
+    from aimlchat.storage.spend import history_spend
 
-        try:
-            store = Store(db_file)
-        except AimlchatError as exc:
-            warn(f"{exc.message}; max_cost_per_day counts this batch only")
-        else:
-            try:
-                before = store.spent(local_midnight(now))
-            finally:
-                store.close()
-    daily = Daily(limit, before, source=source)
-    reached = daily.reached(0.0)
+    reader = history_spend(db_file)
+    if isinstance(reader, str):
+        warn(f"{reader}; max_cost_per_day counts this batch only")
+        reader = None
+    daily = Daily(limit, source=source, recorded=reader, now=now)
+    reached = daily.reached()
     if reached is not None:
         raise BudgetReached(f"{reached.message}; no item was asked", hint=reached.hint)
     return daily

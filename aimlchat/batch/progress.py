@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import field
 
+from aimlchat.money import usd
 from aimlchat.record import record
 from aimlchat.terminal.environment import Environment
 from aimlchat.words import plural
@@ -64,12 +65,7 @@ def _money(stats: Stats) -> str:
     unknown = stats.unpriced or stats.maybe_billed
     if not stats.priced and (unknown or not stats.prices_known):
         return "cost unknown"  # not $0: nothing says what was spent
-    cost = stats.cost
-    if cost == 0:
-        text = "$0"
-    else:
-        text = f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}" if cost < 100 else f"${cost:,.2f}"
-    return text + ("+?" if unknown else "")
+    return usd(stats.cost) + ("+?" if unknown else "")
 
 
 def live_line(stats: Stats, now: float) -> str:

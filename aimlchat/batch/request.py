@@ -10,6 +10,7 @@ thread-safe, and one session per worker keeps one pooled keep-alive connection e
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from aimlchat.api.route import Router
 from aimlchat.batch.records import Record
 from aimlchat.chat.files import MAX_TOTAL_BYTES, FileContext, collect, is_url
 from aimlchat.chat.tokens import Estimator, fixed_tokens, message_tokens, text_tokens
-from aimlchat.errors import NetworkError, UsageError
+from aimlchat.errors import ApiError, NetworkError, UsageError
 from aimlchat.messages import API, ESTIMATE, Message, user
 from aimlchat.record import record
 
@@ -65,6 +66,9 @@ class Connection:
     router: Router | None = None
     # A line for the user from a worker (a model moved to /responses): once a run.
     note: Callable[[str], None] | None = None
+    # A 404 for a model, before it becomes the item's error: (the worker's client, the
+    # model, the error); the retirement feed says why (api.deprecations, as App.client).
+    not_found: Callable[[Client, str, ApiError], None] | None = None
 
 
 @record(frozen=True)
@@ -116,11 +120,15 @@ class Requester:
         defaults: Defaults,
         price: Price,
         most_out: MostOut = lambda model: None,
+        check: Callable[[str], None] | None = None,
     ) -> None:
+        """`check`: a record's own model, before its request is sent (the retirement
+        feed: a withdrawn model raises UsageError, that item's error)."""
         self._connection = connection
         self.defaults = defaults
         self._price = price
         self._most_out = most_out
+        self._check = check
         self._local = threading.local()
 
     def model_of(self, record: Record) -> str:
@@ -151,8 +159,9 @@ class Requester:
             format=fmt,
             stream=False,
             web_search=d.web_search,
-            # The item's id, so the API's usage logs lead back to its record (a retry is
-            # sent as `….2`: the client numbers the requests made under one id).
+            # The item's id and this run's tag (`aimlchat:batch:q1:k3f9`), so the API's
+            # usage logs lead back to its record, and another run (--retry-errors) is
+            # another id; a retry is sent as `….2` (the client numbers each id's requests).
             client_request_id=request_id("aimlchat", "batch", str(record.id)),
         )
 
@@ -184,6 +193,8 @@ class Requester:
 
     def send(self, record: Record) -> Reply:
         """Ask once (no retries here: the scheduler retries, by api.retry's policy)."""
+        if record.model and record.model != self.defaults.model and self._check is not None:
+            self._check(record.model)  # -m was checked before the batch began
         request = self.request(record)
         try:
             response = self._client().complete(request, self.defaults.api)
@@ -225,6 +236,8 @@ class Requester:
                 router=c.router,
                 note=c.note,
             )
+            if c.not_found is not None:
+                client.not_found = functools.partial(c.not_found, client)
             self._local.client = client
         return client
 

@@ -137,6 +137,7 @@ class Runner:
         max_cost: float | None = None,
         daily: Daily | None = None,  # max_cost_per_day
         priced: Callable[[str], bool] = lambda model: True,
+        worst: Callable[[Record], float | None] = lambda record: None,
         on_success: Callable[[Done], None] | None = None,
         notice: Callable[[str], None] = lambda text: None,
         clock: Callable[[], float] = time.monotonic,
@@ -151,6 +152,8 @@ class Runner:
         budgeted = max_cost is not None or daily is not None
         self._budget = Budget(max_cost, model_of, daily) if budgeted else None
         self._priced = priced  # --max-cost can count what this model costs
+        self._worst = worst  # the most an item's request can cost: held while it runs
+        self._work = work
         self._on_success = on_success
         self._notice = notice
         self._clock = clock
@@ -173,7 +176,7 @@ class Runner:
         threading.Thread(
             target=self._feed, args=(records,), name="aimlchat-batch-feed", daemon=True
         ).start()
-        self._pool = Pool(concurrency, work, self._deliver)
+        self._pool = Pool(concurrency, self._start, self._deliver)
 
     # -- the feeder thread ---------------------------------------------------------------
 
@@ -192,7 +195,29 @@ class Runner:
         except BaseException as exc:  # reported by the main thread, not lost in this one
             self._inbox.put(("bad", exc))
 
-    # -- the workers, as each item ends -----------------------------------------------------
+    # -- the workers, as each item starts and ends ------------------------------------------
+
+    def _start(self, job: Job) -> Done:
+        """In the worker, before the item is sent: its worst case held against the budget,
+        or, with no room left, the gate closed and the item turned back (never sent)."""
+        if self._budget is not None:
+            try:
+                worst = self._worst(job.record)
+            except Exception:  # the item's own error, told when it is sent (run_item)
+                worst = None
+            go: AimlchatError | bool
+            try:
+                go = self._budget.start(job.seq, worst, lambda: self._gate.closed)
+            except AimlchatError as exc:  # history unreadable: the day cannot be kept
+                go = exc
+            if go is not False:
+                self._spent(go)
+                return Done(job, abandoned=True)
+        return self._work(job)
+
+    def _spent(self, reached: AimlchatError | bool) -> None:
+        self._gate.close()
+        self._inbox.put(("budget", None if reached is True else reached))
 
     def _deliver(self, done: Done) -> None:
         """In the worker, before it takes its next item: a spent budget closes the gate
@@ -200,13 +225,11 @@ class Runner:
         if self._budget is not None:
             try:
                 spent = self._budget.charge(done)
-            except Unbounded as exc:
-                self._gate.close()
-                self._inbox.put(("budget", exc))
+            except AimlchatError as exc:  # Unbounded, or history unreadable
+                self._spent(exc)
             else:
-                if spent:
-                    self._gate.close()
-                    self._inbox.put(("budget", None if spent is True else spent))
+                if spent is not False:
+                    self._spent(spent)
         self._inbox.put(("done", done))
 
     # -- the main loop ---------------------------------------------------------------------

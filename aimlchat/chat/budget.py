@@ -4,10 +4,17 @@ counted from the charges history recorded since local midnight).
 
 Checked before a request is sent, never while one runs: a reply in flight is not cut,
 so what was paid for is shown and saved, and a budget is passed by one reply at most.
-What is spent is the API's exact charge of each reply, else the catalogue's estimate
-(`Totals.cost`). A reply whose cost is not known at all (no charge sent, no price) makes
-`--max-cost` unkeepable: the next request is refused. The daily limit counts only what
-history recorded, so replies of unknown cost pass it (a local server has no prices).
+What is spent is the API's exact charge of each reply (whole, cut short or failed),
+else the catalogue's estimate (`Totals`). Once any reply's cost is not known at all (no
+charge sent, no price), `--max-cost` cannot be kept: the next request is refused. The
+daily limit counts only what history recorded, so replies of unknown cost pass it (a
+local server has no prices). Sums are compared in whole micro-dollars (aimlchat.money).
+
+The day's spend is read from history whether or not this run writes it (--no-history,
+a history that would not open for writing: it is read read-only); only with no history
+database at all does this run's own spend stand in. Processes do not lock each other
+out: N of them checking at once may each pass, so the day is passed by N replies at
+most.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from aimlchat.errors import AimlchatError
+from aimlchat.money import MICRO, micro, usd
 
 # Where each limit came from, for the hint that says how to change it.
 FLAG_SOURCE = "flag"
@@ -26,10 +34,10 @@ class Spend(Protocol):
     """What a budget reads of a conversation's running totals (chat.session.Totals)."""
 
     @property
-    def cost(self) -> float | None: ...
+    def micro_usd(self) -> int | None: ...
 
     @property
-    def turns(self) -> int: ...
+    def unknown(self) -> int: ...
 
     @property
     def estimated(self) -> bool: ...
@@ -39,11 +47,11 @@ class BudgetReached(AimlchatError):
     """A limit is reached: nothing more is sent (exit 1). What came is kept."""
 
 
-def usd(amount: float) -> str:
-    """$0.00124, $0.5, $12.30: enough digits for a fraction of a cent."""
-    if amount >= 1:
-        return f"${amount:,.2f}"
-    return "$" + (f"{amount:.6f}".rstrip("0").rstrip(".") or "0")
+def daily_hint(source: str) -> str:
+    """How to change max_cost_per_day, by where it came from (`source`)."""
+    if source.startswith(FLAG_SOURCE):
+        return "a higher --max-cost-per-day allows more today"
+    return f"--max-cost-per-day USD overrides {source} for one run"
 
 
 def local_midnight(now: float) -> float:
@@ -85,7 +93,10 @@ class Budget:
     @property
     def spent(self) -> float:
         """This run's spend: every watched conversation's cost so far."""
-        return sum(t.cost or 0.0 for t in self._watched)
+        return self._spent_micro() / MICRO
+
+    def _spent_micro(self) -> int:
+        return sum(t.micro_usd or 0 for t in self._watched)
 
     @property
     def estimated(self) -> bool:
@@ -93,8 +104,8 @@ class Budget:
         return any(t.estimated for t in self._watched)
 
     def unknown(self) -> bool:
-        """A reply came whose cost is not known at all."""
-        return any(t.turns and t.cost is None for t in self._watched)
+        """Some reply since the budget began has a cost not known at all."""
+        return any(t.unknown for t in self._watched)
 
     def spent_today(self) -> float:
         if self._recorded is None:
@@ -107,12 +118,12 @@ class Budget:
             self._check_limit(self.limit)
         if self.daily is not None:
             today = self.spent_today()
-            if today >= self.daily:
+            if micro(today) >= micro(self.daily):
                 where = "as history recorded" if self._recorded else "this run"
                 raise BudgetReached(
                     f"max_cost_per_day {usd(self.daily)} reached ({usd(today)} spent today, "
                     f"{where}); nothing more is sent",
-                    hint=self._daily_hint(),
+                    hint=daily_hint(self._daily_source),
                 )
 
     def _check_limit(self, limit: float) -> None:
@@ -123,27 +134,21 @@ class Budget:
                 "is sent",
                 hint="load prices with `aimlchat models --pricing`, or drop --max-cost",
             )
-        spent = self.spent
-        if spent >= limit:
-            about = "~" if self.estimated else ""
+        if self._spent_micro() >= micro(limit):
             raise BudgetReached(
-                f"--max-cost {usd(limit)} reached ({about}{usd(spent)} spent); "
+                f"--max-cost {usd(limit)} reached ({usd(self.spent, estimate=self.estimated)}"
+                " spent); "
                 "nothing more is sent",
                 hint=self.limit_hint,
             )
 
-    def _daily_hint(self) -> str:
-        if self._daily_source.startswith(FLAG_SOURCE):
-            return "a higher --max-cost-per-day allows more today"
-        return f"--max-cost-per-day USD overrides {self._daily_source} for one run"
-
     def status(self) -> str:
         """`/max-cost` in the REPL: the limit and what is spent."""
-        about = "~" if self.estimated else ""
+        spent = usd(self.spent, estimate=self.estimated)
         if self.limit is None:
-            line = f"no --max-cost for this session ({about}{usd(self.spent)} spent)"
+            line = f"no --max-cost for this session ({spent} spent)"
         else:
-            line = f"--max-cost {usd(self.limit)}: {about}{usd(self.spent)} spent"
+            line = f"--max-cost {usd(self.limit)}: {spent} spent"
         if self.daily is not None:
             line += f"; max_cost_per_day {usd(self.daily)}: {usd(self.spent_today())} today"
         return line

@@ -23,6 +23,7 @@ from aimlchat.chat.context import ContextWindow, Plan, Window, resolve_window
 from aimlchat.chat.transcript import Transcript, TurnSettings
 from aimlchat.errors import AimlchatError, ApiError
 from aimlchat.messages import API, ASSISTANT, ESTIMATE, USER, Cost, Message, ToolCall, assistant
+from aimlchat.money import MICRO, micro
 from aimlchat.record import record, replace
 from aimlchat.storage.store import Store
 from aimlchat.terminal.output import ReasoningSink, Sink
@@ -64,9 +65,16 @@ class Totals:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost: float | None = None  # USD; None: no reply's cost is known
+    # USD in millionths, each reply's rounded as it is added: sums a budget compares stay
+    # exact (ten $0.10 replies are $1.00). None: no reply's cost is known.
+    micro_usd: int | None = None
     turns: int = 0
-    estimated: bool = False  # some of `cost` is the catalogue's estimate, not a charge
+    estimated: bool = False  # some of the cost is the catalogue's estimate, not a charge
+    unknown: int = 0  # replies paid for whose cost is not known at all (no charge, no price)
+    # Requests paid for (whole replies and ones cut short), and those of them estimated:
+    # what one turn spent is the difference of two snapshots (commands.ask.TurnMeter).
+    paid: int = 0
+    estimates: int = 0
 
     def add(self, usage: Usage | None, cost: Cost | None) -> None:
         self.turns += 1
@@ -76,14 +84,24 @@ class Totals:
         self.spend(cost)
 
     def spend(self, cost: Cost | None) -> None:
-        """Cost without a whole reply (one cut short, or failed, that was charged)."""
-        if cost is not None:
-            self.cost = (self.cost or 0.0) + cost.usd
-            self.estimated = self.estimated or cost.estimated
+        """One reply's cost (a whole one, or one cut short or failed once it began);
+        None: it is not known."""
+        self.paid += 1
+        if cost is None:
+            self.unknown += 1
+            return
+        self.micro_usd = (self.micro_usd or 0) + micro(cost.usd)
+        self.estimated = self.estimated or cost.estimated
+        self.estimates += cost.estimated
+
+    @property
+    def cost(self) -> float | None:
+        return None if self.micro_usd is None else self.micro_usd / MICRO
 
     @property
     def total(self) -> Cost | None:
-        return None if self.cost is None else Cost(self.cost, ESTIMATE if self.estimated else API)
+        cost = self.cost
+        return None if cost is None else Cost(cost, ESTIMATE if self.estimated else API)
 
 
 class Chat(Transcript):
@@ -237,20 +255,23 @@ class Chat(Transcript):
         return self.client.chat(request, api=self.settings.api)
 
     def _request_id(self) -> str:
-        """`aimlchat:c42:m317`: the conversation and the message replied to (or, with no
-        history, `aimlchat:<run>:t3`), `:s1` for a tool loop's later steps, `:r2` when
-        the same step is asked again (/retry, a context trimmed): so the API's usage
-        logs lead back to the reply in history."""
+        """`aimlchat:c42:m317:k3f9`: the conversation and the message replied to, and this
+        process's tag (api.aimlapi.run_tag: a /retry in a new process is a new id); with
+        no history, `aimlchat:t3:<this chat's run>`; `:s1` for a tool loop's later steps,
+        `:r2` when the same step is asked again (/retry, a context trimmed): so the API's
+        usage logs lead back to the reply in history."""
         start = _last_user(self.messages)
         mid = self.message_ids[start] if start is not None else None
+        run: str | None = None  # the process's tag
         if mid is not None and self.conversation_id is not None:
             pieces = ["aimlchat", f"c{self.conversation_id}", f"m{mid}"]
         else:
-            pieces = ["aimlchat", self._run, f"t{len(self.messages) if start is None else start}"]
+            pieces = ["aimlchat", f"t{len(self.messages) if start is None else start}"]
+            run = self._run
         steps = sum(m.role == ASSISTANT for m in self.messages[(start or 0) + 1 :])
         if steps:
             pieces.append(f"s{steps}")
-        base = request_id(*pieces)
+        base = request_id(*pieces, run=run)
         n = self._sent[base] = self._sent.get(base, 0) + 1
         return base if n == 1 else f"{base}:r{n}"
 
@@ -339,9 +360,9 @@ class Chat(Transcript):
                 self._reply(response, 0, calls), status=status, usage=usage, **self._trace(result)
             )
         else:  # filtered before a word: no reply, as if the request had failed
-            self._fail_turn(response)
+            self._fail_turn(response, cost)
         self._keep_choices(response)
-        self.totals.add(result.usage, cost)
+        self.totals.add(result.usage, cost)  # counted here, once
         if self.on_reply is not None:
             self.on_reply(result)
         if result.usage is not None and self.last_plan is not None:
@@ -357,33 +378,36 @@ class Chat(Transcript):
         if sink is not None:
             with contextlib.suppress(OSError, AimlchatError):  # a gone pipe; text saved below
                 sink.finish(status=status)
-        text = response.text(0) if response is not None else ""
-        if text and response is not None:
-            charge = self._charged(response)  # paid for, so counted and kept
-            self.totals.spend(charge)
+        if response is None:  # refused before a reply began: nothing known to be paid for
+            self._fail_turn(None, None)
+            return
+        # Begun, so maybe paid for: counted as a whole reply is (an unknown cost too, so
+        # --max-cost stops), and kept with it.
+        cost = self._partial_cost(response)
+        self.totals.spend(cost)
+        if response.text(0):
             self._append(
                 self._reply(response, 0),
                 status=status,
-                cost=charge,
+                cost=cost,
                 inference_id=response.inference_id,
-                client_request_id=self.request_id,
+                client_request_id=response.client_request_id or self.request_id,
             )
             self._keep_choices(response)
         else:
-            self._fail_turn(response)
+            self._fail_turn(response, cost)
 
-    def _fail_turn(self, response: Response | None) -> None:
+    def _fail_turn(self, response: Response | None, cost: Cost | None) -> None:
         """No answer: the message leaves the context; thinking that came is kept in
-        history, and so is a charge the server reported all the same."""
-        charge = self._charged(response) if response is not None else None
-        self.totals.spend(charge)
-        if response is not None and (response.reasoning(0) or charge is not None):
+        history, and so is its cost (the caller counts it in the totals), so the day's
+        spend sees it."""
+        if response is not None and (response.reasoning(0) or cost is not None):
             self._record(
                 assistant(reasoning=response.reasoning(0)),
                 status="failed",
-                cost=charge,
+                cost=cost,
                 inference_id=response.inference_id,
-                client_request_id=self.request_id,
+                client_request_id=response.client_request_id or self.request_id,
             )
         self._fail_last_user()
 
@@ -401,6 +425,26 @@ class Chat(Transcript):
             if charge is not None and charge.usd is not None:
                 return Cost(charge.usd, API)
         return None
+
+    def _partial_cost(self, response: Response) -> Cost | None:
+        """A reply cut short or failed once it began: the API's charge; else the catalogue
+        price of its tokens (the usage, or when it never came, the prompt as sent and what
+        arrived of the reply, estimated); None when neither is known."""
+        charge = self._charged(response)
+        if charge is not None:
+            return charge
+        usage: Usage | None = None
+        with contextlib.suppress(AimlchatError):
+            usage = response.usage
+        if usage is None and self.last_plan is not None:
+            from aimlchat.chat.tokens import text_tokens
+
+            came = "".join(response.text(i) + response.reasoning(i) for i in response.indexes())
+            out = round(text_tokens(came))
+            prompt = self.last_plan.prompt_tokens
+            usage = Usage(prompt, out, prompt + out)
+        usd = self.cost_of(usage)
+        return None if usd is None else Cost(usd, ESTIMATE)
 
     def reply_cost(self, response: Response) -> Cost | None:
         """The API's charge; else the catalogue price of the tokens, marked an estimate."""

@@ -205,6 +205,11 @@ from aimlchat.cli.batch import batch  # noqa: E402
 cli.command(epilog=EXIT_CODES)(batch)
 
 
+def _allow_insecure() -> Any:
+    """As `ask` has it (cli.options): plain http to another host (a LAN server)."""
+    return typer.Option("--allow-insecure", help="Allow the key over plain http.")
+
+
 @cli.command()
 def models(
     ctx: typer.Context,
@@ -221,6 +226,7 @@ def models(
     base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
+    allow_insecure: Annotated[bool, _allow_insecure()] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Log requests.")] = False,
 ) -> None:
     """List the live model catalogue (cached; revalidated with its ETag).
@@ -236,7 +242,13 @@ def models(
     from aimlchat.commands.runtime import App
     from aimlchat.settings.resolve import Flags
 
-    opts = Flags(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
+    opts = Flags(
+        base_url=base_url,
+        timeout=timeout,
+        debug=debug,
+        no_color=no_color,
+        allow_insecure=allow_insecure,
+    )
     if deprecated:
         show_deprecated(App(opts, _env(ctx)), search=search, as_json=json_)
         return
@@ -272,6 +284,7 @@ def usage(
     base_url: Annotated[str | None, typer.Option(help="API base URL.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
+    allow_insecure: Annotated[bool, _allow_insecure()] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Log requests.")] = False,
 ) -> None:
     """Show the account's balance and spend (AI/ML API), beside what history recorded.
@@ -290,7 +303,13 @@ def usage(
     from aimlchat.commands.usage import show_usage
     from aimlchat.settings.resolve import Flags
 
-    opts = Flags(base_url=base_url, timeout=timeout, debug=debug, no_color=no_color)
+    opts = Flags(
+        base_url=base_url,
+        timeout=timeout,
+        debug=debug,
+        no_color=no_color,
+        allow_insecure=allow_insecure,
+    )
     show_usage(App(opts, _env(ctx)), period=period, since=since, until=until, by=by, as_json=json_)
 
 

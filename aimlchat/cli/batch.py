@@ -81,7 +81,8 @@ def batch(
       {"id": "q1", "prompt": "…", "system": "…", "model": "…", "params": {"temperature": 0}}
       {"id": "q2", "prompt": "Review this", "files": ["src/app.py"]}
     -f files go before every item's prompt, then the record's own "files".
-    OUT lines: {"id", "text", "finish_reason", "usage", "cost", "model", "error"}
+    OUT lines: {"id", "text", "finish_reason", "usage", "cost", "cost_source",
+      "inference_id", "client_request_id", "model", "error"}
 
     \b
     Examples:

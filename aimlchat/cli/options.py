@@ -158,7 +158,8 @@ def _completer(param: Param) -> Callable[[str], list[str]]:
 
 def _param_option(param: Param) -> tuple[Any, Any]:
     """A Typer option for one row of the table."""
-    kind = _TYPES[param.kind]
+    # An amount is taken as text, so `$0.05` is read (params.money), not refused by Click.
+    kind = str | None if param.money else _TYPES[param.kind]
     extra: dict[str, Any] = {}
     if param.kind == "enum":
         extra["autocompletion"] = _completer(param)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from aimlchat import money
 from aimlchat.api.events import (
     ChatEvent,
     CitationDelta,
@@ -20,7 +21,7 @@ from aimlchat.api.events import (
     TextDelta,
     Usage,
 )
-from aimlchat.chat.session import ReplyFiltered, TurnResult
+from aimlchat.chat.session import ReplyFiltered, Totals, TurnResult
 from aimlchat.commands.message import build_message, warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.commands.tooling import tty_ask
@@ -33,7 +34,7 @@ from aimlchat.errors import (
     redact,
 )
 from aimlchat.messages import Cost
-from aimlchat.record import record
+from aimlchat.record import record, replace
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.output import per_reply
 from aimlchat.terminal.spinner import Spinner, SpinnerSink
@@ -152,19 +153,23 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
     observe = _ndjson_writer(app) if out.ndjson else None
     if out.ndjson:
         chat.on_reply = _ndjson_usage(app)
+    meter = TurnMeter(chat.totals)
     try:
         with spinner:
             result = chat.send(message, sink, observe)
     except (KeyboardInterrupt, Terminated):
         if chat.store is not None and chat.statuses and chat.statuses[-1] == "interrupted":
             app.notifier.info("the partial reply was saved (aimlchat history show)")
+        _report_usage(app, meter)
         raise
     except StdoutUnwritable as exc:  # the reply came whole all the same, and was saved
         exc.hint = exc.hint or ("it was saved: aimlchat history show" if chat.store else None)
+        _report_usage(app, meter)
         raise
     except AimlchatError as exc:
-        if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON and usage too
+        if isinstance(exc, ReplyFiltered):  # a reply all the same: its JSON too
             _report(app, out, exc.result)
+        _report_usage(app, meter)  # a budget stop, a failed step: what was paid for
         if out.ndjson:
             _ndjson_error(app, exc)
         raise
@@ -178,6 +183,7 @@ def run_ask(app: App, out: AskOutput) -> TurnResult:
         where = "aimlchat history show" if chat.store else "--ndjson"
         app.notifier.warn(f"the model gave no answer, only its thinking (see it with {where})")
     _report(app, out, result)
+    _report_usage(app, meter)
     if out.extract:
         print_code(app, result, last=out.extract == "last", saved=chat.store is not None)
     elif json_lines and not out.ndjson:
@@ -267,8 +273,47 @@ def print_json_lines(app: App, texts: list[str], *, saved: bool) -> None:
 def _report(app: App, out: AskOutput, result: TurnResult) -> None:
     if out.json:  # the body as the server sent it (its `meta.usage` included)
         app.out.data(json.dumps(result.response.json(), ensure_ascii=False, indent=2) + "\n")
-    if app.opts.usage:
-        app.notifier.info(usage_line(result.usage, result.cost))
+
+
+def _report_usage(app: App, meter: TurnMeter) -> None:
+    """--usage: one line for the whole turn, every request it made summed."""
+    line = meter.line() if app.opts.usage else None
+    if line is not None:
+        app.notifier.info(line)
+
+
+class TurnMeter:
+    """What one turn spent (its tool steps, a retried request, a reply cut short): the
+    session's totals when it began, compared with them when it ends, however it ends."""
+
+    def __init__(self, totals: Totals) -> None:
+        self._totals = totals
+        self._before = replace(totals)
+
+    def line(self) -> str | None:
+        """`tokens: … · cost $0.00248 · 2 requests` for `--usage`; None when nothing
+        was sent (refused before the first request)."""
+        now, then = self._totals, self._before
+        requests = now.paid - then.paid
+        if requests <= 0:
+            return None
+        prompt = now.prompt_tokens - then.prompt_tokens
+        completion = now.completion_tokens - then.completion_tokens
+        spent = (now.micro_usd or 0) - (then.micro_usd or 0)
+        unknown = now.unknown - then.unknown
+        if prompt or completion:
+            line = f"tokens: {prompt} prompt + {completion} completion = {prompt + completion}"
+        else:
+            line = "usage: the server reported no token counts"
+        if unknown < requests:  # some cost known; `+?` when another's is not (as batch says)
+            estimated = now.estimates > then.estimates
+            line += f" · cost {money.usd(spent / money.MICRO, estimate=estimated)}"
+            line += "+?" if unknown else ""
+        elif prompt or completion:
+            line += " · cost unknown (run `aimlchat models --pricing` once to load prices)"
+        else:
+            line += " · cost unknown"
+        return line + (f" · {requests} requests" if requests > 1 else "")
 
 
 def usage_line(usage: Usage | None, cost: Cost | None) -> str:

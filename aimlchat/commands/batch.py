@@ -23,7 +23,7 @@ from aimlchat.batch.budget import Daily, daily_limit
 from aimlchat.batch.gate import RateGate
 from aimlchat.batch.outfile import Existing, OutFile, StdoutFile
 from aimlchat.batch.progress import Progress, Stats, summary
-from aimlchat.batch.records import Reader, Shard, Unknown, UnknownParams, count
+from aimlchat.batch.records import Reader, Record, Shard, Unknown, UnknownParams, count
 from aimlchat.batch.request import Connection, Defaults, Requester
 from aimlchat.batch.runner import Ending, Runner, StopFlag
 from aimlchat.batch.scheduler import Done, run_item
@@ -32,11 +32,14 @@ from aimlchat.commands.batch_prices import has_price, load_prices
 from aimlchat.commands.message import gather_files, working_dir
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError, ExitCode, StoreError, UsageError
-from aimlchat.messages import assistant, user
-from aimlchat.record import record
+from aimlchat.messages import ESTIMATE, Cost, assistant, user
+from aimlchat.money import usd
+from aimlchat.record import record, replace
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
+    from aimlchat.api.client import Client
+    from aimlchat.errors import ApiError
     from aimlchat.storage.store import Store
     from aimlchat.terminal.environment import Environment
     from aimlchat.terminal.output import Output
@@ -131,9 +134,14 @@ def _shared_files(app: App) -> FileContext:
 
 
 def _history(
-    store: Store | None, requester: Requester, warn: Callable[[str], None]
+    store: Store | None,
+    requester: Requester,
+    warn: Callable[[str], None],
+    daily: Daily | None = None,
 ) -> Callable[[Done], None] | None:
-    """--history: each finished item as a conversation of its own."""
+    """--history: each finished item as a conversation of its own, with its cost and
+    ids (so max_cost_per_day, `history list` and `aimlchat usage` see batch spend);
+    `daily` hears of each cost history now holds."""
     if store is None:
         return None
     broken = False
@@ -145,15 +153,25 @@ def _history(
             return
         model = requester.model_of(record)
         usage = reply.usage
+        cost = None if reply.cost is None else Cost(reply.cost, reply.cost_source or ESTIMATE)
+        counted = (
+            daily.saving(cost.usd)
+            if daily is not None and cost is not None
+            else contextlib.nullcontext()
+        )
         try:
             cid = store.create(model=model, system=requester.system_of(record))
             store.add(cid, user(record.prompt))
-            store.add(
-                cid,
-                assistant(reply.text),
-                model=model,
-                usage=(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
-            )
+            with counted:
+                store.add(
+                    cid,
+                    assistant(reply.text),
+                    model=model,
+                    usage=(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
+                    cost=cost,
+                    inference_id=reply.inference_id,
+                    client_request_id=reply.client_request_id,
+                )
         except StoreError as exc:
             broken = True
             warn(f"{exc.message}; batch results are not being saved to history")
@@ -195,6 +213,7 @@ def run_batch(app: App, opts: BatchOptions) -> None:
         idle_timeout=s.idle_timeout,
         router=app.router(),
         note=functools.partial(_worker_note, app),
+        not_found=functools.partial(_explain_404, app),
     )
     defaults = Defaults(
         s.model,
@@ -211,7 +230,12 @@ def run_batch(app: App, opts: BatchOptions) -> None:
     need = opts.max_cost is not None
     named = _models_named(shard, unknown, opts.input) if need else set()
     pricing = load_prices(app, {s.model, *named}, need=need)
-    requester = Requester(connection, defaults, pricing.price, pricing.most_out)
+    # The retirement feed (cached): -m withdrawn is exit 2 before OUT is created, and
+    # deprecated a warning; a record's own model is checked as its item is taken.
+    app.lifecycle()  # made here, once: the workers share it
+    app.check_model(s.model)
+    check = functools.partial(_check_record_model, app)
+    requester = Requester(connection, defaults, pricing.price, pricing.most_out, check)
     with _lines(app.env.stdin, _input_path(opts.input)):
         pass  # a missing IN is an error before OUT is created
     daily = _daily(app)  # today's spent already: exit 1 before OUT is created
@@ -236,18 +260,41 @@ def _daily(app: App) -> Daily | None:
     if s.max_cost_per_day is None:
         return None
     source = s.sources.get("max_cost_per_day", "config.toml")
-    return daily_limit(
-        s.max_cost_per_day, source, app.paths.db_file, app.notifier.warn, time.time()
-    )
+    return daily_limit(s.max_cost_per_day, source, app.paths.db_file, app.notifier.warn)
 
 
-def _worker_note(app: App, text: str) -> None:
+def _worker_note(app: App, text: str, *, warning: bool = False) -> None:
     """A worker's line for the user, on a line of its own: a live progress line is taken
     away first (the runner draws it again)."""
     if app.env.stderr_tty and not app.env.dumb_terminal:  # as Progress.live
         with contextlib.suppress(OSError, ValueError):
             app.env.stderr.write("\r\x1b[K")
-    app.notifier.info(text)
+    (app.notifier.warn if warning else app.notifier.info)(text)
+
+
+def _check_record_model(app: App, model: str) -> None:
+    """A record's own model, in its worker, by the cached retirement feed: withdrawn is
+    that item's error record (UsageError, the hint in the message: a record keeps no
+    hint), nothing sent; deprecated, a warning once a day."""
+    from aimlchat.api.deprecations import RECORD
+
+    say = functools.partial(_worker_note, app)
+    try:
+        app.lifecycle().check(model, RECORD, warn=functools.partial(say, warning=True), note=say)
+    except UsageError as exc:
+        raise UsageError(f"{exc.message}; {exc.hint}" if exc.hint else exc.message) from None
+
+
+def _explain_404(app: App, client: Client, model: str, exc: ApiError) -> None:
+    """A 404 for a model in a worker: the retirement feed says why (as App.client wires
+    it), in the message itself, which is what the item's error record keeps."""
+    from aimlchat.api.deprecations import RECORD
+
+    source = app.model_source(model) if model == app.model else RECORD
+    hint = exc.hint
+    app.lifecycle().explain(model, exc, client.quick_deprecations, source)
+    if exc.hint and exc.hint != hint:
+        exc.message = f"{exc.message}; {exc.hint}"
 
 
 def _models_named(shard: Shard, unknown: Unknown, spec: str) -> set[str]:
@@ -297,7 +344,7 @@ def _run(
     work = functools.partial(
         run_item, send=requester.send, gate=gate, policy=policy, patience=PATIENCE
     )
-    saved = _history(app.store(), requester, app.notifier.warn) if opts.history else None
+    saved = _history(app.store(), requester, app.notifier.warn, daily) if opts.history else None
     flag = StopFlag()
     with _lines(app.env.stdin, path) as lines, _stop_on_signals(flag, app.env):
         runner = Runner(
@@ -313,6 +360,7 @@ def _run(
             max_cost=opts.max_cost,
             daily=daily,
             priced=priced,
+            worst=functools.partial(_worst, requester),
             on_success=saved,
             notice=app.notifier.info,
         )
@@ -324,8 +372,10 @@ def _run(
     return ending
 
 
-def _usd(amount: float) -> str:
-    return f"{amount:.6f}".rstrip("0").rstrip(".") if amount < 1 else f"{amount:,.2f}"
+def _worst(requester: Requester, record: Record) -> float | None:
+    """The most an item's request can cost, held against the budget while it runs: its
+    prompt and -f files as sent, but not its own files (read when it is sent, once)."""
+    return requester.worst_case(requester.request(replace(record, files=())))
 
 
 def _resume_hint(writer: OutFile | StdoutFile) -> str:
@@ -366,12 +416,12 @@ def _unreachable(ending: Ending, written: str, writer: OutFile | StdoutFile) -> 
 def _spent(stats: Stats) -> str:
     """What --max-cost counted: the replies' cost, and the worst case of those that may
     have been billed."""
-    spent = f"${_usd(stats.cost)} spent"
+    spent = f"{usd(stats.cost)} spent"
     if not stats.maybe_billed:
         return spent
     maybe = plural(stats.maybe_billed, "request")
     return (
-        f"{spent}, up to ${_usd(stats.cost + stats.at_risk)} with {maybe} that may have been billed"
+        f"{spent}, up to {usd(stats.cost + stats.at_risk)} with {maybe} that may have been billed"
     )
 
 
@@ -424,7 +474,7 @@ def _report(opts: BatchOptions, stats: Stats, ending: Ending, writer: OutFile | 
         )
     if reason == "budget":
         raise Stopped(
-            f"--max-cost ${_usd(opts.max_cost or 0)} reached ({_spent(stats)}); "
+            f"--max-cost {usd(opts.max_cost or 0)} reached ({_spent(stats)}); "
             f"{written}; the other items were not asked",
             ExitCode.API,
             _resume_hint(writer),

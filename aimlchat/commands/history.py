@@ -8,7 +8,7 @@ from typing import Any
 
 from aimlchat.commands.runtime import App
 from aimlchat.errors import UsageError
-from aimlchat.messages import Message, parts_json
+from aimlchat.messages import ASSISTANT, Message, parts_json
 from aimlchat.storage.migrations import search_text
 from aimlchat.storage.refs import is_id
 from aimlchat.storage.search import Hit, snippet
@@ -52,8 +52,9 @@ class HistoryView:
         if not rows:
             self.app.notifier.info("no saved conversations yet")
             return
-        # A cost column once any conversation has one (~: partly an estimate).
-        costs = [c.cost.text() if c.cost else "" for c in rows]
+        # A cost column once any conversation has one (~: partly an estimate; +?: some
+        # reply's cost is not known, as batch says).
+        costs = [self._cost_text(c) for c in rows]
         width = max(map(len, costs))
         for c, cost in zip(rows, costs, strict=True):
             name = f" ({c.name})" if c.name else ""
@@ -68,6 +69,12 @@ class HistoryView:
                     f'conversation {c.id} is named "{c.name}", which now reads as an id:'
                     f" rename it with /save NAME in: aimlchat chat --session {c.id}"
                 )
+
+    def _cost_text(self, info: ConversationInfo) -> str:
+        if info.cost is None:
+            return ""
+        replies = self.store.messages(info.id, all_statuses=True)
+        return info.cost.text() + ("+?" if any(map(_cost_unknown, replies)) else "")
 
     def search(self, query: str, *, limit: int) -> None:
         """One line per message (or conversation name) containing every word, newest first."""
@@ -96,7 +103,7 @@ class HistoryView:
             if all_statuses or m.status in ACTIVE:
                 message = m.message
                 self._out(f"\n## {m.role}{_mark(m.status)}\n\n")
-                if ids and _traced(m):
+                if ids and (_traced(m) or _cost_unknown(m)):
                     self._dim(_trace_line(m) + "\n\n")
                 if message.reasoning.strip():
                     self._dim(_quoted_thinking(message.reasoning) + "\n")
@@ -251,11 +258,17 @@ def _traced(m: StoredMessage) -> bool:
     return m.cost is not None or m.inference_id is not None or m.client_request_id is not None
 
 
+def _cost_unknown(m: StoredMessage) -> bool:
+    """A reply paid for whose cost history does not know (no charge came, no price was
+    cached, or an older release saved it); -n's other choices cost nothing of their own."""
+    return m.role == ASSISTANT and m.cost is None and m.status != "choice"
+
+
 def _trace_line(m: StoredMessage, *, sourced: bool = False) -> str:
     """`cost $0.00124 · inference id V1St… · client request id aimlchat:c4:m9` (what
     is known; the ids are the server's text, shown safely); `sourced`: the cost says
     where it came from in words too (an export read without knowing what `~` means)."""
-    said = [f"cost {m.cost.text()}"] if m.cost else []
+    said = [f"cost {m.cost.text()}"] if m.cost else ["cost unknown"] if _cost_unknown(m) else []
     if m.cost and sourced:
         said[0] += " (estimate)" if m.cost.estimated else " (charged)"
     if m.inference_id:

@@ -11,6 +11,16 @@ from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError
 
 
+def _tsv(rows: list[list[str]]) -> str:
+    """Tab-separated lines for a pipe; a server's string stays on its line and in its
+    column: a tab, line break or other control character in it becomes a space."""
+    return "".join("\t".join(_plain(cell) for cell in row) + "\n" for row in rows)
+
+
+def _plain(text: str) -> str:
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _tokens(n: int | None) -> str:
     return "" if n is None else tokens_text(n)  # as /context says it
 
@@ -72,7 +82,7 @@ def show_models(
         rows.append(row)
     if not app.out.is_terminal:
         # A pipe gets tab-separated columns: easy to cut, sort and grep.
-        app.out.data("".join("\t".join(r) + "\n" for r in [headers, *rows]))
+        app.out.data(_tsv([headers, *rows]))
         return
     from aimlchat.terminal.table import print_table
 
@@ -121,7 +131,7 @@ def show_deprecated(app: App, *, search: str | None, as_json: bool) -> None:
         for e in entries
     ]
     if not app.out.is_terminal:
-        app.out.data("".join("\t".join(r) + "\n" for r in [headers, *rows]))
+        app.out.data(_tsv([headers, *rows]))
         return
     from aimlchat.terminal.table import print_table
 

@@ -171,8 +171,20 @@ def _prompt(session: PromptSession[str], message: str, default: str = "") -> str
     return line
 
 
+def recall(session: PromptSession[str], text: str) -> None:
+    """A refused message into the input history, so Up brings it back: typed at this
+    prompt it is there already; sent from the command line (`chat "…"`) it is not."""
+    history = session.history
+    strings = history.get_strings()
+    if not strings or strings[-1] != text:
+        history.append_string(text)
+
+
 def loop(repl: Repl, session: PromptSession[str], held: HeldKeys | None = None) -> None:
     while True:
+        if repl.recall is not None:
+            recall(session, repl.recall)
+            repl.recall = None
         try:
             draft, repl.draft = repl.draft, ""
             if held is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aimlchat.chat.session import Chat, TurnResult
+from aimlchat.chat.session import Chat, Totals, TurnResult
 from aimlchat.commands.message import warn_text_only
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError
@@ -23,14 +23,38 @@ class Quit(Exception):
     pass
 
 
+RECALL = "↑ brings your message back"  # said by a refusal that leaves the prompt empty
+
+
 class ReplCore:
     def __init__(self, app: App, chat: Chat, write: Callable[[str], None]) -> None:
         self.app = app
+        self._spent: list[Totals] = []  # every conversation of this session: /cost, /usage
         self.chat = chat
         self.write = write
         self.pending_images: list[Image] = []
         self.pending_files: list[str] = []  # fenced file blocks for the next message
         self.draft: str = ""  # text to put back at the prompt (a message that got no reply)
+        # A refused message that tells the user to type a command: not put back at the
+        # prompt (the command would be typed after it), but into the input history.
+        self.recall: str | None = None
+        self._refused = False  # the last turn was refused by a budget
+
+    @property
+    def chat(self) -> Chat:
+        return self._chat
+
+    @chat.setter
+    def chat(self, chat: Chat) -> None:
+        """The conversation (`/clear` and `/load` bring another): its totals join the
+        session's, as they join its budget."""
+        self._chat = chat
+        if not any(t is chat.totals for t in self._spent):
+            self._spent.append(chat.totals)
+
+    def session_totals(self) -> Totals:
+        """What this REPL session has spent, over every conversation it held."""
+        return combined(self._spent)
 
     def _sink(self) -> Any:
         from aimlchat.terminal.output import per_reply
@@ -38,28 +62,75 @@ class ReplCore:
         return per_reply(self.app.reply_sink)  # a tool step's lines go between replies
 
     def _turn(self, action: Callable[[Any], TurnResult]) -> None:
+        from aimlchat.commands.ask import TurnMeter
+
+        meter = TurnMeter(self.chat.totals)
+        self._refused = False
         try:
             result = action(self._sink())
         except KeyboardInterrupt:
             kept = self.chat.statuses and self.chat.statuses[-1] == "interrupted"
+            self._usage(meter)
             self.app.notifier.info("interrupted" + ("; the partial reply is kept" if kept else ""))
             self._restore_unsent()
         except AimlchatError as exc:
-            self.app.notifier.error(exc.message, exc.hint)
+            self._usage(meter)
+            self._refusal(exc)
             self._restore_unsent()
         else:
             if citations := result.response.citations(0):
                 from aimlchat.terminal.sources import show_sources
 
                 show_sources(self.app.out, citations)  # under the reply; only on a terminal
-            if self.app.opts.usage:
-                from aimlchat.commands.ask import usage_line
+            self._usage(meter)
 
-                self.app.notifier.info(usage_line(result.usage, result.cost))
+    def _usage(self, meter: Any) -> None:
+        """--usage: one line for the turn, every request it made summed (commands.ask)."""
+        line = meter.line() if self.app.opts.usage else None
+        if line is not None:
+            self.app.notifier.info(line)
+
+    def _refusal(self, exc: AimlchatError) -> None:
+        """The error line; a budget's says how to go on here, in the REPL's words."""
+        from aimlchat.chat.budget import BudgetReached
+
+        hint = exc.hint
+        if isinstance(exc, BudgetReached):
+            self._refused = True
+            hint = self._budget_hint(hint)
+            sending = self._unanswered
+            if sending is not None and not any(m is sending for m in self.chat.messages):
+                hint = f"{hint}; {RECALL}" if hint else RECALL  # refused before it was sent
+        self.app.notifier.error(exc.message, hint)
+
+    def _budget_hint(self, hint: str | None) -> str | None:
+        """Which limit refused, told as this REPL changes it (the budget's own hints name
+        ask's flags): checked in the order `Budget.check` checks them."""
+        budget = self.chat.budget
+        if budget is None:
+            return hint
+        if budget.limit is not None and budget.unknown():
+            return "/budget off drops the limit; or load prices with `aimlchat models --pricing`"
+        if budget.limit is not None and budget.spent >= budget.limit:
+            return budget.limit_hint
+        return (
+            "max_cost_per_day can be raised for the next run with --max-cost-per-day, "
+            "or in config.toml"
+        )
+
+    _unanswered: Message | None = None  # the message `send` is sending
 
     def _restore_unsent(self) -> None:
         if self.chat.unsent is not None:
-            self.draft = self.chat.unsent.text
+            self._give_back(self.chat.unsent.text)
+
+    def _give_back(self, text: str) -> None:
+        """A message that got no reply: at the prompt again, or, after a refusal that
+        names a command to type, in the input history (Up)."""
+        if self._refused:
+            self.recall = text
+        else:
+            self.draft = text
 
     def attach(self, images: list[Image], file_blocks: list[str]) -> None:
         self.pending_images += images
@@ -75,11 +146,15 @@ class ReplCore:
         warn_text_only(self.app, self.chat.settings.model, message)
         images, files = self.pending_images, self.pending_files
         self.pending_images, self.pending_files = [], []
-        self._turn(lambda sink: self.chat.send(message, sink))
+        self._unanswered = message
+        try:
+            self._turn(lambda sink: self.chat.send(message, sink))
+        finally:
+            self._unanswered = None
         if not any(m is message for m in reversed(self.chat.messages)):
-            # No reply at all, or refused before sending: the typed words go back to the
-            # prompt (not the files' text folded in), and the attachments wait for them.
-            self.draft = text
+            # No reply at all, or refused before sending: the typed words come back (not
+            # the files' text folded in), and the attachments wait for them.
+            self._give_back(text)
             self.pending_images, self.pending_files = images, files
 
     def show_last_exchange(self) -> None:
@@ -111,3 +186,18 @@ class ReplCore:
             print_markdown(env.stdout, text, color=env.stdout_color, code_theme=self.app.code_theme)
         if status != "ok":
             self.app.notifier.info(f"that reply is marked {status}")
+
+
+def combined(totals: list[Totals]) -> Totals:
+    """Several conversations' totals as one (a REPL session's, across /clear and /load)."""
+    known = [t.micro_usd for t in totals if t.micro_usd is not None]
+    return Totals(
+        prompt_tokens=sum(t.prompt_tokens for t in totals),
+        completion_tokens=sum(t.completion_tokens for t in totals),
+        micro_usd=sum(known) if known else None,
+        turns=sum(t.turns for t in totals),
+        estimated=any(t.estimated for t in totals),
+        unknown=sum(t.unknown for t in totals),
+        paid=sum(t.paid for t in totals),
+        estimates=sum(t.estimates for t in totals),
+    )

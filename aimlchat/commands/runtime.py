@@ -304,7 +304,7 @@ class App:
             note=self.lasting_notice,
         )
         client.not_found = lambda model, exc: self.lifecycle().explain(
-            model, exc, client.get_deprecations
+            model, exc, client.quick_deprecations, self.model_source(model)
         )
         if self.settings.sources.get("web_search") == CONFIG:  # not this run's flag
             from aimlchat.api.errors_http import CONFIG_SEARCH_HINT
@@ -334,9 +334,11 @@ class App:
         feed = self.paths.deprecations_cache(self.settings.base_url)
         if self._lifecycle is None and not feed.is_file():
             return False
-        if source is None and model == self.model:
-            source = self.settings.sources.get("model")
-        return self.lifecycle().check(model, source)
+        return self.lifecycle().check(model, source or self.model_source(model))
+
+    def model_source(self, model: str) -> str | None:
+        """Where `model` came from when it is the resolved one (config.toml, a role)."""
+        return self.settings.sources.get("model") if model == self.model else None
 
     def router(self) -> Router:
         """Which API each model gets (api.route)."""
@@ -365,23 +367,38 @@ class App:
 
     def budget(self, store: Store | None) -> Budget | None:
         """--max-cost and max_cost_per_day (chat.budget); None when neither is set.
-        The day's spend is what `store` recorded; without history, this run's only."""
+        The day's spend is what history recorded: `store`, else (this run not saving)
+        the database read read-only; with no history at all, this run's only."""
         s = self.settings
         if s.max_cost is None and s.max_cost_per_day is None:
             return None  # the budget module need not load
         from aimlchat.chat.budget import Budget
 
         daily = s.max_cost_per_day
-        if daily is not None and store is None:
-            self.notifier.warn(
-                "max_cost_per_day: history is off, so only this run's spend counts toward today's"
-            )
+        recorded: Callable[[float], float] | None = None
+        if daily is not None:
+            recorded = store.spent if store is not None else self.recorded_spend()
         return Budget(
             limit=s.max_cost,
             daily=daily,
             daily_source=s.sources.get("max_cost_per_day", CONFIG),
-            recorded=None if store is None or daily is None else store.spent,
+            recorded=recorded,
         )
+
+    def recorded_spend(self) -> Callable[[float], float] | None:
+        """The day's spend as history recorded it, read-only (storage.spend); None, with
+        a warning, when there is no history to read: this run's spend counts alone."""
+        from aimlchat.storage.spend import history_spend
+
+        reader = history_spend(self.paths.db_file)
+        if reader is None or isinstance(reader, str):
+            off = "history is off and " if not self.settings.history else ""
+            why = reader or f"{off}there is no history yet"
+            self.notifier.warn(
+                f"max_cost_per_day: {why}, so only this run's spend counts toward today's"
+            )
+            return None
+        return reader
 
     def reply_sink(self) -> Sink:
         """Where a reply goes: exact bytes to a pipe; Markdown (or --raw text) on a

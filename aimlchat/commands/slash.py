@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aimlchat.commands.repl_core import Quit
 from aimlchat.commands.slash_content import ContentCommands
-from aimlchat.commands.slash_conversation import ConversationCommands
+from aimlchat.commands.slash_conversation import ConversationCommands, spent_text
 from aimlchat.commands.slash_tools import ToolCommands
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.record import record
@@ -131,7 +131,25 @@ class Repl(ConversationCommands, ContentCommands, ToolCommands):
             except ValueError:
                 raise UsageError(f"/budget takes an amount in USD or off (got {arg!r})") from None
             budget.limit = params.check("max_cost", value, source="/budget")
-        self.app.notifier.info(budget.status())
+        self.app.notifier.info(self._budget_status(budget))
+
+    def _budget_status(self, budget: Budget) -> str:
+        """The limits and what the session spent; "unknown" rather than $0 when some
+        reply's cost is not known (no charge, no price), "no reply yet" before one."""
+        from aimlchat.money import usd
+
+        t = self.session_totals()
+        if not t.paid:
+            spent = "no reply yet"
+        else:
+            spent = "cost unknown" if t.total is None else spent_text(t, unknown="") + " spent"
+        if budget.limit is None:
+            line = f"no --max-cost for this session ({spent})"
+        else:
+            line = f"--max-cost {usd(budget.limit)}: {spent}"
+        if budget.daily is not None:
+            line += f"; max_cost_per_day {usd(budget.daily)}: {usd(budget.spent_today())} today"
+        return line
 
     def cmd_reasoning(self, arg: str) -> None:
         """/reasoning on|off: keep the thinking on screen (--show-reasoning) or sum it up."""

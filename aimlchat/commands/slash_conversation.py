@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+from aimlchat.api.deprecations import CHAT
+from aimlchat.chat.session import Totals
 from aimlchat.chat.transcript import TurnSettings
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.errors import AimlchatError, UsageError
@@ -27,7 +29,7 @@ class ConversationCommands(ReplCore):
             return
         # The retirement feed first: a withdrawn model is refused as one, and a retiring
         # one may have left the catalogue already.
-        if self.app.check_model(name):
+        if self.app.check_model(name, source=CHAT):
             self.cmd_model_anyway(name)
             return
         models = self.app.prices.models
@@ -42,7 +44,7 @@ class ConversationCommands(ReplCore):
         """`/model! NAME`: switch unchecked (a model newer than the cached list)."""
         if not name:
             raise UsageError("/model! needs a NAME")
-        self.app.check_model(name)  # withdrawn: refused (warned once a day: no repeat)
+        self.app.check_model(name, source=CHAT)  # withdrawn: refused (warned once a day)
         self.chat.settings.model = name
         self.chat.settings_changed()
         self.app.notifier.info(f"model is now {name}")
@@ -61,11 +63,12 @@ class ConversationCommands(ReplCore):
             self.write(f"roles: {roles}\n")
             return
         role = self.app.role(name)
-        if role.model:
-            self.app.check_model(role.model, source=f"role {name}")
+        model = (role.model or "").strip()  # as resolve takes it: no spaces around
+        if model:
+            self.app.check_model(model, source=f"role {name}")
         settings = self.chat.settings
         settings.system = role.system if role.system is not None else settings.system
-        settings.model = role.model or settings.model
+        settings.model = model or settings.model
         settings.params.update(role.params)
         self.chat.settings_changed()
         self.app.notifier.info(f"role {name} in use")
@@ -133,20 +136,32 @@ class ConversationCommands(ReplCore):
         self.show_last_exchange()
 
     def cmd_usage(self, _: str) -> None:
-        t = self.chat.totals
+        """The session's tokens and cost: every conversation since it began (/clear and
+        /load start others), the span `/budget` counts."""
+        t = self.session_totals()
+        if not t.paid:
+            self.write("usage: no reply yet\n")
+            return
         line = (
             f"{plural(t.turns, 'reply')} · {t.prompt_tokens} prompt + {t.completion_tokens} "
             f"completion = {t.prompt_tokens + t.completion_tokens} tokens"
         )
-        total = t.total
-        line += f" · {total.text()}" if total is not None else " · cost unknown"
-        self.write(line + "\n")
+        self.write(f"{line} · {spent_text(t, unknown='cost unknown')}\n")
 
     def cmd_cost(self, _: str) -> None:
         """The session's cost: the API's charges, `~` when any part is an estimate."""
-        t, total = self.chat.totals, self.chat.totals.total
-        if total is None:
-            said = "no reply yet" if not t.turns else "cost unknown (no charge, no price)"
+        t, total = self.session_totals(), self.session_totals().total
+        if not t.paid:
+            said = "no reply yet"
         else:
-            said = total.text() + (" (partly estimated)" if total.estimated else "")
+            said = spent_text(t, unknown="unknown (no charge, no price)")
+            said += " (partly estimated)" if total is not None and total.estimated else ""
         self.write(f"cost: {said} · {plural(t.turns, 'reply')}\n")
+
+
+def spent_text(totals: Totals, *, unknown: str) -> str:
+    """`$0.00248`, `~$0.0003`, `$0.00124+?` (some reply's cost not known), or `unknown`."""
+    total = totals.total
+    if total is None:
+        return unknown
+    return total.text() + ("+?" if totals.unknown else "")

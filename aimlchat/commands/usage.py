@@ -5,6 +5,7 @@ history recorded for the same window, so the two can be reconciled."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aimlchat.api import aimlapi
 from aimlchat.api.aimlapi import MAX_WINDOW_DAYS, Balance, Usage, UsageGroup
 from aimlchat.commands.runtime import App
-from aimlchat.errors import ApiError, AuthError, StoreError, UsageError
+from aimlchat.errors import ApiError, AuthError, ConfigError, StoreError, UsageError
+from aimlchat.money import number, usd
 from aimlchat.record import record
 from aimlchat.words import plural
 
@@ -68,7 +70,11 @@ def _period_delta(period: str) -> timedelta:
             hint=f"use one of {', '.join(PERIODS)} (any number of h or d)",
         )
     n = int(match[1])
-    return timedelta(hours=n) if match[2] == "h" else timedelta(days=n)
+    hours = n if match[2] == "h" else n * 24
+    # Compared as a count: 9999999999d is no timedelta at all (an OverflowError).
+    if hours > MAX_WINDOW_DAYS * 24:
+        raise UsageError(f"--period {period} is longer than {MAX_WINDOW_DAYS} days")
+    return timedelta(hours=hours)
 
 
 def _moment(flag: str, text: str, *, end: bool) -> datetime:
@@ -82,8 +88,12 @@ def _moment(flag: str, text: str, *, end: bool) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    if end and len(text.strip()) == len("YYYY-MM-DD"):
-        moment += timedelta(days=1)  # --until 2026-07-31 means to the end of that day
+    try:
+        if end and len(text.strip()) == len("YYYY-MM-DD"):
+            moment += timedelta(days=1)  # --until 2026-07-31 means to the end of that day
+        moment.timestamp()  # 9999-12-31 at a negative offset: past the last datetime
+    except OverflowError:
+        raise UsageError(f"{flag} {text!r} is past the last date that can be counted") from None
     return moment
 
 
@@ -95,35 +105,56 @@ def parse_window(period: str | None, since: str | None, until: str | None, now: 
         if until is not None:
             raise UsageError("--until needs --since")
         period = period or DEFAULT_PERIOD
-        if _period_delta(period) > timedelta(days=MAX_WINDOW_DAYS):
-            raise UsageError(f"--period {period} is longer than {MAX_WINDOW_DAYS} days")
+        _period_delta(period)  # a usage error for one the API would refuse
         return Window(period, None, None)
     start = _moment("--since", since, end=False)
+    if start >= now:  # nothing has been spent there yet, whatever --until says
+        raise UsageError(f"--since {since} is in the future")
     end = _moment("--until", until, end=True) if until is not None else now
     if end <= start:
         raise UsageError("--until must be later than --since")
     if end - start > timedelta(days=MAX_WINDOW_DAYS):
-        days = (end - start) / timedelta(days=1)
+        days = math.ceil((end - start) / timedelta(days=1))  # part of a day is one more
         raise UsageError(
-            f"the window is {days:g} days; the API measures at most {MAX_WINDOW_DAYS}",
+            f"the window spans {days} days; the API measures at most {MAX_WINDOW_DAYS}",
             hint="ask for it in parts",
         )
     return Window(None, start, end)
+
+
+def days_text(start: str, end: str) -> str | None:
+    """`2026-07-01..2026-07-31`: the UTC days a window of ISO times touches (its end not
+    included); None for times that do not read as dates."""
+    try:
+        first = _moment("", start, end=False).astimezone(timezone.utc)
+        last = _moment("", end, end=False).astimezone(timezone.utc) - timedelta(microseconds=1)
+    except UsageError:
+        return None
+    return f"{first.date()}..{max(first, last).date()}"
 
 
 # -- asking the API ---------------------------------------------------------------------
 
 
 def _ask(
-    client: Client, path: str, params: dict[str, str] | None, read: Callable[[Any], T | None]
+    client: Client,
+    path: str,
+    params: dict[str, str] | None,
+    read: Callable[[Any], T | None],
+    *,
+    keyless: bool = False,
 ) -> T:
-    """`read` of the endpoint's body; a server without it is said to be one (exit 1)."""
+    """`read` of the endpoint's body; a server without it is said to be one (exit 1).
+    `keyless`: asked with no key (a local server may want none); one that wants a key
+    is told to be missing it (exit 3)."""
     not_offered = ApiError(f"this server does not offer usage ({path})")
     try:
         body = client.get_account(path, params)
     except AuthError as exc:
         if aimlapi.out_of_credits(exc.message):
             raise AuthError(exc.message, hint=f"top up at {aimlapi.BILLING_DASHBOARD}") from None
+        if keyless:
+            raise _no_key() from None
         raise
     except ApiError as exc:
         if exc.status in _NOT_OFFERED or (exc.status is not None and exc.status < 300):
@@ -133,6 +164,25 @@ def _ask(
     if found is None:  # JSON, but not this API's shape
         raise not_offered
     return found
+
+
+def _no_key() -> ConfigError:
+    from aimlchat.settings.config import ENV_KEY
+
+    return ConfigError(
+        "no API key, and this server wants one for usage",
+        hint=f"export {ENV_KEY}=… or run `aimlchat key set`",
+    )
+
+
+def _client(app: App) -> tuple[Client, bool]:
+    """The client, with the key when there is one (a broken one is refused: exit 3); and
+    whether there is none. The key is looked up once: api_key_command runs once."""
+    from aimlchat.commands.runtime import make_client
+    from aimlchat.settings.keys import resolve_key
+
+    key = resolve_key(app.env.environ, app.paths, app.cfg)
+    return make_client(app.settings, key, app.notifier, debug=app.opts.debug), key is None
 
 
 # -- this machine's history ---------------------------------------------------------------
@@ -175,13 +225,15 @@ def show_usage(
     if by is not None and by not in BY:
         raise UsageError(f"--by {by!r}: use model or day")
     window = parse_window(period, since, until, datetime.now(timezone.utc))
-    client = app.client()
-    balance = _ask(client, aimlapi.BILLING_PATH, None, aimlapi.balance)
+    # No key: asked all the same (llama.cpp wants none), so a server without usage says
+    # so (exit 1) rather than the key being blamed; one that wants it: exit 3.
+    client, keyless = _client(app)
+    balance = _ask(client, aimlapi.BILLING_PATH, None, aimlapi.balance, keyless=keyless)
     params = window.params()
     if by:
         params["group_by"] = by
     path = aimlapi.USAGE_DETAIL_PATH if by else aimlapi.USAGE_PATH
-    used = _ask(client, path, params, aimlapi.usage)
+    used = _ask(client, path, params, aimlapi.usage, keyless=keyless)
     since_ts, until_ts = _measured(used, window, time.time())
     local = local_spend(app, since_ts, until_ts, by)
     report = _report(window, balance, used, local, by, since_ts, until_ts)
@@ -242,6 +294,8 @@ def _report(
             key = group.model if by == "model" else group.day
             rows.append({by: key, "api": _group_json(group), "history": _pop_json(mine, key)})
         rows += [{by: key, "api": None, "history": _local_json(s)} for key, s in mine.items()]
+        if by == "day":  # a day only history knows goes in its place, not at the end
+            rows.sort(key=lambda row: row["day"] or "")
         report["by"] = by
         report["rows"] = rows
     return report
@@ -277,13 +331,11 @@ def _group_json(group: UsageGroup) -> dict[str, Any]:
 
 
 def _money(amount: float | None, currency: str | None = "USD") -> str:
-    """$12.35, and small sums to the micro-dollar ($0.00124): one reply costs that."""
+    """$12.35, and small sums to the micro-dollar ($0.00124): one reply costs that
+    (aimlchat.money, as every cost is shown)."""
     if amount is None:
         return ""
-    text = f"{amount:,.2f}" if abs(amount) >= 1 or amount == 0 else f"{amount:.6f}".rstrip("0")
-    if "." in text and len(text.split(".")[1]) < 2:
-        text += "0"
-    return f"${text}" if currency in (None, "USD") else f"{text} {currency}"
+    return usd(amount) if currency in (None, "USD") else f"{number(amount)} {currency}"
 
 
 def _count(n: int | None) -> str:
@@ -392,7 +444,7 @@ def _lines(report: dict[str, Any]) -> str:
         ("currency", report["currency"]),
         ("start", win["start"]),
         ("end", win["end"]),
-        ("period", win["period"]),
+        ("period", win["period"] or days_text(win["start"], win["end"])),
         ("api_spend", api["spend"]),
         ("api_requests", api["requests"]),
         ("history_replies", local.get("replies")),

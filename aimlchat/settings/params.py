@@ -64,6 +64,9 @@ class Param:
     # Its field in the Responses API's body (api.adapters.responses): None, the same name;
     # a dotted path for a nested field; "" when that API has no such parameter.
     responses: str | None = None
+    # An amount in USD: typed as text (`$0.05` as /budget takes it), checked as a number.
+    money: bool = False
+    off: bool = False  # `off` turns it off for this run (None), over config.toml
 
     @property
     def option_flags(self) -> tuple[str, ...]:
@@ -203,10 +206,11 @@ TABLE: tuple[Param, ...] = (
     # Budgets (chat.budget): checked before each request; one in flight is never cut.
     _setting("max_cost", "float", "Send no more requests once this many US dollars are "
              "spent: an ask with its tool steps, or a chat session", low=0, low_open=True,
-             in_config=False, metavar="USD"),
+             in_config=False, metavar="USD", money=True),
     _setting("max_cost_per_day", "float", "Send no new requests once today's spend in US "
              "dollars, since local midnight as history recorded it, reaches this; the flag "
-             "overrides config.toml for one run", low=0, low_open=True, metavar="USD"),
+             "overrides config.toml for one run (off: no daily limit)", low=0, low_open=True,
+             metavar="USD", money=True, off=True),
 )  # fmt: skip
 BY_NAME: Mapping[str, Param] = {p.name: p for p in TABLE}
 BODY: tuple[Param, ...] = tuple(p for p in TABLE if p.body)
@@ -265,7 +269,27 @@ def check(name: str, value: Any, *, source: str | None = None) -> Any:
         return _check_choice(param, value, label) if param.kind == "enum" else value
     if param.kind == "str_list":
         return _check_list(param, value, label)
+    if param.money and isinstance(value, str):
+        amount = money(value, label, off=param.off)
+        if amount is None:
+            return None
+        value = amount
     return _check_number(param, value, label)
+
+
+def money(text: str, label: str, *, off: bool = False) -> float | None:
+    """An amount in US dollars as people type it: `0.05`, `$0.05`, `$1,000`; None for
+    `off` where `off` is allowed. Range and finiteness are the caller's to check."""
+    raw = text.strip()
+    if off and raw.lower() == "off":
+        return None
+    try:
+        return float(raw.removeprefix("$").replace(",", "").strip())
+    except ValueError:
+        also = " or off" if off else ""
+        raise UsageError(
+            f"{label} takes an amount in US dollars, such as 0.05 or $0.05{also} (got {text!r})"
+        ) from None
 
 
 def _check_number(param: Param, value: Any, label: str) -> float | int:

@@ -60,8 +60,9 @@ class Flags:
     usage: bool = False
     context_length: int | None = None
     max_steps: int | None = None
-    max_cost: float | None = None  # USD: this ask, or this chat session (chat.budget)
-    max_cost_per_day: float | None = None  # USD, over config.toml's for this run
+    # USD as typed (`0.05`, `$0.05`; `off` for the day's): params.check reads them.
+    max_cost: float | str | None = None  # this ask, or this chat session (chat.budget)
+    max_cost_per_day: float | str | None = None  # over config.toml's for this run
     tools: list[str] = field(default_factory=list)  # -T NAME (or all)
     files: list[str] = field(default_factory=list)  # -f PATH|DIR|GLOB|URL|-
     vars: list[str] = field(default_factory=list)  # -v NAME=VALUE for {{NAME}}
@@ -214,6 +215,8 @@ def _setting(
         layers.append((f"env {param.env}", environ.get(param.env)))
     layers += [(CONFIG, cfg.settings.get(param.name)), (DEFAULT, param.default)]
     for source, value in layers:
+        if param.name == "model" and isinstance(value, str):
+            value = _model_name(value, source)
         if value is None or value == "":
             continue
         sources[param.name] = source
@@ -223,6 +226,17 @@ def _setting(
         label = param.flag if source.startswith(FLAG) else source
         return params.check(param.name, value, source=label)
     return None
+
+
+def _model_name(value: str, source: str) -> str:
+    """A model name without the spaces around it: `-m " openai/gpt-4-0613"` as typed
+    would miss the retirement feed and the catalogue, and be sent so. A blank one given
+    on purpose (`-m ""`, `-m "$UNSET"`, a role's) is refused; an empty variable is unset."""
+    name = value.strip()
+    if name or (value == "" and not source.startswith(FLAG)):
+        return name
+    where = "-m/--model" if source.startswith(FLAG) else source
+    raise UsageError(f"{where} needs a model name (got {value!r})", hint="see: aimlchat models")
 
 
 def _body(

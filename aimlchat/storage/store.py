@@ -378,17 +378,16 @@ class Store:
         return [_stored(row) for row in rows]
 
     def spent(self, since: float, until: float | None = None) -> float:
-        """USD recorded for the replies of every conversation created in [since, until)
-        (Unix times; until None: now and on): the API's charges, and the catalogue's
-        estimate where the server sent none (max_cost_per_day counts both)."""
+        """USD recorded for the replies created in [since, until) (Unix times; until None:
+        now and on), whatever conversation they are in: the API's charges, and the
+        catalogue's estimate where the server sent none (max_cost_per_day counts both);
+        the sum to the micro-dollar (storage.spend.day_spent)."""
         if self._trace != _TRACE:
             return 0.0
-        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM messages WHERE created_at >= ?"
-        args: tuple[float, ...] = (since,) if until is None else (since, until)
-        if until is not None:
-            sql += " AND created_at < ?"
+        from aimlchat.storage.spend import day_spent
+
         try:
-            return float(self._db.execute(sql, args).fetchone()[0])
+            return day_spent(self._db, since, until)
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 

@@ -54,7 +54,7 @@ def chunk_events(obj: Any) -> list[Event]:
         raise ProtocolError(f"unexpected event in stream: {json.dumps(obj)[:80]!r}")
     error = _error(obj)
     if error is not None:
-        return [error]
+        return [*_charge(obj), error]  # a failed reply may be charged all the same
     choices = obj.get("choices")
     return _events(choices if isinstance(choices, list) else [], obj)
 
@@ -65,7 +65,7 @@ def body_events(obj: Any) -> list[Event]:
         raise ProtocolError("expected a JSON object")
     error = _error(obj)
     if error is not None:
-        return [error]
+        return [*_charge(obj), error]  # a failed reply may be charged all the same
     choices = obj.get("choices")
     if not isinstance(choices, list):
         raise ProtocolError("no 'choices' in the reply")
@@ -85,13 +85,18 @@ def _events(choices: list[Any], obj: dict[str, Any]) -> list[Event]:
         usage = _usage(obj["x_groq"].get("usage"))
     if usage is not None:
         events.append(usage)
-    if "meta" in obj:  # the AI/ML API's charge, on the last chunk or in a body
-        from aimlchat.api.aimlapi import meta_charge
+    return events + _charge(obj)
 
-        charge = meta_charge(obj)
-        if charge is not None:
-            events.append(charge)
-    return events
+
+def _charge(obj: dict[str, Any]) -> list[Event]:
+    """The AI/ML API's charge (`meta.usage`), on the last chunk, in a body, or beside an
+    error: before the error, so it is counted before the error ends the reply."""
+    if "meta" not in obj:
+        return []
+    from aimlchat.api.aimlapi import meta_charge
+
+    charge = meta_charge(obj)
+    return [] if charge is None else [charge]
 
 
 def choice_events(choice: dict[str, Any], position: int) -> list[Event]:
