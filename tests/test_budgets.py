@@ -558,3 +558,11 @@ def test_batch_with_history_counts_its_spend_once_toward_the_day(priced, server,
     assert r.returncode == 1, r.stderr
     assert "max_cost_per_day" in r.stderr and "3 results written" in r.stderr
     assert len(server.chat_bodies()) == 3
+
+
+def test_batch_max_cost_takes_an_amount_as_people_type_it(cli_env, server):
+    r = invoke(["batch", "-", "--max-cost", "$1,000"], cli_env, input="hello\n")
+    assert r.returncode == 0, r.stderr
+    bad = invoke(["batch", "-", "--max-cost", "lots"], cli_env, input="hello\n")
+    assert bad.returncode == 2
+    assert "--max-cost takes an amount in US dollars" in bad.stderr

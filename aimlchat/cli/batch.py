@@ -59,7 +59,7 @@ def batch(
         bool, typer.Option("--retry-errors", help="Ask again the items OUT holds as errors.")
     ] = False,
     max_cost: Annotated[
-        float | None,
+        str | None,  # an amount as people type it ($0.05): settings.params.money reads it
         typer.Option(
             "--max-cost", metavar="USD", help="Stop taking items once this much is spent."
         ),
@@ -94,6 +94,7 @@ def batch(
     """
     from aimlchat.commands.batch import BatchOptions, run_batch
     from aimlchat.commands.runtime import App
+    from aimlchat.settings.params import money
 
     env = env_of(ctx)
     run_batch(
@@ -104,7 +105,7 @@ def batch(
             concurrency=concurrency,
             ordered=ordered,
             retry_errors=retry_errors,
-            max_cost=max_cost,
+            max_cost=None if max_cost is None else money(max_cost, "--max-cost"),
             shard=shard,
             history=history,
         ),

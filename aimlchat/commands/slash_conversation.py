@@ -6,9 +6,9 @@ import shlex
 
 from aimlchat.api.deprecations import CHAT
 from aimlchat.chat.session import Totals
-from aimlchat.chat.transcript import TurnSettings
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.record import replace
 from aimlchat.settings import params, parse
 from aimlchat.tools.messages import calls_text
 from aimlchat.words import plural
@@ -119,15 +119,8 @@ class ConversationCommands(ReplCore):
             raise AimlchatError("history is not available in this session")
         cid = store.resolve(ref or None)  # all digits: an id; else a name; none: the latest
         now = self.chat.settings
-        settings = TurnSettings(
-            model=now.model,
-            params=now.params,
-            format=now.format,
-            stream=now.stream,
-            api=now.api,
-            web_search=now.web_search,
-        )
-        self.chat = self.chat.renew(settings, conversation_id=cid)
+        # Everything this session set, but the system prompt: the loaded one's stands.
+        self.chat = self.chat.renew(replace(now, system=None), conversation_id=cid)
         self.app.notifier.info(
             f"loaded conversation {cid} ({plural(len(self.chat.messages), 'message')})"
         )
