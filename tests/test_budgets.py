@@ -530,7 +530,9 @@ def test_batch_sees_the_days_spend_of_other_processes_as_it_goes(cli_env, server
     config(home, "max_cost_per_day = 1")
     db = home / "data" / "aimlchat" / "history.db"
     Store(db).close()  # a history to read
-    script = BatchScript(delay=0.0)
+    # The day is read again at most once a second (batch.budget.REREAD): the first
+    # item takes longer than that, so the next look sees the other process's spend.
+    script = BatchScript(delay=0.0, delay_for=lambda prompt: 1.1 if prompt == "p1" else 0.0)
 
     def meanwhile(request: dict[str, Any]) -> Reply:
         reply = script(request)
@@ -566,3 +568,49 @@ def test_batch_max_cost_takes_an_amount_as_people_type_it(cli_env, server):
     bad = invoke(["batch", "-", "--max-cost", "lots"], cli_env, input="hello\n")
     assert bad.returncode == 2
     assert "--max-cost takes an amount in US dollars" in bad.stderr
+
+
+def test_a_run_not_saving_adds_its_own_spend_to_what_history_recorded(cli_env, server, home):
+    """--no-history reads the day from history, and what this run spends is not there:
+    it counts on top (a tool loop's steps, here), so the day is not passed unseen."""
+    charging(server)
+    assert run_cli(["ask", "one"], cli_env).returncode == 0  # $0.001 in history
+    config(home, "max_cost_per_day = 0.0025", tools=True)
+    loop_replies(server)
+    r = invoke(["ask", "--no-history", "-T", "weather", "--yes", "go"], cli_env)
+    assert r.returncode == 1, r.stderr
+    assert (
+        "max_cost_per_day $0.0025 reached ($0.003 spent today, as history recorded, and" in r.stderr
+    )
+    assert len(server.chat_bodies()) == 1 + 2  # history's one, then two steps of this run
+
+
+def test_a_conversation_that_stops_saving_counts_from_then_on():
+    from aimlchat.chat.budget import Budget
+
+    class Spent:
+        def __init__(self) -> None:
+            self.micro_usd: int | None = 0
+            self.unknown = 0
+            self.estimated = False
+
+    recorded = {"usd": 0.0}
+    budget = Budget(daily=1.0, recorded=lambda since: recorded["usd"])
+    totals, saving = Spent(), {"on": True}
+    budget.watch(totals, saving=lambda: saving["on"])
+    totals.micro_usd = 300_000
+    recorded["usd"] = 0.3  # saved: history holds it
+    assert budget.spent_today() == pytest.approx(0.3)
+    saving["on"] = False  # the store failed while saving the next reply
+    totals.micro_usd = 500_000
+    assert budget.spent_today() == pytest.approx(0.5)  # 0.3 recorded + 0.2 not saved
+
+
+@pytest.mark.parametrize("value", ["0,05", "1,5", "1e-9", "0.0000004"])
+def test_an_amount_that_would_not_mean_what_was_typed_is_refused(cli_env, server, value):
+    """A decimal comma is not dropped (it would make "0,05" $5), and an amount below
+    the micro-dollar budgets count in is not taken for a limit of $0.00."""
+    r = invoke(["ask", "--max-cost", value, "hi"], cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "--max-cost" in r.stderr
+    assert server.chat_bodies() == []

@@ -425,3 +425,15 @@ def test_a_deprecated_model_past_its_shutdown_warns_in_the_past_tense(cli_env, s
     r = invoke(["ask", "-m", "m/late", "hi"], cli_env)
     assert r.returncode == 0, r.stderr
     assert "model m/late is deprecated and was due to shut down on 2001-01-01" in r.stderr
+
+
+def test_a_records_model_with_spaces_around_it_is_the_model_and_its_retirement(
+    cli_env, server, tmp_path
+):
+    _load_feed(cli_env)
+    src, out = _batch_in(tmp_path, {"id": "a", "prompt": "hi", "model": " gpt-4-0613 "})
+    r = invoke(["batch", str(src), "-o", str(out)], cli_env)
+    assert r.returncode == 1, r.stderr
+    [record] = results(out)
+    assert "gpt-4-0613 was withdrawn" in record["error"]["message"]
+    assert _chat_requests(server) == []

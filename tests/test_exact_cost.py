@@ -274,6 +274,8 @@ def test_aimlchat_usage_shows_the_charges_history_recorded(cli_env, server):
     r = invoke(["usage", "--json"], cli_env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["history"]["cost"] == pytest.approx(0.00248)
+    shown = invoke(["usage"], cli_env, stdout_tty=True).stdout.decode()
+    assert "$0.00248 charged (estimates left out)" in shown  # what it sums, said
 
 
 def test_a_database_from_before_costs_gains_the_columns(home):

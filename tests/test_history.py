@@ -296,3 +296,34 @@ def test_list_marks_a_conversation_with_a_reply_of_unknown_cost_and_show_ids_say
     priced, unpriced = shown.split("## assistant")[1:]
     assert "cost ~$0.001245" in priced and "unknown" not in priced
     assert "cost unknown" in unpriced
+
+
+def test_list_says_a_conversation_whose_every_cost_is_unknown_is_unknown(cli_env):
+    from aimlchat.messages import API, Cost
+
+    store = saved(cli_env)
+    paid = store.create(model="m", system=None)
+    store.add(paid, user("paid for"))
+    store.add(paid, assistant("charged"), cost=Cost(0.00124, API))
+    unknown = store.create(model="m", system=None)
+    store.add(unknown, user("nobody knows"))
+    store.add(unknown, assistant("no price, no charge"))
+    store.close()
+    lines = stdout_lines(invoke(["history", "list"], cli_env))
+    [line] = [x for x in lines if "nobody knows" in x]
+    assert " ?  nobody knows" in line
+    [line] = [x for x in lines if "paid for" in x]
+    assert "$0.00124  paid for" in line
+
+
+def test_a_cost_is_kept_to_the_micro_dollar_budgets_count_in(cli_env):
+    """History's sums and a session's agree: each cost is stored rounded as it is counted."""
+    from aimlchat.messages import ESTIMATE, Cost
+
+    store = saved(cli_env)
+    cid = store.create(model="m", system=None)
+    store.add(cid, user("one"))
+    store.add(cid, assistant("estimated"), cost=Cost(2.2176e-05, ESTIMATE))
+    [reply] = [m for m in store.messages(cid) if m.role == "assistant"]
+    assert reply.cost is not None and reply.cost.usd == 2.2e-05
+    store.close()

@@ -267,3 +267,24 @@ def test_batch_help_names_every_field_of_an_out_line(cli_env):
     text = " ".join(r.stdout.decode().split())
     fields = '"cost", "cost_source", "inference_id", "client_request_id", "model", "error"'
     assert fields in text
+
+
+def test_the_run_tag_is_one_even_when_threads_ask_at_once():
+    import threading
+
+    from aimlchat.api import aimlapi
+
+    aimlapi._TAG.clear()
+    start = threading.Barrier(8)
+    tags: list[str] = []
+
+    def ask() -> None:
+        start.wait()
+        tags.append(aimlapi.run_tag())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(tags)) == 1

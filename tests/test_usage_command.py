@@ -69,7 +69,7 @@ def test_usage_on_a_terminal_reads_as_sentences(cli_env, server):
     assert r.returncode == 0, r.stderr
     assert "balance    $123.45" in out
     assert "$12.35 · 842 requests" in out
-    assert "2 replies · 20 tokens in, 10 out · cost not recorded" in out
+    assert "2 replies · 20 tokens in, 10 out · no charge recorded" in out
 
 
 def test_usage_by_model_sets_history_beside_each_model(cli_env, server):

@@ -8,9 +8,9 @@ of the public API reference (billing-v2, usage-v2, usage-detail-v2).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -259,12 +259,19 @@ def run_id() -> str:
     return secrets.token_hex(4)
 
 
-@functools.cache
-def run_tag() -> str:
-    """This process's part of every request id: 6 random hex digits, made once."""
-    import secrets
+_TAG: list[str] = []
+_TAG_LOCK = threading.Lock()
 
-    return secrets.token_hex(3)
+
+def run_tag() -> str:
+    """This process's part of every request id: 6 random hex digits, made once (under a
+    lock: batch's workers ask for it at the same moment)."""
+    with _TAG_LOCK:
+        if not _TAG:
+            import secrets
+
+            _TAG.append(secrets.token_hex(3))
+        return _TAG[0]
 
 
 def valid_request_id(value: str) -> bool:

@@ -157,8 +157,10 @@ def from_object(obj: Any, number: int, unknown: Unknown | None = None) -> Record
     if not valid_id(rid):
         raise _bad(number, '"id" must be a non-empty string or a whole number')
     model = _optional_text(obj, "model", number)
-    if model is not None and not model.strip():
-        raise _bad(number, '"model" must not be empty')
+    if model is not None:
+        model = model.strip()  # as -m is read: " gpt-4" names gpt-4 (and its retirement)
+        if not model:
+            raise _bad(number, '"model" must not be empty')
     return Record(
         line=number,
         id=rid,

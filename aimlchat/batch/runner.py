@@ -171,6 +171,7 @@ class Runner:
         self._deadline: float | None = None
         self._answered = False  # some request of this run got an HTTP answer
         self._held: list[Done] = []  # requests never sent, no later one answered after
+        self._unasked = 0  # items read and never sent (turned back, or read after a stop)
         self._credited: set[int] = set()  # seqs held, whose credit went back already
         self.ending = Ending(None)
         threading.Thread(
@@ -217,20 +218,34 @@ class Runner:
 
     def _spent(self, reached: AimlchatError | bool) -> None:
         self._gate.close()
+        self._wake()
         self._inbox.put(("budget", None if reached is True else reached))
+
+    def _wake(self) -> None:
+        """The gate is closed: workers waiting for room in the budget turn back now."""
+        if self._budget is not None:
+            self._budget.wake()
 
     def _deliver(self, done: Done) -> None:
         """In the worker, before it takes its next item: a spent budget closes the gate
-        at once, so the worker that spent it sends nothing more."""
-        if self._budget is not None:
-            try:
-                spent = self._budget.charge(done)
-            except AimlchatError as exc:  # Unbounded, or history unreadable
-                self._spent(exc)
-            else:
-                if spent is not False:
-                    self._spent(spent)
-        self._inbox.put(("done", done))
+        at once, so the worker that spent it sends nothing more. Whatever goes wrong,
+        the Done reaches the main loop: a batch never waits for an item forever."""
+        try:
+            if self._budget is not None:
+                try:
+                    spent = self._budget.charge(done)
+                except AimlchatError as exc:  # Unbounded, or history unreadable
+                    self._spent(exc)
+                else:
+                    if spent is not False:
+                        self._spent(spent)
+        except Exception as exc:  # a bug: stop the batch, and let the boundary say so
+            self._gate.close()
+            self._wake()
+            if done.fatal is None:
+                done.fatal = exc
+        finally:
+            self._inbox.put(("done", done))
 
     # -- the main loop ---------------------------------------------------------------------
 
@@ -269,6 +284,8 @@ class Runner:
                 self._pool.submit(Job(self._seq, value))
                 self._seq += 1
                 self._pending += 1
+            else:
+                self._unasked += 1
         elif kind == "done":
             self._pending -= 1
             self._take(value)
@@ -312,6 +329,7 @@ class Runner:
         self.ending.reason = reason
         self.ending.error = error
         self._gate.close()
+        self._wake()
         if reason in ("interrupt", "terminate", "hangup"):
             self._deadline = self._clock() + GRACE
             if self._pending:
@@ -322,6 +340,8 @@ class Runner:
                 )
 
     def _take(self, done: Done) -> None:
+        if done.abandoned:
+            self._unasked += 1
         if done.fatal is not None:
             self.stop("rate_limited" if isinstance(done.fatal, TooLong) else "fatal", done.fatal)
         if isinstance(done.error, NetworkError) and done.error.unsent:
@@ -416,6 +436,25 @@ class Runner:
                 self._take(value)
         return 0
 
+    def _none_left(self) -> bool:
+        """A budget stop with every item asked: none was turned back, and the input
+        ends (looked for a moment only: a slow producer on stdin may have more)."""
+        if self.ending.reason not in ("budget", "daily") or self._unasked:
+            return False
+        end = self._clock() + SETTLE
+        while not self._exhausted and self._clock() < end:
+            try:
+                kind, _ = self._inbox.get(timeout=POLL)
+            except queue.Empty:
+                continue
+            if kind == "item":
+                self._unasked += 1
+                return False
+            self._exhausted = kind in ("end", "bad")
+            if kind == "bad":
+                return False
+        return self._exhausted
+
     def _finish(self) -> None:
         left = self._settle()
         # Results held for order behind an item that will not come: written all the
@@ -428,6 +467,9 @@ class Runner:
                 self.ending.reason, self.ending.error = "unreachable", self._held[0].error
             self.ending.unrecorded = len(self._held)
         self.ending.left_in_flight = left
+        if not left and not self._pending and not self._held and self._none_left():
+            # The limit was reached by the last item: it stopped nothing.
+            self.ending.reason, self.ending.error = None, None
         self._quit = True
         self._credits.release()  # wake the feeder so it sees _quit
         self._gate.close()

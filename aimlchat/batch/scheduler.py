@@ -136,7 +136,11 @@ class Pool:
 
     def _loop(self) -> None:
         while (job := self._tasks.get()) is not None:
-            self._deliver(self._work(job))
+            try:
+                done = self._work(job)
+            except Exception as exc:  # a bug: the item's Done stops the batch, never hangs it
+                done = Done(job, fatal=exc)
+            self._deliver(done)  # what the item held is released there
 
     def close(self, *, wait: bool) -> None:
         """No more jobs. With `wait`, join the workers; else leave them (daemons) behind."""

@@ -11,8 +11,10 @@ daily limit counts only what history recorded, so replies of unknown cost pass i
 local server has no prices). Sums are compared in whole micro-dollars (aimlchat.money).
 
 The day's spend is read from history whether or not this run writes it (--no-history,
-a history that would not open for writing: it is read read-only); only with no history
-database at all does this run's own spend stand in. Processes do not lock each other
+a history that would not open for writing: it is read read-only), plus what this run
+spent that history does not hold (each conversation says whether it is saving; what it
+spent since it stopped saving, or all of it, is added); only with no history database at
+all does this run's own spend stand in alone. Processes do not lock each other
 out: N of them checking at once may each pass, so the day is passed by N replies at
 most.
 """
@@ -84,11 +86,30 @@ class Budget:
         self._recorded = recorded
         self._now = now
         self._watched: list[Spend] = []
+        # Per watched conversation: whether it is saving to history now, and its spend when
+        # it last was (what history holds of it); None: it never was.
+        self._saving: list[Callable[[], bool]] = []
+        self._saved: list[int | None] = []
         self.limit_hint = "everything so far is saved"  # the REPL says how to go on
 
-    def watch(self, totals: Spend) -> None:
+    def watch(self, totals: Spend, saving: Callable[[], bool] = lambda: False) -> None:
+        """Count `totals`; `saving` says whether its replies are going into history now."""
         if not any(t is totals for t in self._watched):
             self._watched.append(totals)
+            self._saving.append(saving)
+            self._saved.append(None)
+
+    def _unsaved_micro(self) -> int:
+        """This run's spend that history does not hold: all of a conversation that never
+        saved, and what one spent since it stopped (its store failed mid-session)."""
+        total = 0
+        for i, totals in enumerate(self._watched):
+            now = totals.micro_usd or 0
+            if self._saving[i]():
+                self._saved[i] = now  # every reply so far is in history
+            else:
+                total += now - (self._saved[i] or 0)
+        return total
 
     @property
     def spent(self) -> float:
@@ -110,7 +131,8 @@ class Budget:
     def spent_today(self) -> float:
         if self._recorded is None:
             return self.spent
-        return self._recorded(local_midnight(self._now()))
+        recorded = self._recorded(local_midnight(self._now()))
+        return (micro(recorded) + self._unsaved_micro()) / MICRO
 
     def check(self) -> None:
         """Before a request: BudgetReached when a limit is reached (or cannot be kept)."""
@@ -119,7 +141,10 @@ class Budget:
         if self.daily is not None:
             today = self.spent_today()
             if micro(today) >= micro(self.daily):
-                where = "as history recorded" if self._recorded else "this run"
+                where = "this run"
+                if self._recorded is not None:
+                    unsaved = self._unsaved_micro() > 0
+                    where = "as history recorded" + (", and this run" if unsaved else "")
                 raise BudgetReached(
                     f"max_cost_per_day {usd(self.daily)} reached ({usd(today)} spent today, "
                     f"{where}); nothing more is sent",

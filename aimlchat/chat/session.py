@@ -141,8 +141,8 @@ class Chat(Transcript):
         self._sent: dict[str, int] = {}  # request id -> requests made under it
         self.request_id: str | None = None  # the X-Client-Request-Id of the last request
         self.budget = budget  # checked before every request (chat.budget)
-        if budget is not None:
-            budget.watch(self.totals)
+        if budget is not None:  # a conversation not saving counts on top of history
+            budget.watch(self.totals, saving=lambda: self.store is not None)
 
     def renew(self, settings: TurnSettings, conversation_id: int | None = None) -> Chat:
         """Another conversation (new, or loaded) with this one's client, store, tools and

@@ -55,6 +55,8 @@ class HistoryView:
         # A cost column once any conversation has one (~: partly an estimate; +?: some
         # reply's cost is not known, as batch says).
         costs = [self._cost_text(c) for c in rows]
+        if any(costs):  # the column is shown: a conversation whose every cost is unknown says so
+            costs = [cost or self._unknown_text(c) for c, cost in zip(rows, costs, strict=True)]
         width = max(map(len, costs))
         for c, cost in zip(rows, costs, strict=True):
             name = f" ({c.name})" if c.name else ""
@@ -75,6 +77,10 @@ class HistoryView:
             return ""
         replies = self.store.messages(info.id, all_statuses=True)
         return info.cost.text() + ("+?" if any(map(_cost_unknown, replies)) else "")
+
+    def _unknown_text(self, info: ConversationInfo) -> str:
+        replies = self.store.messages(info.id, all_statuses=True)
+        return "?" if any(map(_cost_unknown, replies)) else ""
 
     def search(self, query: str, *, limit: int) -> None:
         """One line per message (or conversation name) containing every word, newest first."""

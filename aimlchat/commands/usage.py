@@ -367,7 +367,13 @@ def _summary(report: dict[str, Any]) -> list[tuple[str, str]]:
     if local is None:
         lines.append(("history", "none recorded (history is off or empty)"))
     else:
-        cost = _money(local["cost"]) if local["cost"] is not None else "cost not recorded"
+        # Only the charges the API sent, to reconcile with its figures: estimates and
+        # unknown costs are left out, and the line says so.
+        cost = (
+            f"{_money(local['cost'])} charged (estimates left out)"
+            if local["cost"] is not None
+            else "no charge recorded"
+        )
         lines.append(
             (
                 "history",

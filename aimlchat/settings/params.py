@@ -11,6 +11,7 @@ beyond the standard library; Pygments' style list is read only when a theme is n
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -277,19 +278,30 @@ def check(name: str, value: Any, *, source: str | None = None) -> Any:
     return _check_number(param, value, label)
 
 
+_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+
+
 def money(text: str, label: str, *, off: bool = False) -> float | None:
     """An amount in US dollars as people type it: `0.05`, `$0.05`, `$1,000`; None for
     `off` where `off` is allowed. Range and finiteness are the caller's to check."""
     raw = text.strip()
     if off and raw.lower() == "off":
         return None
+    number = raw.removeprefix("$").strip()
+    # A comma only as a thousands separator ($1,000.50): "0,05" is a decimal comma, and
+    # dropping it would make a budget a hundred times larger than meant.
+    if "," in number and not _THOUSANDS.fullmatch(number):
+        number = "not a number"
     try:
-        return float(raw.removeprefix("$").replace(",", "").strip())
+        amount = float(number.replace(",", ""))
     except ValueError:
         also = " or off" if off else ""
         raise UsageError(
             f"{label} takes an amount in US dollars, such as 0.05 or $0.05{also} (got {text!r})"
         ) from None
+    if 0 < amount < 0.000001:  # budgets count whole micro-dollars (aimlchat.money)
+        raise UsageError(f"{label} must be at least $0.000001 (got {text!r})")
+    return amount
 
 
 def _check_number(param: Param, value: Any, label: str) -> float | int:

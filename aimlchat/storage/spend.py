@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aimlchat.errors import StoreError
 from aimlchat.money import MICRO
@@ -82,30 +84,38 @@ class HistorySpend:
     """What history recorded since a time, read-only: the day's spend for max_cost_per_day
     when this run does not write history (--no-history, a history that did not open for
     writing), and for a batch's workers. A connection of its own each time (cheap), so
-    any thread may ask, and each answer sees every process's latest replies."""
+    any thread may ask, and each answer sees every process's latest replies.
+
+    Opened `mode=ro` only: a database that opens only `immutable=1` (a read-only folder
+    without its -shm file) would be read without its WAL, so without the latest
+    replies: it counts as unreadable, and the caller counts this run's spend instead."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()  # one read at a time: each opens the file
-        self(0.0)  # unreadable: StoreError now, not at the first request
+        with self._lock:  # unreadable: StoreError now, not at the first request
+            self._read(lambda db: db.execute("SELECT 1 FROM messages LIMIT 0").fetchall())
 
     def __call__(self, since: float) -> float:
         """USD recorded since `since`; StoreError (one line) when the file cannot be read."""
-        from aimlchat.storage import connect
-
         with self._lock:
+            return float(self._read(lambda db: day_spent(db, since)))
+
+    def _read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        try:
+            uri = f"{self.path.absolute().as_uri()}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
             try:
-                db = connect.open_read_only(self.path)
-                try:
-                    return day_spent(db, since)
-                finally:
-                    db.close()
-            except sqlite3.OperationalError as exc:
-                if "no such" in str(exc):  # from before costs were kept: none recorded
-                    return 0.0
-                raise _unreadable(self.path, exc) from None
-            except sqlite3.Error as exc:
-                raise _unreadable(self.path, exc) from None
+                db.execute("PRAGMA busy_timeout = 10000")
+                return query(db)
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            if "no such" in str(exc):  # from before costs were kept: none recorded
+                return 0.0
+            raise _unreadable(self.path, exc) from None
+        except sqlite3.Error as exc:
+            raise _unreadable(self.path, exc) from None
 
 
 def _unreadable(path: Path, exc: Exception) -> StoreError:

@@ -343,7 +343,7 @@ class Store:
                     usage[0] if usage else None,
                     usage[1] if usage else None,
                     now,
-                    cost.usd if cost else None,
+                    round(cost.usd, 6) if cost else None,  # the micro-dollar budgets count in
                     cost.source if cost else None,
                     inference_id,
                     client_request_id,
