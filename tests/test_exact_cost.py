@@ -170,7 +170,6 @@ def test_cost_text_marks_an_estimate():
 
 def test_every_cost_is_shown_by_the_one_formatter():
     from aimlchat.batch.progress import Stats, live_line
-    from aimlchat.chat.budget import Budget
     from aimlchat.commands.usage import _money
 
     assert usd(0.00124) == Cost(0.00124).text() == _money(0.00124) == "$0.00124"
@@ -179,7 +178,6 @@ def test_every_cost_is_shown_by_the_one_formatter():
     assert _money(-0.5) == "-$0.50" and _money(0.5, "EUR") == "0.50 EUR"
     assert usd(0.0003, estimate=True) == "~$0.0003"
     assert live_line(Stats(done=1, priced=1, cost=0.00248), now=1.0).endswith("· $0.00248")
-    assert Budget(limit=0.3).status() == "--max-cost $0.30: $0.00 spent"
 
 
 # -- NDJSON ---------------------------------------------------------------------------------

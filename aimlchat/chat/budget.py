@@ -166,14 +166,3 @@ class Budget:
                 "nothing more is sent",
                 hint=self.limit_hint,
             )
-
-    def status(self) -> str:
-        """`/max-cost` in the REPL: the limit and what is spent."""
-        spent = usd(self.spent, estimate=self.estimated)
-        if self.limit is None:
-            line = f"no --max-cost for this session ({spent} spent)"
-        else:
-            line = f"--max-cost {usd(self.limit)}: {spent} spent"
-        if self.daily is not None:
-            line += f"; max_cost_per_day {usd(self.daily)}: {usd(self.spent_today())} today"
-        return line
