@@ -9,16 +9,13 @@ from aimlchat.api.catalog import Model, load_catalogue
 from aimlchat.chat.tokens import tokens_text
 from aimlchat.commands.runtime import App
 from aimlchat.errors import AimlchatError
+from aimlchat.terminal.sanitize import one_line
 
 
 def _tsv(rows: list[list[str]]) -> str:
     """Tab-separated lines for a pipe; a server's string stays on its line and in its
     column: a tab, line break or other control character in it becomes a space."""
-    return "".join("\t".join(_plain(cell) for cell in row) + "\n" for row in rows)
-
-
-def _plain(text: str) -> str:
-    return "".join(c if c.isprintable() else " " for c in text)
+    return "".join("\t".join(one_line(cell) for cell in row) + "\n" for row in rows)
 
 
 def _tokens(n: int | None) -> str:

@@ -18,6 +18,7 @@ from aimlchat.commands.runtime import App
 from aimlchat.errors import ApiError, AuthError, ConfigError, StoreError, UsageError
 from aimlchat.money import number, usd
 from aimlchat.record import record
+from aimlchat.terminal.sanitize import one_line
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
@@ -342,11 +343,6 @@ def _count(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
-def _plain(text: Any) -> str:
-    """A server's string on one TSV line: no tab, line break or control character."""
-    return "".join(c if c.isprintable() else " " for c in str(text))
-
-
 def _when(iso: str) -> str:
     return iso.replace("T", " ")[:16] if len(iso) >= 16 else iso
 
@@ -404,7 +400,7 @@ def _table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for row in report["rows"]:
         api, local = row["api"] or {}, row["history"] or {}
         cells = [
-            _plain(row[by] or "?"),
+            one_line(row[by] or "?"),
             _money(api.get("spend"), report["currency"]),
             _count(api.get("requests")),
             _count(_sum(*_api_tokens(api))),
@@ -458,7 +454,7 @@ def _lines(report: dict[str, Any]) -> str:
         ("history_completion_tokens", local.get("completion_tokens")),
         ("history_cost", local.get("cost")),
     ]
-    text = "".join(f"{k}\t{_plain('' if v is None else v)}\n" for k, v in pairs)
+    text = "".join(f"{k}\t{one_line('' if v is None else v)}\n" for k, v in pairs)
     if "rows" not in report:
         return text
     by = report["by"]
@@ -471,5 +467,5 @@ def _lines(report: dict[str, Any]) -> str:
         values = [row[by], api.get("spend"), api.get("requests"), *_api_tokens(api)] + [
             local.get(k) for k in ("replies", "prompt_tokens", "completion_tokens", "cost")
         ]
-        lines.append("\t".join(_plain("" if v is None else v) for v in values))
+        lines.append("\t".join(one_line("" if v is None else v) for v in values))
     return text + "\n" + "".join(line + "\n" for line in lines)

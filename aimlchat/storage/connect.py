@@ -67,11 +67,13 @@ def unwritable(exc: Exception) -> str | None:
     return None
 
 
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """`mode=ro` (reads a WAL left behind), else `immutable=1`; sqlite3.Error if neither."""
+def open_read_only(path: Path, *, latest: bool = False) -> sqlite3.Connection:
+    """`mode=ro` (reads a WAL left behind), else `immutable=1`; sqlite3.Error if neither.
+    `latest`: `mode=ro` only, for a reader that must see what other processes have just
+    written (immutable=1 reads the file without its WAL)."""
     uri = path.absolute().as_uri()
     failure: sqlite3.Error | None = None
-    for flag in ("mode=ro", "immutable=1"):
+    for flag in ("mode=ro",) if latest else ("mode=ro", "immutable=1"):
         db = sqlite3.connect(
             f"{uri}?{flag}", uri=True, timeout=10.0, isolation_level=None, factory=_Connection
         )

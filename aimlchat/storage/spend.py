@@ -22,6 +22,7 @@ from typing import Any
 from aimlchat.errors import StoreError
 from aimlchat.money import MICRO
 from aimlchat.record import record
+from aimlchat.storage import connect
 
 
 @record(frozen=True)
@@ -103,10 +104,8 @@ class HistorySpend:
 
     def _read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
         try:
-            uri = f"{self.path.absolute().as_uri()}?mode=ro"
-            db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            db = connect.open_read_only(self.path, latest=True)
             try:
-                db.execute("PRAGMA busy_timeout = 10000")
                 return query(db)
             finally:
                 db.close()

@@ -41,3 +41,9 @@ def terminal_safe(text: str) -> str:
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
     return _UNSAFE.sub(_visible, text)
+
+
+def one_line(text: object) -> str:
+    """A server's string as one cell of a tab-separated line on a pipe: a tab, line break
+    or other unprintable character becomes a space, so it stays on its line and column."""
+    return "".join(c if c.isprintable() else " " for c in str(text))
