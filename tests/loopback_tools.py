@@ -138,11 +138,26 @@ def _said(outputs: list[Any]) -> str:
     return f"The tools said:\n\n{quoted}\n\nThat is all I needed."
 
 
-def _calls(names: list[str]) -> list[Call]:
-    return [
-        (f"call_{n}", name, json.dumps(TOOL_ARGS.get(name, {"path": "."})))
-        for n, name in enumerate(names[:2])
-    ]
+_SAMPLES = {"string": "hello", "integer": 2, "number": 2.5, "boolean": True}
+
+
+def _sample_args(schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for any tool (an MCP server's) from its schema: each required property
+    gets a sample of its type, so `--scenario tools` calls whatever is offered."""
+    props = schema.get("properties") or {}
+    wanted = schema.get("required") or []
+    kinds = {name: str((props.get(name) or {}).get("type")) for name in wanted}
+    return {name: _SAMPLES.get(kind, "hello") for name, kind in kinds.items()}
+
+
+def _calls(names: list[str], schemas: dict[str, dict[str, Any]] | None = None) -> list[Call]:
+    def args(name: str) -> dict[str, Any]:
+        if name in TOOL_ARGS:
+            return TOOL_ARGS[name]
+        schema = (schemas or {}).get(name)
+        return _sample_args(schema) if schema and schema.get("required") else {"path": "."}
+
+    return [(f"call_{n}", name, json.dumps(args(name))) for n, name in enumerate(names[:2])]
 
 
 def tools_script(request: dict[str, Any]) -> Reply:
@@ -156,10 +171,13 @@ def tools_script(request: dict[str, Any]) -> Reply:
     last = body["messages"][-1]
     if last["role"] == "tool":
         return text_reply(_said([m["content"] for m in body["messages"] if m["role"] == "tool"]))
-    names = [t["function"]["name"] for t in body.get("tools") or []]
+    offered = [t["function"] for t in body.get("tools") or []]
+    names = [f["name"] for f in offered]
     if not names:
         return text_reply(NO_TOOLS)
-    return Reply(events=tool_call_events(_calls(names), text="Let me look that up."), delay=0.01)
+    schemas = {f["name"]: f.get("parameters") or {} for f in offered}
+    calls = _calls(names, schemas)
+    return Reply(events=tool_call_events(calls, text="Let me look that up."), delay=0.01)
 
 
 def _responses_tools(request: dict[str, Any]) -> Reply:

@@ -74,3 +74,19 @@ def test_config_show_lists_model_entries_and_where_remembered_choices_live(cli_e
     doc = json.loads(invoke(["config", "show", "--json"], cli_env).stdout)
     assert doc["settings"]['models."local/llama".context_length']["value"] == 2048
     assert doc["settings"]["remembered_apis"]["value"] == str(cache / "apis.json")
+
+
+def test_config_show_lists_mcp_servers_without_their_secrets(cli_env, home):
+    write_config(
+        home,
+        '[mcp.aiml]\nurl = "https://mcp.example.com/mcp?key=sk-secret"\n'
+        'headers = { Authorization = "Bearer sk-header-secret" }\n'
+        '[mcp.files]\ncommand = ["npx", "server-filesystem", "."]\n'
+        'env = { TOKEN = "sk-env-secret" }\n',
+    )
+    r = invoke(["config", "show"], cli_env)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "mcp.aiml" in out and "https://mcp.example.com/mcp" in out
+    assert "mcp.files" in out and "npx server-filesystem ." in out
+    assert "secret" not in out

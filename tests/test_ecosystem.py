@@ -272,6 +272,30 @@ def test_a_plain_piped_ask_loads_only_what_it_uses(cli_env, server, tmp_path):
     assert "aimlchat.chat.files" in with_a_file  # the check above can see them load
 
 
+# What talks to an MCP server: loaded only when one is used, not when one is declared.
+MCP_AT_WORK = {
+    "aimlchat.tools.mcp.session",
+    "aimlchat.tools.mcp.stdio",
+    "aimlchat.tools.mcp.http",
+    "aimlchat.tools.mcp.server",
+    "aimlchat.tools.mcp.provider",
+    "mcp",
+}
+
+
+def test_mcp_servers_declared_but_unused_cost_a_plain_ask_nothing(cli_env, server, home):
+    folder = home / "config" / "aimlchat"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.toml").write_text(
+        '[mcp.local]\ncommand = ["mcp-server-that-is-not-there"]\n'
+        '[mcp.aiml]\nurl = "https://mcp.aimlapi.com/mcp"\n'
+        'headers = { Authorization = "Bearer ${AIML_API_KEY}" }\n'
+    )
+    for args in (["--help"], ["--version"], ["ask", "hi"]):
+        assert MCP_AT_WORK & _loaded(args, cli_env) == set(), args
+    assert invoke(["ask", "hi"], cli_env).returncode == 0  # and nothing was started
+
+
 SHELLS = {
     "bash": "aimlchat.bash",
     "zsh": "_aimlchat",

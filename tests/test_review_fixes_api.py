@@ -20,8 +20,6 @@ from aimlchat.api.response import Response
 from aimlchat.api.sse import SSEEvent
 from aimlchat.messages import ToolCall
 from aimlchat.tools.consent import Consent, describe, question
-from aimlchat.tools.spec import parse_tools
-from aimlchat.tools.turn import run_calls
 from tests.conftest import invoke, run_cli, spawn
 from tests.loopback import Reply, chunk, sse_reply
 from tests.loopback_tools import text_reply, tool_reply
@@ -307,7 +305,9 @@ def test_the_question_shows_every_argument_pretty_printed_and_safe():
 
 
 def test_the_call_is_shown_whole_where_asked_and_on_one_line_where_not(tmp_path: Path):
-    found = parse_tools({"sh": {"command": [sys.executable, "-c", "print('ran')"]}})
+    from tests.test_tools import run_calls, tools
+
+    found = tools(sh={"command": [sys.executable, "-c", "print('ran')"]})
     asked: list[str] = []
     shown: list[str] = []
 

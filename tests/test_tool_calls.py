@@ -136,14 +136,16 @@ def test_a_tool_past_its_timeout_is_stopped(cli_env, server, home):
     assert tool_result(server).startswith("error: slow timed out after 0.5 s and was stopped")
 
 
-def test_a_tool_printing_a_megabyte_is_cut_at_64_kb_with_a_note(cli_env, server, home):
+def test_a_tool_printing_a_megabyte_with_the_window_unknown_is_cut_at_256_kb(
+    cli_env, server, home
+):
     declare(home, big={"code": "import sys; sys.stdout.write('x' * (1024 * 1024))"})
     server.push(tool_reply(("c", "big", "{}")), text_reply("Big."))
     r = invoke(["ask", "-T", "big", "--yes", "go"], cli_env)
     assert r.returncode == 0, r.stderr
     result = tool_result(server)
-    assert result.startswith("x" * 65536) and result.count("x") == 65536
-    assert result.endswith("[output cut at 64 KB of 1.0 MB]")
+    assert result.startswith("x" * 262144) and result.count("x") == 262144
+    assert result.endswith("[output cut at 256 KB of 1.0 MB]")
 
 
 def test_with_no_terminal_and_no_yes_the_call_is_declined(cli_env, server, weather):

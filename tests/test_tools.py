@@ -21,11 +21,14 @@ from aimlchat.api.adapters.chat_completions import body, message_json
 from aimlchat.chat.toolloop import ToolBox
 from aimlchat.errors import ConfigError, Terminated, UsageError
 from aimlchat.messages import ToolCall, assistant, tool_output
+from aimlchat.tools import run as runner
+from aimlchat.tools import turn
 from aimlchat.tools.consent import Consent, FdAsk, describe, question
 from aimlchat.tools.messages import calls_text, result_event, tool_message
-from aimlchat.tools.run import Status, ToolInterrupted, ToolResult, run_call
-from aimlchat.tools.spec import BUILTINS, parse_tools, select
-from aimlchat.tools.turn import run_calls
+from aimlchat.tools.protocol import RunContext, Tool
+from aimlchat.tools.run import Status, ToolInterrupted, ToolResult
+from aimlchat.tools.spec import BUILTINS, parse_tools
+from aimlchat.tools.toolset import Toolset, local_tool
 
 # -- helpers --------------------------------------------------------------------------
 
@@ -36,8 +39,37 @@ def script(tmp_path: Path, name: str, body: str) -> list[str]:
     return [sys.executable, str(path)]
 
 
-def tools(**tables: dict[str, Any]) -> dict[str, Any]:
-    return parse_tools(tables)
+def tools(**tables: dict[str, Any]) -> dict[str, Tool]:
+    return {name: local_tool(spec) for name, spec in parse_tools(tables).items()}
+
+
+BUILTIN_TOOLS = {name: local_tool(spec) for name, spec in BUILTINS.items()}
+
+
+def toolset(**tables: dict[str, Any]) -> Toolset:
+    commands = {n: s for n, s in parse_tools(tables).items() if n in tables}
+    return Toolset(commands, {}, log_dir=Path("/nonexistent"), environ={}, warn=print)
+
+
+def select(names: list[str], found: Toolset) -> list[Tool]:
+    return found.pick(names)
+
+
+def run_call(
+    call: ToolCall,
+    available: dict[str, Tool],
+    *,
+    cwd: Path,
+    environ: dict[str, str] | None = None,
+    cap: int = 64 * 1024,
+) -> ToolResult:
+    return runner.run_call(call, available, RunContext(cwd, environ, cap))
+
+
+def run_calls(
+    calls: list[ToolCall], available: dict[str, Tool], consent: Consent, *, cwd: Path, **kw: Any
+) -> list[ToolResult]:
+    return turn.run_calls(calls, available, consent, lambda: RunContext(cwd, None), **kw)
 
 
 def call(name: str, args: Any = None, id: str = "call_a") -> ToolCall:
@@ -108,7 +140,8 @@ def scripted_ask(*answers: str) -> Callable[[str], str]:
 
 
 def test_declared_tool_gets_defaults_and_builtins_come_without_config():
-    found = tools(weather={"description": "Weather", "command": ["weather-cli", "--json"]})
+    table = {"description": "Weather", "command": ["weather-cli", "--json"]}
+    found = parse_tools({"weather": table})
     weather = found["weather"]
     assert weather.command == ("weather-cli", "--json")
     assert weather.parameters == {"type": "object", "properties": {}}
@@ -151,14 +184,14 @@ def test_tool_name_the_api_would_refuse_is_a_config_error():
 
 
 def test_builtin_table_may_only_turn_its_prompt_off():
-    assert tools(read_file={"confirm": False})["read_file"].confirm is False
+    assert tools(read_file={"confirm": False})["read_file"].asks is False
     with pytest.raises(ConfigError, match=r"\[tools.read_file\] has an unknown key 'command'"):
         tools(read_file={"command": ["cat"]})
 
 
 def test_offered_tools_become_schemas_with_name_description_and_parameters():
     params = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    found = tools(weather={"description": "Weather", "command": ["w"], "parameters": params})
+    found = toolset(weather={"description": "Weather", "command": ["w"], "parameters": params})
     consent = Consent(ask=None, warn=lambda text: None, assume_yes=True)
     box = ToolBox(found, select(["weather"], found), consent)
     assert box.schemas() == (ToolSchema("weather", "Weather", params),)
@@ -171,15 +204,15 @@ def test_offered_tools_become_schemas_with_name_description_and_parameters():
 
 
 def test_all_offers_every_declared_tool_and_the_builtins_once():
-    found = tools(weather={"command": ["w"]}, stocks={"command": ["s"]})
-    names = [spec.name for spec in select(["weather", "all"], found)]
+    found = toolset(weather={"command": ["w"]}, stocks={"command": ["s"]})
+    names = [tool.name for tool in select(["weather", "all"], found)]
     assert names[0] == "weather"
     assert sorted(names) == sorted(["weather", "stocks", *BUILTINS])
 
 
 def test_unknown_tool_name_is_a_usage_error_with_close_matches():
     with pytest.raises(UsageError) as err:
-        select(["wether"], tools(weather={"command": ["w"]}))
+        select(["wether"], toolset(weather={"command": ["w"]}))
     assert err.value.message == "no tool named 'wether'"
     assert "weather" in (err.value.hint or "")
 
@@ -549,7 +582,7 @@ def work(tmp_path: Path) -> Path:
 
 
 def builtin(name: str, args: dict[str, Any], root: Path) -> ToolResult:
-    return run_call(call(name, args), BUILTINS, cwd=root)
+    return run_call(call(name, args), BUILTIN_TOOLS, cwd=root, cap=256 * 1024)
 
 
 def test_read_file_reads_text_under_the_current_directory(work: Path):
@@ -631,3 +664,12 @@ def test_history_messages_have_the_shape_the_api_accepts():
     }
     assert result_event(result)["type"] == "tool_result"
     assert calls_text([good, bad]) == '→ weather {"city":"Paris"}\n→ weather {oops\n'
+
+
+def test_a_tools_output_cap_follows_the_room_the_window_has_left():
+    from aimlchat.tools.protocol import MAX_CAP, MIN_CAP, UNKNOWN_WINDOW_CAP, output_cap_for
+
+    assert output_cap_for(None) == UNKNOWN_WINDOW_CAP  # only bound when the fit cannot cut
+    assert output_cap_for(10_000) == 60_000  # a few bytes per token: the fit cuts exactly
+    assert output_cap_for(0) == MIN_CAP  # a full window still reads an error's first lines
+    assert output_cap_for(10**9) == MAX_CAP

@@ -7,6 +7,7 @@ does) and ends with a note that tells the model what it does not see.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -64,8 +65,14 @@ def _unanswered(turn: Sequence[Message]) -> int:
     return 1
 
 
-def note(left_out: int) -> str:
-    return f"[cut: {left_out:,} characters left out to fit the context window]"
+# A tool's own reader stops at a cap from the same window (tools.protocol.output_cap_for)
+# and says so at the end; cutting the tail here must not take that line with it.
+_EARLIER_CUT = re.compile(r"\n\[((?:output|file) cut at [^\]\n]+)\]\Z")
+
+
+def note(left_out: int, earlier: str | None = None) -> str:
+    before = f"; before that, the {earlier}" if earlier else ""
+    return f"[cut: {left_out:,} characters left out to fit the context window{before}]"
 
 
 def fit_result(ctx: ContextWindow, message: Message, budget: int) -> tuple[Message, int]:
@@ -73,14 +80,18 @@ def fit_result(ctx: ContextWindow, message: Message, budget: int) -> tuple[Messa
     output = message.output
     if output is None or ctx.estimator.tokens(message_tokens(message)) <= budget:
         return message, 0
-    content = output.text
+    content, earlier = output.text, None
+    found = _EARLIER_CUT.search(content)
+    if found is not None:
+        content, earlier = content[: found.start()], found.group(1)
     est = ctx.estimator
     scale = est.ratio * (1 + est.margin)
     raw_budget = max(0.0, budget * LEFT_FOR_MORE - NOTE_TOKENS) / scale
     keep = _longest_prefix(message, content, raw_budget)
     left_out = len(content) - keep
     head = content[:keep]
-    cut = f"{head}\n\n{note(left_out)}" if head else note(left_out)
+    said = note(left_out, earlier)
+    cut = f"{head}\n\n{said}" if head else said
     return with_text(message, cut), left_out
 
 

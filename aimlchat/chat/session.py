@@ -203,6 +203,7 @@ class Chat(Transcript):
             lambda: self.reply_step(sink, observe),
             self.add_tool_result,
             gate=self.check_budget,
+            room=self.tool_room,
         )
 
     def check_budget(self) -> None:
@@ -453,6 +454,14 @@ class Chat(Transcript):
             return charge
         usd = self.cost_of(response.usage)
         return None if usd is None else Cost(usd, ESTIMATE)
+
+    def tool_room(self) -> int | None:
+        """Tokens the next tool result may take (None: the window is unknown): a tool's
+        output is read up to about that, and cut to it exactly when saved."""
+        from aimlchat.chat import fit
+
+        turn = self.messages[_last_user(self.messages) or 0 :]
+        return fit.budget(self.context(), self.settings.system, turn)
 
     def add_tool_result(self, result: ToolResult) -> None:
         """Saved as the model gets it: cut to what the window has left (chat.fit)."""

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     # The runner (processes, consent, schemas) loads when a call is run: a plain `ask`
     # builds a ToolBox that offers nothing and never needs it.
     from aimlchat.tools.consent import Consent
+    from aimlchat.tools.protocol import RunContext, Tool
     from aimlchat.tools.run import ToolResult
-    from aimlchat.tools.spec import ToolSpec
+    from aimlchat.tools.toolset import Toolset
 
 DEFAULT_MAX_STEPS = 8
 Report = Callable[[dict[str, Any]], None]
@@ -45,14 +46,16 @@ class Reply(Protocol):
 
 R = TypeVar("R", bound=Reply)
 Save = Callable[["ToolResult"], None]  # saves one result in the conversation
+Room = Callable[[], "int | None"]  # tokens the next result may take (None: window unknown)
 
 
 @record()
 class ToolBox:
-    """A session's tools: all there are, those offered now (`-T`, `/tools`), how to ask."""
+    """A session's tools: all there are (`toolset`), those offered now (`-T`, `/tools`),
+    how to ask. It never asks which provider a tool comes from."""
 
-    available: dict[str, ToolSpec]
-    offered: list[ToolSpec]
+    toolset: Toolset
+    offered: list[Tool]
     consent: Consent
     max_steps: int = DEFAULT_MAX_STEPS
     cwd: Path = field(default_factory=Path.cwd)
@@ -60,13 +63,31 @@ class ToolBox:
     report: Report | None = None  # --ndjson: tool_call and tool_result events
     say: Callable[[str], None] | None = None  # one line per result, for the user
 
+    @property
+    def available(self) -> dict[str, Tool]:
+        """Every tool known now, by the name the model knows."""
+        return self.toolset.available()
+
     def schemas(self) -> tuple[ToolSchema, ...]:
         """The offered tools as the request offers them."""
-        return tuple(ToolSchema(s.name, s.description, s.parameters) for s in self.offered)
+        return tuple(ToolSchema(t.name, t.description, t.parameters) for t in self.offered)
 
-    def runnable(self) -> dict[str, ToolSpec]:
+    def runnable(self) -> dict[str, Tool]:
         # Only offered tools run: a call to any other is an "unknown tool" result.
-        return {spec.name: spec for spec in self.offered}
+        return {tool.name: tool for tool in self.offered}
+
+    def label(self, name: str) -> str:
+        """A tool's name for people (`aiml.search`) from the one the model used."""
+        for tool in self.offered:
+            if tool.name == name:
+                return tool.label
+        return name
+
+    def run_context(self, room: Room | None) -> RunContext:
+        from aimlchat.tools.protocol import RunContext, output_cap_for
+
+        cap = output_cap_for(room() if room is not None else None)
+        return RunContext(self.cwd, self.environ, cap)
 
 
 class StepLimit(AimlchatError):
@@ -82,12 +103,17 @@ class StepLimit(AimlchatError):
 
 
 def run_turn(
-    box: ToolBox, step: Callable[[], R], save: Save, gate: Callable[[], None] | None = None
+    box: ToolBox,
+    step: Callable[[], R],
+    save: Save,
+    gate: Callable[[], None] | None = None,
+    room: Room | None = None,
 ) -> R:
     """Reply steps (`step`: one request and its reply, saved) and tool steps until a reply
     without calls; StepLimit past max_steps. `save` keeps each result. `gate` raises
     when no further request may be sent (a spent budget): the calls are then not run,
-    since their results could not go back, and are answered as such."""
+    since their results could not go back, and are answered as such. `room` says what
+    the window has left for the next result: a tool's output is read up to that."""
     steps = 0
     while True:
         result = step()
@@ -105,11 +131,13 @@ def run_turn(
             except AimlchatError:
                 _record(save, box, [_stopped(call) for call in result.calls])
                 raise
-        run_step(save, box, result.calls)
+        run_step(save, box, result.calls, room)
         steps += 1
 
 
-def run_step(save: Save, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolResult]:
+def run_step(
+    save: Save, box: ToolBox, calls: Sequence[ToolCall], room: Room | None = None
+) -> list[ToolResult]:
     """Run one reply's calls in order, saving each result as it comes."""
     from aimlchat.tools.run import ToolInterrupted, interrupted_result
     from aimlchat.tools.turn import run_calls
@@ -128,8 +156,7 @@ def run_step(save: Save, box: ToolBox, calls: Sequence[ToolCall]) -> list[ToolRe
             calls,
             box.runnable(),
             box.consent,
-            cwd=box.cwd,
-            environ=box.environ,
+            lambda: box.run_context(room),
             on_result=keep,
             on_start=begun.append,
         )
@@ -161,16 +188,19 @@ def _tell(box: ToolBox, result: ToolResult) -> None:
     if box.report is not None:
         box.report(result_event(result))
     if box.say is not None:
-        box.say(summary(result))
+        box.say(summary(result, box.label(result.call.name)))
 
 
-def summary(result: ToolResult) -> str:
+def summary(result: ToolResult, label: str | None = None) -> str:
     """`← weather: ok, 312 bytes in 0.2 s` or the first line of what went wrong."""
-    name = result.call.name or "?"
+    name = label or result.call.name or "?"
     if result.ok:
         size = len(result.content.encode("utf-8"))
         return f"← {name}: ok, {plural(size, 'byte')} in {result.seconds:.1f} s"
     first = result.content.splitlines()[0] if result.content else result.status.value
+    if label and result.call.name and label != result.call.name:
+        # "declined: aiml__search was not run" is for the model; people know `aiml.search`.
+        first = first.replace(result.call.name, label)
     return f"← {name}: {first.removeprefix('error: ')}"
 
 

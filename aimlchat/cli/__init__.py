@@ -8,8 +8,9 @@ one line on stderr and an `ExitCode`. Tests call `main` in-process with a fake
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from aimlchat.errors import (
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         env.no_color = True
     debug = "--debug" in args or env.environ.get("AIMLCHAT_DEBUG") == "1"
     status: int
-    with ending_raises(env.terminal_outputs()):
+    with ending_raises(env.terminal_outputs()), _exit_hooks_at_end():
         try:
             args = _default_command(args, env)
             command = click_command(args, completing=COMPLETE_VAR in env.environ)
@@ -86,6 +87,24 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             )
             status = ExitCode.API
     return int(status)
+
+
+@contextlib.contextmanager
+def _exit_hooks_at_end() -> Iterator[None]:
+    """On the way out, however the run ended, stop what it started (MCP servers:
+    aimlchat.exit_hooks). A second SIGTERM, SIGHUP or Ctrl-C waits for that to finish
+    (`held`) and is then dropped: the run is ending already, with the status it decided."""
+    try:
+        yield
+    finally:
+        from aimlchat import exit_hooks
+        from aimlchat.signals import held
+
+        try:
+            with held():
+                exit_hooks.run()
+        except (Terminated, KeyboardInterrupt):
+            pass
 
 
 COMPLETE_VAR = "_AIMLCHAT_COMPLETE"  # what Typer's shell completion sets

@@ -313,6 +313,43 @@ def usage(
     show_usage(App(opts, _env(ctx)), period=period, since=since, until=until, by=by, as_json=json_)
 
 
+@cli.command()
+def tools(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME]...", help="Only these tools or MCP servers (as -T names them)."
+        ),
+    ] = None,
+    no_start: Annotated[
+        bool,
+        typer.Option("--no-start", help="Start no MCP server: list them, not their tools."),
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
+) -> None:
+    """List every tool -T can offer: built-in, [tools.NAME] command and MCP server tool.
+
+    Each configured MCP server is started to list its tools, then stopped; one
+    that fails is shown with its error and the exit status is 1 (3 for a refused
+    key or an unset ${VAR}).
+
+    \b
+    Examples:
+      aimlchat tools
+      aimlchat tools aiml            one MCP server and its tools
+      aimlchat tools --no-start
+      aimlchat tools --json | jq -r '.tools[].name'
+    """
+    from aimlchat.commands.runtime import App
+    from aimlchat.commands.tools_list import show_tools
+    from aimlchat.settings.resolve import Flags
+
+    app = App(Flags(no_color=no_color), _env(ctx))
+    show_tools(app, names=names or [], start=not no_start, as_json=json_)
+
+
 def command_names() -> list[str]:
     """Every subcommand and group name: what `aimlchat WORD` must not take as a prompt."""
     commands = [

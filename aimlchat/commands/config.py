@@ -87,6 +87,11 @@ def _rows(settings: Settings, key_from: str, paths: Paths, cfg: FileConfig) -> l
     for name, tool in sorted(cfg.tools.items()):  # what a model may be offered to run
         command = list(tool.command) if tool.command is not None else "(built-in)"
         rows.append([f"tools.{name}", command, "config.toml"])
+    for name, server in sorted(cfg.mcp.items()):  # what it starts or reaches: no secrets
+        from aimlchat.tools.mcp.config import shown_url
+
+        where = list(server.command) if server.command is not None else shown_url(server.url or "")
+        rows.append([f"mcp.{name}", where, "config.toml"])
     for model, entry in sorted(cfg.models.items()):  # `[models."ID"]`, as in the file
         for key in ("api", "context_length"):
             if getattr(entry, key) is not None:
@@ -159,7 +164,7 @@ def list_problems(notifier: Notifier, cfg: FileConfig) -> None:
 def _cell(name: str, value: Any) -> str:
     if name.startswith(("params.", "body.")):  # as it is sent: JSON
         return json.dumps(value, ensure_ascii=False)
-    if name.startswith("tools.") and isinstance(value, list):
+    if name.startswith(("tools.", "mcp.")) and isinstance(value, list):
         return shlex.join(value)
     if name == "roles":
         return ", ".join(value)

@@ -451,7 +451,13 @@ class App:
 
         client = self.client()  # no key: fail before touching the history database
         tools = make_toolbox(  # -T typo: exit 2, nothing opened
-            self.settings, self.cfg, self.notifier, self.env.environ, ask=ask, report=report
+            self.settings,
+            self.cfg,
+            self.notifier,
+            self.env.environ,
+            log_dir=self.paths.log_dir,
+            ask=ask,
+            report=report,
         )
         resuming = bool(self.settings.continue_ or self.settings.session)
         # The feed before the history opens: a withdrawn model is refused; one it lists

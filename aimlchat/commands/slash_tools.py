@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aimlchat.chat.context_view import describe
 from aimlchat.commands.repl_core import ReplCore
 from aimlchat.commands.tooling import describe_tools
 from aimlchat.errors import AimlchatError
-from aimlchat.tools.spec import ALL, unknown_tool
+from aimlchat.tools.spec import ALL
+
+if TYPE_CHECKING:
+    from aimlchat.tools.protocol import Tool
 
 NONE = "none"
 
 
+def _merged(offered: list[Tool], more: list[Tool]) -> list[Tool]:
+    names = {tool.name for tool in offered}
+    return offered + [tool for tool in more if tool.name not in names]
+
+
 class ToolCommands(ReplCore):
     def cmd_tools(self, rest: str) -> None:
-        """`/tools` lists them; `/tools NAME…` turns each on or off; `all`, `none`."""
+        """`/tools` lists them; `/tools NAME…` turns each on or off (an MCP server: all
+        its tools, started if need be; `server.tool`: one); `all`, `none`."""
         box = self.chat.tools
         if box is None:
             raise AimlchatError("tools are not available in this session")
@@ -24,19 +35,23 @@ class ToolCommands(ReplCore):
             if not box.offered:
                 self.write("  turn one on with /tools NAME (or start with -T NAME)\n")
             return
-        for name in names:  # check them all first: a typo changes nothing
-            if name not in (ALL, NONE) and name not in box.available:
-                raise unknown_tool(name, box.available)
+        # Check (and start) them all first: a typo, or a server that cannot start,
+        # changes nothing.
+        picked = {name: box.toolset.pick([name]) for name in names if name != NONE}
         for name in names:
-            if name == ALL:
-                box.offered = list(box.available.values())
-            elif name == NONE:
+            if name == NONE:
                 box.offered = []
-            elif any(spec.name == name for spec in box.offered):
-                box.offered = [spec for spec in box.offered if spec.name != name]
+            elif name == ALL:
+                box.offered = _merged(box.offered, picked[name])
             else:
-                box.offered.append(box.available[name])
-        on = ", ".join(spec.name for spec in box.offered) or "none"
+                tools = picked[name]
+                offered = {tool.name for tool in box.offered}
+                if all(tool.name in offered for tool in tools):  # all on: turn them off
+                    gone = {tool.name for tool in tools}
+                    box.offered = [tool for tool in box.offered if tool.name not in gone]
+                else:
+                    box.offered = _merged(box.offered, tools)
+        on = ", ".join(tool.label for tool in box.offered) or "none"
         self.app.notifier.info(f"tools offered: {on}")
 
     def cmd_context(self, _: str) -> None:

@@ -33,17 +33,21 @@ def make_toolbox(
     notifier: Notifier,
     environ: Mapping[str, str],
     *,
+    log_dir: Path,
     ask: AskFactory | None,
     report: Report | None,
 ) -> ToolBox:
-    """The tools `-T` offers (a name that is no tool: UsageError, exit 2) and their consent,
-    asked with what `ask` returns (None: there is no one to ask)."""
+    """The tools `-T` offers (a name that is no tool: UsageError, exit 2; an MCP server
+    named that cannot start: its error, exit 1) and their consent, asked with what `ask`
+    returns (None: there is no one to ask)."""
     from aimlchat.chat.toolloop import ToolBox
     from aimlchat.tools.consent import Consent
-    from aimlchat.tools.spec import BUILTINS, select
+    from aimlchat.tools.toolset import Toolset
 
-    available = {**BUILTINS, **cfg.tools}
-    offered = select(settings.tools, available)
+    # --no-history: nothing of the session touches disk, an MCP server's stderr neither.
+    logs = log_dir if settings.history else None
+    toolset = Toolset(cfg.tools, cfg.mcp, log_dir=logs, environ=environ, warn=notifier.warn)
+    offered = toolset.pick(settings.tools)
     consent = Consent(
         ask=ask() if ask is not None else None,
         warn=notifier.warn,
@@ -51,7 +55,7 @@ def make_toolbox(
         assume_yes=settings.yes,
     )
     return ToolBox(
-        available,
+        toolset,
         offered,
         consent,
         max_steps=settings.max_steps,
@@ -146,17 +150,26 @@ class Windows:
 
 
 def describe_tools(box: ToolBox) -> str:
-    """`/tools`: every tool there is, offered or not, what it runs and whether it asks."""
-    offered = {spec.name for spec in box.offered}
+    """`/tools`: every tool there is, offered or not, what runs it and whether it asks;
+    then each MCP server not started yet, or failed."""
+    offered = {tool.name for tool in box.offered}
     lines = []
-    for name, spec in box.available.items():
+    for name, tool in box.available.items():
         mark = "on " if name in offered else "off"
-        runs = "built-in" if spec.command is None else _short(" ".join(spec.command), 40)
+        runs = _short(tool.runs(), 40)
         if name in box.consent.always:
             runs += " · allowed this session"
-        elif not spec.confirm or box.consent.assume_yes:
+        elif not tool.asks or box.consent.assume_yes:
             runs += " · runs without asking"
-        lines.append(f"  [{mark}] {name:<12} {_short(spec.description, 44):<44}  {runs}")
+        label, about = _short(tool.label, 24), _short(tool.description, 44)
+        lines.append(f"  [{mark}] {label:<14} {about:<44}  {runs}")
+    started = {server.name: server for server in box.toolset.started()}
+    for name in box.toolset.server_names:
+        server = started.get(name)
+        if server is None:
+            lines.append(f"  MCP server {name}: not started (/tools {name} starts it)")
+        elif server.state != "running":
+            lines.append(f"  MCP server {name}: {server.state}: {_short(server.error or '', 100)}")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from aimlchat.utf8 import decode_utf8
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
+    from aimlchat.tools.mcp.config import ServerSpec
     from aimlchat.tools.spec import ToolSpec
 
 APP = "aimlchat"
@@ -30,7 +31,12 @@ SECRET_KEYS = ("api_key",)
 
 
 # The XDG spec's defaults, which platformdirs also gives on Linux and the BSDs.
-_XDG_DEFAULTS = {"config": (".config",), "data": (".local", "share"), "cache": (".cache",)}
+_XDG_DEFAULTS = {
+    "config": (".config",),
+    "data": (".local", "share"),
+    "cache": (".cache",),
+    "state": (".local", "state"),
+}
 
 
 def _folder(environ: Mapping[str, str], var: str, kind: str) -> Path:
@@ -68,6 +74,7 @@ class Paths:
     config_dir: Path
     data_dir: Path
     cache_dir: Path
+    state_dir: Path  # what outlives a run but is no one's data: logs
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Paths:
@@ -75,7 +82,13 @@ class Paths:
             config_dir=_folder(environ, "XDG_CONFIG_HOME", "config"),
             data_dir=_folder(environ, "XDG_DATA_HOME", "data"),
             cache_dir=_folder(environ, "XDG_CACHE_HOME", "cache"),
+            state_dir=_folder(environ, "XDG_STATE_HOME", "state"),
         )
+
+    @property
+    def log_dir(self) -> Path:
+        """MCP servers' stderr (mcp-NAME.log); made 0700 when first written to."""
+        return self.state_dir / "logs"
 
     @property
     def config_file(self) -> Path:
@@ -144,6 +157,7 @@ class FileConfig:
     body: dict[str, Any] = field(default_factory=dict)  # [body]: any field, sent as given
     roles: dict[str, Role] = field(default_factory=dict)
     tools: dict[str, ToolSpec] = field(default_factory=dict)  # [tools.NAME], as declared
+    mcp: dict[str, ServerSpec] = field(default_factory=dict)  # [mcp.NAME]: MCP servers
     models: dict[str, ModelConfig] = field(default_factory=dict)  # [models."NAME"]
     raw: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -165,7 +179,7 @@ class FileConfig:
 
 SETTING_KEYS = tuple(p.name for p in params.TABLE if p.in_config and not p.body)
 TOP_KEYS = (
-    *SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles", "tools", "models"
+    *SETTING_KEYS, "api_key", "api_key_command", "params", "body", "roles", "tools", "mcp", "models"
 )  # fmt: skip
 ROLE_KEYS = ("system", "model", "params", "tools")
 MODEL_KEYS = ("context_length", "api")
@@ -235,11 +249,15 @@ class _Reader:
                 self._roles(self._try(_table, key, value) or {})
             elif key == "tools":
                 self._tools(self._try(_table, key, value) or {})
+            elif key == "mcp":
+                self._mcp(self._try(_table, key, value) or {})
             elif key == "models":
                 self._models(self._try(_table, key, value) or {})
             else:
                 self._unknown_top(key)
         cfg.settings = {k: v for k, v in cfg.settings.items() if v is not None}
+        if cfg.mcp:
+            self._servers_apart_from_tools()
 
     def _unknown_top(self, key: str) -> None:
         """A request parameter written above every table (`temperature = 0.2` before
@@ -319,6 +337,26 @@ class _Reader:
             tool = self._try(parse_tool, str(name), spec)
             if tool is not None:
                 self.cfg.tools[tool.name] = tool
+
+    def _mcp(self, table: dict[str, Any]) -> None:
+        from aimlchat.tools.mcp.config import parse_server
+
+        for name, spec in table.items():
+            server = self._try(parse_server, str(name), spec)
+            if server is not None:
+                self.cfg.mcp[server.name] = server
+
+    def _servers_apart_from_tools(self) -> None:
+        """`-T NAME` names a tool or a whole server: one name cannot be both."""
+        from aimlchat.tools.spec import BUILTINS
+
+        for name in list(self.cfg.mcp):
+            if name in self.cfg.tools or name in BUILTINS:
+                what = "a built-in tool" if name in BUILTINS else f"[tools.{name}]"
+                self.cfg.errors.append(
+                    f"[mcp.{name}] has the name of {what}: -T {name} would be ambiguous"
+                )
+                del self.cfg.mcp[name]
 
     def _models(self, table: dict[str, Any]) -> None:
         for name, spec in table.items():

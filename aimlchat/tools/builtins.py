@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from aimlchat.record import record
+from aimlchat.tools.protocol import RunContext, Schema, Status
 from aimlchat.words import plural
 
-READ_CAP = 256 * 1024
+if TYPE_CHECKING:
+    from aimlchat.tools.spec import ToolSpec
+
 LIST_CAP = 1000
 _SNIFF = 8192
 
@@ -87,19 +92,21 @@ def _decode(data: bytes, cut: bool, shown: str) -> str:
         raise ToolFailure(f"refused: {shown} is not UTF-8 text") from None
 
 
-def read_file(args: dict[str, Any], root: Path) -> str:
+def read_file(args: dict[str, Any], root: Path, cap: int) -> str:
+    """The file's text, its first `cap` bytes (what the model's window has room for)."""
     shown = _path_arg(args)
     fd, size = _open_regular(confine(shown, root), shown)
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(READ_CAP + 1)
-    cut = len(data) > READ_CAP
-    text = _decode(data[:READ_CAP], cut, shown)
+        data = fh.read(cap + 1)
+    cut = len(data) > cap
+    text = _decode(data[:cap], cut, shown)
     if cut:
-        text += f"\n[file cut at {human_size(READ_CAP)} of {human_size(max(size, len(data)))}]"
+        text += f"\n[file cut at {human_size(cap)} of {human_size(max(size, len(data)))}]"
     return text
 
 
-def list_dir(args: dict[str, Any], root: Path) -> str:
+def list_dir(args: dict[str, Any], root: Path, _cap: int) -> str:
+    # Capped by entries (LIST_CAP), which the window's fit then cuts if it must.
     shown = _path_arg(args, ".")
     target = confine(shown, root)
     if not target.is_dir():
@@ -122,4 +129,51 @@ def list_dir(args: dict[str, Any], root: Path) -> str:
     return "\n".join(lines) if lines else "(empty directory)"
 
 
-BUILTIN_RUNNERS = {"read_file": read_file, "list_dir": list_dir}
+Runner = Callable[[dict[str, Any], Path, int], str]
+BUILTIN_RUNNERS: dict[str, Runner] = {"read_file": read_file, "list_dir": list_dir}
+
+
+@record(frozen=True)
+class BuiltinTool:
+    """The built-ins' provider: `read_file` and `list_dir` as `Tool`s."""
+
+    spec: ToolSpec
+    kind: ClassVar[str] = "built-in"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def label(self) -> str:
+        return self.spec.name
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    @property
+    def parameters(self) -> Schema:
+        return self.spec.parameters
+
+    @property
+    def asks(self) -> bool:
+        return self.spec.confirm
+
+    def runs(self) -> str:
+        return "built-in"
+
+    def allow_hint(self) -> str:
+        return f"pass --yes or set confirm = false in [tools.{self.spec.name}]"
+
+    def run(self, args: dict[str, Any], ctx: RunContext) -> tuple[Status, str]:
+        runner = BUILTIN_RUNNERS.get(self.spec.name)
+        if runner is None:
+            return Status.ERROR, f"error: {self.spec.name} has no command"
+        try:
+            return Status.OK, runner(args, ctx.cwd, ctx.output_cap)
+        except ToolFailure as exc:
+            return Status.ERROR, f"error: {exc}"
+
+    def close(self) -> None:
+        pass

@@ -26,8 +26,8 @@ from aimlchat.terminal.keypress import drop_typeahead
 from aimlchat.terminal.sanitize import terminal_safe
 
 if TYPE_CHECKING:  # a Consent is made for every chat; the runner loads when a call runs
+    from aimlchat.tools.protocol import Tool
     from aimlchat.tools.run import ToolResult
-    from aimlchat.tools.spec import ToolSpec
 
 Ask = Callable[[str], str]
 Say = Callable[[str], None]
@@ -40,20 +40,24 @@ def _one_line(text: str) -> str:
     return " ".join(terminal_safe(text).split())
 
 
-def describe(call: ToolCall) -> str:
+def _shown_name(call: ToolCall, label: str | None) -> str:
+    return _one_line(label or call.name) or "(no name)"
+
+
+def describe(call: ToolCall, label: str | None = None) -> str:
     """`→ weather {"city": "Paris"}`, on one line, safe for a terminal, elided: for a call
-    nobody is asked about."""
+    nobody is asked about. `label`: the tool's name for people (`aiml.search`)."""
     args = _one_line(_arguments(call))
     if len(args) > SHOWN:
         args = args[:SHOWN] + "…"
-    return f"→ {_one_line(call.name) or '(no name)'} {args}".rstrip()
+    return f"→ {_shown_name(call, label)} {args}".rstrip()
 
 
-def describe_whole(call: ToolCall) -> str:
+def describe_whole(call: ToolCall, label: str | None = None) -> str:
     """The call with all of its arguments, pretty-printed over as many lines as they take,
     safe for a terminal: for a call the user is asked about."""
     args = terminal_safe(_arguments(call, indent=2))
-    return f"→ {_one_line(call.name) or '(no name)'} {args}".rstrip()
+    return f"→ {_shown_name(call, label)} {args}".rstrip()
 
 
 def _arguments(call: ToolCall, indent: int | None = None) -> str:
@@ -64,12 +68,13 @@ def _arguments(call: ToolCall, indent: int | None = None) -> str:
         return call.arguments_text
 
 
-def question(call: ToolCall) -> str:
-    return f"{describe_whole(call)}\nrun {_one_line(call.name)}? [y/N/a(lways this session)] "
-
-
-def how_to_allow(name: str) -> str:
-    return f"pass --yes or set confirm = false in [tools.{_one_line(name)}]"
+def question(call: ToolCall, tool: Tool | None = None) -> str:
+    """The call whole, then what runs it when that is not the user's own command: an MCP
+    server is someone else's program, and the user should see whose."""
+    label = tool.label if tool is not None else None
+    where = f" on {tool.runs()}" if tool is not None and tool.kind == "mcp" else ""
+    name = _shown_name(call, label)
+    return f"{describe_whole(call, label)}\nrun {name}{where}? [y/N/a(lways this session)] "
 
 
 class Consent:
@@ -89,35 +94,35 @@ class Consent:
         self.assume_yes = assume_yes
         self.always: set[str] = set()
 
-    def show(self, call: ToolCall) -> None:
+    def show(self, call: ToolCall, label: str | None = None) -> None:
         """The call's one line, for a call that is not asked about."""
         if self._show is not None:
-            self._show(describe(call))
+            self._show(describe(call, label))
 
-    def review(self, call: ToolCall, spec: ToolSpec) -> ToolResult | None:
+    def review(self, call: ToolCall, tool: Tool) -> ToolResult | None:
         """None when the call may run; otherwise the declined result to send instead.
         Shows the call: whole, in the question, when it asks. A KeyboardInterrupt from
         `ask` propagates: Ctrl-C at the question stops the turn."""
         from aimlchat.tools.run import declined_result
 
-        if self.assume_yes or not spec.confirm or spec.name in self.always:
-            self.show(call)
+        if self.assume_yes or not tool.asks or tool.name in self.always:
+            self.show(call, tool.label)
             return None
         if self._ask is None:
-            self.show(call)
+            self.show(call, tool.label)
             self._warn(
-                f"tool {_one_line(spec.name)} not run: no terminal to ask for consent; "
-                + how_to_allow(spec.name)
+                f"tool {_one_line(tool.label)} not run: no terminal to ask for consent; "
+                + _one_line(tool.allow_hint())
             )
             return declined_result(call, "there was no terminal to ask the user for consent")
         try:
-            answer = self._ask(question(call)).strip().lower()
+            answer = self._ask(question(call, tool)).strip().lower()
         except EOFError:
             answer = ""
         if answer in _YES:
             return None
         if answer in _ALWAYS:
-            self.always.add(spec.name)
+            self.always.add(tool.name)
             return None
         return declined_result(call, "the user declined to run it")
 

@@ -27,6 +27,7 @@ from aimlchat.osplatform import (
 )
 from aimlchat.record import record
 
+# The default cap; a tool call's comes from the model's window (tools.protocol).
 STDOUT_CAP = 64 * 1024
 STDERR_TAIL = 2 * 1024
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
@@ -129,10 +130,10 @@ def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> subproce
 
 
 class _Pump:
-    def __init__(self, proc: subprocess.Popen[bytes], stdin: bytes) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], stdin: bytes, cap: int) -> None:
         self.proc = proc
         self.pending = memoryview(stdin)
-        self.out = _Capped(STDOUT_CAP, head=True)
+        self.out = _Capped(cap, head=True)
         self.err = _Capped(STDERR_TAIL, head=False)
         self.sel = selectors.DefaultSelector()
         assert proc.stdin and proc.stdout and proc.stderr
@@ -192,15 +193,22 @@ class _Pump:
 
 
 def run_command(
-    argv: Sequence[str], stdin: bytes, *, cwd: Path, env: Mapping[str, str], timeout: float
+    argv: Sequence[str],
+    stdin: bytes,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    cap: int = STDOUT_CAP,
 ) -> Outcome:
-    """Run `argv` to completion or `timeout`. Any BaseException while it runs (Ctrl-C,
-    SIGTERM) stops the whole process group before it propagates."""
+    """Run `argv` to completion or `timeout`, keeping the first `cap` bytes of its stdout.
+    Any BaseException while it runs (Ctrl-C, SIGTERM) stops the whole process group
+    before it propagates."""
     deadline = time.monotonic() + timeout
     proc = spawn(argv, cwd=cwd, env=env)
     pump: _Pump | None = None
     try:
-        pump = _Pump(proc, stdin)
+        pump = _Pump(proc, stdin, cap)
         finished = pump.run(deadline)
         if finished:
             try:

@@ -8,34 +8,31 @@ after the tool's process group is stopped, carrying the result to record.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import time
 from collections.abc import Mapping
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from aimlchat.messages import BadArguments, ToolCall
 from aimlchat.record import record
-from aimlchat.tools.builtins import BUILTIN_RUNNERS, ToolFailure, human_size
-from aimlchat.tools.process import STDERR_TAIL, CannotStart, Outcome, run_command
-from aimlchat.tools.spec import ToolSpec
+from aimlchat.tools.protocol import RunContext, Status, Tool
+
+__all__ = [
+    "Status",
+    "ToolInterrupted",
+    "ToolResult",
+    "check_call",
+    "declined_result",
+    "interrupted_result",
+    "run_call",
+    "run_checked",
+    "tool_environment",
+]
 
 # The tool is the user's program, but the arguments are the model's: the API key has
 # no business in its environment.
 _HIDDEN_ENV = ("AIML_API_KEY",)
 _SHOWN_ARGS = 2000
-
-
-class Status(str, Enum):
-    OK = "ok"
-    FAILED = "failed"  # non-zero exit status or a signal
-    TIMED_OUT = "timed_out"
-    INTERRUPTED = "interrupted"
-    DECLINED = "declined"
-    ERROR = "error"  # unknown tool, bad arguments, cannot start, refused path
 
 
 @record(frozen=True)
@@ -76,15 +73,15 @@ def _error(call: ToolCall, text: str) -> ToolResult:
 
 
 def check_call(
-    call: ToolCall, available: Mapping[str, ToolSpec]
-) -> tuple[ToolSpec, dict[str, Any]] | ToolResult:
+    call: ToolCall, available: Mapping[str, Tool]
+) -> tuple[Tool, dict[str, Any]] | ToolResult:
     """The tool and parsed arguments, or the error result to send instead of running it."""
-    spec = available.get(call.name)
-    if spec is None:
+    tool = available.get(call.name)
+    if tool is None:
         offered = ", ".join(sorted(available)) or "none"
         return _error(call, f"there is no tool named {call.name!r}; the tools are: {offered}")
     try:
-        return spec, call.arguments()
+        return tool, call.arguments()
     except BadArguments as exc:
         sent = call.arguments_text[:_SHOWN_ARGS]
         return _error(
@@ -98,31 +95,19 @@ def tool_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
     return {k: v for k, v in source.items() if k not in _HIDDEN_ENV}
 
 
-def run_call(
-    call: ToolCall,
-    available: Mapping[str, ToolSpec],
-    *,
-    cwd: Path,
-    environ: Mapping[str, str] | None = None,
-) -> ToolResult:
+def run_call(call: ToolCall, available: Mapping[str, Tool], ctx: RunContext) -> ToolResult:
     """Check and run one call (consent is the caller's job). Raises ToolInterrupted."""
     checked = check_call(call, available)
     if isinstance(checked, ToolResult):
         return checked
-    return run_checked(call, *checked, cwd=cwd, environ=environ)
+    return run_checked(call, *checked, ctx)
 
 
-def run_checked(
-    call: ToolCall,
-    spec: ToolSpec,
-    args: dict[str, Any],
-    *,
-    cwd: Path,
-    environ: Mapping[str, str] | None = None,
-) -> ToolResult:
+def run_checked(call: ToolCall, tool: Tool, args: dict[str, Any], ctx: RunContext) -> ToolResult:
+    """Run a checked call, timed; Ctrl-C becomes ToolInterrupted once the tool stopped."""
     started = time.monotonic()
     try:
-        status, content = _execute(spec, args, cwd, tool_environment(environ))
+        status, content = tool.run(args, ctx)
     except KeyboardInterrupt:
         result = interrupted_result(call)
         raise ToolInterrupted([_timed(result, started)]) from None
@@ -132,69 +117,3 @@ def run_checked(
 def _timed(result: ToolResult, started: float) -> ToolResult:
     seconds = round(time.monotonic() - started, 3)
     return ToolResult(result.call, result.status, result.content, seconds)
-
-
-def _execute(
-    spec: ToolSpec, args: dict[str, Any], cwd: Path, env: Mapping[str, str]
-) -> tuple[Status, str]:
-    if spec.command is None:
-        runner = BUILTIN_RUNNERS.get(spec.name)
-        if runner is None:
-            return Status.ERROR, f"error: {spec.name} has no command"
-        try:
-            return Status.OK, runner(args, cwd)
-        except ToolFailure as exc:
-            return Status.ERROR, f"error: {exc}"
-    # The arguments travel on stdin as JSON, never in argv: no quoting can go wrong.
-    payload = json.dumps(args, ensure_ascii=False).encode() + b"\n"
-    try:
-        outcome = run_command(spec.command, payload, cwd=cwd, env=env, timeout=spec.timeout)
-    except CannotStart as exc:
-        return Status.ERROR, f"error: cannot start {spec.name}: {exc}"
-    return describe_outcome(spec, outcome)
-
-
-def _decode(data: bytes) -> str:
-    # A cap can cut a character in two; a replacement mark at the very end is that.
-    return data.decode("utf-8", "replace")
-
-
-def _stdout(outcome: Outcome) -> str:
-    text = _decode(outcome.stdout)
-    if outcome.stdout_total > len(outcome.stdout):
-        text = text.rstrip("\ufffd")
-        size, total = human_size(len(outcome.stdout)), human_size(outcome.stdout_total)
-        text += f"\n[output cut at {size} of {total}]"
-    return text
-
-
-def _stderr(outcome: Outcome) -> str:
-    if not outcome.stderr_tail.strip():
-        return ""
-    cut = outcome.stderr_total > len(outcome.stderr_tail)
-    label = f"stderr (last {human_size(STDERR_TAIL)})" if cut else "stderr"
-    return f"\n{label}:\n{_decode(outcome.stderr_tail).rstrip()}"
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with status {code}"
-
-
-def describe_outcome(spec: ToolSpec, outcome: Outcome) -> tuple[Status, str]:
-    if outcome.timed_out:
-        head = f"error: {spec.name} timed out after {spec.timeout:g} s and was stopped"
-        status = Status.TIMED_OUT
-    elif outcome.returncode:
-        head = f"error: {spec.name} {_exit_text(outcome.returncode)}"
-        status = Status.FAILED
-    else:
-        text = _stdout(outcome)
-        return Status.OK, text if text.strip() else "(the tool printed nothing)"
-    stdout = _stdout(outcome)
-    body = f"\nstdout:\n{stdout.rstrip()}" if stdout.strip() else ""
-    return status, head + body + _stderr(outcome)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import field
 from typing import Any
 
-from aimlchat.errors import ConfigError, UsageError
+from aimlchat.errors import ConfigError
 from aimlchat.record import record
 
 DEFAULT_TIMEOUT = 30.0
@@ -53,7 +53,7 @@ READ_FILE = ToolSpec(
     name="read_file",
     description=(
         "Read a text file under the current directory. Returns its contents "
-        "(at most 256 KB; longer files are cut, with a note)."
+        "(a long file is cut to what the context window has room for, with a note)."
     ),
     parameters={
         "type": "object",
@@ -196,26 +196,3 @@ def parse_tools(tools: Any) -> dict[str, ToolSpec]:
     for name, table in tools.items():
         found[name] = parse_tool(str(name), table)
     return found
-
-
-def select(names: Iterable[str], available: Mapping[str, ToolSpec]) -> list[ToolSpec]:
-    """The tools `-T NAME` (repeatable, or `-T all`) offers, in the order first named."""
-    chosen: dict[str, ToolSpec] = {}
-    for name in names:
-        if name == ALL:
-            chosen.update((n, s) for n, s in available.items() if n not in chosen)
-        elif name in available:
-            chosen.setdefault(name, available[name])
-        else:
-            raise unknown_tool(name, available)
-    return list(chosen.values())
-
-
-def unknown_tool(name: str, available: Mapping[str, ToolSpec]) -> UsageError:
-    known = sorted(available)
-    close = difflib.get_close_matches(name, known, n=3)
-    if close:
-        hint = "did you mean " + " or ".join(close) + "?"
-    else:
-        hint = f"known: {', '.join(known)}, or all; declare others as [tools.{name}] in config.toml"
-    return UsageError(f"no tool named {name!r}", hint=hint)

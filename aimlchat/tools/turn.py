@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import NoReturn
 
 from aimlchat.messages import ToolCall
 from aimlchat.tools.consent import Consent
+from aimlchat.tools.protocol import RunContext, Tool
 from aimlchat.tools.run import (
     ToolInterrupted,
     ToolResult,
@@ -15,28 +15,27 @@ from aimlchat.tools.run import (
     interrupted_result,
     run_checked,
 )
-from aimlchat.tools.spec import ToolSpec
 
 
 def _one(
     call: ToolCall,
-    available: Mapping[str, ToolSpec],
+    available: Mapping[str, Tool],
     consent: Consent,
-    cwd: Path,
-    environ: Mapping[str, str] | None,
+    context: Callable[[], RunContext],
     on_start: Callable[[ToolCall], None] | None = None,
 ) -> ToolResult:
     checked = check_call(call, available)
     if isinstance(checked, ToolResult):
         consent.show(call)
         return checked  # nothing runs, so there is nothing to consent to
-    spec, args = checked
-    declined = consent.review(call, spec)  # shows the call: whole when it asks about it
+    tool, args = checked
+    declined = consent.review(call, tool)  # shows the call: whole when it asks about it
     if declined is not None:
         return declined
     if on_start is not None:
         on_start(call)
-    return run_checked(call, spec, args, cwd=cwd, environ=environ)
+    # The context now: the cap comes from what the window has left after earlier results.
+    return run_checked(call, tool, args, context())
 
 
 def _stop(results: list[ToolResult], rest: Sequence[ToolCall]) -> NoReturn:
@@ -46,11 +45,10 @@ def _stop(results: list[ToolResult], rest: Sequence[ToolCall]) -> NoReturn:
 
 def run_calls(
     calls: Sequence[ToolCall],
-    available: Mapping[str, ToolSpec],
+    available: Mapping[str, Tool],
     consent: Consent,
+    context: Callable[[], RunContext],
     *,
-    cwd: Path,
-    environ: Mapping[str, str] | None = None,
     on_result: Callable[[ToolResult], None] | None = None,
     on_start: Callable[[ToolCall], None] | None = None,
 ) -> list[ToolResult]:
@@ -60,7 +58,7 @@ def run_calls(
     results: list[ToolResult] = []
     for position, call in enumerate(calls):
         try:
-            result = _one(call, available, consent, cwd, environ, on_start)
+            result = _one(call, available, consent, context, on_start)
         except ToolInterrupted as exc:
             results.extend(exc.results)
             _stop(results, calls[position + 1 :])

@@ -5,7 +5,8 @@ steers it: MCP_TEST_MARKS names a folder where the sleeping tool leaves `cancell
 its call is cancelled (`started` when it begins), and the HTTP app logs each request to
 `requests.log` (`METHOD session-id protocol-version`); MCP_TEST_TOKEN makes the HTTP app
 answer 401 without that bearer token; MCP_TEST_CRASH_AT_START makes it die before
-serving; MCP_TEST_PAGE_SIZE pages tools/list.
+serving; MCP_TEST_PAGE_SIZE pages tools/list; MCP_TEST_PID_FILE names a file it writes its
+pid to; MCP_TEST_ODD_DESCRIPTION adds a tool `odd` described so (control characters too).
 """
 
 from __future__ import annotations
@@ -126,7 +127,18 @@ def _http_app() -> Any:
     return wrapped
 
 
+def odd() -> str:
+    """A tool whose description the environment gives (MCP_TEST_ODD_DESCRIPTION)."""
+    return "odd"
+
+
 def main(argv: list[str]) -> None:
+    pid_file = os.environ.get("MCP_TEST_PID_FILE")
+    if pid_file:
+        Path(pid_file).write_text(str(os.getpid()))
+    description = os.environ.get("MCP_TEST_ODD_DESCRIPTION")
+    if description:
+        server.add_tool(odd, description=description)
     if os.environ.get("MCP_TEST_CRASH_AT_START"):
         print("fatal: no such database 'nowhere.db'", file=sys.stderr, flush=True)
         sys.exit(2)

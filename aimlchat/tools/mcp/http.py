@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aimlchat.api.inflate import Inflater
 from aimlchat.api.sse import SSEDecoder
 from aimlchat.tools.mcp import jsonrpc
+from aimlchat.tools.mcp.config import shown_url, unkeyed
 from aimlchat.tools.mcp.errors import McpError, ServerFailed, ServerRefused
 from aimlchat.tools.mcp.inbox import Inbox
 
@@ -124,12 +125,14 @@ class HttpTransport:
                 stream=True,
             )
         except requests.Timeout:
+            where = shown_url(self.url)
             raise ServerFailed(
-                self.server, f"MCP server {self.server} at {self.url} did not answer in time"
+                self.server, f"MCP server {self.server} at {where} did not answer in time"
             ) from None
         except requests.RequestException as exc:
+            why = unkeyed(_why(exc), self.url)
             raise ServerFailed(
-                self.server, f"MCP server {self.server}: cannot reach {self.url}: {_why(exc)}"
+                self.server, f"MCP server {self.server}: cannot reach {shown_url(self.url)}: {why}"
             ) from None
         if resp.status_code >= 400:
             raise self._refusal(resp)
@@ -189,7 +192,9 @@ class HttpTransport:
                 self.inbox.put(exc)
         except Exception as exc:  # a broken stream or body: the session must hear of it
             if ident in self._open:
-                why = f"MCP server {self.server}: bad answer: {_why(exc)}"
+                said = _why(exc)
+                what = said if said.startswith(_WORDS) else f"bad answer: {said}"
+                why = f"MCP server {self.server}: {what}"
                 self.inbox.put(ServerFailed(self.server, why))
         finally:
             self._open.pop(ident, None)
@@ -210,6 +215,19 @@ class HttpTransport:
             self.inbox.put(item)
 
 
+_REFUSED = ("Connection refused", "ConnectionRefusedError")
+_UNRESOLVED = ("Name or service not known", "nodename nor servname", "NameResolutionError")
+_BROKEN = ("Connection broken", "IncompleteRead", "Connection aborted", "RemoteDisconnected")
+_WORDS = ("connection refused", "cannot resolve", "the connection broke")  # _why's own
+
+
 def _why(exc: BaseException) -> str:
+    """What went wrong, in words, not requests' nested repr of urllib3's exceptions."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if any(s in text for s in _REFUSED):
+        return "connection refused (is it running?)"
+    if any(s in text for s in _UNRESOLVED):
+        return "cannot resolve its host name"
+    if any(s in text for s in _BROKEN):
+        return "the connection broke before the answer ended (did it stop?)"
     return text[:200]

@@ -3,8 +3,9 @@
 The command starts in a process group of its own (osplatform), so a Ctrl-C on the
 terminal does not reach it and `close` stops it whole, grandchildren included: stdin
 closed (the polite way the specification asks for), then TERM to the group, then KILL.
-Its stderr goes to a log file the caller names; the last lines of what it wrote there
-are what a "the server died" message shows. Stdout is read by a thread into an Inbox,
+Its stderr goes to a log file the caller names (with none, `--no-history`, only its last
+bytes are kept, in memory); the last lines of what it wrote there are what a "the server
+died" message shows. Stdout is read by a thread into an Inbox,
 so no read waits longer than the session allows.
 """
 
@@ -30,6 +31,7 @@ KILL_GRACE = 1.0  # seconds between TERM and KILL
 TAIL_LINES = 3
 _TAIL_BYTES = 4096
 _TICK = 0.02
+_LAST_WORDS = 0.3  # seconds to let a dead server's stderr pipe drain into the tail
 
 
 class Gone(Exception):
@@ -42,7 +44,7 @@ class StdioTransport:
         server: str,
         argv: Sequence[str],
         *,
-        log: Path,
+        log: Path | None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
@@ -56,6 +58,9 @@ class StdioTransport:
         self._reader: threading.Thread | None = None
         self._log_start = 0
         self._write_lock = threading.Lock()
+        self._tail = b""  # without a log: the last bytes of its stderr
+        self._tail_lock = threading.Lock()
+        self._err_reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int | None:
@@ -63,29 +68,55 @@ class StdioTransport:
         return self._proc.pid if self._proc is not None else None
 
     def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as err:
-            self._log_start = err.tell()  # the tail shown is this run's, not an older one's
-            try:
-                self._proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    cwd=self.cwd,
-                    env=self.env,
-                    close_fds=True,
-                    **new_group_options(),
-                )
-            except OSError as exc:
-                why = exc.strerror or str(exc)
-                raise ServerFailed(
-                    self.server, f"MCP server {self.server}: cannot start {self.argv[0]}: {why}"
-                ) from None
+        if self.log is None:  # --no-history: its stderr is kept in memory, the tail only
+            self._spawn(subprocess.PIPE)
+            assert self._proc is not None
+            self._err_reader = threading.Thread(
+                target=self._keep_tail,
+                args=(self._proc.stderr,),
+                name=f"mcp-{self.server}-stderr",
+                daemon=True,
+            )
+            self._err_reader.start()
+        else:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log, "ab") as err:
+                self._log_start = err.tell()  # the tail shown is this run's, not an older one's
+                self._spawn(err)
+        assert self._proc is not None
         self._reader = threading.Thread(
             target=self._read, args=(self._proc.stdout,), name=f"mcp-{self.server}", daemon=True
         )
         self._reader.start()
+
+    def _spawn(self, stderr: IO[bytes] | int) -> None:
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=self.cwd,
+                env=self.env,
+                close_fds=True,
+                **new_group_options(),
+            )
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise ServerFailed(
+                self.server, f"MCP server {self.server}: cannot start {self.argv[0]}: {why}"
+            ) from None
+
+    def _keep_tail(self, err: IO[bytes] | None) -> None:
+        """Read its stderr as it comes, keeping the last bytes only (no file, no growth)."""
+        if err is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(err.fileno(), _TAIL_BYTES):
+                with self._tail_lock:
+                    self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+        with contextlib.suppress(OSError):
+            err.close()
 
     def send(self, msg: jsonrpc.Message) -> None:
         proc = self._proc
@@ -109,13 +140,19 @@ class StdioTransport:
 
     def tail(self) -> tuple[str, ...]:
         """The last lines the server wrote on stderr since it started here."""
-        try:
-            with open(self.log, "rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(self._log_start, size - _TAIL_BYTES))
-                data = f.read()
-        except OSError:
-            return ()
+        if self.log is None:
+            if self._err_reader is not None:  # a server that just died: its last words
+                self._err_reader.join(timeout=_LAST_WORDS)
+            with self._tail_lock:
+                data = self._tail
+        else:
+            try:
+                with open(self.log, "rb") as f:
+                    size = f.seek(0, os.SEEK_END)
+                    f.seek(max(self._log_start, size - _TAIL_BYTES))
+                    data = f.read()
+            except OSError:
+                return ()
         lines = [" ".join(line.split()) for line in data.decode("utf-8", "replace").splitlines()]
         return tuple(line for line in lines if line)[-TAIL_LINES:]
 

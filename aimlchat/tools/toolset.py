@@ -1,0 +1,170 @@
+"""Every tool there is, from the three providers, and what `-T` (or `/tools`) picks.
+
+Built-ins and `[tools.NAME]` commands are known from config.toml; an MCP server's tools
+are known once it has started, which happens the first time something names it: `-T aiml`
+(all its tools but those denied), `-T aiml.search` (one), `-T all`, `/tools aiml`, or
+`aimlchat tools`. Nothing here is built, and no server module loaded, until asked for:
+a plain `ask` offers no tool and pays for none.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aimlchat.errors import AimlchatError, UsageError
+from aimlchat.tools.spec import ALL, BUILTINS, ToolSpec
+
+if TYPE_CHECKING:
+    from aimlchat.tools.mcp.server import Server, Servers
+    from aimlchat.tools.protocol import Tool
+
+Say = Callable[[str], None]
+
+
+def local_tool(spec: ToolSpec) -> Tool:
+    if spec.builtin:
+        from aimlchat.tools.builtins import BuiltinTool
+
+        return BuiltinTool(spec)
+    from aimlchat.tools.commands import CommandTool
+
+    return CommandTool(spec)
+
+
+class Toolset:
+    def __init__(
+        self,
+        commands: Mapping[str, ToolSpec],
+        servers: Mapping[str, Any],  # name -> tools.mcp.config.ServerSpec
+        *,
+        log_dir: Path | None,  # None: --no-history, no server log either
+        environ: Mapping[str, str],
+        warn: Say,
+    ) -> None:
+        self._specs = {**BUILTINS, **commands}
+        self._server_specs = dict(servers)
+        self._log_dir = log_dir
+        self._environ = environ
+        self._warn = warn
+        self._local: dict[str, Tool] | None = None
+        self._servers: Servers | None = None
+
+    # -- what there is -------------------------------------------------------------------
+
+    @property
+    def server_names(self) -> list[str]:
+        return list(self._server_specs)
+
+    def local(self) -> dict[str, Tool]:
+        """Built-ins and commands, by name (the same for the model and for people)."""
+        if self._local is None:
+            self._local = {name: local_tool(spec) for name, spec in self._specs.items()}
+        return self._local
+
+    def servers(self) -> Servers:
+        if self._servers is None:
+            from aimlchat.tools.mcp.server import Servers
+
+            # Local names are reserved: an MCP tool's model name must not take one.
+            self._servers = Servers(
+                self._server_specs,
+                log_dir=self._log_dir,
+                environ=self._environ,
+                reserved=self._specs,
+            )
+        return self._servers
+
+    def server(self, name: str) -> Server:
+        return self.servers().get(name)
+
+    def started(self) -> list[Server]:
+        return self._servers.started() if self._servers is not None else []
+
+    def available(self) -> dict[str, Tool]:
+        """Every tool known now, by the name the model knows: the local ones and those of
+        the servers started so far."""
+        found = dict(self.local())
+        for server in self.started():
+            if server.state == "running":
+                found.update((tool.name, tool) for tool in server.tools())
+        return found
+
+    def known_names(self) -> list[str]:
+        """What people may name: tools, servers, and the tools of started servers."""
+        names = [*self._specs, *self._server_specs]
+        for server in self.started():
+            if server.state == "running":
+                names += [tool.label for tool in server.tools()]
+        return names
+
+    # -- picking -------------------------------------------------------------------------
+
+    def pick(self, names: Iterable[str]) -> list[Tool]:
+        """The tools `names` offer, in the order first named. A typo is a UsageError (exit
+        2); a server named on its own that cannot start is its McpError (exit 1); under
+        `all`, such a server is named in one line and left out."""
+        chosen: dict[str, Tool] = {}
+        for name in names:
+            for tool in self._one(name):
+                chosen.setdefault(tool.name, tool)
+        return list(chosen.values())
+
+    def _one(self, name: str) -> list[Tool]:
+        if name == ALL:
+            return [*self.local().values(), *self._every_server()]
+        if name in self._specs:
+            return [self.local()[name]]
+        if name in self._server_specs:
+            return self.server(name).tools()
+        server, dot, tool = name.partition(".")
+        if dot and server in self._server_specs:
+            return [self._server_tool(server, tool)]
+        raise self.unknown(name)
+
+    def _every_server(self) -> list[Tool]:
+        from aimlchat.tools.mcp.errors import McpError
+
+        tools: list[Tool] = []
+        for name in self._server_specs:
+            try:
+                tools += self.server(name).tools()
+            except (McpError, AimlchatError) as exc:
+                self._warn(f"{exc.message}; going on without its tools")
+        return tools
+
+    def _server_tool(self, server: str, tool: str) -> Tool:
+        spec = self._server_specs[server]
+        if tool in getattr(spec, "deny", ()):
+            raise UsageError(
+                f"{server}.{tool} is denied in [mcp.{server}]",
+                hint="remove it from deny to offer it",
+            )
+        tools = self.server(server).tools()
+        for found in tools:
+            if found.label == f"{server}.{tool}":
+                return found
+        labels = [t.label for t in tools]
+        close = difflib.get_close_matches(f"{server}.{tool}", labels, n=3)
+        hint = "did you mean " + " or ".join(close) + "?" if close else None
+        if hint is None:
+            hint = "its tools: " + (", ".join(labels) or "none") + f" (or -T {server} for all)"
+        raise UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)
+
+    def unknown(self, name: str) -> UsageError:
+        known = sorted(self.known_names())
+        close = difflib.get_close_matches(name, known, n=3)
+        if close:
+            hint = "did you mean " + " or ".join(close) + "?"
+        else:
+            hint = (
+                f"known: {', '.join(known)}, or all; declare others as [tools.{name}] "
+                f"or [mcp.{name}] in config.toml"
+            )
+        return UsageError(f"no tool named {name!r}", hint=hint)
+
+    def close(self) -> None:
+        if self._servers is not None:
+            self._servers.close_all()
