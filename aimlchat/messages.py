@@ -22,6 +22,7 @@ from typing import Any
 
 from aimlchat.money import usd
 from aimlchat.record import record
+from aimlchat.utf8 import without_lone_surrogates
 
 USER, ASSISTANT, TOOL = "user", "assistant", "tool"
 
@@ -70,7 +71,7 @@ class ToolCall:
             ) from None
         if not isinstance(value, dict):
             raise BadArguments(f"the arguments must be a JSON object, not {type(value).__name__}")
-        return value
+        return dict(without_lone_surrogates(value))  # a tool's stdin or a server get UTF-8
 
     def valid_arguments_text(self) -> str:
         """The arguments as history may send them back: some servers parse every past

@@ -200,13 +200,16 @@ def test_an_image_is_summarised_in_one_line(stdio: Callable[..., Session]) -> No
     assert result.text == "[image: image/png, 70 bytes]" and not result.is_error
 
 
-def test_other_content_types_are_summarised_one_line_each() -> None:
+def test_other_content_types_are_summarised_one_line_each_but_text_resources_passed_on() -> None:
     result = from_result(
         {
             "content": [
                 {"type": "text", "text": "two things:"},
                 {"type": "audio", "mimeType": "audio/wav", "data": "AAAA"},
-                {"type": "resource", "resource": {"uri": "file:///a.txt", "text": "abc"}},
+                {
+                    "type": "resource",
+                    "resource": {"uri": "file:///a.txt", "mimeType": "text/plain", "text": "abc"},
+                },
                 {"type": "resource", "resource": {"uri": "db://x", "blob": "AAAAAA=="}},
                 {
                     "type": "resource_link",
@@ -222,7 +225,8 @@ def test_other_content_types_are_summarised_one_line_each() -> None:
     assert result.text.splitlines() == [
         "two things:",
         "[audio: audio/wav, 3 bytes]",
-        "[resource: file:///a.txt, 3 characters]",
+        "[resource: file:///a.txt (text/plain)]",
+        "abc",
         "[resource: db://x, 4 bytes]",
         "[resource link: b <file:///b.md> (text/md)]",
         "[hologram content]",

@@ -4,6 +4,7 @@ stdio and Streamable HTTP; waits are on events, never on a sleep."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -130,11 +131,11 @@ def test_http_headers_are_expanded_from_the_environment_at_start(
 
 
 def test_results_map_to_statuses(make: Callable[..., Server]) -> None:
-    tools = by_label(make(timeout=1).tools())
+    tools = by_label(make(timeout=4).tools())  # time enough for the quick calls on busy CI
     status, text = tools["files.fail"].run({"message": "disk is full"}, ctx())
     assert status == Status.FAILED and text.startswith("error: ") and "disk is full" in text
     status, text = tools["files.sleep"].run({"seconds": 120}, ctx())
-    assert status == Status.TIMED_OUT and "took longer than 1 s and was cancelled" in text
+    assert status == Status.TIMED_OUT and "took longer than 4 s and was cancelled" in text
     assert tools["files.echo"].run({"text": ""}, ctx()) == (Status.OK, NOTHING)
     assert tools["files.picture"].run({}, ctx()) == (Status.OK, "[image: image/png, 70 bytes]")
 
@@ -260,6 +261,27 @@ def test_env_is_expanded_and_the_api_key_is_not_inherited(make: Callable[..., Se
     assert "sk-aiml-secret" not in log
 
 
+def test_a_variable_in_the_command_is_filled_at_start(make: Callable[..., Server]) -> None:
+    command = ["sh", "-c", 'echo "token=$0" >&2; exec "$@"', "${ARG_TOKEN}", *STDIO]
+    server = make(command=command)
+    server.environ = {**server.environ, "ARG_TOKEN": "tok-123"}
+    server.start()
+    assert "token=tok-123" in server.log.read_text()  # type: ignore[union-attr]
+
+
+def test_a_log_folder_that_cannot_be_written_keeps_the_tail_in_memory(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    blocked = tmp_path / "logs"
+    blocked.write_text("a file where the folder should be")
+    spec = parse_server("files", {"command": _printing_env("X")})
+    server = Server(spec, log_dir=blocked, environ={**environ, "X": "said-on-stderr"})
+    echo = by_label(server.tools())["files.echo"]  # it starts all the same
+    assert echo.run({"text": "hi"}, ctx()) == (Status.OK, "hi")
+    assert server.session is not None
+    assert "X=said-on-stderr" in " ".join(server.session.transport.tail())
+
+
 def test_the_api_key_goes_to_a_server_only_when_config_hands_it_over(
     make: Callable[..., Server],
 ) -> None:
@@ -375,3 +397,27 @@ def test_a_key_in_an_http_servers_query_string_never_reaches_an_error(
     said = f"{err.value.message} {err.value.hint or ''} {server.error or ''}"
     assert f"cannot reach http://127.0.0.1:{port}/mcp" in said
     assert "secret" not in said
+
+
+def test_a_lone_surrogate_is_sent_as_an_escape_not_an_encoding_error() -> None:
+    from aimlchat.tools.mcp import jsonrpc
+
+    # Before: UnicodeEncodeError, which the stdio transport took for a dead server.
+    assert jsonrpc.encode({"x": "\ud800é"}) == b'{"x":"\\ud800\\u00e9"}'
+
+
+def test_a_lone_surrogate_from_a_server_becomes_a_replacement_character() -> None:
+    from aimlchat.tools.mcp import jsonrpc
+
+    raw = b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"a\\ud800b"}]}}'
+    (msg,) = jsonrpc.decode(raw)
+    text = msg["result"]["content"][0]["text"]
+    assert text == "a\ufffdb" and text.encode("utf-8")
+
+
+def test_a_lone_surrogate_in_the_models_arguments_becomes_a_replacement_character() -> None:
+    from aimlchat.messages import ToolCall
+
+    args = ToolCall("c", "t", '{"path": "x\\ud800", "n": ["\\udfff"]}').arguments()
+    assert args == {"path": "x\ufffd", "n": ["\ufffd"]}
+    assert json.dumps(args, ensure_ascii=False).encode("utf-8")  # what a command's stdin gets

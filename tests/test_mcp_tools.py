@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import socket
@@ -296,7 +297,7 @@ def test_http_headers_take_the_key_from_the_environment_and_a_401_names_the_serv
 def test_an_is_error_result_and_a_call_past_its_timeout_reach_the_model_as_errors(
     env: dict[str, str], server: LoopbackServer, srv: Srv
 ) -> None:
-    srv.configure(timeout=1)
+    srv.configure(timeout=4)  # time enough for the quick call on a busy CI machine
     server.push(
         tool_reply(
             ("a", "srv__fail", '{"message": "disk is full"}'),
@@ -308,10 +309,10 @@ def test_an_is_error_result_and_a_call_past_its_timeout_reach_the_model_as_error
     assert r.returncode == 0, r.stderr
     failed, late = tool_messages(server)
     assert failed.startswith("error: ") and "disk is full" in failed
-    assert late == "error: the tool sleep took longer than 1 s and was cancelled"
+    assert late == "error: the tool sleep took longer than 4 s and was cancelled"
     assert wait_for((srv.marks / "cancelled").exists), "the server never saw the cancellation"
     assert "← srv.fail: " in r.stderr and "disk is full" in r.stderr
-    assert "← srv.sleep: the tool sleep took longer than 1 s" in r.stderr
+    assert "← srv.sleep: the tool sleep took longer than 4 s" in r.stderr
 
 
 # -- servers that fail -----------------------------------------------------------------
@@ -417,9 +418,18 @@ def test_chat_asks_in_the_repl_and_exit_stops_the_server(
     child.sendline("add them")
     child.expect_exact('"a": 2,')
     child.expect_exact("run srv.add on MCP server srv? [y/N/a(lways this session)]")
-    child.sendline("y")
+    child.sendline("a")  # always, for this tool, this session
     child.expect_exact("← srv.add: ok")
     child.expect_exact("It is 42.")
+    child.expect_exact(PROMPT)
+    server.push(tool_reply(("b", "srv__add", '{"a": 1, "b": 1}')), text_reply("It is 2."))
+    child.sendline("again")
+    child.expect_exact('→ srv.add {"a": 1, "b": 1}')  # one line: not asked again
+    child.expect_exact("← srv.add: ok")
+    child.expect_exact("It is 2.")
+    child.expect_exact(PROMPT)
+    child.sendline("/tools")
+    child.expect_exact("allowed this session")
     child.expect_exact(PROMPT)
     stdio_srv.pid()
     child.sendline("/exit")
@@ -427,6 +437,7 @@ def test_chat_asks_in_the_repl_and_exit_stops_the_server(
     child.close()
     assert child.exitstatus == 0
     assert tool_messages(server) == ["42"]
+    assert tool_messages(server, 3) == ["42", "2"]
     assert stdio_srv.gone(), "the server outlived /exit"
 
 
@@ -520,3 +531,26 @@ def test_no_history_keeps_the_session_off_disk_the_server_log_too(
     # Nothing of the session: no history, no cache, and no server log (a server may write
     # its arguments to stderr): its stderr's tail is kept in memory for an error message.
     assert written == set(), written
+
+
+def test_the_aiml_api_key_fills_a_header_however_it_was_given(
+    env: dict[str, str], server: LoopbackServer, home: Path, marks: Path
+) -> None:
+    web = HttpServer(marks, {"MCP_TEST_TOKEN": "tok-from-config"})
+    try:
+        write_config(
+            home,
+            web={"url": web.url, "headers": {"Authorization": "Bearer ${AIML_API_KEY}"}},
+        )
+        config = home / "config" / "aimlchat" / "config.toml"
+        # The key in config.toml (as `aimlchat key set` or api_key_command give it), not
+        # in the environment: the README's example works for every user.
+        config.write_text('api_key = "tok-from-config"\n' + config.read_text())
+        os.chmod(config, 0o600)
+        without = {k: v for k, v in env.items() if k != "AIML_API_KEY"}
+        server.push(tool_reply(("a", "web__add", '{"a": 2, "b": 40}')), text_reply("42."))
+        r = invoke(["ask", "-T", "web", "--yes", "hi"], without)
+    finally:
+        web.stop()
+    assert r.returncode == 0, r.stderr
+    assert tool_messages(server) == ["42"]

@@ -136,9 +136,7 @@ def test_a_tool_past_its_timeout_is_stopped(cli_env, server, home):
     assert tool_result(server).startswith("error: slow timed out after 0.5 s and was stopped")
 
 
-def test_a_tool_printing_a_megabyte_with_the_window_unknown_is_cut_at_256_kb(
-    cli_env, server, home
-):
+def test_a_tool_printing_a_megabyte_with_the_window_unknown_is_cut_at_256_kb(cli_env, server, home):
     declare(home, big={"code": "import sys; sys.stdout.write('x' * (1024 * 1024))"})
     server.push(tool_reply(("c", "big", "{}")), text_reply("Big."))
     r = invoke(["ask", "-T", "big", "--yes", "go"], cli_env)

@@ -8,6 +8,7 @@ Built once by the CLI per invocation; heavy modules are imported inside the fact
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -245,6 +246,7 @@ class App:
         self.output_format = output_format(self.settings)
         self.prices = Prices(self.models_cache(), self.notifier)
         self._lifecycle: Lifecycle | None = None
+        self._key: str | None = None
 
     # Resolved values, under the names the commands use.
     @property
@@ -285,7 +287,22 @@ class App:
         return sorted({*self.builtin_roles(), *self.cfg.roles})
 
     def api_key(self) -> str:
-        return api_key(self.env.environ, self.paths, self.cfg)
+        # Once per command: an api_key_command runs once, whoever asks.
+        if self._key is None:
+            self._key = api_key(self.env.environ, self.paths, self.cfg)
+        return self._key
+
+    def tool_environ(self) -> dict[str, str]:
+        """What `${VAR}` in an MCP server's headers, env and command is filled from: the
+        environment, and the key however it was given (`aimlchat key set`, a command), so
+        `Bearer ${AIML_API_KEY}` works for every user. A server's process gets only what
+        its `env` names of it (tools.mcp.server)."""
+        environ = dict(self.env.environ)
+        if not environ.get(config.ENV_KEY):
+            # No key: `${AIML_API_KEY}` is "not set", said when a server uses it.
+            with contextlib.suppress(ConfigError):
+                environ[config.ENV_KEY] = self.api_key()
+        return environ
 
     def client(self, *, need_key: bool = True) -> Client:
         try:
@@ -455,6 +472,7 @@ class App:
             self.cfg,
             self.notifier,
             self.env.environ,
+            mcp_environ=self.tool_environ() if self.cfg.mcp else {},
             log_dir=self.paths.log_dir,
             ask=ask,
             report=report,

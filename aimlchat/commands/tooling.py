@@ -33,6 +33,7 @@ def make_toolbox(
     notifier: Notifier,
     environ: Mapping[str, str],
     *,
+    mcp_environ: Mapping[str, str],
     log_dir: Path,
     ask: AskFactory | None,
     report: Report | None,
@@ -46,7 +47,7 @@ def make_toolbox(
 
     # --no-history: nothing of the session touches disk, an MCP server's stderr neither.
     logs = log_dir if settings.history else None
-    toolset = Toolset(cfg.tools, cfg.mcp, log_dir=logs, environ=environ, warn=notifier.warn)
+    toolset = Toolset(cfg.tools, cfg.mcp, log_dir=logs, environ=mcp_environ, warn=notifier.warn)
     offered = toolset.pick(settings.tools)
     consent = Consent(
         ask=ask() if ask is not None else None,

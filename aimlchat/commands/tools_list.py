@@ -74,12 +74,11 @@ def show_tools(app: App, *, names: Sequence[str], start: bool, as_json: bool) ->
     """List; then, if a server failed, raise its error (all printed by then)."""
     from aimlchat.tools.toolset import Toolset
 
-    env = app.env
     toolset = Toolset(
         app.cfg.tools,
         app.cfg.mcp,
         log_dir=app.paths.log_dir,
-        environ=env.environ,
+        environ=app.tool_environ(),
         warn=app.notifier.warn,
     )
     try:

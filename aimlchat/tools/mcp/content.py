@@ -1,10 +1,11 @@
 """A tools/call result as text for the model.
 
-Text content is passed on as it is; every other kind (image, audio, an embedded resource,
-a resource link) becomes one line saying what it was, since a tool result reaches the
-model as text. `structuredContent` is the same data as the text a conforming server also
-sends, so it is given only when there is no content beside it. `isError` is kept: the
-model must be told its call failed.
+Text content is passed on as it is, and so is an embedded text resource (under a line
+naming it: filesystem and fetch servers answer so); every other kind (image, audio, a
+binary resource, a resource link) becomes one line saying what it was, since a tool
+result reaches the model as text. `structuredContent` is the same data as the text a
+conforming server also sends, so it is given only when there is no content beside it.
+`isError` is kept: the model must be told its call failed.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def _line(item: Any) -> str:
         res = item.get("resource")
         res = res if isinstance(res, dict) else {}
         body = res.get("text")
-        size = f"{len(body)} characters" if isinstance(body, str) else _size(res.get("blob"))
-        return f"[resource: {_cut(res.get('uri'))}{_mime(res)}, {size}]"
+        if isinstance(body, str):  # a text resource is text: the model gets it, named
+            return f"[resource: {_cut(res.get('uri'))}{_mime(res)}]\n{body}"
+        return f"[resource: {_cut(res.get('uri'))}{_mime(res)}, {_size(res.get('blob'))}]"
     if kind == "resource_link":
         name = item.get("title") or item.get("name")
         named = f"{_cut(name)} " if name else ""

@@ -30,3 +30,13 @@ class ServerRefused(McpError):
     """It refused our credentials (HTTP 401 or 403): a config matter, not a server fault."""
 
     exit_code = ExitCode.AUTH
+
+
+class SessionExpired(ServerFailed):
+    """It answered 404 to a message carrying its `Mcp-Session-Id`: that session is over
+    (the server restarted or let it expire). `request` is the id of the request it refused
+    (so the server did not run it), None for a notification or an answer of ours."""
+
+    def __init__(self, server: str, message: str, *, request: int | None = None) -> None:
+        super().__init__(server, message)
+        self.request = request

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from aimlchat.utf8 import without_lone_surrogates
+
 Message = dict[str, Any]
 Kind = Literal["request", "response", "notification"]
 
@@ -34,12 +36,14 @@ def error(ident: Any, code: int, message: str) -> Message:
 
 
 def encode(msg: Message) -> bytes:
-    return json.dumps(msg, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # ASCII escapes: lossless, and never an encoding error for a string that is no text.
+    return json.dumps(msg, separators=(",", ":")).encode("ascii")
 
 
 def decode(data: bytes | str) -> list[Message]:
-    """One message or a batch of them; ValueError when it is neither."""
-    value = json.loads(data)
+    """One message or a batch of them; ValueError when it is neither. A server's lone
+    surrogates become U+FFFD here, before they reach history, a request or a terminal."""
+    value = without_lone_surrogates(json.loads(data))
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, dict) for item in items):
         raise ValueError("not a JSON-RPC message")

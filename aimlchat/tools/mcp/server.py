@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from aimlchat import exit_hooks
 from aimlchat.errors import ConfigError
 from aimlchat.fsutil import private_dir, private_file
-from aimlchat.settings.config import ENV_KEY
 from aimlchat.tools.mcp import names
 from aimlchat.tools.mcp.config import ServerSpec
 from aimlchat.tools.mcp.content import CallResult
@@ -30,6 +29,7 @@ from aimlchat.tools.mcp.expand import expand, expand_headers
 from aimlchat.tools.mcp.provider import ServerTool
 from aimlchat.tools.mcp.session import START_TIMEOUT, McpTool, Session
 from aimlchat.tools.mcp.stdio import StdioTransport
+from aimlchat.tools.run import tool_environment
 
 if TYPE_CHECKING:
     from aimlchat.tools.mcp.http import HttpTransport
@@ -153,18 +153,29 @@ class Server:
             headers = expand_headers(spec.headers, self.environ, server=self.name)
             read_timeout = max(HTTP_READ_FLOOR, spec.timeout + START_TIMEOUT)
             return HttpTransport(self.name, spec.url, headers=headers, read_timeout=read_timeout)
-        env = self._environment()
-        log = self._open_log() if self.log is not None else None
-        return StdioTransport(self.name, spec.command, log=log, env=env, cwd=spec.cwd)
+        env, argv = self._environment(), self._argv()
+        try:
+            log = self._open_log() if self.log is not None else None
+        except OSError:  # a log folder that cannot be written: its tail is kept in memory
+            log = None
+        return StdioTransport(self.name, argv, log=log, env=env, cwd=spec.cwd)
 
     def _environment(self) -> dict[str, str]:
-        """aimlchat's environment but its API key, which a third-party program gets only
-        when the config hands it over (`env = { AIML_API_KEY = "${AIML_API_KEY}" }`), plus
-        `env` with its `${VAR}` filled."""
-        env = {key: value for key, value in self.environ.items() if key != ENV_KEY}
+        """aimlchat's environment (PATH, proxies, the tokens a server reads) but its API
+        key, as for a command tool: a third-party program gets the key only when the config
+        hands it over (`env = { AIML_API_KEY = "${AIML_API_KEY}" }`); plus `env` with its
+        `${VAR}` filled."""
+        env = tool_environment(self.environ)
         for key, value in self.spec.env.items():
             env[key] = expand(value, self.environ, where=f"[mcp.{self.name}] env.{key}")
         return env
+
+    def _argv(self) -> list[str]:
+        """The command with `${VAR}` filled in its arguments (a token some servers take
+        in argv stays out of config.toml too)."""
+        assert self.spec.command is not None
+        where = f"[mcp.{self.name}] command"
+        return [expand(arg, self.environ, where=where) for arg in self.spec.command]
 
     def _open_log(self) -> Path:
         """The log, 0600 in a 0700 folder, emptied once it has grown past LOG_LIMIT, with a

@@ -5,6 +5,8 @@ deadline. A call that outlives its timeout is cancelled (`notifications/cancelle
 comes back as an error result for the model; a Ctrl-C (or SIGTERM, SIGHUP: any exception
 while waiting) cancels it too and goes on up. A server that dies or breaks the protocol
 raises ServerFailed naming it, with the last lines of its stderr where there are some.
+A server that ends the session (HTTP 404: SessionExpired) before running a request gets
+a new one, with a fresh initialize, and the request once more.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from aimlchat import __version__
 from aimlchat.record import record
 from aimlchat.tools.mcp import jsonrpc
 from aimlchat.tools.mcp.content import CallResult, from_result
-from aimlchat.tools.mcp.errors import McpError, ServerFailed
+from aimlchat.tools.mcp.errors import McpError, ServerFailed, SessionExpired
 
 # Newest first: initialize offers the first; the server may answer any of these. Later
 # revisions (2026-07-28) drop the initialize handshake and are not spoken here.
@@ -56,6 +58,11 @@ class _Refused(Exception):
     """The server answered a request with a JSON-RPC error."""
 
 
+class _Expired(Exception):
+    """The server ended the session instead of running the request: it may be sent again
+    in a new session."""
+
+
 class Session:
     def __init__(self, transport: Transport, *, start_timeout: float = START_TIMEOUT) -> None:
         self.transport = transport
@@ -70,6 +77,9 @@ class Session:
     def open(self) -> None:
         """Start the transport and initialize; ServerFailed if that cannot be done."""
         self.transport.start()
+        self._initialize()
+
+    def _initialize(self) -> None:
         params = {
             "protocolVersion": PROTOCOL_VERSIONS[0],
             "capabilities": {},
@@ -139,8 +149,34 @@ class Session:
         cancel: bool = True,
         doing: str | None = None,
     ) -> dict[str, Any]:
-        """Send a request and wait for its answer; serve what the server asks meanwhile."""
+        """Send a request and wait for its answer; serve what the server asks meanwhile.
+        A session the server ended before it ran the request is begun anew, once."""
         doing = doing or f"answering {method}"
+        try:
+            return self._ask_once(method, params, timeout, cancel=cancel, doing=doing)
+        except _Expired:
+            if method == "initialize":
+                raise ServerFailed(
+                    self.server, f"MCP server {self.server} ended the session while starting"
+                ) from None
+        self._initialize()  # the transport forgot the old session's id
+        try:
+            return self._ask_once(method, params, timeout, cancel=cancel, doing=doing)
+        except _Expired:
+            raise ServerFailed(
+                self.server,
+                f"MCP server {self.server} ended the session again right after a new one began",
+            ) from None
+
+    def _ask_once(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        timeout: float,
+        *,
+        cancel: bool,
+        doing: str,
+    ) -> dict[str, Any]:
         self._next_id += 1
         ident = self._next_id
         self._tell(jsonrpc.request(ident, method, params), doing)
@@ -157,13 +193,18 @@ class Session:
                             tail=self.transport.tail(),
                         )
                     raise _TimedOut
-                msg = self._receive(left, doing)
+                try:
+                    msg = self._receive(left, doing)
+                except SessionExpired as exc:
+                    if exc.request != ident:
+                        raise
+                    raise _Expired from None
                 if msg is None:
                     continue
                 if jsonrpc.kind(msg) == "response" and msg.get("id") == ident:
                     return self._answer(msg, method)
                 self._serve(msg, doing)
-        except (McpError, _Refused):
+        except (McpError, _Refused, _Expired):  # nothing runs on the server to cancel
             raise
         except BaseException:  # our deadline, Ctrl-C, SIGTERM: the server must stop too
             if cancel:

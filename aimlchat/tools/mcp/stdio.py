@@ -122,9 +122,10 @@ class StdioTransport:
         proc = self._proc
         if proc is None or proc.stdin is None:
             raise Gone("is not running")
+        line = jsonrpc.encode(msg) + b"\n"  # outside the try: only the pipe means Gone
         try:
             with self._write_lock:
-                proc.stdin.write(jsonrpc.encode(msg) + b"\n")
+                proc.stdin.write(line)
                 proc.stdin.flush()
         except (OSError, ValueError):  # a broken pipe, or stdin already closed
             raise Gone("exited") from None
