@@ -256,3 +256,26 @@ def listening(proc: subprocess.Popen[bytes], port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+# A rate limit
+
+
+def test_a_429_to_one_call_fails_that_call_not_the_server(
+    raw: Callable[[], RawMcpServer], tmp_path: Path
+) -> None:
+    from aimlchat.tools.mcp.config import parse_server
+    from aimlchat.tools.mcp.server import Server
+    from aimlchat.tools.protocol import RunContext, Status
+
+    srv = raw()
+    srv.call = "busy-once"
+    server = Server(parse_server("web", {"url": srv.url}), log_dir=tmp_path, environ={})
+    try:
+        (tool,) = server.tools()
+        status, text = tool.run({}, RunContext(tmp_path))
+        assert status is Status.ERROR and "rate-limiting" in text, text
+        assert server.state == "running"  # busy is not broken
+        assert tool.run({}, RunContext(tmp_path)) == (Status.OK, "ok")
+    finally:
+        server.close()

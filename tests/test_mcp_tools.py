@@ -183,6 +183,20 @@ def test_dash_t_server_dot_tool_offers_that_one_tool(
     assert offered(server) == ["srv__add"]
 
 
+def test_ndjson_events_carry_the_name_the_model_used_and_the_one_people_use(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    stdio_srv.configure()
+    server.push(tool_reply(("c1", "srv__add", '{"a": 1, "b": 2}')), text_reply("3."))
+    r = invoke(["ask", "-T", "srv", "--yes", "--ndjson", "add"], env)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    call = next(e for e in events if e["type"] == "tool_call")
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert (call["name"], call["label"]) == ("srv__add", "srv.add")
+    assert (result["name"], result["label"], result["content"]) == ("srv__add", "srv.add", "3")
+
+
 # -- consent ---------------------------------------------------------------------------
 
 
@@ -376,7 +390,7 @@ def test_an_http_server_nobody_answers_ends_ask_with_one_line_naming_it(
         port = probe.getsockname()[1]
     write_config(home, web={"url": f"http://127.0.0.1:{port}/mcp"})
     r = invoke(["ask", "-T", "web", "--yes", "hi"], env)
-    assert r.returncode == 1
+    assert r.returncode == 4  # a network failure, as for the API itself
     lines = r.stderr.splitlines()
     assert len(lines) == 1, r.stderr
     assert f"MCP server web: cannot reach http://127.0.0.1:{port}/mcp" in lines[0]

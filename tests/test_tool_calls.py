@@ -144,6 +144,7 @@ def test_a_tool_printing_a_megabyte_with_the_window_unknown_is_cut_at_256_kb(cli
     result = tool_result(server)
     assert result.startswith("x" * 262144) and result.count("x") == 262144
     assert result.endswith("[output cut at 256 KB of 1.0 MB]")
+    assert "(output cut at 256 KB of 1.0 MB)" in r.stderr  # the user hears what the model sees
 
 
 def test_with_no_terminal_and_no_yes_the_call_is_declined(cli_env, server, weather):
@@ -234,6 +235,7 @@ def test_ndjson_reports_tool_calls_and_results(cli_env, server, weather):
         "type": "tool_call",
         "id": "c",
         "name": "weather",
+        "label": "weather",
         "arguments": '{"city": "Paris"}',
     }
     assert result["status"] == "ok" and result["content"] == "sunny in Paris\n"

@@ -126,3 +126,17 @@ def test_sigterm_while_a_tool_runs_stops_it_and_saves_the_round(cli_env, server,
     rows = db.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["user", "assistant", "tool"]
     assert "interrupted" in json.loads(rows[2][1])
+
+
+def test_ctrl_c_at_the_question_of_ask_ends_the_line_it_was_on(cli_env, server, home):
+    declare(home, weather={"code": WEATHER})
+    server.push(tool_reply(("c", "weather", '{"city": "Paris"}')))
+    child = spawn(["ask", "-T", "weather", "weather?"], cli_env)
+    child.expect_exact("run weather? [y/N/a(lways this session)] ")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    after = child.before  # what followed the question
+    assert "← weather: interrupted" in after
+    assert not after.lstrip("^C").startswith("←"), repr(after)  # on a line of its own

@@ -229,7 +229,7 @@ def test_json_lists_tools_and_servers_without_secrets(
     )
     env = {**cli_env, "WEB_TOKEN": secret_header}
     result = invoke(["tools", "--json"], env)
-    assert result.returncode == 1  # web is not there: the listing is still whole
+    assert result.returncode == 4  # web cannot be reached: the listing is still whole
     for secret in (secret_env, secret_header, "query-secret-1111", "frag"):
         assert secret not in result.stdout.decode() + result.stderr
     doc = json.loads(result.stdout)

@@ -7,7 +7,6 @@ does) and ends with a note that tells the model what it does not see.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from aimlchat.chat.context import ContextWindow
 from aimlchat.chat.tokens import message_tokens
 from aimlchat.messages import ASSISTANT, TOOL, Message, with_text
 from aimlchat.tools.messages import tool_message
+from aimlchat.tools.protocol import cut_note
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
@@ -25,7 +25,11 @@ LEFT_FOR_MORE = 0.9  # of the room: the reply after the results may call another
 
 
 def fitted(
-    ctx: ContextWindow, system: str | None, turn: Sequence[Message], result: ToolResult
+    ctx: ContextWindow,
+    system: str | None,
+    turn: Sequence[Message],
+    result: ToolResult,
+    label: str | None = None,
 ) -> tuple[Message, str | None]:
     """`result` as the message to send after `turn` (this turn's messages so far), and a
     line for the user when it had to be cut."""
@@ -36,7 +40,7 @@ def fitted(
     message, left_out = fit_result(ctx, message, share)
     if not left_out:
         return message, None
-    name = result.call.name or "a tool"
+    name = label or result.call.name or "a tool"
     return message, (
         f"the result of {name} was cut to fit the context window: "
         f"{plural(left_out, 'character')} of {len(result.content):,} left out"
@@ -65,11 +69,6 @@ def _unanswered(turn: Sequence[Message]) -> int:
     return 1
 
 
-# A tool's own reader stops at a cap from the same window (tools.protocol.output_cap_for)
-# and says so at the end; cutting the tail here must not take that line with it.
-_EARLIER_CUT = re.compile(r"\n\[((?:output|file) cut at [^\]\n]+)\]\Z")
-
-
 def note(left_out: int, earlier: str | None = None) -> str:
     before = f"; before that, the {earlier}" if earlier else ""
     return f"[cut: {left_out:,} characters left out to fit the context window{before}]"
@@ -81,7 +80,9 @@ def fit_result(ctx: ContextWindow, message: Message, budget: int) -> tuple[Messa
     if output is None or ctx.estimator.tokens(message_tokens(message)) <= budget:
         return message, 0
     content, earlier = output.text, None
-    found = _EARLIER_CUT.search(content)
+    # A tool's own reader stops at a cap from the same window (tools.protocol) and says
+    # so at the end; cutting the tail here must not take that line with it.
+    found = cut_note(content)
     if found is not None:
         content, earlier = content[: found.start()], found.group(1)
     est = ctx.estimator

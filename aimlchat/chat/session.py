@@ -468,7 +468,8 @@ class Chat(Transcript):
         from aimlchat.chat import fit
 
         turn = self.messages[_last_user(self.messages) or 0 :]
-        message, notice = fit.fitted(self.context(), self.settings.system, turn, result)
+        label = self.tools.label(result.call.name) if self.tools is not None else None
+        message, notice = fit.fitted(self.context(), self.settings.system, turn, result, label)
         if notice:
             self._note(notice)
         self._append(message)

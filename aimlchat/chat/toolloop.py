@@ -23,6 +23,7 @@ from aimlchat.messages import ToolCall
 from aimlchat.record import record
 from aimlchat.signals import held
 from aimlchat.tools.messages import call_event, result_event
+from aimlchat.tools.protocol import cut_note
 from aimlchat.words import plural
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def run_turn(
             return result
         if box.report is not None:
             for call in result.calls:
-                box.report(call_event(call))
+                box.report(call_event(call, box.label(call.name)))
         if steps >= box.max_steps:
             _record(save, box, [_not_run(call, box.max_steps) for call in result.calls])
             raise StepLimit(steps, result.calls)
@@ -131,7 +132,11 @@ def run_turn(
             except AimlchatError:
                 _record(save, box, [_stopped(call) for call in result.calls])
                 raise
-        run_step(save, box, result.calls, room)
+        try:
+            run_step(save, box, result.calls, room)
+        finally:
+            # A server that died in the step: its tools are not offered to the next request.
+            box.offered = box.toolset.withdrawn(box.offered)
         steps += 1
 
 
@@ -186,7 +191,7 @@ def _record(save: Save, box: ToolBox, results: Sequence[ToolResult]) -> None:
 
 def _tell(box: ToolBox, result: ToolResult) -> None:
     if box.report is not None:
-        box.report(result_event(result))
+        box.report(result_event(result, box.label(result.call.name)))
     if box.say is not None:
         box.say(summary(result, box.label(result.call.name)))
 
@@ -196,7 +201,9 @@ def summary(result: ToolResult, label: str | None = None) -> str:
     name = label or result.call.name or "?"
     if result.ok:
         size = len(result.content.encode("utf-8"))
-        return f"← {name}: ok, {plural(size, 'byte')} in {result.seconds:.1f} s"
+        found = cut_note(result.content)
+        cut = f" ({found.group(1)})" if found else ""  # the model sees it; so should you
+        return f"← {name}: ok, {plural(size, 'byte')}{cut} in {result.seconds:.1f} s"
     first = result.content.splitlines()[0] if result.content else result.status.value
     if label and result.call.name and label != result.call.name:
         # "declined: aiml__search was not run" is for the model; people know `aiml.search`.

@@ -9,6 +9,7 @@ from aimlchat.commands.repl_core import ReplCore
 from aimlchat.commands.tooling import describe_tools
 from aimlchat.errors import AimlchatError
 from aimlchat.tools.spec import ALL
+from aimlchat.tools.toolset import StartInterrupted
 
 if TYPE_CHECKING:
     from aimlchat.tools.protocol import Tool
@@ -35,9 +36,19 @@ class ToolCommands(ReplCore):
             if not box.offered:
                 self.write("  turn one on with /tools NAME (or start with -T NAME)\n")
             return
-        # Check (and start) them all first: a typo, or a server that cannot start,
-        # changes nothing.
-        picked = {name: box.toolset.pick([name]) for name in names if name != NONE}
+        # Check (and start: together, a failed or stopped server anew, as asked) them all
+        # first: a typo, a server that cannot start, or a Ctrl-C changes nothing.
+        toolset = box.toolset
+        try:
+            toolset.start([name for name in names if name != NONE], retry=True)
+        except StartInterrupted as exc:
+            for server in exc.servers:
+                self.app.notifier.info(f"MCP server {server} was not started")
+            return
+        # A server started anew has new tools: its old ones go (one that failed again is
+        # said to, before its error).
+        box.offered = toolset.withdrawn(box.offered)
+        picked = {name: toolset.pick([name]) for name in names if name != NONE}
         for name in names:
             if name == NONE:
                 box.offered = []
@@ -53,6 +64,7 @@ class ToolCommands(ReplCore):
                     box.offered = _merged(box.offered, tools)
         on = ", ".join(tool.label for tool in box.offered) or "none"
         self.app.notifier.info(f"tools offered: {on}")
+        toolset.check_count(box.offered)
 
     def cmd_context(self, _: str) -> None:
         """What the next request sends (before your words: with what is attached) and how

@@ -47,8 +47,16 @@ def make_toolbox(
 
     # --no-history: nothing of the session touches disk, an MCP server's stderr neither.
     logs = log_dir if settings.history else None
-    toolset = Toolset(cfg.tools, cfg.mcp, log_dir=logs, environ=mcp_environ, warn=notifier.warn)
+    toolset = Toolset(
+        cfg.tools,
+        cfg.mcp,
+        log_dir=logs,
+        environ=mcp_environ,
+        warn=notifier.warn,
+        info=notifier.info,
+    )
     offered = toolset.pick(settings.tools)
+    toolset.check_count(offered)
     consent = Consent(
         ask=ask() if ask is not None else None,
         warn=notifier.warn,
@@ -151,19 +159,21 @@ class Windows:
 
 
 def describe_tools(box: ToolBox) -> str:
-    """`/tools`: every tool there is, offered or not, what runs it and whether it asks;
-    then each MCP server not started yet, or failed."""
+    """`/tools`: every tool there is, offered or not, whether a call asks first, what runs
+    it and what it does, one line each within 100 columns; then each MCP server not started
+    yet, or failed."""
     offered = {tool.name for tool in box.offered}
     lines = []
     for name, tool in box.available.items():
         mark = "on " if name in offered else "off"
-        runs = _short(tool.runs(), 40)
         if name in box.consent.always:
-            runs += " · allowed this session"
-        elif not tool.asks or box.consent.assume_yes:
-            runs += " · runs without asking"
-        label, about = _short(tool.label, 24), _short(tool.description, 44)
-        lines.append(f"  [{mark}] {label:<14} {about:<44}  {runs}")
+            asks = "allowed this session"
+        elif box.consent.assume_yes:
+            asks = "--yes"
+        else:
+            asks = "asks" if tool.asks else "allowed"
+        label, runs = _short(tool.label, 22), _short(tool.runs(), 22)
+        lines.append(f"  [{mark}] {label:<22} {asks:<8} {runs:<22} {_short(tool.description, 36)}")
     started = {server.name: server for server in box.toolset.started()}
     for name in box.toolset.server_names:
         server = started.get(name)

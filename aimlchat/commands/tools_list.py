@@ -80,6 +80,7 @@ def show_tools(app: App, *, names: Sequence[str], start: bool, as_json: bool) ->
         log_dir=app.paths.log_dir,
         environ=app.tool_environ(),
         warn=app.notifier.warn,
+        info=app.notifier.info,
     )
     try:
         listing = gather(toolset, app.cfg.mcp, names, start=start)
@@ -105,6 +106,8 @@ def gather(
     rows = [_local_row(tool) for name, tool in toolset.local().items() if name in local]
     server_rows: list[ServerRow] = []
     failures: list[AimlchatError] = []
+    if start:
+        toolset.start(servers)  # together: a failure stays with its server, listed below
     for name in servers:
         spec = specs[name]
         if not start:
@@ -219,8 +222,9 @@ def _no_such_tool(server: str, tool: str, listed: list[str]) -> UsageError:
 
 
 def failure(listing: Listing, log_dir: Path) -> AimlchatError:
-    """What the exit says: the one failure itself (its exit code: 1, or 3 for a refused
-    key or an unset variable), or one line naming the servers that failed (exit 1)."""
+    """What the exit says: the one failure itself (its exit code: 1, 3 for a refused key
+    or an unset variable, 4 for a server that cannot be reached), or one line naming the
+    servers that failed (exit 1)."""
     if len(listing.failures) == 1:
         return listing.failures[0]
     failed = [row.name for row in listing.servers if row.state == FAILED]

@@ -357,6 +357,9 @@ class _Reader:
                     f"[mcp.{name}] has the name of {what}: -T {name} would be ambiguous"
                 )
                 del self.cfg.mcp[name]
+        from aimlchat.tools.mcp.config import foreign_entries
+
+        self.cfg.errors += foreign_entries(self.cfg.mcp)
 
     def _models(self, table: dict[str, Any]) -> None:
         for name, spec in table.items():

@@ -149,6 +149,11 @@ class FdAsk:
     def __call__(self, question: str) -> str:
         try:
             return self._ask(question)
+        except KeyboardInterrupt:
+            # The terminal echoed ^C after the question: what follows starts a new line.
+            with contextlib.suppress(OSError):
+                os.write(self._out, b"\n")
+            raise
         except OSError as exc:
             if exc.errno != errno.EIO:
                 raise

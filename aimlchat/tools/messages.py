@@ -16,17 +16,25 @@ def tool_message(result: ToolResult) -> Message:
     return tool_output(result.call.id, result.content)
 
 
-def call_event(call: ToolCall) -> dict[str, Any]:
-    """`--ndjson`'s `tool_call` event."""
-    return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments_text}
+def call_event(call: ToolCall, label: str | None = None) -> dict[str, Any]:
+    """`--ndjson`'s `tool_call` event: `name` as the model sent it, `label` as people write
+    it (`aiml.search` for the model's `aiml__search`)."""
+    return {
+        "type": "tool_call",
+        "id": call.id,
+        "name": call.name,
+        "label": label or call.name,
+        "arguments": call.arguments_text,
+    }
 
 
-def result_event(result: ToolResult) -> dict[str, Any]:
+def result_event(result: ToolResult, label: str | None = None) -> dict[str, Any]:
     """`--ndjson`'s `tool_result` event."""
     return {
         "type": "tool_result",
         "id": result.call.id,
         "name": result.call.name,
+        "label": label or result.call.name,
         "status": result.status.value,
         "seconds": result.seconds,
         "content": result.content,

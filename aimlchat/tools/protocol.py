@@ -7,6 +7,7 @@ which provider a tool comes from: it reads the fields below and calls `run`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -22,6 +23,16 @@ UNKNOWN_WINDOW_CAP = 256 * 1024
 MIN_CAP = 4 * 1024  # even a full window reads a few lines of an error
 MAX_CAP = 8 * 1024 * 1024
 BYTES_PER_TOKEN = 6  # generous: chat.fit cuts to the exact room afterwards
+
+
+# How a provider says it stopped reading (`[output cut at 256 KB of 4.9 MB]`, `[file cut
+# at …]`), on the result's last line: the loop tells the user, the window's fit keeps it.
+_CUT_NOTE = re.compile(r"\n\[((?:output|file) cut at [^\]\n]+)\]\Z")
+
+
+def cut_note(text: str) -> re.Match[str] | None:
+    """The provider's note that it cut `text`, if it did: group 1 is `output cut at …`."""
+    return _CUT_NOTE.search(text)
 
 
 class Status(str, Enum):

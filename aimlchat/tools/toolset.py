@@ -5,6 +5,10 @@ are known once it has started, which happens the first time something names it: 
 (all its tools but those denied), `-T aiml.search` (one), `-T all`, `/tools aiml`, or
 `aimlchat tools`. Nothing here is built, and no server module loaded, until asked for:
 a plain `ask` offers no tool and pays for none.
+
+The servers a selection needs start together (server.start_all), a start slower than a
+second said on stderr; a Ctrl-C meanwhile stops them all (StartInterrupted). A server
+that failed is started again only when `retry` says so: a user's explicit `/tools`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ if TYPE_CHECKING:
     from aimlchat.tools.protocol import Tool
 
 Say = Callable[[str], None]
+# OpenAI-compatible APIs refuse a request offering more tools than this.
+MAX_OFFERED = 128
+
+
+class StartInterrupted(KeyboardInterrupt):
+    """A Ctrl-C while MCP servers started: each of `servers` was stopped, not started."""
+
+    def __init__(self, servers: list[str]) -> None:
+        super().__init__()
+        self.servers = servers
 
 
 def local_tool(spec: ToolSpec) -> Tool:
@@ -43,12 +57,15 @@ class Toolset:
         log_dir: Path | None,  # None: --no-history, no server log either
         environ: Mapping[str, str],
         warn: Say,
+        info: Say | None = None,  # "starting MCP server NAME…" for a slow start
     ) -> None:
         self._specs = {**BUILTINS, **commands}
         self._server_specs = dict(servers)
         self._log_dir = log_dir
         self._environ = environ
         self._warn = warn
+        self._info = info
+        self._told_many = False
         self._local: dict[str, Tool] | None = None
         self._servers: Servers | None = None
 
@@ -102,15 +119,50 @@ class Toolset:
 
     # -- picking -------------------------------------------------------------------------
 
-    def pick(self, names: Iterable[str]) -> list[Tool]:
+    def pick(self, names: Iterable[str], *, retry: bool = False) -> list[Tool]:
         """The tools `names` offer, in the order first named. A typo is a UsageError (exit
         2); a server named on its own that cannot start is its McpError (exit 1); under
-        `all`, such a server is named in one line and left out."""
+        `all`, such a server is named in one line and left out. `retry`: a server that
+        failed or stopped is started anew (else its failure is raised again)."""
+        names = list(names)
+        self.start(names, retry=retry)
         chosen: dict[str, Tool] = {}
         for name in names:
             for tool in self._one(name):
                 chosen.setdefault(tool.name, tool)
         return list(chosen.values())
+
+    def needs(self, names: Iterable[str]) -> list[str]:
+        """The servers `names` need started, in config order (unknown names: none)."""
+        wanted: set[str] = set()
+        for name in names:
+            if name == ALL:
+                wanted.update(self._server_specs)
+            elif name not in self._specs:
+                wanted.add(name.partition(".")[0])
+        return [name for name in self._server_specs if name in wanted]
+
+    def start(self, names: Iterable[str], *, retry: bool = False) -> None:
+        """Start the servers `names` need, together; what failed stays with each server
+        (picking its tools raises it). StartInterrupted on a Ctrl-C meanwhile."""
+        needed = self.needs(names)
+        if not needed:
+            return
+        from aimlchat.tools.mcp.server import NOT_STARTED, RUNNING, start_all
+
+        servers = [self.server(name) for name in needed]
+        if retry:
+            for server in servers:
+                server.reset()  # a fresh start for one that failed or stopped
+        pending = [server.name for server in servers if server.state != RUNNING]
+        try:
+            start_all(servers, say=self._info or self._warn)
+        except KeyboardInterrupt as exc:
+            stopped = [name for name in pending if self.server(name).state == NOT_STARTED]
+            raise StartInterrupted(stopped or pending) from exc
+        for server in servers:
+            for note in server.take_notes():
+                self._warn(note)
 
     def _one(self, name: str) -> list[Tool]:
         if name == ALL:
@@ -118,7 +170,13 @@ class Toolset:
         if name in self._specs:
             return [self.local()[name]]
         if name in self._server_specs:
-            return self.server(name).tools()
+            found = self.server(name)
+            tools = found.tools()
+            if not tools:
+                denied = found.denied()
+                said = f" ({denied} denied)" if denied else ""
+                self._warn(f"MCP server {name} offers no tools{said}")
+            return tools
         server, dot, tool = name.partition(".")
         if dot and server in self._server_specs:
             return [self._server_tool(server, tool)]
@@ -152,6 +210,41 @@ class Toolset:
         if hint is None:
             hint = "its tools: " + (", ".join(labels) or "none") + f" (or -T {server} for all)"
         raise UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)
+
+    def withdrawn(self, offered: list[Tool]) -> list[Tool]:
+        """`offered` without the tools of a server no longer running (it died, or broke
+        the protocol), each such server named in one line: the model is not offered
+        tools whose every call would fail. The old tools of a server started anew go
+        without a word."""
+        if not any(tool.kind == "mcp" for tool in offered):
+            return offered
+        live = {id(tool) for tool in self.available().values()}
+        running = {server.name for server in self.started() if server.state == "running"}
+        kept: list[Tool] = []
+        gone: list[str] = []
+        for tool in offered:
+            if tool.kind == "mcp" and id(tool) not in live:
+                server = tool.label.partition(".")[0]
+                if server not in gone and server not in running:
+                    gone.append(server)
+            else:
+                kept.append(tool)
+        for server in gone:
+            self._warn(
+                f"MCP server {server} stopped; its tools are no longer offered "
+                f"(in chat, /tools {server} starts it again)"
+            )
+        return kept
+
+    def check_count(self, offered: list[Tool]) -> None:
+        """Warn once when more tools are offered than many APIs take in one request
+        (they are offered all the same: some APIs take more)."""
+        if len(offered) > MAX_OFFERED and not self._told_many:
+            self._told_many = True
+            self._warn(
+                f"{len(offered)} tools offered; many APIs refuse more than {MAX_OFFERED}: "
+                "offer fewer with -T server.tool"
+            )
 
     def unknown(self, name: str) -> UsageError:
         known = sorted(self.known_names())

@@ -11,9 +11,10 @@ Attributes steer it: `redirect_to` (a URL: every request is answered 307 to it);
 `id: e1` and `retry:`, closed before the answer, which a GET with `Last-Event-ID: e1`
 then gets), "prime-forever" (every stream, resumed ones too, primes again and closes),
 "no-id" (an SSE stream closed with no id and no answer), "hang" (no answer until
-`release` is set), "expire" (404, as to a session it does not know); `get_status` (what a
-GET is answered when not 200); `hang_notifications` and `hang_delete` (no answer to
-notifications/cancelled or DELETE until `release`). `forget()` drops every session.
+`release` is set), "expire" (404, as to a session it does not know), "busy-once" (429
+to the first call); `get_status` (what a GET is answered when not 200);
+`hang_notifications` and `hang_delete` (no answer to notifications/cancelled or DELETE
+until `release`). `forget()` drops every session.
 """
 
 from __future__ import annotations
@@ -140,6 +141,12 @@ def _handler(srv: RawMcpServer) -> type[BaseHTTPRequestHandler]:
                 self._json(msg["id"], answer)
             elif srv.call == "expire":
                 self._reply(404)
+            elif srv.call == "busy-once":  # 429 to the first call, answers after that
+                srv.call = "json"
+                self.send_response(429)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif srv.call == "hang":
                 srv.release.wait()
             elif srv.call in ("prime", "prime-forever"):

@@ -30,6 +30,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token
 KEYS = ("command", "env", "cwd", "url", "headers", "timeout", "allow", "deny", "trusted")
 _COMMAND_ONLY = ("env", "cwd")
+# `-T all` and `/tools none` mean every tool and no tool: no server may be named so.
+RESERVED = ("all", "none")
 _URL_ONLY = ("headers",)
 
 
@@ -89,6 +91,12 @@ def parse_server(name: str, table: Any) -> ServerSpec:
             f"{_where(name)}: a server name may use only letters, digits, '_' and '-' (64 at most)",
             hint="no dots: tools are named NAME.TOOL",
         )
+    if name in RESERVED:
+        raise ConfigError(
+            f"{_where(name)}: {name!r} cannot name a server: -T {name} and /tools {name} "
+            "mean something else",
+            hint="give the server another name",
+        )
     if not isinstance(table, dict):
         raise ConfigError(f"{_where(name)} must be a table")
     _check_keys(name, table)
@@ -128,7 +136,27 @@ def parse_servers(servers: Any) -> dict[str, ServerSpec]:
         return {}
     if not isinstance(servers, dict):
         raise ConfigError("'mcp' must be a table of [mcp.NAME] tables")
-    return {str(name): parse_server(str(name), table) for name, table in servers.items()}
+    specs = {str(name): parse_server(str(name), table) for name, table in servers.items()}
+    for error in foreign_entries(specs):
+        raise ConfigError(error)
+    return specs
+
+
+def foreign_entries(specs: Mapping[str, ServerSpec]) -> list[str]:
+    """One line per allow or deny entry that names another server's tool (`other.TOOL`
+    under [mcp.srv]): it would silently match nothing, and a deny that matches nothing
+    is a tool offered that the user meant to keep away."""
+    errors = []
+    for spec in specs.values():
+        for key in ("allow", "deny"):
+            for entry in getattr(spec, key):
+                other = entry.partition(".")[0]
+                if "." in entry and other in specs and other != spec.name:
+                    errors.append(
+                        f'{_where(spec.name, key)} names "{entry}", a tool of another '
+                        f"server: put it in [mcp.{other}] {key}"
+                    )
+    return errors
 
 
 def _check_keys(name: str, table: Mapping[str, Any]) -> None:
@@ -217,13 +245,19 @@ def _cwd(name: str, value: Any) -> Path | None:
 
 
 def _names(name: str, key: str, value: Any) -> tuple[str, ...]:
+    """Tool names as the server lists them: `SERVER.TOOL` of this server is its `TOOL`
+    (people write what `-T` and `aimlchat tools` show). Another prefix is kept as
+    written, since a tool's own name may hold a dot; foreign_entries refuses one that
+    names another configured server."""
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(
             f"{_where(name, key)} must be a list of tool names", hint=f'e.g. {key} = ["search"]'
         )
-    return tuple(dict.fromkeys(value))
+    own = f"{name}."
+    tools = [v[len(own) :] if v.startswith(own) and len(v) > len(own) else v for v in value]
+    return tuple(dict.fromkeys(tools))
 
 
 def _timeout(name: str, value: Any) -> float:

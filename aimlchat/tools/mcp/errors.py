@@ -25,6 +25,32 @@ class ServerFailed(McpError):
         super().__init__(server, message, hint=hint)
         self.tail = tail
 
+    def retold(self, message: str, *, hint: str | None = None) -> ServerFailed:
+        """The same failure (its class, so its exit code, and its fields) told in other
+        words: the registry adds the stderr's tail and where the log is."""
+        # Not copy.copy: it would call __init__ with `args` alone, which it does not take.
+        told = type(self).__new__(type(self), message)
+        told.__dict__.update(self.__dict__)
+        told.message, told.hint = message, hint
+        return told
+
+
+class ServerUnreachable(ServerFailed):
+    """No connection could be made to it (refused, a host name that does not resolve, no
+    answer to connect, TLS failed): a network matter, as for the API itself."""
+
+    exit_code = ExitCode.NETWORK
+
+
+class ServerRateLimited(McpError):
+    """It answered HTTP 429. `retry_after`: the seconds its Retry-After asks to wait."""
+
+    exit_code = ExitCode.RATE_LIMITED
+
+    def __init__(self, server: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(server, message)
+        self.retry_after = retry_after
+
 
 class ServerRefused(McpError):
     """It refused our credentials (HTTP 401 or 403): a config matter, not a server fault."""

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 from aimlchat.api.inflate import Inflater
 from aimlchat.tools.mcp import jsonrpc
 from aimlchat.tools.mcp.config import shown_url, unkeyed
-from aimlchat.tools.mcp.errors import McpError, ServerFailed, ServerRefused, SessionExpired
+from aimlchat.tools.mcp.errors import (
+    McpError,
+    ServerFailed,
+    ServerRateLimited,
+    ServerRefused,
+    ServerUnreachable,
+    SessionExpired,
+)
 from aimlchat.tools.mcp.inbox import Inbox
 from aimlchat.tools.mcp.sse import StreamState
 
@@ -45,6 +52,9 @@ MAX_JSON = 32 * 1024 * 1024
 _ERROR_BODY = 300
 _READ = 65536
 _EXPIRED = "aimlchat/session-expired"  # an Inbox item: this request's POST got a 404
+# An Inbox item: this request was refused (429) but the server is fine, so the Inbox goes
+# on (an exception put there would end it, as for a server that is gone).
+_TURNED_AWAY = "aimlchat/request-refused"
 
 
 class HttpTransport:
@@ -101,6 +111,8 @@ class HttpTransport:
             raise SessionExpired(
                 self.server, f"MCP server {self.server} ended the session", request=msg[_EXPIRED]
             )
+        if msg is not None and _TURNED_AWAY in msg:
+            raise msg[_TURNED_AWAY]
         return msg
 
     def negotiated(self, version: str) -> None:
@@ -173,16 +185,8 @@ class HttpTransport:
                 stream=True,
                 allow_redirects=False,
             )
-        except requests.Timeout:
-            where = shown_url(self.url)
-            raise ServerFailed(
-                self.server, f"MCP server {self.server} at {where} did not answer in time"
-            ) from None
         except requests.RequestException as exc:
-            why = unkeyed(_why(exc), self.url)
-            raise ServerFailed(
-                self.server, f"MCP server {self.server}: cannot reach {shown_url(self.url)}: {why}"
-            ) from None
+            raise self._unanswered(exc, timeout[0]) from None
         if 300 <= resp.status_code < 400:
             raise self._redirected(resp)
         return resp
@@ -212,6 +216,36 @@ class HttpTransport:
                 f"and did not resume it ({said})",
             )
         return resp
+
+    def _unanswered(self, exc: requests.RequestException, connect: float) -> ServerFailed:
+        """Why a request got no answer at all: no connection was made (ServerUnreachable,
+        a network matter), or one was and the server said nothing on it."""
+        import requests
+
+        where = shown_url(self.url)
+        if _unconnected(exc):
+            if isinstance(exc, requests.exceptions.ConnectTimeout):
+                why = f"no connection within {connect:g} s"
+            elif isinstance(exc, requests.exceptions.SSLError):
+                why = f"TLS failed: {_why(exc)}"
+            else:
+                why = _why(exc)
+            return ServerUnreachable(
+                self.server,
+                f"MCP server {self.server}: cannot reach {where}: {unkeyed(why, self.url)}",
+            )
+        if isinstance(exc, requests.Timeout):
+            return ServerFailed(
+                self.server, f"MCP server {self.server} at {where} did not answer in time"
+            )
+        if isinstance(exc, requests.ConnectionError):  # reset, or closed before a status line
+            return ServerFailed(
+                self.server,
+                f"MCP server {self.server} at {where} closed the connection without answering "
+                "(did it stop?)",
+            )
+        why = unkeyed(_why(exc), self.url)
+        return ServerFailed(self.server, f"MCP server {self.server}: cannot reach {where}: {why}")
 
     def _redirected(self, resp: requests.Response) -> ServerFailed:
         from urllib.parse import urljoin
@@ -243,6 +277,16 @@ class HttpTransport:
         if status == 404 and in_session:
             message = f"MCP server {self.server} ended the session"
             return SessionExpired(self.server, message, request=request)
+        if status == 429:
+            from aimlchat.api.retry import retry_after
+
+            wait = retry_after(resp.headers.get("Retry-After"))
+            asks = f"; it asks to wait {_seconds(wait)}" if wait is not None else ""
+            return ServerRateLimited(
+                self.server,
+                f"MCP server {self.server} is rate-limiting requests (HTTP 429){asks}",
+                retry_after=wait,
+            )
         said = " ".join(body.decode("utf-8", "replace").split())
         return ServerFailed(
             self.server,
@@ -266,10 +310,24 @@ class HttpTransport:
                 body = resp.raw.read(MAX_JSON + 1, decode_content=True) or b""
             if len(body) > MAX_JSON:
                 raise ValueError(f"an answer over {MAX_JSON >> 20} MiB")
-            self._deliver(body, ident)
+            try:
+                self._deliver(body, ident)
+            except ValueError:
+                kind = _content_type(resp)
+                if kind in ("application/json", "") or kind.endswith("+json"):
+                    raise
+                raise ServerFailed(  # a web page, most often: the URL is not the endpoint
+                    self.server,
+                    f"MCP server {self.server} answered with {kind}, not JSON or an event stream",
+                    hint=f"check url in [mcp.{self.server}] in config.toml: "
+                    "it must be the server's MCP endpoint",
+                ) from None
         except SessionExpired as exc:
             if ident in self._open:
                 self.inbox.put({_EXPIRED: exc.request})  # not an exception: the Inbox goes on
+        except ServerRateLimited as exc:
+            if ident in self._open:
+                self.inbox.put({_TURNED_AWAY: exc})
         except McpError as exc:
             if ident in self._open:
                 self.inbox.put(exc)
@@ -373,6 +431,24 @@ def _within(seconds: float, job: Callable[[], object]) -> None:
     worker = threading.Thread(target=run, name="mcp-quick", daemon=True)
     worker.start()
     worker.join(seconds)
+
+
+def _unconnected(exc: BaseException) -> bool:
+    """Whether no connection was made: refused, a name that does not resolve, no answer
+    to connect, TLS failed (as api.transport tells the same of the API's requests)."""
+    import requests
+    import urllib3
+
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the cause
+    # NewConnectionError (refused, DNS: NameResolutionError) subclasses ConnectTimeoutError.
+    return isinstance(cause, urllib3.exceptions.ConnectTimeoutError)
+
+
+def _seconds(wait: float) -> str:
+    return f"{wait:.0f} s" if wait >= 1 else "a moment"
 
 
 def _content_type(resp: requests.Response) -> str:

@@ -4,8 +4,10 @@ The model knows it by a name unique in the run (names.model_name: `aiml__search`
 people by `server.tool`. A call goes to its server (server.Server), which starts on first
 use; the result comes back as text for the model: an `isError` result as an error, a
 timeout as one, and a server that dies as a one-line error naming it with the last lines
-of its stderr — the turn goes on. A Ctrl-C (or SIGTERM's exception) propagates once the
-session has told the server to cancel.
+of its stderr — the turn goes on. A later call to a tool of a server that died says it
+had stopped earlier, so the model takes the tool as unavailable, not as what broke it.
+A Ctrl-C (or SIGTERM's exception) propagates once the session has told the server to
+cancel.
 """
 
 from __future__ import annotations
@@ -74,9 +76,12 @@ class ServerTool:
         return f'add "{self.tool.name}" to allow in [mcp.{self.server.name}], or set trusted = true'
 
     def run(self, args: dict[str, Any], ctx: RunContext) -> tuple[Status, str]:
+        earlier = self.server.error  # it failed before this call: the call never ran
         try:
             result = self.server.call(self.tool.name, args)
         except (McpError, ConfigError) as exc:
+            if earlier is not None:
+                return Status.ERROR, f"error: {stopped_earlier(self.server.name, earlier)}"
             return Status.ERROR, f"error: {self.server.error or exc.message}"
         if result.timed_out:
             return Status.TIMED_OUT, f"error: {result.text}"
@@ -86,6 +91,13 @@ class ServerTool:
 
     def close(self) -> None:
         """Nothing per tool: the registry (server.Servers) closes the server."""
+
+
+def stopped_earlier(server: str, error: str) -> str:
+    """What a call to a server that had already failed tells the model: the tool is
+    unavailable, and this call did not run (nor crash it)."""
+    why = error.removeprefix(f"MCP server {server}").removeprefix(":").strip()
+    return f"MCP server {server} had stopped earlier ({why}); this call did not run"
 
 
 def object_schema(schema: dict[str, Any]) -> Schema:

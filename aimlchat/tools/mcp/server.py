@@ -7,24 +7,30 @@ lists its tools once, runs calls, and closes it. Its state is one of "not starte
 "stopped". A started server registers its close with aimlchat.exit_hooks, so it is
 stopped however aimlchat ends. `Servers` is the registry of a run: every configured
 server, started or not, and the model names their tools were given (unique across them).
+
+`start_all` starts several at once, a thread each (four servers that hang take one start
+timeout, not four), while the main thread waits: a Ctrl-C or SIGTERM there closes every
+server still starting (a close from another thread is safe: see _Guarded) and goes on up.
+A failed server is not started again unless `reset` says so (a user's explicit `/tools`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimlchat import exit_hooks
 from aimlchat.errors import ConfigError
 from aimlchat.fsutil import private_dir, private_file
-from aimlchat.tools.mcp import names
+from aimlchat.tools.mcp import jsonrpc, names
 from aimlchat.tools.mcp.config import ServerSpec
 from aimlchat.tools.mcp.content import CallResult
-from aimlchat.tools.mcp.errors import McpError, ServerFailed
+from aimlchat.tools.mcp.errors import McpError, ServerFailed, ServerRateLimited
 from aimlchat.tools.mcp.expand import expand, expand_headers
 from aimlchat.tools.mcp.provider import ServerTool
 from aimlchat.tools.mcp.session import START_TIMEOUT, McpTool, Session
@@ -41,6 +47,48 @@ FAILED = "failed"
 STOPPED = "stopped"
 LOG_LIMIT = 1024 * 1024  # a log past this is emptied when the server next starts
 HTTP_READ_FLOOR = 300.0
+NOTICE_AFTER = 1.0  # a start slower than this is said on stderr, so the wait is not blank
+_TICK = 0.05
+_JOIN_GRACE = 3.0  # a start thread's end, once its server was closed under it
+
+
+class _Guarded:
+    """A transport another thread may close at any time, even before it started: a close
+    that comes first keeps it from starting; one that comes while it starts waits for the
+    process to exist, then stops it. Without this, a Ctrl-C while a server starts could
+    close a transport whose process is spawned a moment later, and outlives aimlchat."""
+
+    def __init__(self, inner: StdioTransport | HttpTransport) -> None:
+        self.inner = inner
+        self.server = inner.server
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self.closed:
+                raise ServerFailed(self.server, f"MCP server {self.server} was not started")
+            self.inner.start()
+
+    def send(self, msg: jsonrpc.Message) -> None:
+        self.inner.send(msg)
+
+    def receive(self, timeout: float) -> jsonrpc.Message | None:
+        return self.inner.receive(timeout)
+
+    def negotiated(self, version: str) -> None:
+        self.inner.negotiated(version)
+
+    def abandon(self, ident: int) -> None:
+        self.inner.abandon(ident)
+
+    def tail(self) -> tuple[str, ...]:
+        return self.inner.tail()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+        self.inner.close()
 
 
 class Server:
@@ -63,7 +111,11 @@ class Server:
         self._listed: list[McpTool] = []
         self._tools: list[Tool] | None = None
         self._taken = taken if taken is not None else set()
+        self._given: set[str] = set()  # the model names its tools took from _taken
         self._hooked = False
+        self._lock = threading.Lock()
+        self._shut = False  # closed: it starts again only after reset()
+        self._notes: list[str] = []
 
     @property
     def log(self) -> Path | None:
@@ -77,7 +129,8 @@ class Server:
     def pid(self) -> int | None:
         """A running command server's process (and group) id."""
         transport = self._session.transport if self._session is not None else None
-        return transport.pid if isinstance(transport, StdioTransport) else None
+        inner = transport.inner if isinstance(transport, _Guarded) else transport
+        return inner.pid if isinstance(inner, StdioTransport) else None
 
     @property
     def session(self) -> Session | None:
@@ -85,8 +138,10 @@ class Server:
 
     def start(self) -> None:
         """Start it unless it runs: initialize and list its tools. A server that failed
-        raises its failure again (it is not retried within a run). Raises ServerFailed,
-        ServerRefused (a 401: exit 3) or ConfigError (a `${VAR}` not set)."""
+        raises its failure again (it is not retried unless reset). Raises ServerFailed,
+        ServerRefused (a 401: exit 3) or ConfigError (a `${VAR}` not set). Safe to run in
+        a thread while another closes it: it then raises ServerFailed "was not started",
+        and is left not started."""
         if self.state == RUNNING:
             return
         if self._failure is not None:
@@ -94,28 +149,77 @@ class Server:
         if not self._hooked:
             exit_hooks.on_exit(self.close)
             self._hooked = True
+        guard: _Guarded | None = None
         try:
-            start_timeout = max(START_TIMEOUT, self.spec.timeout)
-            session = Session(self._transport(), start_timeout=start_timeout)
-            self._session = session
+            with self._lock:
+                if self._shut:
+                    raise ServerFailed(self.name, f"MCP server {self.name} was not started")
+                guard = _Guarded(self._transport())
+                # max(30 s, timeout): a server slow to start is given what its calls are.
+                start_timeout = max(START_TIMEOUT, self.spec.timeout)
+                session = Session(guard, start_timeout=start_timeout)
+                self._session = session
             session.open()
-            self._listed = session.list_tools()
+            listed = session.list_tools()
         except (ConfigError, McpError) as exc:
+            if self._shut or (guard is not None and guard.closed):  # closed under it
+                if self.state != STOPPED:
+                    self.state = NOT_STARTED
+                with contextlib.suppress(Exception):
+                    self.close()
+                raise ServerFailed(self.name, f"MCP server {self.name} was not started") from None
             raise self._fail(exc) from None
         except BaseException:  # a Ctrl-C while it starts: nothing is left half started
             self.close()
             raise
+        self._listed = listed
+        self._tools = None  # a fresh start lists anew: tools() makes them again
+        self._notes = self._unmatched(listed)
         self.state = RUNNING
+
+    def reset(self) -> None:
+        """Forget a failure or a stop, so the next start is a fresh one (a new process, a
+        new session): what a user's explicit `/tools NAME` asks of a server that failed."""
+        if self.state == RUNNING:
+            return
+        self.close()
+        with self._lock:
+            self._shut = False
+        self._failure = None
+        self.error = None
+        self.state = NOT_STARTED
+
+    def take_notes(self) -> list[str]:
+        """Warnings its last start found (an allow or deny entry naming no tool it
+        lists), once."""
+        notes, self._notes = self._notes, []
+        return notes
+
+    def _unmatched(self, listed: list[McpTool]) -> list[str]:
+        names = {tool.name for tool in listed}
+        return [
+            f'[mcp.{self.name}] {key} names "{entry}", which {self.name} does not offer'
+            for key, entries in (("allow", self.spec.allow), ("deny", self.spec.deny))
+            for entry in entries
+            if entry not in names
+        ]
 
     def tools(self) -> list[Tool]:
         """Its tools but the denied ones, each with a model name unique in the run;
-        starts it if need be."""
-        if self._tools is None:
+        starts it if need be (a failed server raises its failure)."""
+        if self.state != RUNNING or self._tools is None:
             self.start()
+        if self._tools is None:
             offered = [tool for tool in self._listed if tool.name not in self.spec.deny]
+            self._taken -= self._given  # a fresh start gets the names it had before
             given = names.assign(self.name, [tool.name for tool in offered], self._taken)
+            self._given = set(given.values())
             self._tools = [ServerTool(self, tool, given[tool.name]) for tool in offered]
         return list(self._tools)
+
+    def denied(self) -> int:
+        """How many of the tools it listed are denied."""
+        return sum(1 for tool in self._listed if tool.name in self.spec.deny)
 
     def listed(self) -> list[McpTool]:
         """Every tool it listed, the denied ones too (`aimlchat tools` shows them as
@@ -132,13 +236,18 @@ class Server:
         assert session is not None
         try:
             return session.call_tool(tool, args, timeout=timeout or self.spec.timeout)
+        except ServerRateLimited:
+            raise  # a busy server is not a broken one: this call failed, the next may not
         except McpError as exc:
             raise self._fail(exc) from None
 
     def close(self) -> None:
         """Stop it (a command's process group: stdin closed, TERM, KILL; HTTP: DELETE);
-        safe to call twice. A failed server stays failed."""
-        session, self._session = self._session, None
+        safe to call twice, and from another thread while it starts. A failed server
+        stays failed; a closed one starts again only after reset()."""
+        with self._lock:
+            self._shut = True
+            session, self._session = self._session, None
         if session is not None:
             session.close()
         if self.state == RUNNING:
@@ -200,7 +309,7 @@ class Server:
             if exc.tail and "its stderr ends:" not in message:
                 message += f"; its stderr ends: {' | '.join(exc.tail)}"
             hint = exc.hint or (f"its log: {self.log}" if self.log is not None else None)
-            exc = ServerFailed(self.name, message, tail=exc.tail, hint=hint)
+            exc = exc.retold(message, hint=hint)  # its class (and exit code) kept
         self.error = exc.message
         self._failure = exc
         with contextlib.suppress(Exception):
@@ -247,3 +356,51 @@ class Servers:
     def close_all(self) -> None:
         for server in self._servers.values():
             server.close()
+
+
+def start_all(servers: Sequence[Server], *, say: Callable[[str], None] | None = None) -> None:
+    """Start `servers` at once, a thread each, and wait for them all; a start slower
+    than NOTICE_AFTER is said once per server through `say`. A failure stays with its
+    server (its tools() raises it again). A Ctrl-C or SIGTERM while waiting closes every
+    server not yet started (each is left "not started") and goes on up."""
+    pending = [s for s in servers if s.state not in (RUNNING, FAILED)]
+    if not pending:
+        return
+    unexpected: list[BaseException] = []
+    done = {server.name: threading.Event() for server in pending}
+
+    def run(server: Server) -> None:
+        try:
+            server.start()
+        except (McpError, ConfigError):
+            pass  # kept by the server: its tools() raises it again
+        except BaseException as exc:  # a bug: raised again in the main thread
+            unexpected.append(exc)
+        finally:
+            done[server.name].set()
+
+    for server in pending:
+        name = f"mcp-start-{server.name}"
+        threading.Thread(target=run, args=(server,), name=name, daemon=True).start()
+    told = False
+    deadline = time.monotonic() + NOTICE_AFTER
+    try:
+        for server in pending:
+            # Short waits: a signal's exception is raised between them. (Not Thread.join:
+            # one that a KeyboardInterrupt cuts short may then call a live thread ended.)
+            while not done[server.name].wait(_TICK):
+                if not told and time.monotonic() >= deadline:
+                    told = True
+                    for other in pending:
+                        if not done[other.name].is_set() and say is not None:
+                            say(f"starting MCP server {other.name}…")
+    except BaseException:
+        for server in pending:  # every one, started or not: the run is being left
+            with contextlib.suppress(Exception):
+                server.close()
+        end = time.monotonic() + _JOIN_GRACE
+        for server in pending:
+            done[server.name].wait(max(0.0, end - time.monotonic()))
+        raise
+    if unexpected:
+        raise unexpected[0]

@@ -6,7 +6,11 @@ closed (the polite way the specification asks for), then TERM to the group, then
 Its stderr goes to a log file the caller names (with none, `--no-history`, only its last
 bytes are kept, in memory); the last lines of what it wrote there are what a "the server
 died" message shows. Stdout is read by a thread into an Inbox,
-so no read waits longer than the session allows.
+so no read waits longer than the session allows. A line on stdout that is no JSON-RPC
+message (a banner, logging where it does not belong) is skipped, not fatal: some servers
+print one and then work. It goes to the same log (or tail) as `stdout: …`, one line of
+at most STRAY_WIDTH characters, so that when such a server then fails, what it printed
+is in the message.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ MAX_MESSAGE = 32 * 1024 * 1024  # one line of JSON; past this the server is misb
 EOF_GRACE = 0.5  # seconds a server gets to leave on its own once its stdin is closed
 KILL_GRACE = 1.0  # seconds between TERM and KILL
 TAIL_LINES = 3
+STRAY_WIDTH = 200  # characters of a stray stdout line kept
+STRAY_LOGGED = 100  # stray stdout lines logged in a run; past this, one line says so
 _TAIL_BYTES = 4096
 _TICK = 0.02
 _LAST_WORDS = 0.3  # seconds to let a dead server's stderr pipe drain into the tail
@@ -61,6 +67,7 @@ class StdioTransport:
         self._tail = b""  # without a log: the last bytes of its stderr
         self._tail_lock = threading.Lock()
         self._err_reader: threading.Thread | None = None
+        self._strays = 0
 
     @property
     def pid(self) -> int | None:
@@ -90,6 +97,10 @@ class StdioTransport:
         self._reader.start()
 
     def _spawn(self, stderr: IO[bytes] | int) -> None:
+        cwd = self.cwd
+        if cwd is not None and not cwd.is_dir():  # else Popen's ENOENT names the program
+            why = "is not a folder" if cwd.exists() else "does not exist"
+            raise self._bad_cwd(f"its cwd {cwd} {why}")
         try:
             self._proc = subprocess.Popen(
                 self.argv,
@@ -103,9 +114,18 @@ class StdioTransport:
             )
         except OSError as exc:
             why = exc.strerror or str(exc)
+            if cwd is not None and exc.filename == os.fspath(cwd):  # the child's chdir failed
+                raise self._bad_cwd(f"cannot enter its cwd {cwd}: {why}") from None
             raise ServerFailed(
                 self.server, f"MCP server {self.server}: cannot start {self.argv[0]}: {why}"
             ) from None
+
+    def _bad_cwd(self, why: str) -> ServerFailed:
+        return ServerFailed(
+            self.server,
+            f"MCP server {self.server}: cannot start: {why}",
+            hint=f"fix cwd in [mcp.{self.server}] in config.toml",
+        )
 
     def _keep_tail(self, err: IO[bytes] | None) -> None:
         """Read its stderr as it comes, keeping the last bytes only (no file, no growth)."""
@@ -204,10 +224,33 @@ class StdioTransport:
                     continue
                 try:
                     messages = jsonrpc.decode(line)
-                except ValueError:
-                    continue  # not ours to judge: a stray line of logging on stdout
+                except ValueError:  # a banner, logging: kept to show should it fail
+                    self._stray(line)
+                    continue
                 for msg in messages:
                     self.inbox.put(msg)
         except (OSError, ValueError):
             pass
         self.inbox.put(Gone("exited"))
+
+    def _stray(self, line: bytes) -> None:
+        """Keep a stdout line that is no message where its stderr goes, as one line."""
+        self._strays += 1
+        if self._strays > STRAY_LOGGED + 1:
+            return
+        if self._strays > STRAY_LOGGED:
+            text = f"more lines that are not MCP messages, not kept (past {STRAY_LOGGED})"
+        else:
+            text = " ".join(line.decode("utf-8", "replace").split())
+            if len(text) > STRAY_WIDTH:
+                text = text[: STRAY_WIDTH - 1] + "…"
+        data = f"stdout: {text}\n".encode()
+        if self.log is None:
+            with self._tail_lock:  # on a line of its own, even amid a line of its stderr
+                lead = b"\n" if self._tail and not self._tail.endswith(b"\n") else b""
+                self._tail = (self._tail + lead + data)[-_TAIL_BYTES:]
+            return
+        with contextlib.suppress(OSError), open(self.log, "ab") as log:
+            # O_APPEND: whole, after what its stderr wrote so far; the newline first keeps
+            # it on a line of its own when that stopped mid-line (the tail drops the blank).
+            log.write(b"\n" + data)
