@@ -279,3 +279,26 @@ def test_a_429_to_one_call_fails_that_call_not_the_server(
         assert tool.run({}, RunContext(tmp_path)) == (Status.OK, "ok")
     finally:
         server.close()
+
+
+def test_a_stream_cut_inside_an_event_is_resumed_not_read_half(
+    raw: Callable[[], RawMcpServer], connect: Callable[..., Session]
+) -> None:
+    srv = raw()
+    srv.call = "cut"
+    session = connect(srv.url)
+    result = session.call_tool("t", {}, timeout=30)
+    assert (result.text, result.is_error) == ("ok", False)  # not "bad answer: Unterminated…"
+    assert srv.methods()[-1] == "GET"  # resumed from the last whole event's id
+
+
+def test_a_new_session_refused_with_429_fails_the_server_not_just_the_call(
+    raw: Callable[[], RawMcpServer], connect: Callable[..., Session]
+) -> None:
+    srv = raw()
+    session = connect(srv.url)
+    srv.forget()
+    srv.busy_initialize = True
+    with pytest.raises(ServerFailed) as err:  # not ServerRateLimited: no session is left
+        session.call_tool("t", {}, timeout=20)
+    assert "ended the session and could not begin a new one" in err.value.message

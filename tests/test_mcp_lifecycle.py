@@ -8,9 +8,12 @@ official SDK's server (tests/mcp_servers/), waits on events, never on a sleep.""
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,14 @@ import pytest
 
 pytest.importorskip("mcp", reason="the official MCP SDK is a test extra")
 
+from aimlchat import exit_hooks
 from aimlchat.errors import ConfigError
+from aimlchat.tools.mcp import server as mcp_server
 from aimlchat.tools.mcp.config import parse_server, parse_servers
+from aimlchat.tools.mcp.errors import ServerFailed
+from aimlchat.tools.mcp.server import NOT_STARTED, RUNNING, STOPPED, Server, start_all
+from aimlchat.tools.mcp.session import McpTool, Session
+from aimlchat.tools.toolset import StartInterrupted, Toolset
 from tests.conftest import invoke, spawn
 from tests.loopback import LoopbackServer
 from tests.loopback_tools import text_reply, tool_reply
@@ -307,3 +316,161 @@ def test_more_tools_than_apis_take_is_said_once_and_still_offered(
         "offer fewer with -T server.tool"
     )
     assert r.stderr.splitlines().count(said) == 1, r.stderr
+
+
+# -- starts that race a close, a restart or each other -----------------------------------
+
+
+@pytest.fixture
+def hooks() -> Iterator[None]:
+    """Whatever a test starts is stopped at its end, as at a process's exit."""
+    yield
+    exit_hooks.run()
+
+
+def stdio_server(name: str = "srv") -> Server:
+    return Server(parse_server(name, {"command": STDIO}), log_dir=None, environ=dict(os.environ))
+
+
+def interrupt(_line: str) -> None:
+    raise KeyboardInterrupt  # a Ctrl-C while start_all waits (it says a slow start first)
+
+
+def test_a_start_left_over_from_a_ctrl_c_leaves_the_server_started_since_alone(
+    monkeypatch: pytest.MonkeyPatch, hooks: None
+) -> None:
+    # The first start's initialize hangs (a slow server) past the Ctrl-C and past the
+    # restart that `/tools NAME` makes, then gives up: that must not touch the new session.
+    monkeypatch.setattr(mcp_server, "NOTICE_AFTER", 0.0)
+    monkeypatch.setattr(mcp_server, "_JOIN_GRACE", 0.0)
+    opened = Session.open
+    gate, waiting = threading.Event(), threading.Event()
+    first = [True]
+
+    def open_(self: Session) -> None:
+        if first[0]:
+            first[0] = False
+            waiting.set()
+            gate.wait()
+            raise ServerFailed("srv", "MCP server srv did not answer initialize")
+        opened(self)
+
+    monkeypatch.setattr(Session, "open", open_)
+    srv = stdio_server()
+    with pytest.raises(KeyboardInterrupt):
+        start_all([srv], say=interrupt)
+    assert waiting.is_set() and srv.state == NOT_STARTED
+    (old,) = [t for t in threading.enumerate() if t.name == "mcp-start-srv"]
+    srv.reset()
+    start_all([srv])
+    assert srv.state == RUNNING
+    session, pid = srv.session, srv.pid
+    gate.set()  # the old start gives up now
+    old.join(30)
+    assert not old.is_alive()
+    assert srv.state == RUNNING and srv.session is session
+    assert srv.call("echo", {"text": "still here"}).text == "still here"
+    assert pid is not None and group_alive(pid)
+
+
+def test_two_threads_starting_one_server_start_it_once(
+    monkeypatch: pytest.MonkeyPatch, hooks: None
+) -> None:
+    opened = Session.open
+    sessions: list[Session] = []
+    gate, waiting = threading.Event(), threading.Event()
+
+    def open_(self: Session) -> None:
+        sessions.append(self)
+        if len(sessions) == 1:
+            waiting.set()
+            gate.wait()
+        opened(self)
+
+    monkeypatch.setattr(Session, "open", open_)
+    srv = stdio_server()
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            srv.start()
+        except BaseException as exc:
+            errors.append(exc)
+
+    one = threading.Thread(target=start)
+    one.start()
+    assert waiting.wait(20)
+    two = threading.Thread(target=start)  # `/tools all` racing a call, say
+    two.start()
+    two.join(0.5)  # the time it would need to open a second session of its own
+    gate.set()
+    one.join(30)
+    two.join(30)
+    assert errors == [] and len(sessions) == 1, "one server started twice"
+    assert srv.state == RUNNING and srv.session is sessions[0]
+    assert srv.call("echo", {"text": "once"}).text == "once"
+
+
+def test_a_close_after_the_tools_are_listed_leaves_the_server_not_running(
+    monkeypatch: pytest.MonkeyPatch, hooks: None
+) -> None:
+    srv = stdio_server()
+    listed = Session.list_tools
+
+    def list_tools(self: Session) -> list[McpTool]:
+        tools = listed(self)
+        srv.close()  # a Ctrl-C in start_all's thread lands right here
+        return tools
+
+    monkeypatch.setattr(Session, "list_tools", list_tools)
+    with pytest.raises(ServerFailed, match="MCP server srv was not started"):
+        srv.start()
+    assert srv.state != RUNNING and srv.session is None
+    monkeypatch.setattr(Session, "list_tools", listed)
+    with pytest.raises(ServerFailed, match="was not started"):  # not an AssertionError
+        srv.call("echo", {"text": "x"})
+    srv.reset()  # what `/tools srv` does: it starts anew
+    assert srv.call("echo", {"text": "back"}).text == "back"
+
+
+def test_a_ctrl_c_while_servers_start_names_one_that_had_just_started_too(
+    monkeypatch: pytest.MonkeyPatch, gates: Path, hooks: None
+) -> None:
+    monkeypatch.setattr(mcp_server, "NOTICE_AFTER", 0.0)
+    specs = parse_servers(
+        {"quick": {"command": STDIO}, "hang": gated("hang", gates, GATED_GATE="1")}
+    )
+
+    def ctrl_c_once_quick_runs(_line: str) -> None:  # said for hang, still starting
+        assert wait_for(lambda: toolset.server("quick").state == RUNNING)
+        raise KeyboardInterrupt
+
+    toolset = Toolset(
+        {},
+        specs,
+        log_dir=None,
+        environ=dict(os.environ),
+        warn=print,
+        info=ctrl_c_once_quick_runs,
+    )
+    with pytest.raises(StartInterrupted) as caught:
+        toolset.start(["all"])
+    assert toolset.server("quick").state == STOPPED  # closed with the rest: so it is named
+    assert caught.value.servers == ["quick", "hang"]
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_the_slow_start_line_is_said_on_a_terminal_only(
+    env: dict[str, str],
+    server: LoopbackServer,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tty: bool,
+) -> None:
+    # On a pipe it would be stderr's first line, where a script looks for the error.
+    monkeypatch.setattr(mcp_server, "NOTICE_AFTER", 0.0)  # every start is slow
+    write_config(home, srv={"command": STDIO})
+    r = invoke(["ask", "-T", "srv", "--yes", "hi"], env, stderr_tty=tty)
+    assert r.returncode == 0, r.stderr
+    assert ("starting MCP server srv…" in r.stderr) is tty, r.stderr
+    assert "srv__echo" in offered(server)

@@ -295,3 +295,30 @@ def test_the_server_lines_show_a_url_without_its_query(cli_env: dict[str, str], 
     result = invoke(["tools", "--no-start"], cli_env)
     assert rows_of(result)["web"][1] == "https://mcp.example.com:8443/mcp"
     assert "k-1234" not in result.stdout.decode()
+
+
+def test_listing_tools_runs_no_api_key_command_unless_a_server_names_the_key(cli_env, home):
+    marker = home / "asked-for-the-key"
+    script = home / "fakepass.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('x'); print('sk-from-command')\n")
+    folder = home / "config" / "aimlchat"
+    folder.mkdir(parents=True, exist_ok=True)
+    command = json.dumps(f"{sys.executable} {script}")
+    (folder / "config.toml").write_text(f"api_key_command = {command}\n")
+    env = {k: v for k, v in cli_env.items() if k != "AIML_API_KEY"}
+    r = invoke(["tools"], env)
+    assert r.returncode == 0, r.stderr
+    assert not marker.exists()  # a password manager's prompt, for a listing of tools: no
+
+
+def test_a_very_long_tool_name_is_cut_on_a_terminal_and_whole_on_a_pipe(
+    cli_env: dict[str, str], home: Path
+) -> None:
+    name = "x" * 64  # the most a tool name may be
+    write_config(home, f'[tools.{name}]\ncommand = ["true"]\ndescription = "Does nothing."\n')
+    on_screen = invoke(["tools", name], cli_env, stdout_tty=True)
+    assert on_screen.returncode == 0, on_screen.stderr
+    out = on_screen.stdout.decode()
+    assert "x" * 31 + "…" in out and "x" * 33 not in out
+    assert "Does nothing." in out  # not folded into a sliver of a column
+    assert name in invoke(["tools", name], cli_env).stdout.decode()

@@ -23,7 +23,11 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    def __init__(self) -> None:
+    def __init__(self, *, unfinished: bool = True) -> None:
+        # `unfinished`: a last event the stream's end cut off (no blank line after it) is
+        # still dispatched: a model server that closes early has said what it said. The
+        # SSE standard drops it, as an MCP stream that is resumed must (it comes again).
+        self._unfinished = unfinished
         # A model's text is what matters; one undecodable byte must not cost the reply.
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial: list[str] = []
@@ -36,8 +40,12 @@ class SSEDecoder:
         return self._feed_text(self._utf8.decode(chunk))
 
     def finish(self) -> list[SSEEvent]:
-        """End of stream: flush a last line and a last event that lacked a blank line."""
+        """End of stream: flush a last line and a last event that lacked a blank line
+        (none of it when not `unfinished`)."""
         events = self._feed_text(self._utf8.decode(b"", final=True))
+        if not self._unfinished:
+            self._partial, self._data, self._event = [], [], ""
+            return events
         if self._partial:
             line = "".join(self._partial)
             self._partial = []

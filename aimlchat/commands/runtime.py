@@ -298,7 +298,14 @@ class App:
         `Bearer ${AIML_API_KEY}` works for every user. A server's process gets only what
         its `env` names of it (tools.mcp.server)."""
         environ = dict(self.env.environ)
-        if not environ.get(config.ENV_KEY):
+        named = f"${{{config.ENV_KEY}}}"
+        wanted = any(
+            named in value
+            for spec in self.cfg.mcp.values()
+            for value in (*spec.headers.values(), *spec.env.values(), *(spec.command or ()))
+        )
+        # Only when a server names it: an api_key_command may prompt, or be slow.
+        if wanted and not environ.get(config.ENV_KEY):
             # No key: `${AIML_API_KEY}` is "not set", said when a server uses it.
             with contextlib.suppress(ConfigError):
                 environ[config.ENV_KEY] = self.api_key()

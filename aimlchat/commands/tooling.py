@@ -53,7 +53,7 @@ def make_toolbox(
         log_dir=logs,
         environ=mcp_environ,
         warn=notifier.warn,
-        info=notifier.info,
+        info=notifier.info if notifier.on_terminal else None,
     )
     offered = toolset.pick(settings.tools)
     toolset.check_count(offered)
@@ -167,7 +167,7 @@ def describe_tools(box: ToolBox) -> str:
     for name, tool in box.available.items():
         mark = "on " if name in offered else "off"
         if name in box.consent.always:
-            asks = "allowed this session"
+            asks = "always"  # the `a` answer: allowed for this session
         elif box.consent.assume_yes:
             asks = "--yes"
         else:

@@ -80,7 +80,7 @@ def show_tools(app: App, *, names: Sequence[str], start: bool, as_json: bool) ->
         log_dir=app.paths.log_dir,
         environ=app.tool_environ(),
         warn=app.notifier.warn,
-        info=app.notifier.info,
+        info=app.notifier.info if app.notifier.on_terminal else None,
     )
     try:
         listing = gather(toolset, app.cfg.mcp, names, start=start)
@@ -260,6 +260,9 @@ def state_text(row: ServerRow) -> str:
     return row.state
 
 
+LABEL_WIDTH = 32  # a tool's name on a terminal
+
+
 def summary(text: str) -> str:
     """A description's first line, its spaces collapsed, cut to SUMMARY_WIDTH."""
     first = next((line for line in text.splitlines() if line.strip()), "")
@@ -282,6 +285,12 @@ def print_listing(app: App, listing: Listing) -> None:
         app.out.data(text)
         return
     from aimlchat.terminal.table import print_table
+
+    # On a screen a freak of a name (a server's 70 characters) must not squeeze the table
+    # into a column of folds: it is cut there; a pipe and --json give it whole.
+    for row in tool_rows:
+        if len(row[0]) > LABEL_WIDTH:
+            row[0] = row[0][: LABEL_WIDTH - 1] + "…"
 
     env = app.env
     color = env.stdout_color

@@ -24,6 +24,12 @@ class Notifier:
         except (OSError, ValueError):
             pass  # stderr gone: nothing sensible left to tell
 
+    @property
+    def on_terminal(self) -> bool:
+        """Whether stderr is a terminal: a passing line (a slow start's) is said only
+        there, never into a pipe or a log, which would keep it for good."""
+        return self._env.stderr_tty
+
     @staticmethod
     def clean(text: str) -> str:
         return terminal_safe(redact(text)).replace("\n", " ")

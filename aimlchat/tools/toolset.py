@@ -7,7 +7,9 @@ are known once it has started, which happens the first time something names it: 
 a plain `ask` offers no tool and pays for none.
 
 The servers a selection needs start together (server.start_all), a start slower than a
-second said on stderr; a Ctrl-C meanwhile stops them all (StartInterrupted). A server
+second said through `info` (given only when stderr is a terminal: a pipe or a log would
+keep the line for good, and a script reading stderr's first line would read it); a
+Ctrl-C meanwhile stops them all (StartInterrupted). A server
 that failed is started again only when `retry` says so: a user's explicit `/tools`.
 """
 
@@ -31,7 +33,8 @@ MAX_OFFERED = 128
 
 
 class StartInterrupted(KeyboardInterrupt):
-    """A Ctrl-C while MCP servers started: each of `servers` was stopped, not started."""
+    """A Ctrl-C while MCP servers started: each of `servers` was stopped (one that had
+    just started too: the start was interrupted as a whole)."""
 
     def __init__(self, servers: list[str]) -> None:
         super().__init__()
@@ -57,7 +60,7 @@ class Toolset:
         log_dir: Path | None,  # None: --no-history, no server log either
         environ: Mapping[str, str],
         warn: Say,
-        info: Say | None = None,  # "starting MCP server NAME…" for a slow start
+        info: Say | None = None,  # "starting MCP server NAME…"; None: not said (no tty)
     ) -> None:
         self._specs = {**BUILTINS, **commands}
         self._server_specs = dict(servers)
@@ -148,18 +151,18 @@ class Toolset:
         needed = self.needs(names)
         if not needed:
             return
-        from aimlchat.tools.mcp.server import NOT_STARTED, RUNNING, start_all
+        from aimlchat.tools.mcp.server import FAILED, RUNNING, start_all
 
         servers = [self.server(name) for name in needed]
         if retry:
             for server in servers:
                 server.reset()  # a fresh start for one that failed or stopped
-        pending = [server.name for server in servers if server.state != RUNNING]
+        # What start_all starts, and closes on a Ctrl-C (one that failed keeps its error).
+        pending = [server.name for server in servers if server.state not in (RUNNING, FAILED)]
         try:
-            start_all(servers, say=self._info or self._warn)
-        except KeyboardInterrupt as exc:
-            stopped = [name for name in pending if self.server(name).state == NOT_STARTED]
-            raise StartInterrupted(stopped or pending) from exc
+            start_all(servers, say=self._info)
+        except KeyboardInterrupt as exc:  # start_all closed every one of them
+            raise StartInterrupted(pending) from exc
         for server in servers:
             for note in server.take_notes():
                 self._warn(note)

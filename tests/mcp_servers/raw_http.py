@@ -12,7 +12,8 @@ Attributes steer it: `redirect_to` (a URL: every request is answered 307 to it);
 then gets), "prime-forever" (every stream, resumed ones too, primes again and closes),
 "no-id" (an SSE stream closed with no id and no answer), "hang" (no answer until
 `release` is set), "expire" (404, as to a session it does not know), "busy-once" (429
-to the first call); `get_status` (what a GET is answered when not 200);
+to the first call), "cut" (primed, then the stream cut inside an event's data);
+`get_status` (what a GET is answered when not 200);
 `hang_notifications` and `hang_delete` (no answer to notifications/cancelled or DELETE
 until `release`). `forget()` drops every session.
 """
@@ -45,6 +46,7 @@ class RawMcpServer:
         self.retry_ms = 10
         self.hang_notifications = False
         self.hang_delete = False
+        self.busy_initialize = False  # 429 to initialize
         self.release = threading.Event()
         self.sessions: set[str] = set()
         self.owed: dict[str, bytes] = {}  # a priming event id -> the answer owed after it
@@ -96,7 +98,9 @@ def _handler(srv: RawMcpServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(202)
                 return
             method = msg["method"]
-            if method == "initialize":
+            if method == "initialize" and srv.busy_initialize:
+                self._reply(429)
+            elif method == "initialize":
                 sid = f"session-{srv.next_id()}"
                 srv.sessions.add(sid)
                 result = {
@@ -153,6 +157,11 @@ def _handler(srv: RawMcpServer) -> type[BaseHTTPRequestHandler]:
                 owed = {"jsonrpc": "2.0", "id": msg["id"], "result": answer}
                 srv.owed["e1"] = json.dumps(owed).encode()
                 body = f"data: {json.dumps(note)}\n\nid: e1\nretry: {srv.retry_ms}\ndata:\n\n"
+                self._stream(body.encode())
+            elif srv.call == "cut":  # primed, then cut inside the next event's data line
+                owed = {"jsonrpc": "2.0", "id": msg["id"], "result": answer}
+                srv.owed["e1"] = json.dumps(owed).encode()
+                body = f"id: e1\nretry: 10\ndata:\n\ndata: {json.dumps(note)[:20]}"
                 self._stream(body.encode())
             elif srv.call == "no-id":
                 self._stream(f"data: {json.dumps(note)}\n\n".encode())

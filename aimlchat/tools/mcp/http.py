@@ -37,7 +37,7 @@ from aimlchat.tools.mcp.errors import (
     ServerUnreachable,
     SessionExpired,
 )
-from aimlchat.tools.mcp.inbox import Inbox
+from aimlchat.tools.mcp.inbox import Inbox, Passing
 from aimlchat.tools.mcp.sse import StreamState
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ RESUMES = 5  # resumptions in a row that bring nothing new before giving up
 MAX_JSON = 32 * 1024 * 1024
 _ERROR_BODY = 300
 _READ = 65536
-_EXPIRED = "aimlchat/session-expired"  # an Inbox item: this request's POST got a 404
-# An Inbox item: this request was refused (429) but the server is fine, so the Inbox goes
-# on (an exception put there would end it, as for a server that is gone).
-_TURNED_AWAY = "aimlchat/request-refused"
 
 
 class HttpTransport:
@@ -103,17 +99,13 @@ class HttpTransport:
         self._post(msg, timeout=(CONNECT_TIMEOUT, SEND_TIMEOUT)).close()
 
     def receive(self, timeout: float) -> jsonrpc.Message | None:
-        msg = self.inbox.get(timeout)
-        if msg is not None and _EXPIRED in msg:
+        try:
+            return self.inbox.get(timeout)
+        except SessionExpired:
             # The session is over: the next message starts a new one, without its id.
             self.session_id = None
             self.protocol_version = None
-            raise SessionExpired(
-                self.server, f"MCP server {self.server} ended the session", request=msg[_EXPIRED]
-            )
-        if msg is not None and _TURNED_AWAY in msg:
-            raise msg[_TURNED_AWAY]
-        return msg
+            raise
 
     def negotiated(self, version: str) -> None:
         self.protocol_version = version
@@ -322,12 +314,9 @@ class HttpTransport:
                     hint=f"check url in [mcp.{self.server}] in config.toml: "
                     "it must be the server's MCP endpoint",
                 ) from None
-        except SessionExpired as exc:
-            if ident in self._open:
-                self.inbox.put({_EXPIRED: exc.request})  # not an exception: the Inbox goes on
-        except ServerRateLimited as exc:
-            if ident in self._open:
-                self.inbox.put({_TURNED_AWAY: exc})
+        except (SessionExpired, ServerRateLimited) as exc:
+            if ident in self._open:  # this request's failure: the server goes on
+                self.inbox.put(Passing(exc))
         except McpError as exc:
             if ident in self._open:
                 self.inbox.put(exc)

@@ -15,17 +15,26 @@ from aimlchat.tools.mcp.jsonrpc import Message
 SLICE = 0.2  # seconds: how often a wait wakes up, so signals are handled promptly
 
 
+class Passing:
+    """An Inbox item: one request failed (a 429, a session the server forgot), and more
+    messages may come; an exception put in the Inbox itself means none will."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class Inbox:
     def __init__(self) -> None:
-        self._queue: queue.Queue[Message | BaseException] = queue.Queue()
+        self._queue: queue.Queue[Message | BaseException | Passing] = queue.Queue()
         self._ended: BaseException | None = None
 
-    def put(self, item: Message | BaseException) -> None:
+    def put(self, item: Message | BaseException | Passing) -> None:
         self._queue.put(item)
 
     def get(self, timeout: float) -> Message | None:
         """The next message; None when none came within `timeout`. Raises the exception a
-        reader left, now and on every later call (a dead server stays dead)."""
+        reader left, now and on every later call (a dead server stays dead); a Passing
+        error once."""
         if self._ended is not None:
             raise self._ended
         end = time.monotonic() + max(0.0, timeout)
@@ -36,6 +45,8 @@ class Inbox:
                 if time.monotonic() >= end:
                     return None
                 continue
+            if isinstance(item, Passing):
+                raise item.error
             if isinstance(item, BaseException):
                 self._ended = item
                 raise item

@@ -41,8 +41,11 @@ def encode(msg: Message) -> bytes:
 
 
 def decode(data: bytes | str) -> list[Message]:
-    """One message or a batch of them; ValueError when it is neither. A server's lone
-    surrogates become U+FFFD here, before they reach history, a request or a terminal."""
+    """One message or a batch of them; ValueError when it is neither. A server's bytes
+    that are no UTF-8, and its lone surrogates, become U+FFFD here, before they reach
+    history, a request or a terminal."""
+    if isinstance(data, bytes):  # a byte that is no UTF-8 is replaced, not fatal
+        data = data.decode("utf-8", "replace")
     value = without_lone_surrogates(json.loads(data))
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, dict) for item in items):

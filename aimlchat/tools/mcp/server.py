@@ -10,8 +10,9 @@ server, started or not, and the model names their tools were given (unique acros
 
 `start_all` starts several at once, a thread each (four servers that hang take one start
 timeout, not four), while the main thread waits: a Ctrl-C or SIGTERM there closes every
-server still starting (a close from another thread is safe: see _Guarded) and goes on up.
-A failed server is not started again unless `reset` says so (a user's explicit `/tools`).
+server it started (a close from another thread is safe: see _Guarded and Server._gen) and
+goes on up. A failed server is not started again unless `reset` says so (a user's explicit
+`/tools`), which starts a new generation: a start left over from before changes nothing.
 """
 
 from __future__ import annotations
@@ -113,8 +114,13 @@ class Server:
         self._taken = taken if taken is not None else set()
         self._given: set[str] = set()  # the model names its tools took from _taken
         self._hooked = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the state below: any thread may close it
         self._shut = False  # closed: it starts again only after reset()
+        # A start's generation: close(), reset() and a failure end it. A start thread left
+        # over from a Ctrl-C (its initialize still waiting) finds it changed and touches
+        # nothing but its own session: not the state, nor a session started since.
+        self._gen = 0
+        self._gate = threading.Lock()  # one start at a time; a new one per generation
         self._notes: list[str] = []
 
     @property
@@ -139,55 +145,89 @@ class Server:
     def start(self) -> None:
         """Start it unless it runs: initialize and list its tools. A server that failed
         raises its failure again (it is not retried unless reset). Raises ServerFailed,
-        ServerRefused (a 401: exit 3) or ConfigError (a `${VAR}` not set). Safe to run in
-        a thread while another closes it: it then raises ServerFailed "was not started",
-        and is left not started."""
-        if self.state == RUNNING:
-            return
-        if self._failure is not None:
-            raise self._failure
-        if not self._hooked:
-            exit_hooks.on_exit(self.close)
-            self._hooked = True
-        guard: _Guarded | None = None
-        try:
+        ServerRefused (a 401: exit 3) or ConfigError (a `${VAR}` not set). One start at a
+        time: a second thread waits for the first's outcome. Safe to run in a thread while
+        another closes it: it then raises ServerFailed "was not started", and changes
+        nothing the close (or a start since) did."""
+        while self.state != RUNNING:
             with self._lock:
-                if self._shut:
-                    raise ServerFailed(self.name, f"MCP server {self.name} was not started")
-                guard = _Guarded(self._transport())
-                # max(30 s, timeout): a server slow to start is given what its calls are.
-                start_timeout = max(START_TIMEOUT, self.spec.timeout)
-                session = Session(guard, start_timeout=start_timeout)
-                self._session = session
+                gen, gate = self._gen, self._gate
+            with gate:
+                if self._start(gen):
+                    return
+
+    def _start(self, gen: int) -> bool:
+        """One start of generation `gen`: False when that generation ended before it
+        began (start() looks again), True when it runs."""
+        with self._lock:
+            if self._gen != gen:
+                return False
+            if self.state == RUNNING:
+                return True
+            if self._failure is not None:
+                raise self._failure
+            if self._shut:
+                raise self._unstarted()
+            if not self._hooked:
+                exit_hooks.on_exit(self.close)
+                self._hooked = True
+        try:
+            guard = _Guarded(self._transport())
+        except (ConfigError, McpError) as exc:  # a `${VAR}` not set
+            raise self._fail(exc, None, gen) or self._unstarted() from None
+        # max(30 s, timeout): a server slow to start is given what its calls are.
+        session = Session(guard, start_timeout=max(START_TIMEOUT, self.spec.timeout))
+        with self._lock:
+            if self._gen != gen:  # closed or reset meanwhile: nothing was started yet
+                return False
+            self._session = session
+        try:
             session.open()
             listed = session.list_tools()
         except (ConfigError, McpError) as exc:
-            if self._shut or (guard is not None and guard.closed):  # closed under it
-                if self.state != STOPPED:
-                    self.state = NOT_STARTED
-                with contextlib.suppress(Exception):
-                    self.close()
-                raise ServerFailed(self.name, f"MCP server {self.name} was not started") from None
-            raise self._fail(exc) from None
+            raise self._fail(exc, session, gen) or self._unstarted() from None
         except BaseException:  # a Ctrl-C while it starts: nothing is left half started
-            self.close()
+            self._close(gen, session)
             raise
-        self._listed = listed
-        self._tools = None  # a fresh start lists anew: tools() makes them again
-        self._notes = self._unmatched(listed)
-        self.state = RUNNING
+        with self._lock:
+            # A close may have come after its tools were listed: it is not running then.
+            current = self._gen == gen and self._session is session and not self._shut
+            if current:
+                self._listed = listed
+                self._tools = None  # a fresh start lists anew: tools() makes them again
+                self._notes = self._unmatched(listed)
+                self.state = RUNNING
+        if not current:
+            with contextlib.suppress(Exception):
+                session.close()
+            raise self._unstarted()
+        return True
+
+    def _unstarted(self) -> ServerFailed:
+        return ServerFailed(self.name, f"MCP server {self.name} was not started")
+
+    def _end_generation(self) -> Session | None:
+        """Under _lock: end the current start's generation (its start thread, if any, is
+        stale from now on) and take its session, for the caller to close."""
+        self._gen += 1
+        self._gate = threading.Lock()
+        session, self._session = self._session, None
+        return session
 
     def reset(self) -> None:
         """Forget a failure or a stop, so the next start is a fresh one (a new process, a
         new session): what a user's explicit `/tools NAME` asks of a server that failed."""
-        if self.state == RUNNING:
-            return
-        self.close()
         with self._lock:
+            if self.state == RUNNING:
+                return
+            session = self._end_generation()
             self._shut = False
-        self._failure = None
-        self.error = None
-        self.state = NOT_STARTED
+            self._failure = None
+            self.error = None
+            self.state = NOT_STARTED
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
 
     def take_notes(self) -> list[str]:
         """Warnings its last start found (an allow or deny entry naming no tool it
@@ -232,26 +272,36 @@ class Server:
         is raised again, with its one-line `error`. A Ctrl-C propagates (the session has
         cancelled the call) and leaves it running."""
         self.start()
-        session = self._session
-        assert session is not None
+        with self._lock:
+            session, gen = self._session, self._gen
+        if session is None:  # closed since it started (a Ctrl-C, the exit hooks)
+            raise self._unstarted()
         try:
             return session.call_tool(tool, args, timeout=timeout or self.spec.timeout)
         except ServerRateLimited:
             raise  # a busy server is not a broken one: this call failed, the next may not
         except McpError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc, session, gen) or exc from None
 
     def close(self) -> None:
         """Stop it (a command's process group: stdin closed, TERM, KILL; HTTP: DELETE);
         safe to call twice, and from another thread while it starts. A failed server
         stays failed; a closed one starts again only after reset()."""
+        self._close(None, None)
+
+    def _close(self, gen: int | None, own: Session | None) -> None:
+        """Close it if `gen` is still its generation (None: whatever runs), and `own`, the
+        session a start made, in any case: a stale start closes only what is its own."""
+        taken = None
         with self._lock:
-            self._shut = True
-            session, self._session = self._session, None
-        if session is not None:
-            session.close()
-        if self.state == RUNNING:
-            self.state = STOPPED
+            if gen is None or gen == self._gen:
+                self._shut = True
+                taken = self._end_generation()
+                if self.state == RUNNING:
+                    self.state = STOPPED
+        for session in {id(s): s for s in (own, taken) if s is not None}.values():
+            with contextlib.suppress(Exception):
+                session.close()
 
     def _transport(self) -> StdioTransport | HttpTransport:
         spec = self.spec
@@ -300,21 +350,32 @@ class Server:
             f.write(f"--- {stamp} aimlchat (pid {os.getpid()}) starts {self.name}\n".encode())
         return log
 
-    def _fail(self, exc: ConfigError | McpError) -> ConfigError | McpError:
-        """Remember why it failed, in one line with its stderr's last lines, and stop what
-        is left of it."""
-        self.state = FAILED
+    def _fail(
+        self, exc: ConfigError | McpError, session: Session | None, gen: int
+    ) -> ConfigError | McpError | None:
+        """Remember why it failed, in one line with its stderr's last lines, and stop
+        `session` (the one that failed: not one started since). None when generation
+        `gen` had already ended (it was closed under the start or call): nothing is
+        remembered then, the failure being the close's doing."""
         if isinstance(exc, ServerFailed):
             message = exc.message
             if exc.tail and "its stderr ends:" not in message:
                 message += f"; its stderr ends: {' | '.join(exc.tail)}"
             hint = exc.hint or (f"its log: {self.log}" if self.log is not None else None)
             exc = exc.retold(message, hint=hint)  # its class (and exit code) kept
-        self.error = exc.message
-        self._failure = exc
-        with contextlib.suppress(Exception):
-            self.close()
-        return exc
+        taken = None
+        with self._lock:
+            current = gen == self._gen
+            if current:
+                self.state = FAILED
+                self.error = exc.message
+                self._failure = exc
+                self._shut = True
+                taken = self._end_generation()
+        for each in {id(s): s for s in (session, taken) if s is not None}.values():
+            with contextlib.suppress(Exception):
+                each.close()
+        return exc if current else None
 
 
 class Servers:
@@ -362,7 +423,8 @@ def start_all(servers: Sequence[Server], *, say: Callable[[str], None] | None = 
     """Start `servers` at once, a thread each, and wait for them all; a start slower
     than NOTICE_AFTER is said once per server through `say`. A failure stays with its
     server (its tools() raises it again). A Ctrl-C or SIGTERM while waiting closes every
-    server not yet started (each is left "not started") and goes on up."""
+    one of them, one that just started too ("not started" or "stopped"), and goes on up:
+    a start thread still running then is stale (Server._gen) and changes nothing."""
     pending = [s for s in servers if s.state not in (RUNNING, FAILED)]
     if not pending:
         return

@@ -159,7 +159,16 @@ class Session:
                 raise ServerFailed(
                     self.server, f"MCP server {self.server} ended the session while starting"
                 ) from None
-        self._initialize()  # the transport forgot the old session's id
+        try:
+            self._initialize()  # the transport forgot the old session's id
+        except McpError as exc:
+            # Without a session nothing more can be asked (a 429 here would otherwise pass
+            # for a busy server and leave it sessionless): the server has failed.
+            raise ServerFailed(
+                self.server,
+                f"MCP server {self.server} ended the session and could not begin a new one: "
+                f"{exc.message}",
+            ) from None
         try:
             return self._ask_once(method, params, timeout, cancel=cancel, doing=doing)
         except _Expired:

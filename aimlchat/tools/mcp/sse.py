@@ -30,7 +30,9 @@ class StreamState:
 
 class ResumableDecoder(SSEDecoder):
     def __init__(self, state: StreamState) -> None:
-        super().__init__()
+        # An event the stream's end cut off is not dispatched: a resumed stream sends it
+        # again, whole, after the last complete event's id.
+        super().__init__(unfinished=False)
         self.state = state
         self._pending_id = state.last_id
 

@@ -37,7 +37,10 @@ STRAY_WIDTH = 200  # characters of a stray stdout line kept
 STRAY_LOGGED = 100  # stray stdout lines logged in a run; past this, one line says so
 _TAIL_BYTES = 4096
 _TICK = 0.02
-_LAST_WORDS = 0.3  # seconds to let a dead server's stderr pipe drain into the tail
+# Seconds to let a server's stderr pipe drain into the tail: short while it may still
+# run (a timeout: its stderr stays open), longer once it has exited (EOF is certain).
+_LAST_WORDS = 0.3
+_LAST_WORDS_EXITED = 2.0
 
 
 class Gone(Exception):
@@ -163,7 +166,9 @@ class StdioTransport:
         """The last lines the server wrote on stderr since it started here."""
         if self.log is None:
             if self._err_reader is not None:  # a server that just died: its last words
-                self._err_reader.join(timeout=_LAST_WORDS)
+                proc = self._proc
+                gone = proc is None or exited_unreaped(proc.pid) is True
+                self._err_reader.join(timeout=_LAST_WORDS_EXITED if gone else _LAST_WORDS)
             with self._tail_lock:
                 data = self._tail
         else:
