@@ -171,3 +171,31 @@ def invoke(
     )
     status = main(args, environment)
     return Invocation(status, stdout.value(), stderr.getvalue())
+
+
+# -- MCP servers built with the official SDK (tests/mcp_servers) --------------------------
+
+
+@pytest.fixture
+def marks(tmp_path: Path) -> Path:
+    """A folder the SDK test server leaves marks in (MCP_TEST_MARKS): `started`,
+    `cancelled`, its pid, its requests."""
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def http_server(marks: Path) -> Iterator[Any]:
+    """Starts SDK Streamable HTTP servers (`start(**env)`); every one is stopped at the end."""
+    from tests.test_mcp_client import HttpServer
+
+    started: list[HttpServer] = []
+
+    def start(**env: str) -> HttpServer:
+        started.append(HttpServer(marks, env))
+        return started[-1]
+
+    yield start
+    for srv in started:
+        srv.stop()

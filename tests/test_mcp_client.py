@@ -63,13 +63,6 @@ def group_alive(pgid: int) -> bool:
 
 
 @pytest.fixture
-def marks(tmp_path: Path) -> Path:
-    folder = tmp_path / "marks"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def stdio(tmp_path: Path, marks: Path) -> Iterator[Callable[..., Session]]:
     """Opens sessions on stdio servers; every one is closed at the end."""
     opened: list[Session] = []
@@ -119,19 +112,6 @@ class HttpServer:
         if self.proc.poll() is None:
             self.proc.terminate()
         self.proc.wait(timeout=30)
-
-
-@pytest.fixture
-def http_server(marks: Path) -> Iterator[Callable[..., HttpServer]]:
-    started: list[HttpServer] = []
-
-    def start(**env: str) -> HttpServer:
-        started.append(HttpServer(marks, env))
-        return started[-1]
-
-    yield start
-    for srv in started:
-        srv.stop()
 
 
 @pytest.fixture

@@ -39,13 +39,6 @@ def no_hooks_left() -> Iterator[None]:
 
 
 @pytest.fixture
-def marks(tmp_path: Path) -> Path:
-    folder = tmp_path / "marks"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def environ(marks: Path) -> dict[str, str]:
     return {**os.environ, "MCP_TEST_MARKS": str(marks), "AIML_API_KEY": "sk-aiml-secret"}
 
@@ -59,19 +52,6 @@ def make(tmp_path: Path, environ: dict[str, str]) -> Callable[..., Server]:
         return Server(parse_server(name, table), log_dir=tmp_path / "logs", environ=environ)
 
     return build
-
-
-@pytest.fixture
-def http_server(marks: Path) -> Iterator[Callable[..., HttpServer]]:
-    started: list[HttpServer] = []
-
-    def start(**env: str) -> HttpServer:
-        started.append(HttpServer(marks, env))
-        return started[-1]
-
-    yield start
-    for srv in started:
-        srv.stop()
 
 
 def ctx(cap: int = 256 * 1024) -> RunContext:

@@ -49,13 +49,6 @@ def shared_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
 
 
 @pytest.fixture
-def marks(tmp_path: Path) -> Path:
-    folder = tmp_path / "marks"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def env(cli_env: dict[str, str], home: Path, marks: Path) -> dict[str, str]:
     """The CLI's environment, with the state folder (MCP logs) inside the test's home
     and the stdio server's marks folder (inherited by the server it starts)."""

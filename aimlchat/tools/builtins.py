@@ -11,14 +11,11 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from aimlchat.record import record
-from aimlchat.tools.protocol import RunContext, Schema, Status
+from aimlchat.tools.protocol import RunContext, Status
+from aimlchat.tools.spec import SpecTool
 from aimlchat.words import plural
-
-if TYPE_CHECKING:
-    from aimlchat.tools.spec import ToolSpec
 
 LIST_CAP = 1000
 _SNIFF = 8192
@@ -133,38 +130,13 @@ Runner = Callable[[dict[str, Any], Path, int], str]
 BUILTIN_RUNNERS: dict[str, Runner] = {"read_file": read_file, "list_dir": list_dir}
 
 
-@record(frozen=True)
-class BuiltinTool:
+class BuiltinTool(SpecTool):
     """The built-ins' provider: `read_file` and `list_dir` as `Tool`s."""
 
-    spec: ToolSpec
     kind: ClassVar[str] = "built-in"
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def label(self) -> str:
-        return self.spec.name
-
-    @property
-    def description(self) -> str:
-        return self.spec.description
-
-    @property
-    def parameters(self) -> Schema:
-        return self.spec.parameters
-
-    @property
-    def asks(self) -> bool:
-        return self.spec.confirm
 
     def runs(self) -> str:
         return "built-in"
-
-    def allow_hint(self) -> str:
-        return f"pass --yes or set confirm = false in [tools.{self.spec.name}]"
 
     def run(self, args: dict[str, Any], ctx: RunContext) -> tuple[Status, str]:
         runner = BUILTIN_RUNNERS.get(self.spec.name)
@@ -174,6 +146,3 @@ class BuiltinTool:
             return Status.OK, runner(args, ctx.cwd, ctx.output_cap)
         except ToolFailure as exc:
             return Status.ERROR, f"error: {exc}"
-
-    def close(self) -> None:
-        pass

@@ -12,44 +12,18 @@ import shlex
 import signal
 from typing import Any, ClassVar
 
-from aimlchat.record import record
 from aimlchat.tools.builtins import human_size
 from aimlchat.tools.process import STDERR_TAIL, CannotStart, Outcome, run_command
-from aimlchat.tools.protocol import RunContext, Schema, Status
+from aimlchat.tools.protocol import RunContext, Status
 from aimlchat.tools.run import tool_environment
-from aimlchat.tools.spec import ToolSpec
+from aimlchat.tools.spec import SpecTool, ToolSpec
 
 
-@record(frozen=True)
-class CommandTool:
-    spec: ToolSpec
+class CommandTool(SpecTool):
     kind: ClassVar[str] = "command"
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def label(self) -> str:
-        return self.spec.name
-
-    @property
-    def description(self) -> str:
-        return self.spec.description
-
-    @property
-    def parameters(self) -> Schema:
-        return self.spec.parameters
-
-    @property
-    def asks(self) -> bool:
-        return self.spec.confirm
 
     def runs(self) -> str:
         return shlex.join(self.spec.command or ())
-
-    def allow_hint(self) -> str:
-        return f"pass --yes or set confirm = false in [tools.{self.spec.name}]"
 
     def run(self, args: dict[str, Any], ctx: RunContext) -> tuple[Status, str]:
         assert self.spec.command is not None
@@ -66,9 +40,6 @@ class CommandTool:
         except CannotStart as exc:
             return Status.ERROR, f"error: cannot start {self.spec.name}: {exc}"
         return describe_outcome(self.spec, outcome)
-
-    def close(self) -> None:
-        pass  # each call's process is stopped when the call ends
 
 
 def _decode(data: bytes) -> str:

@@ -47,6 +47,43 @@ class ToolSpec:
         return self.command is None
 
 
+class SpecTool:
+    """What a Tool (tools.protocol) reads from its ToolSpec: the two local providers,
+    commands (tools.commands) and built-ins (tools.builtins), add what runs it."""
+
+    def __init__(self, spec: ToolSpec) -> None:
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name!r})"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def label(self) -> str:
+        return self.spec.name  # one name for the model and for people
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    @property
+    def parameters(self) -> Schema:
+        return self.spec.parameters
+
+    @property
+    def asks(self) -> bool:
+        return self.spec.confirm
+
+    def allow_hint(self) -> str:
+        return f"pass --yes or set confirm = false in [tools.{self.spec.name}]"
+
+    def close(self) -> None:
+        pass  # a local tool holds nothing between calls
+
+
 _PATH_ARG = {"type": "string", "description": "A path relative to the current directory."}
 
 READ_FILE = ToolSpec(
@@ -80,26 +117,35 @@ def _where(name: str, key: str | None = None) -> str:
 
 
 def _command(name: str, value: Any) -> tuple[str, ...]:
+    return parse_argv(_where(name, "command"), value, example=("weather-cli", "--json"))
+
+
+def parse_argv(
+    where: str, value: Any, *, example: Sequence[str], runs: str = "tools"
+) -> tuple[str, ...]:
+    """A `command` table value: an argv list of strings, never a string (which would need
+    a shell to split it: where the model's text could turn into code). `where` names it
+    in config.toml; `example` is a command shown when one is needed."""
     if isinstance(value, str):
         raise ConfigError(
-            f"{_where(name, 'command')} must be a list of arguments, not a string",
-            hint=f"e.g. command = {_example(value)}; aimlchat never runs tools through a shell",
+            f"{where} must be a list of arguments, not a string",
+            hint=f"e.g. command = {_listed(value.split() or example)}; "
+            f"aimlchat never runs {runs} through a shell",
         )
     if not isinstance(value, list) or not value:
         raise ConfigError(
-            f"{_where(name, 'command')} must be a non-empty list of arguments",
-            hint='e.g. command = ["weather-cli", "--json"]',
+            f"{where} must be a non-empty list of arguments",
+            hint=f"e.g. command = {_listed(example)}",
         )
     for arg in value:
         if not isinstance(arg, str) or "\0" in arg:
-            raise ConfigError(f"{_where(name, 'command')} must hold strings only, got {arg!r}")
+            raise ConfigError(f"{where} must hold strings only, got {arg!r}")
     if not value[0]:
-        raise ConfigError(f"{_where(name, 'command')} starts with an empty program name")
+        raise ConfigError(f"{where} starts with an empty program name")
     return tuple(value)
 
 
-def _example(text: str) -> str:
-    words = text.split() or ["weather-cli", "--json"]
+def _listed(words: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{word}"' for word in words) + "]"
 
 

@@ -168,25 +168,10 @@ def _check_keys(name: str, table: Mapping[str, Any]) -> None:
 
 
 def _command(name: str, value: Any) -> tuple[str, ...]:
+    from aimlchat.tools.spec import parse_argv
+
     where = _where(name, "command")
-    if isinstance(value, str):
-        words = value.split() or ["mcp-server-files", "."]
-        example = "[" + ", ".join(f'"{word}"' for word in words) + "]"
-        raise ConfigError(
-            f"{where} must be a list of arguments, not a string",
-            hint=f"e.g. command = {example}; aimlchat never runs servers through a shell",
-        )
-    if not isinstance(value, list) or not value:
-        raise ConfigError(
-            f"{where} must be a non-empty list of arguments",
-            hint='e.g. command = ["mcp-server-files", "."]',
-        )
-    for arg in value:
-        if not isinstance(arg, str) or "\0" in arg:
-            raise ConfigError(f"{where} must hold strings only, got {arg!r}")
-    if not value[0]:
-        raise ConfigError(f"{where} starts with an empty program name")
-    return tuple(value)
+    return parse_argv(where, value, example=("mcp-server-files", "."), runs="servers")
 
 
 def _url(name: str, value: Any) -> str:
