@@ -1,4 +1,5 @@
-"""Counts in words: `1 file`, `2 files`, `3 replies`, so no message says "1 replies"."""
+"""Words for people: counts (`1 file`, `2 files`, `3 replies`, so no message says
+"1 replies"), and a text made one line that fits a width."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ def plural_of(word: str) -> str:
 def noun(count: int, word: str, many: str | None = None) -> str:
     """The noun alone, agreeing with `count`: for tables that right-align the number."""
     return word if count == 1 else many or plural_of(word)
+
+
+def elide(text: object, width: int) -> str:
+    """`text` on one line (its whitespace collapsed), cut to `width` characters with `…`."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -455,20 +455,23 @@ class Chat(Transcript):
         usd = self.cost_of(response.usage)
         return None if usd is None else Cost(usd, ESTIMATE)
 
+    def _this_turn(self) -> list[Message]:
+        """The messages since the last one the user sent, that one included."""
+        return self.messages[_last_user(self.messages) or 0 :]
+
     def tool_room(self) -> int | None:
         """Tokens the next tool result may take (None: the window is unknown): a tool's
         output is read up to about that, and cut to it exactly when saved."""
         from aimlchat.chat import fit
 
-        turn = self.messages[_last_user(self.messages) or 0 :]
-        return fit.budget(self.context(), self.settings.system, turn)
+        return fit.budget(self.context(), self.settings.system, self._this_turn())
 
     def add_tool_result(self, result: ToolResult) -> None:
         """Saved as the model gets it: cut to what the window has left (chat.fit)."""
         from aimlchat.chat import fit
 
-        turn = self.messages[_last_user(self.messages) or 0 :]
         label = self.tools.label(result.call.name) if self.tools is not None else None
+        turn = self._this_turn()
         message, notice = fit.fitted(self.context(), self.settings.system, turn, result, label)
         if notice:
             self._note(notice)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from aimlchat.words import elide
 
 if TYPE_CHECKING:
     from aimlchat.api.catalog import Model
@@ -172,18 +174,13 @@ def describe_tools(box: ToolBox) -> str:
             asks = "--yes"
         else:
             asks = "asks" if tool.asks else "allowed"
-        label, runs = _short(tool.label, 22), _short(tool.runs(), 22)
-        lines.append(f"  [{mark}] {label:<22} {asks:<8} {runs:<22} {_short(tool.description, 36)}")
+        label, runs = elide(tool.label, 22), elide(tool.runs(), 22)
+        lines.append(f"  [{mark}] {label:<22} {asks:<8} {runs:<22} {elide(tool.description, 36)}")
     started = {server.name: server for server in box.toolset.started()}
     for name in box.toolset.server_names:
         server = started.get(name)
         if server is None:
             lines.append(f"  MCP server {name}: not started (/tools {name} starts it)")
         elif server.state != "running":
-            lines.append(f"  MCP server {name}: {server.state}: {_short(server.error or '', 100)}")
+            lines.append(f"  MCP server {name}: {server.state}: {elide(server.error or '', 100)}")
     return "\n".join(lines)
-
-
-def _short(text: Any, width: int) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= width else line[: width - 1] + "…"

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimlchat.commands.runtime import App
-from aimlchat.errors import AimlchatError, ConfigError, UsageError, redact
+from aimlchat.errors import AimlchatError, ConfigError, redact
 from aimlchat.record import record
 from aimlchat.terminal.sanitize import one_line
 from aimlchat.tools.mcp.config import shown_url, unkeyed
-from aimlchat.words import plural
+from aimlchat.tools.toolset import no_such_tool
+from aimlchat.words import elide, plural
 
 if TYPE_CHECKING:
     from aimlchat.tools.mcp.config import ServerSpec
@@ -185,7 +186,7 @@ def _server(
     if only is not None:
         missing = sorted(only - {tool.name for tool in listed})
         if missing:
-            raise _no_such_tool(server.name, missing[0], [tool.name for tool in listed])
+            raise no_such_tool(server.name, missing[0], [tool.name for tool in listed])
         listed = [tool for tool in listed if tool.name in only]
     rows = []
     for tool in listed:
@@ -208,17 +209,6 @@ def _server(
             )
         )
     return rows, row, None
-
-
-def _no_such_tool(server: str, tool: str, listed: list[str]) -> UsageError:
-    import difflib
-
-    close = difflib.get_close_matches(tool, listed, n=3)
-    if close:
-        hint = "did you mean " + " or ".join(f"{server}.{name}" for name in close) + "?"
-    else:
-        hint = f"its tools: {', '.join(listed) or 'none'}"
-    return UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)
 
 
 def failure(listing: Listing, log_dir: Path) -> AimlchatError:
@@ -266,8 +256,7 @@ LABEL_WIDTH = 32  # a tool's name on a terminal
 def summary(text: str) -> str:
     """A description's first line, its spaces collapsed, cut to SUMMARY_WIDTH."""
     first = next((line for line in text.splitlines() if line.strip()), "")
-    line = " ".join(first.split())
-    return line if len(line) <= SUMMARY_WIDTH else line[: SUMMARY_WIDTH - 1] + "…"
+    return elide(first, SUMMARY_WIDTH)
 
 
 def print_listing(app: App, listing: Listing) -> None:
@@ -290,7 +279,7 @@ def print_listing(app: App, listing: Listing) -> None:
     # into a column of folds: it is cut there; a pipe and --json give it whole.
     for row in tool_rows:
         if len(row[0]) > LABEL_WIDTH:
-            row[0] = row[0][: LABEL_WIDTH - 1] + "…"
+            row[0] = elide(row[0], LABEL_WIDTH)
 
     env = app.env
     color = env.stdout_color

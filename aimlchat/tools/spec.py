@@ -188,11 +188,17 @@ def _flag(name: str, key: str, value: Any, default: bool) -> bool:
 
 
 def _check_keys(name: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    check_keys(_where(name), table, allowed)
+
+
+def check_keys(where: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    """A ConfigError for the first key of `table` (a config table named `where`, such as
+    `[tools.weather]` or `[mcp.aiml]`) that is not one of `allowed`."""
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(allowed)
-            raise ConfigError(f"{_where(name)} has an unknown key {key!r}", hint=hint)
+            raise ConfigError(f"{where} has an unknown key {key!r}", hint=hint)
 
 
 def _builtin(name: str, table: Mapping[str, Any]) -> ToolSpec:

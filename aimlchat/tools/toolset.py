@@ -18,12 +18,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.tools.spec import ALL, BUILTINS, ToolSpec
 
 if TYPE_CHECKING:
+    from aimlchat.tools.mcp.config import ServerSpec
     from aimlchat.tools.mcp.server import Server, Servers
     from aimlchat.tools.protocol import Tool
 
@@ -51,11 +52,23 @@ def local_tool(spec: ToolSpec) -> Tool:
     return CommandTool(spec)
 
 
+def no_such_tool(server: str, tool: str, names: Iterable[str], *, also: str = "") -> UsageError:
+    """`server.tool` names no tool of the server, whose tools are `names`: the close ones,
+    else all of them (and `also`)."""
+    labels = [f"{server}.{name}" for name in names]
+    close = difflib.get_close_matches(f"{server}.{tool}", labels, n=3)
+    if close:
+        hint = "did you mean " + " or ".join(close) + "?"
+    else:
+        hint = "its tools: " + (", ".join(labels) or "none") + also
+    return UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)
+
+
 class Toolset:
     def __init__(
         self,
         commands: Mapping[str, ToolSpec],
-        servers: Mapping[str, Any],  # name -> tools.mcp.config.ServerSpec
+        servers: Mapping[str, ServerSpec],
         *,
         log_dir: Path | None,  # None: --no-history, no server log either
         environ: Mapping[str, str],
@@ -198,7 +211,7 @@ class Toolset:
 
     def _server_tool(self, server: str, tool: str) -> Tool:
         spec = self._server_specs[server]
-        if tool in getattr(spec, "deny", ()):
+        if tool in spec.deny:
             raise UsageError(
                 f"{server}.{tool} is denied in [mcp.{server}]",
                 hint="remove it from deny to offer it",
@@ -207,12 +220,8 @@ class Toolset:
         for found in tools:
             if found.label == f"{server}.{tool}":
                 return found
-        labels = [t.label for t in tools]
-        close = difflib.get_close_matches(f"{server}.{tool}", labels, n=3)
-        hint = "did you mean " + " or ".join(close) + "?" if close else None
-        if hint is None:
-            hint = "its tools: " + (", ".join(labels) or "none") + f" (or -T {server} for all)"
-        raise UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)
+        names = [t.label.partition(".")[2] for t in tools]
+        raise no_such_tool(server, tool, names, also=f" (or -T {server} for all)")
 
     def withdrawn(self, offered: list[Tool]) -> list[Tool]:
         """`offered` without the tools of a server no longer running (it died, or broke

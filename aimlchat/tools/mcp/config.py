@@ -9,7 +9,6 @@ that uses the server. Nothing here imports the MCP client.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import field
@@ -160,11 +159,9 @@ def foreign_entries(specs: Mapping[str, ServerSpec]) -> list[str]:
 
 
 def _check_keys(name: str, table: Mapping[str, Any]) -> None:
-    for key in table:
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, KEYS, n=1)
-            hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(KEYS)
-            raise ConfigError(f"{_where(name)} has an unknown key {key!r}", hint=hint)
+    from aimlchat.tools.spec import check_keys
+
+    check_keys(_where(name), table, KEYS)
 
 
 def _command(name: str, value: Any) -> tuple[str, ...]:

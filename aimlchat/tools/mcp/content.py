@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from aimlchat.record import record
+from aimlchat.words import elide
 
 _PREVIEW = 80  # characters of a URI or name in a summary line
 
@@ -48,14 +49,15 @@ def _line(item: Any) -> str:
         res = item.get("resource")
         res = res if isinstance(res, dict) else {}
         body = res.get("text")
+        named = f"{elide(res.get('uri'), _PREVIEW)}{_mime(res)}"
         if isinstance(body, str):  # a text resource is text: the model gets it, named
-            return f"[resource: {_cut(res.get('uri'))}{_mime(res)}]\n{body}"
-        return f"[resource: {_cut(res.get('uri'))}{_mime(res)}, {_size(res.get('blob'))}]"
+            return f"[resource: {named}]\n{body}"
+        return f"[resource: {named}, {_size(res.get('blob'))}]"
     if kind == "resource_link":
         name = item.get("title") or item.get("name")
-        named = f"{_cut(name)} " if name else ""
-        return f"[resource link: {named}<{_cut(item.get('uri'))}>{_mime(item)}]"
-    return f"[{_cut(kind)} content]"
+        named = f"{elide(name, _PREVIEW)} " if name else ""
+        return f"[resource link: {named}<{elide(item.get('uri'), _PREVIEW)}>{_mime(item)}]"
+    return f"[{elide(kind, _PREVIEW)} content]"
 
 
 def _size(data: Any) -> str:
@@ -68,9 +70,4 @@ def _size(data: Any) -> str:
 
 def _mime(obj: dict[str, Any]) -> str:
     mime = obj.get("mimeType")
-    return f" ({_cut(mime)})" if mime else ""
-
-
-def _cut(value: Any) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+    return f" ({elide(mime, _PREVIEW)})" if mime else ""

@@ -28,6 +28,7 @@ from aimlchat.osplatform import exited_unreaped, kill_group, new_group_options, 
 from aimlchat.tools.mcp import jsonrpc
 from aimlchat.tools.mcp.errors import ServerFailed
 from aimlchat.tools.mcp.inbox import Inbox
+from aimlchat.words import elide
 
 MAX_MESSAGE = 32 * 1024 * 1024  # one line of JSON; past this the server is misbehaving
 EOF_GRACE = 0.5  # seconds a server gets to leave on its own once its stdin is closed
@@ -246,9 +247,7 @@ class StdioTransport:
         if self._strays > STRAY_LOGGED:
             text = f"more lines that are not MCP messages, not kept (past {STRAY_LOGGED})"
         else:
-            text = " ".join(line.decode("utf-8", "replace").split())
-            if len(text) > STRAY_WIDTH:
-                text = text[: STRAY_WIDTH - 1] + "…"
+            text = elide(line.decode("utf-8", "replace"), STRAY_WIDTH)
         data = f"stdout: {text}\n".encode()
         if self.log is None:
             with self._tail_lock:  # on a line of its own, even amid a line of its stderr
