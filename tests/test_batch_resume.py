@@ -117,6 +117,52 @@ def test_kill_9_mid_run_then_a_rerun_asks_each_item_once(
     assert 0 <= repeated <= workers
 
 
+def test_a_worker_sends_nothing_more_until_its_last_reply_is_written() -> None:
+    """A reply received but not yet in OUT is lost to a kill -9 like one in flight, so a
+    worker waits for its reply to be written before it sends again: a rerun after kill -9
+    asks at most one item per worker again. A slow disk write, scripted, opens the gap
+    that a loaded machine opens now and then."""
+    import io
+    import threading
+
+    from aimlchat.batch.gate import RateGate
+    from aimlchat.batch.progress import Progress, Stats
+    from aimlchat.batch.records import Record
+    from aimlchat.batch.request import Reply
+    from aimlchat.batch.runner import Runner, StopFlag
+    from aimlchat.batch.scheduler import Done, Job
+    from aimlchat.terminal.environment import Environment
+
+    log: list[str] = []
+    lock = threading.Lock()
+
+    def work(job: Job) -> Done:
+        with lock:
+            log.append(f"send {job.seq}")
+        return Done(job, reply=Reply("ok", "stop", None, None), sent=1.0)
+
+    class SlowDisk:
+        shares_terminal = False
+
+        def write(self, line: str) -> None:
+            time.sleep(0.2)
+            with lock:
+                log.append(f"wrote {json.loads(line)['id']}")
+
+        def tick(self) -> None:
+            pass
+
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    records = iter([Record(id=i, prompt="p", line=i + 1) for i in range(3)])
+    runner = Runner(
+        records=records, work=work, gate=RateGate(1), concurrency=1, ordered=False,
+        writer=SlowDisk(), progress=Progress(env, Stats(), time.monotonic),
+        model_of=lambda r: "m", flag=StopFlag(),
+    )  # fmt: skip
+    assert runner.run().reason is None
+    assert log == ["send 0", "wrote 0", "send 1", "wrote 1", "send 2", "wrote 2"]
+
+
 @pytest.mark.parametrize(("signum", "code", "word"), [
     (signal.SIGINT, 130, "interrupted"),
     (signal.SIGTERM, 143, "terminated"),

@@ -246,6 +246,10 @@ class Runner:
                 done.fatal = exc
         finally:
             self._inbox.put(("done", done))
+        # A reply received but not yet written is lost to a kill -9 like one in flight:
+        # not one more request from this worker until the main loop has it on disk.
+        while not done.taken.wait(POLL) and not self._quit:
+            pass
 
     # -- the main loop ---------------------------------------------------------------------
 
@@ -340,6 +344,12 @@ class Runner:
                 )
 
     def _take(self, done: Done) -> None:
+        try:
+            self._take_in(done)
+        finally:
+            done.taken.set()  # its worker may go on
+
+    def _take_in(self, done: Done) -> None:
         if done.abandoned:
             self._unasked += 1
         if done.fatal is not None:

@@ -13,6 +13,7 @@ own and is recorded. 401/403 stop the batch: every item would fail alike.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Callable
@@ -40,6 +41,11 @@ class Done:
     fatal: BaseException | None = None  # stops the whole batch
     sent: float | None = None  # when the last attempt went out (the gate's clock)
     ended: float | None = None  # when that attempt failed
+    # Set once the main loop has taken the Done in (written, held or dropped): till then
+    # its worker sends nothing more, so a kill -9 costs at most one request per worker.
+    taken: threading.Event = dataclasses.field(
+        default_factory=threading.Event, compare=False, repr=False
+    )
 
 
 Send = Callable[[Record], Reply]
