@@ -1,7 +1,10 @@
 """Words for people: counts (`1 file`, `2 files`, `3 replies`, so no message says
-"1 replies"), and a text made one line that fits a width."""
+"1 replies"), lists (`a, b or c`), "did you mean", and a text made one line that fits a
+width."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -23,6 +26,48 @@ def noun(count: int, word: str, many: str | None = None) -> str:
 
 
 def elide(text: object, width: int) -> str:
-    """`text` on one line (its whitespace collapsed), cut to `width` characters with `…`."""
+    """`text` on one line (its whitespace collapsed), cut to `width` terminal columns with
+    `…` (a wide character, CJK or emoji, takes two)."""
     line = " ".join(str(text).split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    if cells(line) <= width:
+        return line
+    kept, used = [], 0
+    for char in line:
+        used += _cell(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def pad(text: str, width: int) -> str:
+    """`text` and spaces up to `width` columns: `f"{text:<width}"` counts characters, and
+    a wide character would push the next column out."""
+    return text + " " * max(0, width - cells(text))
+
+
+def cells(text: str) -> int:
+    """Columns `text` takes on a terminal."""
+    return len(text) if text.isascii() else sum(_cell(char) for char in text)
+
+
+def _cell(char: str) -> int:
+    import unicodedata  # not for ASCII
+
+    if unicodedata.combining(char) or char in "\u200b\u200c\u200d\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def one_of(items: Iterable[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    names = list(items)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def did_you_mean(word: str, known: Iterable[str], *, n: int = 3) -> str | None:
+    """`did you mean a, b or c?` of the known names close to `word`; None if none is."""
+    import difflib  # only for a mistake
+
+    near = difflib.get_close_matches(word, list(known), n=n, cutoff=0.6)
+    return f"did you mean {one_of(near)}?" if near else None

@@ -16,8 +16,8 @@ import pytest
 from aimlchat.api.adapters import chat_completions
 from aimlchat.api.events import CitationDelta, Finish, TextDelta
 from aimlchat.api.response import Response
-from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.messages import Citation
+from aimlchat.sse import SSEDecoder, SSEEvent
 from aimlchat.storage.store import Store
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.output import Output

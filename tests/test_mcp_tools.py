@@ -375,6 +375,66 @@ def test_a_server_dying_mid_call_is_an_error_for_the_model_and_the_turn_goes_on(
     assert stdio_srv.gone()
 
 
+def test_a_secret_a_dying_server_echoes_is_starred_for_the_model_and_on_stderr(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    stdio_srv.configure(env={"MCP_TEST_SECRET": "${MY_MCP_TOKEN}"})
+    server.push(tool_reply(("a", "srv__crash", "{}")), text_reply("The server died."))
+    r = run_cli(["ask", "-T", "srv", "--yes", "crash it"], {**env, "MY_MCP_TOKEN": "tk-9f3e71"})
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    (result,) = tool_messages(server)
+    assert result.endswith("crash: my token was ***"), result
+    assert "tk-9f3e71" not in err and "crash: my token was ***" in err
+    assert (
+        "tk-9f3e71"
+        in (stdio_srv.home / "state").joinpath("aimlchat", "logs", "mcp-srv.log").read_text()
+    )  # the user's own 0600 log keeps what the server said
+
+
+def test_a_running_tool_shows_a_spinner_on_a_terminal_erased_before_its_result(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    from aimlchat.terminal.spinner import ERASE
+
+    stdio_srv.configure()
+    server.push(tool_reply(("a", "srv__sleep", '{"seconds": 1.2}')), text_reply("Rested."))
+    child = spawn(["ask", "-T", "srv", "--yes", "--raw", "rest"], env)
+    child.expect(r"running srv\.sleep \d\.\d s")
+    child.expect(pexpect.EOF)
+    seen = str(child.after) + str(child.before)
+    child.close()
+    assert child.exitstatus == 0, seen
+    result = seen.index("← srv.sleep: ok")
+    assert seen.rindex(ERASE, 0, result) > seen.rindex("running srv.sleep", 0, result)
+    assert "running srv.sleep" not in seen[result:]  # never drawn again after it
+    server.push(tool_reply(("a", "srv__sleep", '{"seconds": 1.2}')), text_reply("Rested."))
+    piped = run_cli(["ask", "-T", "srv", "--yes", "rest"], env, timeout=60)
+    assert piped.returncode == 0 and piped.stdout == b"Rested.\n", piped.stderr
+    assert "running" not in piped.stderr.decode() and "\x1b" not in piped.stderr.decode()
+
+
+def test_debug_traces_every_mcp_message_on_stderr_and_none_without_it(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    stdio_srv.configure()
+    for debug in (["--debug"], []):
+        server.push(tool_reply(("a", "srv__echo", '{"text": "hi"}')), text_reply("Done."))
+        r = run_cli(["ask", *debug, "-T", "srv", "--yes", "say hi"], env, timeout=60)
+        err = r.stderr.decode()
+        assert r.returncode == 0, err
+        assert r.stdout == b"Done.\n"  # the trace never reaches stdout
+        traced = [line for line in err.splitlines() if line.startswith("MCP srv ")]
+        if not debug:
+            assert traced == [], err
+            continue
+        assert traced[0].startswith('MCP srv -> {"jsonrpc": "2.0", "id": 1, "method": "initialize"')
+        call = '"method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}'
+        assert any(line.startswith("MCP srv -> ") and call in line for line in traced), err
+        assert any(line.startswith("MCP srv <- ") and '"text": "hi"' in line for line in traced)
+        assert env["AIML_API_KEY"] not in err
+
+
 def test_an_http_server_nobody_answers_ends_ask_with_one_line_naming_it(
     env: dict[str, str], server: LoopbackServer, home: Path
 ) -> None:

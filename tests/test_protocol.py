@@ -23,7 +23,7 @@ from aimlchat.api.events import (
     ToolCallDelta,
     Usage,
 )
-from aimlchat.api.sse import SSEDecoder, SSEEvent
+from aimlchat.sse import SSEDecoder, SSEEvent
 from tests.loopback import completion, sse_reply
 
 

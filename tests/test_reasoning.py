@@ -24,9 +24,9 @@ import pytest
 
 from aimlchat.api.events import ReasoningDelta, TextDelta
 from aimlchat.api.response import Response
-from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.api.think import ThinkSplitter
 from aimlchat.settings import params, parse
+from aimlchat.sse import SSEDecoder, SSEEvent
 from aimlchat.storage import migrations
 from aimlchat.storage.store import Store
 from aimlchat.terminal.reasoning import ThinkingSink, summary

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from aimlchat.api.events import Finish, TextDelta, Usage
-from aimlchat.api.inflate import Inflater
 from aimlchat.api.response import Response
-from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import ApiError, NetworkError
+from aimlchat.inflate import Inflater
+from aimlchat.sse import SSEDecoder, SSEEvent
 from tests.loopback import chunk, completion, sse_reply
 
 

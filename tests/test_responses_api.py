@@ -23,9 +23,9 @@ from aimlchat.api.events import (
     Usage,
 )
 from aimlchat.api.response import Response
-from aimlchat.api.sse import SSEEvent
 from aimlchat.errors import ApiError
 from aimlchat.messages import Image, Message, ToolCall, assistant, tool_output, user
+from aimlchat.sse import SSEEvent
 from tests.loopback import (
     RESPONSES_MODEL,
     Reply,

@@ -17,8 +17,8 @@ import pytest
 from aimlchat.api.adapters.chat_completions import chunk_events
 from aimlchat.api.events import ReasoningDelta, TextDelta, ToolCallDelta
 from aimlchat.api.response import Response
-from aimlchat.api.sse import SSEEvent
 from aimlchat.messages import ToolCall
+from aimlchat.sse import SSEEvent
 from aimlchat.tools.consent import Consent, describe, question
 from tests.conftest import invoke, run_cli, spawn
 from tests.loopback import Reply, chunk, sse_reply

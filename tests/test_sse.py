@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimlchat.api.sse import SSEDecoder, SSEEvent
+from aimlchat.sse import SSEDecoder, SSEEvent
 from tests.loopback import sse_reply
 
 
@@ -77,6 +77,6 @@ def test_random_bytes_never_fail_the_decoder(chunks):
 
 
 def test_the_module_knows_nothing_of_chat_completions():
-    import aimlchat.api.sse as sse
+    import aimlchat.sse as sse
 
     assert not {"interpret", "Delta", "Usage", "Finish", "StreamError", "Done"} & set(vars(sse))

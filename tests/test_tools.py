@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -589,6 +590,27 @@ def test_read_file_reads_text_under_the_current_directory(work: Path):
     result = builtin("read_file", {"path": "src/a.py"}, work)
     assert (result.status, result.content) == (Status.OK, "print('hi')\n")
     assert builtin("read_file", {"path": str(work / "notes.md")}, work).content == "# notes\n"
+
+
+def test_a_mistyped_tool_name_gets_did_you_mean_worded_as_everywhere_else():
+    from aimlchat.tools.toolset import no_such_tool
+
+    found = toolset(weather={"command": ["w"]}, weathers={"command": ["w"]})
+    assert found.unknown("wether").hint == "did you mean weather or weathers?"
+    many = no_such_tool("srv", "ad", ["add", "adds", "addx"]).hint or ""
+    assert re.fullmatch(r"did you mean srv\.add\w?, srv\.add\w? or srv\.add\w\?", many), many
+
+
+def test_a_known_secret_in_a_tools_output_reaches_the_model_as_stars(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from aimlchat.errors import redact
+
+    monkeypatch.setattr(redact, "_secrets", set())  # this test's secrets only
+    redact.add("sk-aiml-0123456789")
+    (work / ".env").write_text("AIML_API_KEY=sk-aiml-0123456789\n")
+    result = builtin("read_file", {"path": ".env"}, work)
+    assert (result.status, result.content) == (Status.OK, "AIML_API_KEY=***\n")
 
 
 @pytest.mark.parametrize(

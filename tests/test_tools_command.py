@@ -133,6 +133,16 @@ def test_an_mcp_server_is_started_listed_and_stopped(
     assert stopped(pid_file)  # nothing left running once the command is done
 
 
+def test_debug_traces_the_listing_on_stderr(cli_env: dict[str, str], home: Path) -> None:
+    write_config(home, stdio_server("files"))
+    result = invoke(["tools", "--debug", "files"], cli_env)
+    assert result.returncode == 0, result.stderr
+    said = result.stderr.splitlines()
+    assert 'MCP files -> {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}' in said
+    assert any(line.startswith('MCP files <- {"jsonrpc": "2.0", "id": 2') for line in said)
+    assert "MCP files" not in result.stdout.decode().replace("MCP server files", "")
+
+
 def test_a_real_process_on_a_pipe_leaves_no_server_behind(
     cli_env: dict[str, str], home: Path, tmp_path: Path
 ) -> None:

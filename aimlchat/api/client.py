@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from types import ModuleType as Adapter  # an api.adapters module
 
     from aimlchat.api.route import Route, Router
-    from aimlchat.api.sse import SSEEvent
+    from aimlchat.sse import SSEEvent
 
 QUICK_TIMEOUT = 3.0  # seconds, for the feed asked while a 404 waits to be explained
 EMPTY_STREAM_NOTICE = (

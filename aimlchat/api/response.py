@@ -31,11 +31,11 @@ from aimlchat.api.events import (
     ToolCallDelta,
     Usage,
 )
-from aimlchat.api.sse import SSEEvent
 from aimlchat.api.surrogates import SurrogateMender
 from aimlchat.api.think import ThinkSplitter
 from aimlchat.errors import AimlchatError, ApiError, AuthError, NetworkError, RateLimitError, redact
 from aimlchat.record import record
+from aimlchat.sse import SSEEvent
 
 if TYPE_CHECKING:
     from types import ModuleType as Adapter  # an api.adapters module

@@ -27,11 +27,11 @@ import urllib3.exceptions
 
 from aimlchat import __version__
 from aimlchat.api.errors_http import http_error, network_error, unsendable_error
-from aimlchat.api.inflate import Inflater
 from aimlchat.api.keepalive import FRESH_AFTER, QuietTimer
 from aimlchat.api.retry import RetryPolicy, retry_after
-from aimlchat.api.sse import SSEDecoder, SSEEvent
 from aimlchat.errors import AimlchatError, ApiError, NetworkError, redact
+from aimlchat.inflate import Inflater
+from aimlchat.sse import SSEDecoder, SSEEvent
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536

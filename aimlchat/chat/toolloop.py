@@ -13,6 +13,7 @@ in as callables, so chat.session uses this module and this module never imports 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     # builds a ToolBox that offers nothing and never needs it.
     from aimlchat.tools.consent import Consent
     from aimlchat.tools.protocol import RunContext, Tool
-    from aimlchat.tools.run import ToolResult
+    from aimlchat.tools.run import Running, ToolResult
     from aimlchat.tools.toolset import Toolset
 
 DEFAULT_MAX_STEPS = 8
@@ -63,6 +64,7 @@ class ToolBox:
     environ: Mapping[str, str] | None = None  # the injected Environment's; None: os.environ
     report: Report | None = None  # --ndjson: tool_call and tool_result events
     say: Callable[[str], None] | None = None  # one line per result, for the user
+    busy: Callable[[str], AbstractContextManager[object]] | None = None  # a tool runs (label)
 
     @property
     def available(self) -> dict[str, Tool]:
@@ -164,6 +166,7 @@ def run_step(
             lambda: box.run_context(room),
             on_result=keep,
             on_start=begun.append,
+            running=_running(box),
         )
     except ToolInterrupted as exc:  # Ctrl-C: the tool's process group is already stopped
         _record(save, box, exc.results[len(saved) :])
@@ -178,6 +181,11 @@ def run_step(
             [interrupted_result(call, started=call is running, why=why) for call in rest],
         )
         raise
+
+
+def _running(box: ToolBox) -> Running | None:
+    busy = box.busy
+    return None if busy is None else lambda call: busy(box.label(call.name))
 
 
 def _record(save: Save, box: ToolBox, results: Sequence[ToolResult]) -> None:

@@ -328,6 +328,9 @@ def tools(
     ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Log each MCP message and show tracebacks.")
+    ] = False,
 ) -> None:
     """List every tool -T can offer: built-in, [tools.NAME] command and MCP server tool.
 
@@ -346,7 +349,7 @@ def tools(
     from aimlchat.commands.tools_list import show_tools
     from aimlchat.settings.resolve import Flags
 
-    app = App(Flags(no_color=no_color), _env(ctx))
+    app = App(Flags(no_color=no_color, debug=debug), _env(ctx))
     show_tools(app, names=names or [], start=not no_start, as_json=json_)
 
 

@@ -35,9 +35,8 @@ from aimlchat.errors import (
 )
 from aimlchat.messages import Cost
 from aimlchat.record import record, replace
-from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.output import per_reply
-from aimlchat.terminal.spinner import Spinner, SpinnerSink
+from aimlchat.terminal.spinner import Spinner, SpinnerSink, spinner_wanted
 
 
 @record()
@@ -221,10 +220,6 @@ class WholeReply(NullSink):
 
     def finish(self, *, status: str | None = None) -> None:
         self._spinner.stop()  # a tool step may follow, asking on the terminal
-
-
-def spinner_wanted(env: Environment) -> bool:
-    return env.stderr_tty and not env.dumb_terminal
 
 
 def print_code(app: App, result: TurnResult, *, last: bool, saved: bool) -> None:

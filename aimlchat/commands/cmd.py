@@ -54,8 +54,8 @@ def ask_command(app: App, chat: Chat, message: Message, *, bare: bool) -> str:
     """One turn, shown only as a spinner; the command read out of the reply. Only a
     fenced one unless `bare`: the menu shows a bare line before it can run; a pipe
     would run it unseen."""
-    from aimlchat.commands.ask import WholeReply, spinner_wanted
-    from aimlchat.terminal.spinner import Spinner
+    from aimlchat.commands.ask import WholeReply
+    from aimlchat.terminal.spinner import Spinner, spinner_wanted
 
     spinner = app.spinner = Spinner(app.env.stderr, enabled=spinner_wanted(app.env))
     with spinner:
@@ -161,9 +161,8 @@ class Menu:
         commands goes on untouched (and is all that history keeps)."""
         from aimlchat.chat.session import Chat
         from aimlchat.chat.transcript import TurnSettings
-        from aimlchat.commands.ask import spinner_wanted
         from aimlchat.terminal.render import make_sink
-        from aimlchat.terminal.spinner import Spinner, SpinnerSink
+        from aimlchat.terminal.spinner import Spinner, SpinnerSink, spinner_wanted
 
         app, s = self.app, self.chat.settings
         aside = Chat(

@@ -368,6 +368,13 @@ class App:
         """Which API each model gets (api.route)."""
         return make_router(self.settings, self.cfg.models, self.prices, self.paths.cache_dir)
 
+    def _tool_spinner(self, label: str) -> Spinner:
+        """While a tool runs, on a terminal: its name and the seconds, erased before its
+        `←` line; nothing on a pipe."""
+        from aimlchat.terminal.spinner import Spinner, spinner_wanted
+
+        return Spinner(self.env.stderr, enabled=spinner_wanted(self.env), label=f"running {label}")
+
     def notice(self, text: str) -> None:
         """A passing notice (a retry): beside the spinner while one runs, else on stderr."""
         if self.spinner is not None and self.spinner.active:
@@ -483,6 +490,8 @@ class App:
             log_dir=self.paths.log_dir,
             ask=ask,
             report=report,
+            debug=self.opts.debug,
+            busy=self._tool_spinner,
         )
         resuming = bool(self.settings.continue_ or self.settings.session)
         # The feed before the history opens: a withdrawn model is refused; one it lists

@@ -8,10 +8,11 @@ values it uses, never the App: runtime.py imports this module, not the other way
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from aimlchat.words import elide
+from aimlchat.words import elide, pad
 
 if TYPE_CHECKING:
     from aimlchat.api.catalog import Model
@@ -39,6 +40,8 @@ def make_toolbox(
     log_dir: Path,
     ask: AskFactory | None,
     report: Report | None,
+    debug: bool = False,
+    busy: Callable[[str], AbstractContextManager[object]] | None = None,
 ) -> ToolBox:
     """The tools `-T` offers (a name that is no tool: UsageError, exit 2; an MCP server
     named that cannot start: its error, exit 1) and their consent, asked with what `ask`
@@ -56,6 +59,7 @@ def make_toolbox(
         environ=mcp_environ,
         warn=notifier.warn,
         info=notifier.info if notifier.on_terminal else None,
+        trace=notifier.debug if debug else None,
     )
     offered = toolset.pick(settings.tools)
     toolset.check_count(offered)
@@ -73,6 +77,7 @@ def make_toolbox(
         environ=environ,
         report=report,
         say=lambda line: notifier.raw(notifier.clean(line)),
+        busy=busy,
     )
 
 
@@ -175,7 +180,9 @@ def describe_tools(box: ToolBox) -> str:
         else:
             asks = "asks" if tool.asks else "allowed"
         label, runs = elide(tool.label, 22), elide(tool.runs(), 22)
-        lines.append(f"  [{mark}] {label:<22} {asks:<8} {runs:<22} {elide(tool.description, 36)}")
+        lines.append(
+            f"  [{mark}] {pad(label, 22)} {asks:<8} {pad(runs, 22)} {elide(tool.description, 36)}"
+        )
     started = {server.name: server for server in box.toolset.started()}
     for name in box.toolset.server_names:
         server = started.get(name)

@@ -82,6 +82,7 @@ def show_tools(app: App, *, names: Sequence[str], start: bool, as_json: bool) ->
         environ=app.tool_environ(),
         warn=app.notifier.warn,
         info=app.notifier.info if app.notifier.on_terminal else None,
+        trace=app.notifier.debug if app.opts.debug else None,
     )
     try:
         listing = gather(toolset, app.cfg.mcp, names, start=start)
@@ -278,8 +279,7 @@ def print_listing(app: App, listing: Listing) -> None:
     # On a screen a freak of a name (a server's 70 characters) must not squeeze the table
     # into a column of folds: it is cut there; a pipe and --json give it whole.
     for row in tool_rows:
-        if len(row[0]) > LABEL_WIDTH:
-            row[0] = elide(row[0], LABEL_WIDTH)
+        row[0] = elide(row[0], LABEL_WIDTH)
 
     env = app.env
     color = env.stdout_color

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from aimlchat.errors import UsageError
 from aimlchat.record import record
+from aimlchat.words import did_you_mean, one_of
 
 Kind = Literal["float", "int", "bool", "str", "str_list", "enum"]
 
@@ -98,7 +99,7 @@ class Param:
     def describe(self) -> str:
         """The allowed values, for messages: 'between 0 and 2', 'low, high or auto'."""
         if self.kind == "enum":
-            return _one_of(self.choices) if self.choices else "a known name"
+            return one_of(self.choices) if self.choices else "a known name"
         whole = "a whole number" if self.kind == "int" else "a number"
         lo, hi = self.low, self.high
         if lo is not None and hi is not None:
@@ -129,11 +130,6 @@ class Param:
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _one_of(items: Iterable[str]) -> str:
-    names = list(items)
-    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def _body(name: str, kind: Kind, help: str, **kw: Any) -> Param:
@@ -231,13 +227,6 @@ def closest(word: str, known: Iterable[str]) -> str | None:
 
     near = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return near[0] if near else None
-
-
-def did_you_mean(word: str, known: Iterable[str], *, n: int = 3) -> str | None:
-    import difflib
-
-    near = difflib.get_close_matches(word, list(known), n=n, cutoff=0.6)
-    return f"did you mean {_one_of(near)}?" if near else None
 
 
 def find(name: str, *, settable_only: bool = False) -> Param:

@@ -17,6 +17,7 @@ from aimlchat.errors import UsageError
 from aimlchat.record import record, replace
 from aimlchat.settings import params, parse
 from aimlchat.settings.config import FileConfig, Role, check_base_url
+from aimlchat.words import did_you_mean
 
 FLAG = "flag"
 DEFAULT = "default"
@@ -175,7 +176,7 @@ def role_named(name: str, cfg: FileConfig, builtins: Mapping[str, Role] | None =
         known = ", ".join(sorted(roles)) or "none defined"
         raise UsageError(
             f"unknown role {name!r} (roles: {known})",
-            hint=params.did_you_mean(name, roles) or f'add [roles] {name} = "…" to {cfg.path}',
+            hint=did_you_mean(name, roles) or f'add [roles] {name} = "…" to {cfg.path}',
         )
     role, base = roles[name], builtins.get(name)
     if base is not None and role.system is None:

@@ -12,14 +12,22 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from aimlchat.terminal.output import ReasoningSink, Sink
 from aimlchat.terminal.sanitize import terminal_safe
 
+if TYPE_CHECKING:
+    from aimlchat.terminal.environment import Environment
+
 FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 INTERVAL = 0.1
 ERASE = "\r\x1b[K"
+
+
+def spinner_wanted(env: Environment) -> bool:
+    """Whether stderr is a terminal that can redraw a line in place."""
+    return env.stderr_tty and not env.dumb_terminal
 
 
 class Spinner:

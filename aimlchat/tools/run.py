@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
+from aimlchat.errors import redact
 from aimlchat.messages import BadArguments, ToolCall
 from aimlchat.record import record
 from aimlchat.tools.protocol import RunContext, Status, Tool
 
 __all__ = [
+    "Running",
     "Status",
     "ToolInterrupted",
     "ToolResult",
@@ -33,6 +36,9 @@ __all__ = [
 # no business in its environment.
 _HIDDEN_ENV = ("AIML_API_KEY",)
 _SHOWN_ARGS = 2000
+
+# What is entered while a call's tool runs: a sign of life on a terminal.
+Running = Callable[[ToolCall], AbstractContextManager[object]]
 
 
 @record(frozen=True)
@@ -111,7 +117,9 @@ def run_checked(call: ToolCall, tool: Tool, args: dict[str, Any], ctx: RunContex
     except KeyboardInterrupt:
         result = interrupted_result(call)
         raise ToolInterrupted([_timed(result, started)]) from None
-    return _timed(ToolResult(call, status, content), started)
+    # The output goes to the API and into history: a known secret in it (the key in a file
+    # read, a token a server echoes) goes as ***, whichever tool it came from.
+    return _timed(ToolResult(call, status, redact(content)), started)
 
 
 def _timed(result: ToolResult, started: float) -> ToolResult:

@@ -7,7 +7,6 @@ the model's text could turn into code. The two built-ins read the current direct
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import field
@@ -15,6 +14,7 @@ from typing import Any
 
 from aimlchat.errors import ConfigError
 from aimlchat.record import record
+from aimlchat.words import did_you_mean
 
 DEFAULT_TIMEOUT = 30.0
 ALL = "all"
@@ -196,8 +196,7 @@ def check_keys(where: str, table: Mapping[str, Any], allowed: Sequence[str]) -> 
     `[tools.weather]` or `[mcp.aiml]`) that is not one of `allowed`."""
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(allowed)
+            hint = did_you_mean(key, allowed, n=1) or "known: " + ", ".join(allowed)
             raise ConfigError(f"{where} has an unknown key {key!r}", hint=hint)
 
 

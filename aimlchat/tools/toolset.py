@@ -15,13 +15,13 @@ that failed is started again only when `retry` says so: a user's explicit `/tool
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aimlchat.errors import AimlchatError, UsageError
 from aimlchat.tools.spec import ALL, BUILTINS, ToolSpec
+from aimlchat.words import did_you_mean
 
 if TYPE_CHECKING:
     from aimlchat.tools.mcp.config import ServerSpec
@@ -56,11 +56,9 @@ def no_such_tool(server: str, tool: str, names: Iterable[str], *, also: str = ""
     """`server.tool` names no tool of the server, whose tools are `names`: the close ones,
     else all of them (and `also`)."""
     labels = [f"{server}.{name}" for name in names]
-    close = difflib.get_close_matches(f"{server}.{tool}", labels, n=3)
-    if close:
-        hint = "did you mean " + " or ".join(close) + "?"
-    else:
-        hint = "its tools: " + (", ".join(labels) or "none") + also
+    hint = did_you_mean(f"{server}.{tool}", labels) or (
+        "its tools: " + (", ".join(labels) or "none") + also
+    )
     return UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)
 
 
@@ -74,7 +72,9 @@ class Toolset:
         environ: Mapping[str, str],
         warn: Say,
         info: Say | None = None,  # "starting MCP server NAME…"; None: not said (no tty)
+        trace: Say | None = None,  # --debug: every MCP message, both ways
     ) -> None:
+        self._trace = trace
         self._specs = {**BUILTINS, **commands}
         self._server_specs = dict(servers)
         self._log_dir = log_dir
@@ -107,6 +107,7 @@ class Toolset:
                 log_dir=self._log_dir,
                 environ=self._environ,
                 reserved=self._specs,
+                trace=self._trace,
             )
         return self._servers
 
@@ -260,14 +261,10 @@ class Toolset:
 
     def unknown(self, name: str) -> UsageError:
         known = sorted(self.known_names())
-        close = difflib.get_close_matches(name, known, n=3)
-        if close:
-            hint = "did you mean " + " or ".join(close) + "?"
-        else:
-            hint = (
-                f"known: {', '.join(known)}, or all; declare others as [tools.{name}] "
-                f"or [mcp.{name}] in config.toml"
-            )
+        hint = did_you_mean(name, known) or (
+            f"known: {', '.join(known)}, or all; declare others as [tools.{name}] "
+            f"or [mcp.{name}] in config.toml"
+        )
         return UsageError(f"no tool named {name!r}", hint=hint)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
@@ -9,6 +10,7 @@ from aimlchat.messages import ToolCall
 from aimlchat.tools.consent import Consent
 from aimlchat.tools.protocol import RunContext, Tool
 from aimlchat.tools.run import (
+    Running,
     ToolInterrupted,
     ToolResult,
     check_call,
@@ -23,6 +25,7 @@ def _one(
     consent: Consent,
     context: Callable[[], RunContext],
     on_start: Callable[[ToolCall], None] | None = None,
+    running: Running | None = None,
 ) -> ToolResult:
     checked = check_call(call, available)
     if isinstance(checked, ToolResult):
@@ -35,7 +38,9 @@ def _one(
     if on_start is not None:
         on_start(call)
     # The context now: the cap comes from what the window has left after earlier results.
-    return run_checked(call, tool, args, context())
+    ctx = context()
+    with running(call) if running is not None else contextlib.nullcontext():
+        return run_checked(call, tool, args, ctx)
 
 
 def _stop(results: list[ToolResult], rest: Sequence[ToolCall]) -> NoReturn:
@@ -51,14 +56,16 @@ def run_calls(
     *,
     on_result: Callable[[ToolResult], None] | None = None,
     on_start: Callable[[ToolCall], None] | None = None,
+    running: Running | None = None,
 ) -> list[ToolResult]:
     """One result per call, in order. On Ctrl-C (at a question or while a tool runs)
     raises ToolInterrupted holding a result for every call, the rest marked not run.
-    `on_start` hears of each call as its tool starts (past the consent question)."""
+    `on_start` hears of each call as its tool starts (past the consent question);
+    `running` is entered while the tool runs (a spinner)."""
     results: list[ToolResult] = []
     for position, call in enumerate(calls):
         try:
-            result = _one(call, available, consent, context, on_start)
+            result = _one(call, available, consent, context, on_start, running)
         except ToolInterrupted as exc:
             results.extend(exc.results)
             _stop(results, calls[position + 1 :])

@@ -6,7 +6,8 @@ its call is cancelled (`started` when it begins), and the HTTP app logs each req
 `requests.log` (`METHOD session-id protocol-version`); MCP_TEST_TOKEN makes the HTTP app
 answer 401 without that bearer token; MCP_TEST_CRASH_AT_START makes it die before
 serving; MCP_TEST_PAGE_SIZE pages tools/list; MCP_TEST_PID_FILE names a file it writes its
-pid to; MCP_TEST_ODD_DESCRIPTION adds a tool `odd` described so (control characters too).
+pid to; MCP_TEST_SECRET is a token the crash tool echoes on stderr as it dies;
+MCP_TEST_ODD_DESCRIPTION adds a tool `odd` described so (control characters too).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def child() -> int:
 def crash() -> str:
     """Kills the server mid-call."""
     print("crash: the server is going down", file=sys.stderr, flush=True)
+    if secret := os.environ.get("MCP_TEST_SECRET"):  # a server that echoes its token
+        print(f"crash: my token was {secret}", file=sys.stderr, flush=True)
     os._exit(3)
 
 

@@ -27,9 +27,9 @@ from aimlchat.api.events import (
     ToolCallDelta,
     Usage,
 )
-from aimlchat.api.sse import SSEEvent
 from aimlchat.api.surrogates import mend
 from aimlchat.messages import TOOL, Message
+from aimlchat.sse import SSEEvent
 
 
 def payload(event: SSEEvent) -> Any:

@@ -41,8 +41,8 @@ from aimlchat.api.events import (
     Usage,
     count,
 )
-from aimlchat.api.sse import SSEEvent
 from aimlchat.messages import ASSISTANT, TOOL, Image, Message, Reasoning, Text
+from aimlchat.sse import SSEEvent
 
 NAME = "responses"
 PATH = "/responses"

@@ -6,9 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aimlchat.errors import ConfigError
+from aimlchat.errors import ConfigError, redact
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Variables that name places and people, not secrets: their values stay readable in
+# messages. Whatever else fills a `${VAR}` is taken for a secret, since keeping secrets
+# out of config.toml is what `${VAR}` is for.
+_PLAIN = frozenset(
+    ("HOME", "USER", "LOGNAME", "PATH", "PWD", "SHELL", "LANG", "TMPDIR", "TMP", "TEMP")
+)
 
 
 def expand(value: str, environ: Mapping[str, str], *, where: str) -> str:
@@ -20,6 +26,8 @@ def expand(value: str, environ: Mapping[str, str], *, where: str) -> str:
         found = environ.get(name)
         if not found:
             raise ConfigError(f"{where} uses ${{{name}}}, which is not set in the environment")
+        if name not in _PLAIN and not name.startswith("XDG_"):
+            redact.add(found)  # a server that echoes it (stderr, an error) shows ***
         return found
 
     return _VAR.sub(fill, value)

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aimlchat.api.inflate import Inflater
+from aimlchat.inflate import Inflater
 from aimlchat.tools.mcp import jsonrpc
 from aimlchat.tools.mcp.config import shown_url, unkeyed
 from aimlchat.tools.mcp.errors import (

@@ -100,8 +100,10 @@ class Server:
         log_dir: Path | None,
         environ: Mapping[str, str],
         taken: set[str] | None = None,
+        trace: Callable[[str], None] | None = None,  # --debug: its messages, both ways
     ) -> None:
         self.spec = spec
+        self.trace = trace
         self.name = spec.name
         self.log_dir = log_dir
         self.environ = environ
@@ -176,7 +178,8 @@ class Server:
         except (ConfigError, McpError) as exc:  # a `${VAR}` not set
             raise self._fail(exc, None, gen) or self._unstarted() from None
         # max(30 s, timeout): a server slow to start is given what its calls are.
-        session = Session(guard, start_timeout=max(START_TIMEOUT, self.spec.timeout))
+        timeout = max(START_TIMEOUT, self.spec.timeout)
+        session = Session(guard, start_timeout=timeout, trace=self.trace)
         with self._lock:
             if self._gen != gen:  # closed or reset meanwhile: nothing was started yet
                 return False
@@ -390,10 +393,11 @@ class Servers:
         log_dir: Path | None,
         environ: Mapping[str, str],
         reserved: Iterable[str] = (),
+        trace: Callable[[str], None] | None = None,
     ) -> None:
         self.taken: set[str] = set(reserved)
         self._servers = {
-            name: Server(spec, log_dir=log_dir, environ=environ, taken=self.taken)
+            name: Server(spec, log_dir=log_dir, environ=environ, taken=self.taken, trace=trace)
             for name, spec in specs.items()
         }
 

@@ -12,7 +12,9 @@ a new one, with a fresh initialize, and the request once more.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aimlchat import __version__
@@ -27,6 +29,7 @@ PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 START_TIMEOUT = 30.0  # initialize and tools/list
 CALL_TIMEOUT = 120.0
 MAX_PAGES = 100  # tools/list pages: a server that pages forever is not followed forever
+TRACE_LIMIT = 2000  # characters of one message in the --debug trace
 
 
 class Transport(Protocol):
@@ -64,8 +67,15 @@ class _Expired(Exception):
 
 
 class Session:
-    def __init__(self, transport: Transport, *, start_timeout: float = START_TIMEOUT) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        start_timeout: float = START_TIMEOUT,
+        trace: Callable[[str], None] | None = None,  # --debug: each message, both ways
+    ) -> None:
         self.transport = transport
+        self._trace = trace
         self.server = transport.server
         self.start_timeout = start_timeout
         self.protocol_version: str | None = None
@@ -248,6 +258,7 @@ class Session:
         )
         try:
             with contextlib.suppress(Exception):
+                self._traced("->", note)
                 self.transport.send(note)
         finally:
             # After the notice: over HTTP, hanging up the answer's stream first can leave
@@ -256,6 +267,7 @@ class Session:
             self.transport.abandon(ident)
 
     def _tell(self, msg: jsonrpc.Message, doing: str) -> None:
+        self._traced("->", msg)
         try:
             self.transport.send(msg)
         except McpError:
@@ -265,11 +277,21 @@ class Session:
 
     def _receive(self, timeout: float, doing: str) -> jsonrpc.Message | None:
         try:
-            return self.transport.receive(timeout)
+            msg = self.transport.receive(timeout)
         except McpError:
             raise
         except Exception as exc:  # the transport's "no more messages" (stdio: Gone)
             raise self._gone(exc, doing) from None
+        if msg is not None:
+            self._traced("<-", msg)
+        return msg
+
+    def _traced(self, way: str, msg: jsonrpc.Message) -> None:
+        if self._trace is None:
+            return
+        text = json.dumps(msg, ensure_ascii=False)
+        cut = f"… ({len(text):,} characters)" if len(text) > TRACE_LIMIT else ""
+        self._trace(f"MCP {self.server} {way} {text[:TRACE_LIMIT]}{cut}")
 
     def _gone(self, exc: Exception, doing: str) -> ServerFailed:
         tail = self.transport.tail()

@@ -3,13 +3,13 @@
 A Streamable HTTP server may close a request's stream early (MCP 2025-11-25, SEP-1699)
 after an event with an `id` (a priming event, often with empty data), and tell the client
 how long to wait (`retry:`, in milliseconds) before it reconnects with a GET carrying
-`Last-Event-ID`. aimlchat.api.sse ignores both fields (a model's reply is never resumed);
+`Last-Event-ID`. aimlchat.sse ignores both fields (a model's reply is never resumed);
 this decoder keeps them, across the connections of one stream.
 """
 
 from __future__ import annotations
 
-from aimlchat.api.sse import SSEDecoder, SSEEvent
+from aimlchat.sse import SSEDecoder, SSEEvent
 
 DEFAULT_RETRY = 1.0  # seconds before a reconnection when the server said nothing
 MAX_RETRY = 5.0  # a server cannot make aimlchat wait longer than this to reconnect
