@@ -112,6 +112,16 @@ class Redactor:
                 text = text.replace(secret, "***")
         return text
 
+    def cut(self, text: str) -> str:
+        """`text` redacted, where a cut has just ended it: a secret's first characters
+        (4 or more) left at the very end go too, or a cap could leak most of a key."""
+        text = self(text)
+        for secret in self._secrets:
+            for size in range(min(len(secret), len(text) + 1) - 1, 3, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + "***"
+        return text
+
 
 def _escaped_forms(secret: str) -> set[str]:
     """`secret` as it is and as it reads inside a repr or JSON: an exception that quotes a

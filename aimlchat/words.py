@@ -4,7 +4,7 @@ width."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -27,17 +27,31 @@ def noun(count: int, word: str, many: str | None = None) -> str:
 
 def elide(text: object, width: int) -> str:
     """`text` on one line (its whitespace collapsed), cut to `width` terminal columns with
-    `…` (a wide character, CJK or emoji, takes two)."""
-    line = " ".join(str(text).split())
-    if cells(line) <= width:
-        return line
-    kept, used = [], 0
-    for char in line:
+    `…` (a wide character, CJK or emoji, takes two). Costs O(width), not O(len(text)):
+    a stray line can be megabytes."""
+    if width < 1:
+        return ""
+    raw = str(text)
+    # Only a head can show. Combining marks take no column and runs of blanks become one,
+    # so the head is generous; past it, anything but blanks is cut.
+    head = raw[: 8 * width + 64]
+    line = " ".join(head.split())
+    more = len(head) < len(raw) and bool(raw[len(head) :].strip())
+    if line.isascii():
+        if len(line) <= width and not more:
+            return line
+        return line[: width - 1] + "…"
+    used, fits = 0, 0  # columns so far; characters that fit with room for the `…`
+    for index, char in enumerate(line):
         used += _cell(char)
-        if used > width - 1:
+        if used > width:
             break
-        kept.append(char)
-    return "".join(kept) + "…"
+        if used <= width - 1:
+            fits = index + 1
+    else:
+        if not more:
+            return line
+    return line[:fits].rstrip("\u200d") + "…"  # no joiner left dangling before the mark
 
 
 def pad(text: str, width: int) -> str:
@@ -65,9 +79,12 @@ def one_of(items: Iterable[str]) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def did_you_mean(word: str, known: Iterable[str], *, n: int = 3) -> str | None:
-    """`did you mean a, b or c?` of the known names close to `word`; None if none is."""
+def did_you_mean(
+    word: str, known: Iterable[str], *, n: int = 3, shown: Callable[[str], str] = str
+) -> str | None:
+    """`did you mean a, b or c?` of the known names close to `word`, each as `shown`
+    writes it; None if none is."""
     import difflib  # only for a mistake
 
     near = difflib.get_close_matches(word, list(known), n=n, cutoff=0.6)
-    return f"did you mean {one_of(near)}?" if near else None
+    return f"did you mean {one_of(map(shown, near))}?" if near else None

@@ -100,16 +100,14 @@ def spawn(args: list[str], env: dict[str, str], **kw: Any) -> Any:
     """The real CLI in a pseudo-terminal."""
     import pexpect
 
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "aimlchat", *args],
-        env=env,
-        dimensions=(30, 100),
-        timeout=15,
-        encoding="utf-8",
-        codec_errors="replace",
+    options: dict[str, Any] = {
+        "dimensions": (30, 100),
+        "timeout": 15,
+        "encoding": "utf-8",
+        "codec_errors": "replace",
         **kw,
-    )
+    }
+    return pexpect.spawn(sys.executable, ["-m", "aimlchat", *args], env=env, **options)
 
 
 class Invocation:

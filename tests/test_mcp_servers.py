@@ -253,6 +253,44 @@ def test_a_variable_in_the_command_is_filled_at_start(make: Callable[..., Server
     assert "token=tok-123" in server.log.read_text()  # type: ignore[union-attr]
 
 
+def test_a_variable_in_cwd_is_filled_at_start(make: Callable[..., Server], tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    command = ["sh", "-c", 'echo "cwd=$PWD" >&2; exec "$0" "$@"', *STDIO]
+    server = make(command=command, cwd="${PROJECT_DIR}/proj")
+    server.environ = {**server.environ, "PROJECT_DIR": str(tmp_path)}
+    server.start()
+    assert f"cwd={tmp_path}/proj" in server.log.read_text()  # type: ignore[union-attr]
+
+
+def test_only_secrets_filled_in_are_starred_never_paths_or_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `${VAR}` value is starred wherever echoed when it is a secret: in a header, or
+    named so. A path or a flag must reach the model as it is (`{"ok": true}`, not
+    `{"ok": ***}`)."""
+    from aimlchat.errors import redact
+    from aimlchat.tools.mcp.expand import expand, expand_headers
+
+    monkeypatch.setattr(redact, "_secrets", set())  # this test's secrets only
+    environ = {
+        "PROJECT": "/work/project",
+        "READ_ONLY": "true",
+        "SSH_KEY_PATH": "/home/u/.ssh/id_ed25519",
+        "GITHUB_TOKEN": "ghp_0123456789",
+        "GH_PAT": "pat-abcdefgh",
+        "TENANT": "acme-corp-42",
+        "PIN_SHORT_TOKEN": "1234",
+    }
+    for name in ("PROJECT", "READ_ONLY", "SSH_KEY_PATH", "GITHUB_TOKEN", "GH_PAT"):
+        expand(f"${{{name}}}", environ, where="[mcp.s] env.X")
+    expand("${PIN_SHORT_TOKEN}", environ, where="[mcp.s] env.X")  # too short to star
+    expand_headers({"X-Tenant": "${TENANT}"}, environ, server="s")
+    text = '{"ok": true, "path": "/work/project/a.py", "key": "/home/u/.ssh/id_ed25519"}'
+    assert redact(text) == text
+    said = "ghp_0123456789 pat-abcdefgh acme-corp-42 1234"
+    assert redact(said) == "*** *** *** 1234"
+
+
 def test_a_log_folder_that_cannot_be_written_keeps_the_tail_in_memory(
     tmp_path: Path, environ: dict[str, str]
 ) -> None:

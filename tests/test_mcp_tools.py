@@ -414,6 +414,46 @@ def test_a_running_tool_shows_a_spinner_on_a_terminal_erased_before_its_result(
     assert "running" not in piped.stderr.decode() and "\x1b" not in piped.stderr.decode()
 
 
+def _screen_rows(child: pexpect.spawn, cols: int, send: str = "") -> list[str]:
+    """Every row the terminal showed by the end (scrollback too), after `send` was typed
+    once the spinner turns."""
+    from tests.test_render import Screen
+
+    screen = Screen(child, 30, cols)
+    if send:
+        screen.pump(until="running")
+        child.send(send)
+    screen.pump()
+    child.close()
+    return screen.rows()
+
+
+def test_debug_lines_and_typed_keys_never_land_beside_the_tool_spinner(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    stdio_srv.configure()
+    server.push(tool_reply(("a", "srv__sleep", '{"seconds": 1.2}')), text_reply("Rested."))
+    child = spawn(["ask", "--debug", "-T", "srv", "--yes", "--raw", "rest"], env)
+    rows = _screen_rows(child, 100, send="typed ahead\r")
+    assert child.exitstatus == 0, rows
+    assert any(row.startswith("MCP srv <- ") and '"slept"' in row for row in rows), rows
+    assert not [row for row in rows if "running srv.sleep" in row], rows  # all erased
+    assert not [row for row in rows if "typed ahead" in row], rows  # not echoed
+
+
+def test_a_spinner_line_wider_than_the_terminal_is_cut_not_wrapped(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    write_config(stdio_srv.home, a_rather_long_server_name_for_a_narrow_window=stdio_srv.table())
+    call = ("a", "a_rather_long_server_name_for_a_narrow_window__sleep", '{"seconds": 1.2}')
+    server.push(tool_reply(call), text_reply("Rested."))
+    args = ["ask", "-T", "a_rather_long_server_name_for_a_narrow_window", "--yes", "rest"]
+    child = spawn(args, env, dimensions=(30, 40))
+    rows = _screen_rows(child, 40)
+    assert child.exitstatus == 0, rows
+    assert not [row for row in rows if "running" in row], rows  # no wrapped leftovers
+
+
 def test_debug_traces_every_mcp_message_on_stderr_and_none_without_it(
     env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
 ) -> None:

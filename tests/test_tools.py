@@ -599,6 +599,9 @@ def test_a_mistyped_tool_name_gets_did_you_mean_worded_as_everywhere_else():
     assert found.unknown("wether").hint == "did you mean weather or weathers?"
     many = no_such_tool("srv", "ad", ["add", "adds", "addx"]).hint or ""
     assert re.fullmatch(r"did you mean srv\.add\w?, srv\.add\w? or srv\.add\w\?", many), many
+    # The tool's part alone is compared: `srv.` in common makes nothing close.
+    far = no_such_tool("srv", "q", ["echo", "add", "fail", "crash"]).hint
+    assert far == "its tools: srv.echo, srv.add, srv.fail, srv.crash"
 
 
 def test_a_known_secret_in_a_tools_output_reaches_the_model_as_stars(
@@ -611,6 +614,9 @@ def test_a_known_secret_in_a_tools_output_reaches_the_model_as_stars(
     (work / ".env").write_text("AIML_API_KEY=sk-aiml-0123456789\n")
     result = builtin("read_file", {"path": ".env"}, work)
     assert (result.status, result.content) == (Status.OK, "AIML_API_KEY=***\n")
+    # A cap that cuts the key in two leaves none of it either.
+    cut = run_call(call("read_file", {"path": ".env"}), BUILTIN_TOOLS, cwd=work, cap=20)
+    assert cut.content == "AIML_API_KEY=***\n[file cut at 20 bytes of 32 bytes]"
 
 
 @pytest.mark.parametrize(

@@ -247,7 +247,9 @@ class Runner:
         finally:
             self._inbox.put(("done", done))
         # A reply received but not yet written is lost to a kill -9 like one in flight:
-        # not one more request from this worker until the main loop has it on disk.
+        # not one more request from this worker until the main loop has it on disk (or,
+        # --ordered, in the reorder buffer). A stalled main loop (a slow fsync) now holds
+        # the workers too, which costs nothing next to a request's own time.
         while not done.taken.wait(POLL) and not self._quit:
             pass
 

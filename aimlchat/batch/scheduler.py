@@ -41,8 +41,10 @@ class Done:
     fatal: BaseException | None = None  # stops the whole batch
     sent: float | None = None  # when the last attempt went out (the gate's clock)
     ended: float | None = None  # when that attempt failed
-    # Set once the main loop has taken the Done in (written, held or dropped): till then
-    # its worker sends nothing more, so a kill -9 costs at most one request per worker.
+    # Set once the main loop has taken the Done in (written; with --ordered, perhaps held
+    # for an earlier item): till then its worker sends nothing more, so a kill -9 costs at
+    # most one request per worker (plus, ordered, the replies held). Not "written" there:
+    # a held reply waits for an item a worker must still be free to send.
     taken: threading.Event = dataclasses.field(
         default_factory=threading.Event, compare=False, repr=False
     )

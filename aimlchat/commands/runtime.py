@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -240,7 +240,7 @@ class App:
         for warning in self.cfg.warnings:
             self.notifier.warn(warning)
         self.cfg.check()
-        self.spinner: Spinner | None = None  # while one runs, passing notices go beside it
+        self._spinner: Spinner | None = None
         self.vars = _parse_vars(opts.vars)
         self.settings: Settings = self._resolve(opts)
         self.output_format = output_format(self.settings)
@@ -368,12 +368,35 @@ class App:
         """Which API each model gets (api.route)."""
         return make_router(self.settings, self.cfg.models, self.prices, self.paths.cache_dir)
 
-    def _tool_spinner(self, label: str) -> Spinner:
+    @property
+    def spinner(self) -> Spinner | None:
+        """The spinner of this run: while it turns, passing notices go beside it and
+        every other stderr line is written with it out of the way."""
+        return self._spinner
+
+    @spinner.setter
+    def spinner(self, spinner: Spinner | None) -> None:
+        self._spinner = self.notifier.above = spinner
+
+    @contextlib.contextmanager
+    def _tool_spinner(self, label: str) -> Iterator[None]:
         """While a tool runs, on a terminal: its name and the seconds, erased before its
-        `←` line; nothing on a pipe."""
+        `←` line; nothing on a pipe. Keys typed meanwhile are not echoed."""
         from aimlchat.terminal.spinner import Spinner, spinner_wanted
 
-        return Spinner(self.env.stderr, enabled=spinner_wanted(self.env), label=f"running {label}")
+        env = self.env
+        spinner = Spinner(
+            env.stderr,
+            enabled=spinner_wanted(env),
+            label=f"running {label}",
+            input_fd=env.stdin_fd(),
+        )
+        before, self.spinner = self.spinner, spinner
+        try:
+            with spinner:
+                yield
+        finally:
+            self.spinner = before
 
     def notice(self, text: str) -> None:
         """A passing notice (a retry): beside the spinner while one runs, else on stderr."""

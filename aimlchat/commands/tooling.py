@@ -179,15 +179,21 @@ def describe_tools(box: ToolBox) -> str:
             asks = "--yes"
         else:
             asks = "asks" if tool.asks else "allowed"
-        label, runs = elide(tool.label, 22), elide(tool.runs(), 22)
-        lines.append(
-            f"  [{mark}] {pad(label, 22)} {asks:<8} {pad(runs, 22)} {elide(tool.description, 36)}"
-        )
+        label, runs, what = _cell(tool.label, 22), _cell(tool.runs(), 22), tool.description
+        lines.append(f"  [{mark}] {pad(label, 22)} {asks:<8} {pad(runs, 22)} {_cell(what, 36)}")
     started = {server.name: server for server in box.toolset.started()}
     for name in box.toolset.server_names:
         server = started.get(name)
         if server is None:
             lines.append(f"  MCP server {name}: not started (/tools {name} starts it)")
         elif server.state != "running":
-            lines.append(f"  MCP server {name}: {server.state}: {elide(server.error or '', 100)}")
+            lines.append(f"  MCP server {name}: {server.state}: {_cell(server.error or '', 100)}")
     return "\n".join(lines)
+
+
+def _cell(text: str, width: int) -> str:
+    """A server's string within `width` columns as the terminal will show it: made
+    visible (ESC as `^[`) first, since that widens it."""
+    from aimlchat.terminal.sanitize import terminal_safe
+
+    return elide(terminal_safe(text), width)

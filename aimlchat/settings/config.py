@@ -230,7 +230,10 @@ class _Reader:
         try:
             return check(*args, **kw)
         except (ConfigError, UsageError) as exc:
-            self.cfg.errors.append(exc.message)
+            # The hint with it (`did you mean allow?`): the file's error is told in one
+            # line, whose own hint says how to fix the file.
+            hint = f" ({exc.hint})" if exc.hint else ""
+            self.cfg.errors.append(exc.message + hint)
             return None
 
     def read(self, data: dict[str, Any]) -> None:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from aimlchat.errors import redact
 from aimlchat.terminal.environment import Environment
 from aimlchat.terminal.sanitize import terminal_safe
+
+
+class Above(Protocol):
+    """What draws on stderr's last row (a spinner): a line is written with it out of
+    the way."""
+
+    def over(self, write: Callable[[], None]) -> None: ...
 
 
 class Notifier:
@@ -13,11 +23,19 @@ class Notifier:
     def __init__(self, env: Environment) -> None:
         self._env = env
         self._color = env.stderr_color
+        self.above: Above | None = None  # a spinner turning now, if any
 
     def _paint(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
 
     def _write(self, line: str) -> None:
+        above = self.above
+        if above is not None:
+            above.over(lambda: self._put(line))
+        else:
+            self._put(line)
+
+    def _put(self, line: str) -> None:
         try:
             self._env.stderr.write(line + "\n")
             self._env.stderr.flush()

@@ -8,14 +8,17 @@ Retries and other notices shown meanwhile replace its label; a retry's delay cou
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
+from aimlchat.terminal.live import NoEcho
 from aimlchat.terminal.output import ReasoningSink, Sink
 from aimlchat.terminal.sanitize import terminal_safe
+from aimlchat.words import elide
 
 if TYPE_CHECKING:
     from aimlchat.terminal.environment import Environment
@@ -38,12 +41,17 @@ class Spinner:
         enabled: bool,
         label: str = "waiting",
         clock: Callable[[], float] = time.monotonic,
+        input_fd: int | None = None,  # the terminal's keys: not echoed while it turns
     ) -> None:
         self._stream = stream
+        # A key echoed beside the spinner (Enter above all) moves the cursor off its row,
+        # and the erase then misses it. Only where nothing else owns the modes: a reply's
+        # live view sets them itself.
+        self._no_echo = NoEcho(input_fd)
         self._enabled = enabled
         self._label = label
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may print while a line is written
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = clock()
@@ -71,6 +79,7 @@ class Spinner:
         if not self._enabled:
             return
         self._stop.clear()
+        self._no_echo.start()
         self._thread = threading.Thread(target=self._run, name="spinner", daemon=True)
         self._thread.start()
 
@@ -103,10 +112,23 @@ class Spinner:
             return
         self._stop.set()
         thread.join()
+        try:
+            with self._lock:
+                if self._drawn:
+                    self._write(ERASE)
+                    self._drawn = False
+        finally:
+            self._no_echo.stop()
+
+    def over(self, write: Callable[[], None]) -> None:
+        """Run `write` (a line of someone else's on the same terminal: a warning, a
+        --debug line) with the spinner erased first; it is drawn again below at its next
+        frame. Never beside it: the two would share a row."""
         with self._lock:
             if self._drawn:
                 self._write(ERASE)
                 self._drawn = False
+            write()
 
     @property
     def active(self) -> bool:
@@ -118,12 +140,20 @@ class Spinner:
         if self._stop.wait(INTERVAL * 2):
             return
         while not self._stop.is_set():
-            text = self.line()
+            # Within the row: a line that wraps leaves a row behind each frame, as the
+            # erase clears one row only. The width is read again: the window may change.
+            text = elide(self.line(), self._columns() - 3)
             with self._lock:
                 self._write(f"{ERASE}{FRAMES[frame % len(FRAMES)]} {text}")
                 self._drawn = True
             frame += 1
             self._stop.wait(INTERVAL)
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self._stream.fileno()).columns or 80
+        except (AttributeError, OSError, ValueError):
+            return 80
 
     def _write(self, text: str) -> None:
         try:

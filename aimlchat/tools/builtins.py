@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aimlchat.errors import redact
 from aimlchat.tools.protocol import RunContext, Status
 from aimlchat.tools.spec import SpecTool
 from aimlchat.words import plural
@@ -98,6 +99,7 @@ def read_file(args: dict[str, Any], root: Path, cap: int) -> str:
     cut = len(data) > cap
     text = _decode(data[:cap], cut, shown)
     if cut:
+        text = redact.cut(text)  # a key the cap cut in two must not go in part
         text += f"\n[file cut at {human_size(cap)} of {human_size(max(size, len(data)))}]"
     return text
 

@@ -12,6 +12,7 @@ import shlex
 import signal
 from typing import Any, ClassVar
 
+from aimlchat.errors import redact
 from aimlchat.tools.builtins import human_size
 from aimlchat.tools.process import STDERR_TAIL, CannotStart, Outcome, run_command
 from aimlchat.tools.protocol import RunContext, Status
@@ -50,7 +51,7 @@ def _decode(data: bytes) -> str:
 def _stdout(outcome: Outcome) -> str:
     text = _decode(outcome.stdout)
     if outcome.stdout_total > len(outcome.stdout):
-        text = text.rstrip("\ufffd")
+        text = redact.cut(text.rstrip("\ufffd"))  # no part of a key the cap cut in two
         size, total = human_size(len(outcome.stdout)), human_size(outcome.stdout_total)
         text += f"\n[output cut at {size} of {total}]"
     return text

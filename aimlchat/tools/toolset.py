@@ -55,8 +55,10 @@ def local_tool(spec: ToolSpec) -> Tool:
 def no_such_tool(server: str, tool: str, names: Iterable[str], *, also: str = "") -> UsageError:
     """`server.tool` names no tool of the server, whose tools are `names`: the close ones,
     else all of them (and `also`)."""
+    names = list(names)
     labels = [f"{server}.{name}" for name in names]
-    hint = did_you_mean(f"{server}.{tool}", labels) or (
+    # The tool's part alone: the server's, the same in all, would make any tool close.
+    hint = did_you_mean(tool, names, shown=lambda name: f"{server}.{name}") or (
         "its tools: " + (", ".join(labels) or "none") + also
     )
     return UsageError(f"MCP server {server} has no tool named {tool!r}", hint=hint)

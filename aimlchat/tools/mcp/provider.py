@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aimlchat.errors import ConfigError
+from aimlchat.errors import ConfigError, redact
 from aimlchat.tools.mcp.errors import McpError
 from aimlchat.tools.protocol import RunContext, Schema, Status
 
@@ -119,5 +119,6 @@ def cut(text: str, cap: int) -> str:
     from aimlchat.tools.builtins import human_size
 
     kept = data[:cap].decode("utf-8", "ignore")  # a character cut in two is dropped
+    kept = redact.cut(kept)
     size, total = human_size(len(kept.encode("utf-8", "surrogatepass"))), human_size(len(data))
     return f"{kept}\n[output cut at {size} of {total}]"

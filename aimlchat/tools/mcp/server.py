@@ -320,7 +320,14 @@ class Server:
             log = self._open_log() if self.log is not None else None
         except OSError:  # a log folder that cannot be written: its tail is kept in memory
             log = None
-        return StdioTransport(self.name, argv, log=log, env=env, cwd=spec.cwd)
+        return StdioTransport(self.name, argv, log=log, env=env, cwd=self._cwd())
+
+    def _cwd(self) -> Path | None:
+        """`cwd` with `${VAR}` filled (`cwd = "${PROJECT_DIR}"`)."""
+        if self.spec.cwd is None:
+            return None
+        where = f"[mcp.{self.name}] cwd"
+        return Path(expand(str(self.spec.cwd), self.environ, where=where)).expanduser()
 
     def _environment(self) -> dict[str, str]:
         """aimlchat's environment (PATH, proxies, the tokens a server reads) but its API

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from aimlchat import __version__
+from aimlchat.errors import redact
 from aimlchat.record import record
 from aimlchat.tools.mcp import jsonrpc
 from aimlchat.tools.mcp.content import CallResult, from_result
@@ -290,8 +291,9 @@ class Session:
         if self._trace is None:
             return
         text = json.dumps(msg, ensure_ascii=False)
-        cut = f"… ({len(text):,} characters)" if len(text) > TRACE_LIMIT else ""
-        self._trace(f"MCP {self.server} {way} {text[:TRACE_LIMIT]}{cut}")
+        if len(text) > TRACE_LIMIT:  # redacted before the cut: a key cut in two is a key
+            text = f"{redact.cut(text[:TRACE_LIMIT])}… ({len(text):,} characters)"
+        self._trace(f"MCP {self.server} {way} {text}")
 
     def _gone(self, exc: Exception, doing: str) -> ServerFailed:
         tail = self.transport.tail()
