@@ -112,15 +112,33 @@ class Redactor:
                 text = text.replace(secret, "***")
         return text
 
-    def cut(self, text: str) -> str:
-        """`text` redacted, where a cut has just ended it: a secret's first characters
-        (4 or more) left at the very end go too, or a cap could leak most of a key."""
+    def cut(self, text: str, *, start: bool = False, end: bool = True) -> str:
+        """`text` redacted, where a cut has just ended it (`end`; an `…` after the cut
+        is kept) or begun it (`start`: a tail): a secret's first or last characters (4
+        or more) at that edge go too, or a cap could leak most of a key."""
         text = self(text)
-        for secret in self._secrets:
-            for size in range(min(len(secret), len(text) + 1) - 1, 3, -1):
-                if text.endswith(secret[:size]):
-                    return text[:-size] + "***"
+        if end and text.endswith("…"):
+            return self.cut(text[:-1], start=start) + "…"
+        longest = sorted(self._secrets, key=len, reverse=True)
+        if end:
+            text = next(filter(None, (_cut_end(text, s) for s in longest)), text)
+        if start:
+            text = next(filter(None, (_cut_start(text, s) for s in longest)), text)
         return text
+
+
+def _cut_end(text: str, secret: str) -> str | None:
+    for size in range(min(len(secret) - 1, len(text)), 3, -1):
+        if text.endswith(secret[:size]):
+            return text[:-size] + "***"
+    return None
+
+
+def _cut_start(text: str, secret: str) -> str | None:
+    for size in range(min(len(secret) - 1, len(text)), 3, -1):
+        if text.startswith(secret[-size:]):
+            return "***" + text[size:]
+    return None
 
 
 def _escaped_forms(secret: str) -> set[str]:

@@ -835,6 +835,11 @@ class LoopbackServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def start(self) -> LoopbackServer:
+        # A client that connects and resets before accept() leaves select() saying "ready"
+        # and a blocking accept() waiting forever: shutdown() then hangs the suite. With a
+        # timeout, accept() gives up (an OSError socketserver ignores); the sockets it does
+        # accept are blocking all the same.
+        self.socket.settimeout(1.0)
         # shutdown() waits for the loop's next poll: the default 0.5 s was half the suite's time.
         self._thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

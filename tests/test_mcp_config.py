@@ -143,8 +143,8 @@ def test_config_toml_servers_are_read_and_bad_ones_recorded(tmp_path: Path) -> N
     )
     assert list(cfg.mcp) == ["aiml"] and cfg.mcp["aiml"].url == "https://mcp.aimlapi.com/mcp"
     assert cfg.errors == [
-        "[mcp.files] command must be a list of arguments, not a string "
-        '(e.g. command = ["mcp-files", "."]; aimlchat never runs servers through a shell)'
+        "[mcp.files] command must be a list of arguments, not a string; "
+        'e.g. command = ["mcp-files", "."]; aimlchat never runs servers through a shell'
     ]
     assert not cfg.warnings  # "mcp" is a known top-level key
 
@@ -154,8 +154,8 @@ def test_a_mistyped_key_in_a_table_is_told_with_the_key_meant(tmp_path: Path) ->
         write(tmp_path, '[mcp.h]\ncommand = ["h"]\nalow = ["a"]\n[tools.w]\ncomand = ["w"]\n')
     )
     assert cfg.errors == [
-        "[mcp.h] has an unknown key 'alow' (did you mean allow?)",
-        "[tools.w] has an unknown key 'comand' (did you mean command?)",
+        "[mcp.h] has an unknown key 'alow'; did you mean allow?",
+        "[tools.w] has an unknown key 'comand'; did you mean command?",
     ]
 
 

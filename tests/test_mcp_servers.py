@@ -265,9 +265,10 @@ def test_a_variable_in_cwd_is_filled_at_start(make: Callable[..., Server], tmp_p
 def test_only_secrets_filled_in_are_starred_never_paths_or_flags(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A `${VAR}` value is starred wherever echoed when it is a secret: in a header, or
-    named so. A path or a flag must reach the model as it is (`{"ok": true}`, not
-    `{"ok": ***}`)."""
+    """A `${VAR}` value is starred wherever echoed when it is a secret: named so (as
+    `config show` masks), going where credentials go (an Authorization header, a secret-
+    named env key), or a URL's password. A path or a flag must reach the model as it is
+    (`{"ok": true}`, not `{"ok": ***}`)."""
     from aimlchat.errors import redact
     from aimlchat.tools.mcp.expand import expand, expand_headers
 
@@ -276,19 +277,29 @@ def test_only_secrets_filled_in_are_starred_never_paths_or_flags(
         "PROJECT": "/work/project",
         "READ_ONLY": "true",
         "SSH_KEY_PATH": "/home/u/.ssh/id_ed25519",
+        "TOKEN_ENDPOINT": "https://auth.example.com/oauth/token",
+        "WORKSPACE": "engineering",
         "GITHUB_TOKEN": "ghp_0123456789",
         "GH_PAT": "pat-abcdefgh",
-        "TENANT": "acme-corp-42",
-        "PIN_SHORT_TOKEN": "1234",
+        "PGPASSWORD": "hunter2",
+        "DATABASE_URL": "postgres://app:s3cretPassw0rd@db/app",
+        "BEARER": "tk-bearer-1",
+        "PLAIN": "handed-over",
     }
-    for name in ("PROJECT", "READ_ONLY", "SSH_KEY_PATH", "GITHUB_TOKEN", "GH_PAT"):
+    for name in ("PROJECT", "READ_ONLY", "SSH_KEY_PATH", "TOKEN_ENDPOINT", "GITHUB_TOKEN"):
         expand(f"${{{name}}}", environ, where="[mcp.s] env.X")
-    expand("${PIN_SHORT_TOKEN}", environ, where="[mcp.s] env.X")  # too short to star
-    expand_headers({"X-Tenant": "${TENANT}"}, environ, server="s")
-    text = '{"ok": true, "path": "/work/project/a.py", "key": "/home/u/.ssh/id_ed25519"}'
+    for name in ("GH_PAT", "PGPASSWORD", "DATABASE_URL"):
+        expand(f"${{{name}}}", environ, where="[mcp.s] env.X")
+    expand("${PLAIN}", environ, where="[mcp.s] env.API_KEY", secret=True)  # env = {API_KEY=…}
+    headers = {"X-Workspace": "${WORKSPACE}", "Authorization": "Bearer ${BEARER}"}
+    expand_headers(headers, environ, server="s")
+    text = (
+        '{"ok": true, "path": "/work/project/a.py", "key": "/home/u/.ssh/id_ed25519", '
+        '"auth": "https://auth.example.com/oauth/token", "team": "engineering"}'
+    )
     assert redact(text) == text
-    said = "ghp_0123456789 pat-abcdefgh acme-corp-42 1234"
-    assert redact(said) == "*** *** *** 1234"
+    said = "ghp_0123456789 pat-abcdefgh hunter2 app:s3cretPassw0rd@db tk-bearer-1 handed-over"
+    assert redact(said) == "*** *** *** app:***@db *** ***"
 
 
 def test_a_log_folder_that_cannot_be_written_keeps_the_tail_in_memory(

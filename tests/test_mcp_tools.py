@@ -420,11 +420,17 @@ def _screen_rows(child: pexpect.spawn, cols: int, send: str = "") -> list[str]:
     from tests.test_render import Screen
 
     screen = Screen(child, 30, cols)
-    if send:
-        screen.pump(until="running")
-        child.send(send)
-    screen.pump()
+    sent = not send
+
+    def type_once_it_turns(screen: Screen) -> None:
+        nonlocal sent
+        if not sent and "running" in "\n".join(screen.screen.display):
+            child.send(send)
+            sent = True
+
+    screen.pump(each=type_once_it_turns)
     child.close()
+    assert sent, screen.rows()
     return screen.rows()
 
 
@@ -439,6 +445,21 @@ def test_debug_lines_and_typed_keys_never_land_beside_the_tool_spinner(
     assert any(row.startswith("MCP srv <- ") and '"slept"' in row for row in rows), rows
     assert not [row for row in rows if "running srv.sleep" in row], rows  # all erased
     assert not [row for row in rows if "typed ahead" in row], rows  # not echoed
+
+
+def test_keys_typed_while_a_tool_runs_are_not_echoed_with_stdin_piped_either(
+    env: dict[str, str], server: LoopbackServer, stdio_srv: Srv
+) -> None:
+    stdio_srv.configure(allow=["sleep"])
+    server.push(tool_reply(("a", "srv__sleep", '{"seconds": 1.2}')), text_reply("Rested."))
+    command = f"echo context | {sys.executable} -m aimlchat ask -T srv --raw rest"
+    child = pexpect.spawn(
+        "bash", ["-c", command], env=env, dimensions=(30, 100), timeout=15, encoding="utf-8"
+    )
+    rows = _screen_rows(child, 100, send="typed ahead\r")
+    assert child.exitstatus == 0, rows
+    assert any("Rested." in row for row in rows), rows
+    assert not [row for row in rows if "typed ahead" in row or "running" in row], rows
 
 
 def test_a_spinner_line_wider_than_the_terminal_is_cut_not_wrapped(

@@ -203,6 +203,13 @@ def test_a_clipboard_tool_whose_child_holds_stdout_is_not_waited_for(tmp_path, m
         ("keys", False),
         ("monkey", False),
         ("temperature", False),
+        ("PGPASSWORD", True),  # run together, ending in a secret's word
+        ("APITOKEN", True),
+        ("GH_PAT", True),
+        ("session_cookie", True),
+        ("COOKIE_DOMAIN", False),
+        ("TOKEN_ENDPOINT", False),
+        ("AUTH_MODE", False),
     ],
 )
 def test_a_name_is_secret_when_its_last_word_names_a_secret(name, secret):

@@ -276,6 +276,21 @@ def test_failing_tool_reports_its_status_and_the_tail_of_stderr(tmp_path: Path):
     assert len(result.content) < 2 * 1024 + 100
 
 
+def test_a_secret_the_stderr_tail_cuts_into_goes_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from aimlchat.errors import redact
+
+    monkeypatch.setattr(redact, "_secrets", set())  # this test's secrets only
+    redact.add("ghp_A1b2C3d4E5f6G7h8I9j0")
+    # The last 2 KB of stderr begin 6 characters into the token.
+    body = "sys.stderr.write('token=ghp_A1b2C3d4E5f6G7h8I9j0' + 'x' * 2030); sys.exit(1)"
+    found = tools(t={"command": script(tmp_path, "leak", body)})
+    result = run_call(call("t"), found, cwd=tmp_path)
+    assert "stderr (last 2 KB):\n***xxx" in result.content, result.content[:120]
+    assert "G7h8I9j0" not in result.content
+
+
 def test_tool_killed_by_a_signal_says_so(tmp_path: Path):
     found = tools(t={"command": script(tmp_path, "segv", "os.kill(os.getpid(), 9)")})
     result = run_call(call("t"), found, cwd=tmp_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -325,7 +326,7 @@ class App:
             debug=self.opts.debug,
             notice=self.notice,
             router=self.router(),
-            note=self.lasting_notice,
+            note=self.notifier.info,  # written with a spinner out of the way
         )
         client.not_found = lambda model, exc: self.lifecycle().explain(
             model, exc, client.quick_deprecations, self.model_source(model)
@@ -382,37 +383,30 @@ class App:
     def _tool_spinner(self, label: str) -> Iterator[None]:
         """While a tool runs, on a terminal: its name and the seconds, erased before its
         `←` line; nothing on a pipe. Keys typed meanwhile are not echoed."""
+        from aimlchat.osplatform import open_terminal
         from aimlchat.terminal.spinner import Spinner, spinner_wanted
 
         env = self.env
-        spinner = Spinner(
-            env.stderr,
-            enabled=spinner_wanted(env),
-            label=f"running {label}",
-            input_fd=env.stdin_fd(),
-        )
+        wanted = spinner_wanted(env)
+        keys, opened = env.stdin_fd(), None
+        if wanted and keys is None:  # stdin a pipe: keys are typed on the terminal itself
+            opened = open_terminal()
+            keys = opened[0] if opened is not None else None
+        spinner = Spinner(env.stderr, enabled=wanted, label=f"running {label}", input_fd=keys)
         before, self.spinner = self.spinner, spinner
         try:
             with spinner:
                 yield
         finally:
             self.spinner = before
+            for fd in set(opened or ()):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def notice(self, text: str) -> None:
         """A passing notice (a retry): beside the spinner while one runs, else on stderr."""
         if self.spinner is not None and self.spinner.active:
             self.spinner.note(text)
-        else:
-            self.notifier.info(text)
-
-    def lasting_notice(self, text: str) -> None:
-        """A line that stays on stderr (`context: left out …`), even while the first-token
-        spinner turns: it is erased, the line printed, and it goes on below."""
-        spinner = self.spinner
-        if spinner is not None and spinner.active:
-            spinner.stop()
-            self.notifier.info(text)
-            spinner.start()
         else:
             self.notifier.info(text)
 
@@ -535,7 +529,7 @@ class App:
             price=self.prices.price,
             tools=tools,
             window=windows.window,
-            note=self.lasting_notice,
+            note=self.notifier.info,  # written with a spinner out of the way
             learn=windows.remember,
             budget=self.budget(store),
         )

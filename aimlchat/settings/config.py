@@ -232,7 +232,7 @@ class _Reader:
         except (ConfigError, UsageError) as exc:
             # The hint with it (`did you mean allow?`): the file's error is told in one
             # line, whose own hint says how to fix the file.
-            hint = f" ({exc.hint})" if exc.hint else ""
+            hint = f"; {exc.hint}" if exc.hint else ""
             self.cfg.errors.append(exc.message + hint)
             return None
 

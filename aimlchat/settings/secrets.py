@@ -13,16 +13,20 @@ from typing import Any
 # `max_tokens`, `max_completion_tokens`, `top_logprobs`, `api_key_command` are not (a
 # plural is a count or a list, and a command only says how to get the key).
 SECRET_WORDS = frozenset(
-    {"key", "apikey", "token", "secret", "password", "passwd", "passphrase", "credentials",
-     "authorization"}
+    {"key", "apikey", "accesskey", "secretkey", "privatekey", "token", "secret", "password",
+     "passwd", "passphrase", "credentials", "authorization", "cookie", "pat"}
 )  # fmt: skip
+# A last word run together (`APITOKEN`, `DBPASSWORD`) ending in one of these; not `key`,
+# which ends `monkey` and `hotkey`.
+_SECRET_ENDINGS = ("token", "secret", "password", "passwd")
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 MASK = "***"
 
 
 def is_secret_name(name: str) -> bool:
     words = _WORD.findall(name)
-    return bool(words) and words[-1].lower() in SECRET_WORDS
+    last = words[-1].lower() if words else ""
+    return last in SECRET_WORDS or last.endswith(_SECRET_ENDINGS)
 
 
 def masked(name: str, value: Any) -> Any:

@@ -111,8 +111,8 @@ class Spinner:
         if thread is None:
             return
         self._stop.set()
-        thread.join()
         try:
+            thread.join()  # a second Ctrl-C may land here: the echo comes back all the same
             with self._lock:
                 if self._drawn:
                     self._write(ERASE)

@@ -62,7 +62,8 @@ def _stderr(outcome: Outcome) -> str:
         return ""
     cut = outcome.stderr_total > len(outcome.stderr_tail)
     label = f"stderr (last {human_size(STDERR_TAIL)})" if cut else "stderr"
-    return f"\n{label}:\n{_decode(outcome.stderr_tail).rstrip()}"
+    said = redact.cut(_decode(outcome.stderr_tail).rstrip(), start=cut, end=False)
+    return f"\n{label}:\n{said}"
 
 
 def _exit_text(code: int) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aimlchat import exit_hooks
 from aimlchat.errors import ConfigError
 from aimlchat.fsutil import private_dir, private_file
+from aimlchat.settings.secrets import is_secret_name
 from aimlchat.tools.mcp import jsonrpc, names
 from aimlchat.tools.mcp.config import ServerSpec
 from aimlchat.tools.mcp.content import CallResult
@@ -336,7 +337,8 @@ class Server:
         `${VAR}` filled."""
         env = tool_environment(self.environ)
         for key, value in self.spec.env.items():
-            env[key] = expand(value, self.environ, where=f"[mcp.{self.name}] env.{key}")
+            where = f"[mcp.{self.name}] env.{key}"
+            env[key] = expand(value, self.environ, where=where, secret=is_secret_name(key))
         return env
 
     def _argv(self) -> list[str]:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from aimlchat.errors import redact
 from aimlchat.osplatform import exited_unreaped, kill_group, new_group_options, terminate_group
 from aimlchat.tools.mcp import jsonrpc
 from aimlchat.tools.mcp.errors import ServerFailed
@@ -181,7 +182,10 @@ class StdioTransport:
             except OSError:
                 return ()
         lines = [" ".join(line.split()) for line in data.decode("utf-8", "replace").splitlines()]
-        return tuple(line for line in lines if line)[-TAIL_LINES:]
+        kept = [line for line in lines if line][-TAIL_LINES:]
+        # The window may begin inside a line, and a stray line ends cut with `…`: no part
+        # of a secret at either edge.
+        return tuple(redact.cut(line, start=index == 0) for index, line in enumerate(kept))
 
     def close(self) -> None:
         """Stop the server and every process in its group; safe to call twice."""
