@@ -23,11 +23,36 @@ if TYPE_CHECKING:
     from aimlchat.terminal.environment import Environment
     from aimlchat.terminal.notify import Notifier
     from aimlchat.tools.consent import Ask
+    from aimlchat.tools.toolset import Toolset
 
 AskFactory = Callable[[], "Ask | None"]
 T = TypeVar("T")
 # In the cache folder: the windows servers stated, per base URL and model (Windows).
 WINDOWS_FILE = "context-windows.json"
+
+
+def make_toolset(
+    cfg: FileConfig,
+    notifier: Notifier,
+    *,
+    log_dir: Path | None,
+    environ: Mapping[str, str],
+    debug: bool,
+) -> Toolset:
+    """Every tool config.toml and the built-ins give, MCP servers started on first use,
+    telling stderr of a slow start (on a terminal only) and, with --debug, of every MCP
+    message."""
+    from aimlchat.tools.toolset import Toolset
+
+    return Toolset(
+        cfg.tools,
+        cfg.mcp,
+        log_dir=log_dir,
+        environ=environ,
+        warn=notifier.warn,
+        info=notifier.info if notifier.on_terminal else None,
+        trace=notifier.debug if debug else None,
+    )
 
 
 def make_toolbox(
@@ -48,19 +73,10 @@ def make_toolbox(
     returns (None: there is no one to ask)."""
     from aimlchat.chat.toolloop import ToolBox
     from aimlchat.tools.consent import Consent
-    from aimlchat.tools.toolset import Toolset
 
     # --no-history: nothing of the session touches disk, an MCP server's stderr neither.
     logs = log_dir if settings.history else None
-    toolset = Toolset(
-        cfg.tools,
-        cfg.mcp,
-        log_dir=logs,
-        environ=mcp_environ,
-        warn=notifier.warn,
-        info=notifier.info if notifier.on_terminal else None,
-        trace=notifier.debug if debug else None,
-    )
+    toolset = make_toolset(cfg, notifier, log_dir=logs, environ=mcp_environ, debug=debug)
     offered = toolset.pick(settings.tools)
     toolset.check_count(offered)
     consent = Consent(

@@ -73,16 +73,14 @@ class Listing:
 
 def show_tools(app: App, *, names: Sequence[str], start: bool, as_json: bool) -> None:
     """List; then, if a server failed, raise its error (all printed by then)."""
-    from aimlchat.tools.toolset import Toolset
+    from aimlchat.commands.tooling import make_toolset
 
-    toolset = Toolset(
-        app.cfg.tools,
-        app.cfg.mcp,
+    toolset = make_toolset(
+        app.cfg,
+        app.notifier,
         log_dir=app.paths.log_dir,
         environ=app.tool_environ(),
-        warn=app.notifier.warn,
-        info=app.notifier.info if app.notifier.on_terminal else None,
-        trace=app.notifier.debug if app.opts.debug else None,
+        debug=app.opts.debug,
     )
     try:
         listing = gather(toolset, app.cfg.mcp, names, start=start)

@@ -114,9 +114,7 @@ class Spinner:
         try:
             thread.join()  # a second Ctrl-C may land here: the echo comes back all the same
             with self._lock:
-                if self._drawn:
-                    self._write(ERASE)
-                    self._drawn = False
+                self._erase()
         finally:
             self._no_echo.stop()
 
@@ -125,9 +123,7 @@ class Spinner:
         --debug line) with the spinner erased first; it is drawn again below at its next
         frame. Never beside it: the two would share a row."""
         with self._lock:
-            if self._drawn:
-                self._write(ERASE)
-                self._drawn = False
+            self._erase()
             write()
 
     @property
@@ -148,6 +144,12 @@ class Spinner:
                 self._drawn = True
             frame += 1
             self._stop.wait(INTERVAL)
+
+    def _erase(self) -> None:
+        """Under the lock: the spinner's row cleared, if it was drawn."""
+        if self._drawn:
+            self._write(ERASE)
+            self._drawn = False
 
     def _columns(self) -> int:
         try:

@@ -50,7 +50,7 @@ def _url_password(value: str) -> str | None:
         return None
 
 
-def secret_header(name: str) -> bool:
+def _secret_header(name: str) -> bool:
     return name.lower() in _SECRET_HEADERS or is_secret_name(name)
 
 
@@ -59,7 +59,7 @@ def expand_headers(
 ) -> dict[str, str]:
     return {
         key: expand(
-            value, environ, where=f"[mcp.{server}] headers.{key}", secret=secret_header(key)
+            value, environ, where=f"[mcp.{server}] headers.{key}", secret=_secret_header(key)
         )
         for key, value in headers.items()
     }
